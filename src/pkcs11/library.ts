@@ -1,0 +1,76 @@
+import * as pkcs11js from 'pkcs11js';
+import { ckrOf } from './errors.js';
+
+// One loaded PKCS#11 library per module path and process: C_Initialize is
+// process-wide, and so is the login (hsm-notes.md must-know 5). Token instances
+// share it and count their references.
+
+interface Loaded {
+  p11: pkcs11js.PKCS11;
+  refs: number;
+  initialized: boolean;
+  flags: number;
+}
+
+const loaded = new Map<string, Loaded>();
+
+export function flagsOf(names: string[]): number {
+  let flags = 0;
+  for (const n of names) {
+    const v = (pkcs11js as unknown as Record<string, unknown>)[n];
+    if (typeof v !== 'number') throw new Error(`unknown C_Initialize flag ${n}`);
+    flags |= v;
+  }
+  return flags;
+}
+
+export function acquireLibrary(modulePath: string, flags: number): pkcs11js.PKCS11 {
+  let entry = loaded.get(modulePath);
+  if (!entry) {
+    const p11 = new pkcs11js.PKCS11();
+    p11.load(modulePath);
+    entry = { p11, refs: 0, initialized: false, flags };
+    loaded.set(modulePath, entry);
+  }
+  entry.refs++;
+  initializeLibrary(modulePath);
+  return entry.p11;
+}
+
+/** C_Initialize with the profile's flags; CKF_OS_LOCKING_OK is what keeps SoftHSM2's mutexes on. */
+export function initializeLibrary(modulePath: string): void {
+  const entry = loaded.get(modulePath);
+  if (!entry || entry.initialized) return;
+  try {
+    entry.p11.C_Initialize({ flags: entry.flags });
+  } catch (err) {
+    if (ckrOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
+  }
+  entry.initialized = true;
+}
+
+/** C_Finalize for recovery: everything (sessions, session objects, login) is gone after it. */
+export function finalizeLibrary(modulePath: string): void {
+  const entry = loaded.get(modulePath);
+  if (!entry || !entry.initialized) return;
+  entry.initialized = false;
+  try {
+    entry.p11.C_Finalize();
+  } catch {
+    // Already finalised or the token is gone: either way we initialise afresh next.
+  }
+}
+
+export function releaseLibrary(modulePath: string): void {
+  const entry = loaded.get(modulePath);
+  if (!entry) return;
+  entry.refs--;
+  if (entry.refs > 0) return;
+  finalizeLibrary(modulePath);
+  try {
+    entry.p11.close();
+  } catch {
+    // Unloading is best effort at shutdown.
+  }
+  loaded.delete(modulePath);
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+// A token profile (hsm/<name>.json) says what one PKCS#11 product offers, so that
+// attaching a different HSM is configuration, not code. docs/hsm.md explains each field.
+
+const mechanismEntry = z.object({
+  available: z.boolean(),
+  use: z.string(),
+  note: z.string().optional(),
+});
+
+const hex = z.string().regex(/^0x[0-9a-fA-F]+$/);
+
+const profileSchema = z.object({
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  product: z.string(),
+  tested: z.boolean(),
+  module: z.string(),
+  initializeFlags: z.array(z.enum(['CKF_OS_LOCKING_OK', 'CKF_LIBRARY_CANT_CREATE_OS_THREADS'])),
+  sessionPoolSize: z.number().int().min(1).max(256),
+  sessionKeyCopies: z.boolean(),
+  mechanisms: z.record(z.string(), mechanismEntry),
+  importOaepSha256: z.enum(['raw-rsa-in-token', 'native']),
+  smMechanisms: z
+    .object({
+      SM2_KEY_PAIR_GEN: hex.nullable(),
+      SM2_SIGN: hex.nullable(),
+      SM2_ENCRYPT: hex.nullable(),
+      SM3: hex.nullable(),
+      SM4_KEY_GEN: hex.nullable(),
+      SM4_ECB: hex.nullable(),
+      SM4_CBC: hex.nullable(),
+      SM4_GCM: hex.nullable(),
+      source: z.string(),
+    })
+    .passthrough()
+    .nullable(),
+  quirks: z.array(z.string()),
+  sources: z.array(z.string()),
+});
+
+export type TokenProfile = z.infer<typeof profileSchema>;
+
+export class ProfileError extends Error {
+  readonly code = 'ProfileError';
+}
+
+export const PROFILE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'hsm');
+
+export function loadProfile(name: string, dir = PROFILE_DIR): TokenProfile {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new ProfileError(`KMS_HSM_PROFILE: bad profile name "${name}"`);
+  const file = path.join(dir, `${name}.json`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ProfileError(`cannot read token profile ${file}: ${(err as Error).message}`);
+  }
+  const parsed = profileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ProfileError(`token profile ${file}: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  if (parsed.data.name !== name) throw new ProfileError(`token profile ${file} names itself "${parsed.data.name}"`);
+  return parsed.data;
+}

@@ -1,0 +1,423 @@
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { renameSync } from 'node:fs';
+import * as pkcs11js from 'pkcs11js';
+import { p256, p384 } from '@noble/curves/nist.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kek } from '../../src/crypto/kek.js';
+import { DecryptFailedError, InvalidInputError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
+import { labelOf } from '../../src/pkcs11/templates.js';
+import { Token } from '../../src/pkcs11/token.js';
+import { ckrOfCall, createKnownAesKey, rawSession, type Raw } from '../helpers/raw-pkcs11.js';
+import { createTestToken, SOFTHSM_MODULE, type TestToken } from '../helpers/softhsm.js';
+
+let tt: TestToken;
+let token: Token;
+let raw: Raw;
+
+beforeAll(async () => {
+  tt = createTestToken();
+  token = await tt.open();
+  raw = rawSession(tt.label);
+});
+
+afterAll(() => {
+  raw?.close();
+  token?.close();
+  tt?.cleanup();
+});
+
+const name = (keyId: string, version = 1) => ({ keyId, version });
+
+/** Node's AES-256-GCM, the independent implementation the token must agree with. */
+function nodeGcmDecrypt(key: Buffer, iv: Buffer, ctAndTag: Buffer, aad?: Buffer): Buffer {
+  const d = crypto.createDecipheriv(key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, iv);
+  if (aad) d.setAAD(aad);
+  d.setAuthTag(ctAndTag.subarray(ctAndTag.length - 16));
+  return Buffer.concat([d.update(ctAndTag.subarray(0, ctAndTag.length - 16)), d.final()]);
+}
+
+function nodeGcmEncrypt(key: Buffer, plaintext: Buffer, aad?: Buffer): { iv: Buffer; ciphertext: Buffer } {
+  const iv = crypto.randomBytes(12);
+  const c = crypto.createCipheriv('aes-256-gcm', key, iv);
+  if (aad) c.setAAD(aad);
+  const ct = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+  return { iv, ciphertext: ct };
+}
+
+function isRsa(h: Buffer): boolean {
+  const [t] = raw.p11.C_GetAttributeValue(raw.session, h, [{ type: pkcs11js.CKA_KEY_TYPE }]);
+  return (t!.value as Buffer)[0] === pkcs11js.CKK_RSA;
+}
+
+/** What an attacker with the PIN could try against a key: read CKA_VALUE, or wrap it out. */
+function exportAttempts(label: string, cls: number): { value: string; wrap: string } {
+  const [h] = raw.find(label, cls);
+  expect(h, `${label} present`).toBeDefined();
+  const wrapKey = raw.p11.C_GenerateKey(raw.session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+    { type: pkcs11js.CKA_TOKEN, value: false },
+    { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+    { type: pkcs11js.CKA_WRAP, value: true },
+    { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+  ]);
+  return {
+    // the secret part: CKA_VALUE for AES and EC keys, the private exponent for RSA
+    value: ckrOfCall(() => raw.p11.C_GetAttributeValue(raw.session, h!, [{ type: isRsa(h!) ? pkcs11js.CKA_PRIVATE_EXPONENT : pkcs11js.CKA_VALUE }])),
+    wrap: ckrOfCall(() => raw.p11.C_WrapKey(raw.session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, wrapKey, h!, Buffer.alloc(4096))),
+  };
+}
+
+function attributes(label: string, cls: number): Record<string, boolean> {
+  const [h] = raw.find(label, cls);
+  const names = ['CKA_TOKEN', 'CKA_PRIVATE', 'CKA_SENSITIVE', 'CKA_EXTRACTABLE', 'CKA_NEVER_EXTRACTABLE', 'CKA_ENCRYPT', 'CKA_DECRYPT', 'CKA_WRAP', 'CKA_UNWRAP', 'CKA_SIGN', 'CKA_DERIVE'];
+  const out: Record<string, boolean> = {};
+  for (const n of names) {
+    try {
+      const [a] = raw.p11.C_GetAttributeValue(raw.session, h!, [{ type: (pkcs11js as unknown as Record<string, number>)[n]! }]);
+      out[n] = (a!.value as Buffer)[0] === 1;
+    } catch {
+      /* attribute not defined for this class */
+    }
+  }
+  return out;
+}
+
+describe('token session and status', () => {
+  it('logs in and reports the module, label, serial and the mechanisms the profile relies on', async () => {
+    const s = await token.status();
+    expect(s.loggedIn).toBe(true);
+    expect(s.tokenLabel).toBe(tt.label);
+    expect(s.module).toBe(SOFTHSM_MODULE);
+    expect(s.serial).toMatch(/^[0-9a-f]+$/);
+    const gcm = s.mechanisms.find((m) => m.name === 'CKM_AES_GCM');
+    expect(gcm).toMatchObject({ expected: true, offered: true });
+    // What the profile declares missing must really be missing from the token, and vice versa.
+    for (const m of s.mechanisms) if (m.offered !== null) expect(m.offered, m.name).toBe(m.expected);
+    expect(s.objects.data).toBe(1); // the health sentinel
+  });
+});
+
+describe('symmetric keys: generated in the token, AES-GCM with AAD', () => {
+  it('generates AES-256 and AES-128 keys that cannot be read or wrapped out', async () => {
+    await token.generateAesKey(name('aes256'), 256, { encrypt: true, decrypt: true });
+    await token.generateAesKey(name('aes128'), 128, { encrypt: true, decrypt: true });
+    for (const id of ['aes256', 'aes128']) {
+      const label = labelOf(name(id));
+      expect(exportAttempts(label, pkcs11js.CKO_SECRET_KEY)).toEqual({ value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: expect.stringContaining('CKR_KEY_UNEXTRACTABLE') });
+      expect(attributes(label, pkcs11js.CKO_SECRET_KEY)).toMatchObject({
+        CKA_TOKEN: true, CKA_PRIVATE: true, CKA_SENSITIVE: true, CKA_EXTRACTABLE: false, CKA_NEVER_EXTRACTABLE: true,
+        CKA_ENCRYPT: true, CKA_DECRYPT: true, CKA_WRAP: false, CKA_UNWRAP: false, CKA_SIGN: false, CKA_DERIVE: false,
+      });
+    }
+  });
+
+  it('refuses to create a second object under an existing name', async () => {
+    await expect(token.generateAesKey(name('aes256'), 256, { encrypt: true })).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  it('encrypts and decrypts with AAD, 12-byte token-random IVs, 16-byte tags', async () => {
+    const pt = Buffer.from('the quick brown fox');
+    const aad = Buffer.from('{"a":"b"}');
+    const ivs = new Set<string>();
+    for (let i = 0; i < 600; i++) {
+      const { iv, ciphertext } = await token.aesGcmEncrypt(name('aes256'), pt, aad);
+      expect(iv.length).toBe(12);
+      expect(ciphertext.length).toBe(pt.length + 16);
+      ivs.add(iv.toString('hex'));
+      if (i % 100 === 0) expect(await token.aesGcmDecrypt(name('aes256'), iv, ciphertext, aad)).toEqual(pt);
+    }
+    expect(ivs.size).toBe(600);
+    const r128 = await token.aesGcmEncrypt(name('aes128'), pt);
+    expect(await token.aesGcmDecrypt(name('aes128'), r128.iv, r128.ciphertext)).toEqual(pt);
+  });
+
+  it('fails decryption, and says nothing more, on a wrong AAD, a flipped bit, a wrong key or a short input', async () => {
+    const { iv, ciphertext } = await token.aesGcmEncrypt(name('aes256'), Buffer.from('secret'), Buffer.from('ctx'));
+    const flipped = Buffer.from(ciphertext);
+    flipped[0]! ^= 1;
+    const attempts = [
+      token.aesGcmDecrypt(name('aes256'), iv, ciphertext, Buffer.from('other')),
+      token.aesGcmDecrypt(name('aes256'), iv, ciphertext),
+      token.aesGcmDecrypt(name('aes256'), iv, flipped, Buffer.from('ctx')),
+      token.aesGcmDecrypt(name('aes128'), iv, ciphertext, Buffer.from('ctx')),
+      token.aesGcmDecrypt(name('aes256'), iv, ciphertext.subarray(0, 10), Buffer.from('ctx')),
+    ];
+    for (const a of attempts) await expect(a).rejects.toBeInstanceOf(DecryptFailedError);
+    // and the session is still usable afterwards
+    expect(await token.aesGcmDecrypt(name('aes256'), iv, ciphertext, Buffer.from('ctx'))).toEqual(Buffer.from('secret'));
+  });
+
+  it('refuses an empty plaintext without leaving an operation active', async () => {
+    await expect(token.aesGcmEncrypt(name('aes256'), Buffer.alloc(0))).rejects.toBeInstanceOf(InvalidInputError);
+    const r = await token.aesGcmEncrypt(name('aes256'), Buffer.from('x'));
+    expect(await token.aesGcmDecrypt(name('aes256'), r.iv, r.ciphertext)).toEqual(Buffer.from('x'));
+  });
+
+  it('interoperates with Node’s aes-256-gcm in both directions (same key, same layout)', async () => {
+    const keyBytes = crypto.randomBytes(32);
+    createKnownAesKey(raw, labelOf(name('interop')), keyBytes, { encrypt: true });
+    const aad = Buffer.from('aad-bytes');
+    const pt = crypto.randomBytes(4096);
+    const t = await token.aesGcmEncrypt(name('interop'), pt, aad);
+    expect(nodeGcmDecrypt(keyBytes, t.iv, t.ciphertext, aad)).toEqual(pt);
+    const n = nodeGcmEncrypt(keyBytes, pt, aad);
+    expect(await token.aesGcmDecrypt(name('interop'), n.iv, n.ciphertext, aad)).toEqual(pt);
+  });
+
+  it('reports a missing key as ObjectNotFoundError', async () => {
+    await expect(token.aesGcmEncrypt(name('nope'), Buffer.from('x'))).rejects.toBeInstanceOf(ObjectNotFoundError);
+  });
+});
+
+describe('RSA key pairs', () => {
+  beforeAll(async () => {
+    await token.generateRsaKeyPair(name('rsa-dec'), 2048, { decrypt: true });
+    await token.generateRsaKeyPair(name('rsa-sign'), 3072, { sign: true });
+  });
+
+  it('keeps the private key sensitive and non-extractable, with only the usage it needs', () => {
+    for (const id of ['rsa-dec', 'rsa-sign']) {
+      expect(exportAttempts(labelOf(name(id)), pkcs11js.CKO_PRIVATE_KEY)).toEqual({ value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: expect.stringContaining('CKR_KEY_UNEXTRACTABLE') });
+    }
+    expect(attributes(labelOf(name('rsa-sign')), pkcs11js.CKO_PRIVATE_KEY)).toMatchObject({ CKA_SIGN: true, CKA_DECRYPT: false, CKA_UNWRAP: false, CKA_SENSITIVE: true, CKA_EXTRACTABLE: false });
+    expect(attributes(labelOf(name('rsa-dec')), pkcs11js.CKO_PRIVATE_KEY)).toMatchObject({ CKA_SIGN: false, CKA_DECRYPT: true, CKA_UNWRAP: false });
+  });
+
+  it('exports the public key as SPKI that Node and OpenSSL read', async () => {
+    const pub = await token.exportPublicKey(name('rsa-sign'));
+    expect(pub.keyObject.asymmetricKeyDetails?.modulusLength).toBe(3072);
+    expect(pub.pem).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    const text = execFileSync('openssl', ['pkey', '-pubin', '-noout', '-text'], { input: pub.pem }).toString();
+    expect(text).toMatch(/Public-Key: \(3072 bit\)/);
+  });
+
+  it('decrypts OAEP-SHA1, OAEP-SHA256 and PKCS#1 v1.5 ciphertexts made by Node', async () => {
+    const pub = (await token.exportPublicKey(name('rsa-dec'))).keyObject;
+    const msg = crypto.randomBytes(32);
+    const cases = [
+      ['oaep-sha1', { padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }],
+      ['oaep-sha256', { padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }],
+      ['pkcs1', { padding: crypto.constants.RSA_PKCS1_PADDING }],
+    ] as const;
+    for (const [scheme, opts] of cases) {
+      const ct = crypto.publicEncrypt({ key: pub, ...opts }, msg);
+      expect(await token.rsaDecrypt(name('rsa-dec'), ct, scheme), scheme).toEqual(msg);
+    }
+  });
+
+  it('fails OAEP decryption uniformly on a wrong hash or a corrupted block', async () => {
+    const pub = (await token.exportPublicKey(name('rsa-dec'))).keyObject;
+    const ct1 = crypto.publicEncrypt({ key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from('m'));
+    await expect(token.rsaDecrypt(name('rsa-dec'), ct1, 'oaep-sha256')).rejects.toBeInstanceOf(DecryptFailedError);
+    const ct256 = crypto.publicEncrypt({ key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('m'));
+    await expect(token.rsaDecrypt(name('rsa-dec'), ct256, 'oaep-sha1')).rejects.toBeInstanceOf(DecryptFailedError);
+    const bad = Buffer.from(ct256);
+    bad[5]! ^= 0xff;
+    await expect(token.rsaDecrypt(name('rsa-dec'), bad, 'oaep-sha256')).rejects.toBeInstanceOf(DecryptFailedError);
+  });
+
+  it('signs RSA-PSS and PKCS#1 v1.5 SHA-256 that Node verifies; verification in the token accepts them and nothing else', async () => {
+    const pub = (await token.exportPublicKey(name('rsa-sign'))).keyObject;
+    const msg = Buffer.from('message to sign');
+    const digest = Token.digest('rsa-pss-sha256', msg);
+    const pss = await token.sign(name('rsa-sign'), 'rsa-pss-sha256', digest);
+    expect(crypto.verify('sha256', msg, { key: pub, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, pss)).toBe(true);
+    const v15 = await token.sign(name('rsa-sign'), 'rsa-pkcs1-sha256', digest);
+    expect(crypto.verify('sha256', msg, { key: pub, padding: crypto.constants.RSA_PKCS1_PADDING }, v15)).toBe(true);
+    expect(await token.verify(name('rsa-sign'), 'rsa-pss-sha256', digest, pss)).toBe(true);
+    expect(await token.verify(name('rsa-sign'), 'rsa-pkcs1-sha256', digest, v15)).toBe(true);
+    const other = Token.digest('rsa-pss-sha256', Buffer.from('other message'));
+    expect(await token.verify(name('rsa-sign'), 'rsa-pss-sha256', other, pss)).toBe(false);
+    expect(await token.verify(name('rsa-sign'), 'rsa-pkcs1-sha256', other, v15)).toBe(false);
+    expect(await token.verify(name('rsa-sign'), 'rsa-pkcs1-sha256', digest, Buffer.alloc(10))).toBe(false);
+  });
+
+  it('generates 4096-bit pairs', async () => {
+    await token.generateRsaKeyPair(name('rsa4096'), 4096, { sign: true });
+    expect((await token.exportPublicKey(name('rsa4096'))).keyObject.asymmetricKeyDetails?.modulusLength).toBe(4096);
+  });
+
+  it('serves many concurrent signatures through the session pool', async () => {
+    const pub = (await token.exportPublicKey(name('rsa-sign'))).keyObject;
+    const msgs = Array.from({ length: 24 }, (_, i) => Buffer.from(`m${i}`));
+    const sigs = await Promise.all(msgs.map((m) => token.sign(name('rsa-sign'), 'rsa-pkcs1-sha256', Token.digest('rsa-pkcs1-sha256', m))));
+    sigs.forEach((s, i) => expect(crypto.verify('sha256', msgs[i]!, pub, s)).toBe(true));
+  });
+});
+
+describe('EC key pairs', () => {
+  it.each([
+    ['P-256', p256, 'prime256v1', 'sha256'],
+    ['P-384', p384, 'secp384r1', 'sha384'],
+  ] as const)('%s: ECDSA in DER and raw r‖s, checked by Node and @noble/curves', async (curve, noble, osslName, hash) => {
+    const n = name(`ec-${curve}`);
+    await token.generateEcKeyPair(n, curve, { sign: true });
+    expect(exportAttempts(labelOf(n), pkcs11js.CKO_PRIVATE_KEY)).toEqual({ value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: expect.stringContaining('CKR_KEY_UNEXTRACTABLE') });
+    const pub = await token.exportPublicKey(n);
+    expect(pub.keyObject.asymmetricKeyDetails?.namedCurve).toBe(osslName);
+    const msg = Buffer.from('ecdsa message');
+    const digest = Token.digest('ecdsa', msg, curve);
+    const der = await token.sign(n, 'ecdsa', digest, 'der');
+    const rawSig = await token.sign(n, 'ecdsa', digest, 'raw');
+    expect(rawSig.length).toBe(curve === 'P-256' ? 64 : 96);
+    expect(crypto.verify(hash, msg, pub.keyObject, der)).toBe(true);
+    expect(crypto.verify(hash, msg, { key: pub.keyObject, dsaEncoding: 'ieee-p1363' }, rawSig)).toBe(true);
+    const point = pub.keyObject.export({ format: 'jwk' });
+    const uncompressed = Buffer.concat([Buffer.from([4]), Buffer.from(point.x!, 'base64url'), Buffer.from(point.y!, 'base64url')]);
+    expect(noble.verify(rawSig, digest, uncompressed, { prehash: false, lowS: false })).toBe(true);
+    expect(await token.verify(n, 'ecdsa', digest, der, 'der')).toBe(true);
+    expect(await token.verify(n, 'ecdsa', digest, rawSig, 'raw')).toBe(true);
+    expect(await token.verify(n, 'ecdsa', Token.digest('ecdsa', Buffer.from('x'), curve), der, 'der')).toBe(false);
+    expect(await token.verify(n, 'ecdsa', digest, Buffer.from('3000', 'hex'), 'der')).toBe(false);
+  });
+});
+
+describe('unwrapping AES keys into the token', () => {
+  beforeAll(async () => {
+    await token.generateRsaKeyPair(name('wrapping'), 2048, { unwrap: true });
+  });
+
+  it.each(['rsa-oaep-sha1', 'rsa-pkcs1'] as const)('%s: the unwrapped key is usable, non-extractable, and is the material that was sent', async (scheme) => {
+    const pub = (await token.exportPublicKey(name('wrapping'))).keyObject;
+    const material = crypto.randomBytes(32);
+    const wrapped = crypto.publicEncrypt(
+      scheme === 'rsa-pkcs1' ? { key: pub, padding: crypto.constants.RSA_PKCS1_PADDING } : { key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' },
+      material,
+    );
+    const target = name(`imported-${scheme}`);
+    await token.unwrapAesKey(name('wrapping'), scheme, wrapped, target, { encrypt: true, decrypt: true });
+    expect(exportAttempts(labelOf(target), pkcs11js.CKO_SECRET_KEY)).toEqual({ value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: expect.stringContaining('CKR_KEY_UNEXTRACTABLE') });
+    const r = await token.aesGcmEncrypt(target, Buffer.from('imported'), Buffer.from('aad'));
+    expect(nodeGcmDecrypt(material, r.iv, r.ciphertext, Buffer.from('aad'))).toEqual(Buffer.from('imported'));
+  });
+
+  it('unwraps under a token AES-KWP key (RFC 5649, as Node’s id-aes256-wrap-pad)', async () => {
+    const kwp = crypto.randomBytes(32);
+    createKnownAesKey(raw, labelOf(name('kwp')), kwp, { unwrap: true });
+    const material = crypto.randomBytes(32);
+    const c = crypto.createCipheriv('id-aes256-wrap-pad', kwp, Buffer.from('a65959a6', 'hex'));
+    const wrapped = Buffer.concat([c.update(material), c.final()]);
+    await token.unwrapAesKey(name('kwp'), 'aes-kwp', wrapped, name('imported-kwp'), { encrypt: true, decrypt: true });
+    const r = await token.aesGcmEncrypt(name('imported-kwp'), Buffer.from('kwp'));
+    expect(nodeGcmDecrypt(material, r.iv, r.ciphertext)).toEqual(Buffer.from('kwp'));
+  });
+
+  it('says OAEP-SHA256 unwrap is unsupported on SoftHSM2 instead of failing obscurely', async () => {
+    await expect(token.unwrapAesKey(name('wrapping'), 'rsa-oaep-sha256', Buffer.alloc(256), name('x256'), { encrypt: true })).rejects.toBeInstanceOf(MechanismUnsupportedError);
+  });
+
+  it('fails a tampered wrapped key without creating an object', async () => {
+    const pub = (await token.exportPublicKey(name('wrapping'))).keyObject;
+    const wrapped = crypto.publicEncrypt({ key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, crypto.randomBytes(32));
+    wrapped[10]! ^= 1;
+    await expect(token.unwrapAesKey(name('wrapping'), 'rsa-oaep-sha1', wrapped, name('bad-import'), { encrypt: true })).rejects.toBeInstanceOf(DecryptFailedError);
+    expect(await token.exists(name('bad-import'))).toBe(false);
+  });
+});
+
+describe('random, naming, destroy, KEK', () => {
+  it('returns token randomness of the requested length', async () => {
+    const a = await token.random(32);
+    const b = await token.random(32);
+    expect(a.length).toBe(32);
+    expect(a.equals(b)).toBe(false);
+    await expect(token.random(0)).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  it('names objects by service key id and version in label and CKA_ID', async () => {
+    await token.generateAesKey(name('versioned', 2), 256, { encrypt: true, decrypt: true });
+    const [h] = raw.find('hsmkms/versioned/v2', pkcs11js.CKO_SECRET_KEY);
+    const [id] = raw.p11.C_GetAttributeValue(raw.session, h!, [{ type: pkcs11js.CKA_ID }]);
+    expect((id!.value as Buffer).toString()).toBe('hsmkms/versioned/v2');
+    const listed = await token.listObjects();
+    expect(listed).toContainEqual({ name: { keyId: 'versioned', version: 2 }, kind: 'secret' });
+    expect(listed.filter((o) => o.name.keyId === 'rsa-dec').map((o) => o.kind).sort()).toEqual(['private', 'public']);
+  });
+
+  it('destroys both halves of a pair and every cached handle', async () => {
+    await token.generateEcKeyPair(name('doomed'), 'P-256', { sign: true });
+    await token.sign(name('doomed'), 'ecdsa', Token.digest('ecdsa', Buffer.from('x')));
+    expect(await token.destroy(name('doomed'))).toBe(2);
+    expect(await token.exists(name('doomed'))).toBe(false);
+    await expect(token.sign(name('doomed'), 'ecdsa', Token.digest('ecdsa', Buffer.from('x')))).rejects.toBeInstanceOf(ObjectNotFoundError);
+    expect(await token.destroy(name('doomed'))).toBe(0);
+    // an AES key with a session copy in use is gone from every path too
+    await token.generateAesKey(name('doomed-aes'), 256, { encrypt: true, decrypt: true });
+    await token.aesGcmEncrypt(name('doomed-aes'), Buffer.from('x'));
+    await token.destroy(name('doomed-aes'));
+    await expect(token.aesGcmEncrypt(name('doomed-aes'), Buffer.from('x'))).rejects.toBeInstanceOf(ObjectNotFoundError);
+  });
+
+  it('seals secrets under the token KEK, bound to their context', async () => {
+    const kek = await Kek.ensure(token);
+    const again = await Kek.ensure(token); // idempotent
+    const secret = Buffer.from('an API secret key');
+    const blob = await kek.seal(secret, 'credential:AKID1');
+    expect(blob.includes(secret)).toBe(false);
+    expect(await again.open(blob, 'credential:AKID1')).toEqual(secret);
+    await expect(kek.open(blob, 'credential:AKID2')).rejects.toBeInstanceOf(DecryptFailedError);
+    const tampered = Buffer.from(blob);
+    tampered[tampered.length - 1]! ^= 1;
+    await expect(kek.open(tampered, 'credential:AKID1')).rejects.toBeInstanceOf(DecryptFailedError);
+    await expect(kek.open(Buffer.from('junk'), 'credential:AKID1')).rejects.toBeInstanceOf(DecryptFailedError);
+  });
+});
+
+describe('independent check with OpenSC pkcs11-tool', () => {
+  it('lists the generated keys as sensitive, never extractable, local', () => {
+    const out = execFileSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', tt.label, '--login', '--pin', tt.pin, '--list-objects'], { env: tt.env }).toString();
+    const block = (label: string, kind: string) => {
+      const blocks = out.split(/\n(?=\S)/).filter((b) => b.startsWith(kind) && b.includes(`label:      ${label}`));
+      expect(blocks, `${kind} ${label} in pkcs11-tool output`).toHaveLength(1);
+      return blocks[0]!;
+    };
+    const access = (label: string, kind: string) => /Access:\s+(.*)/.exec(block(label, kind))![1]!.split(', ');
+    // generated in the token: sensitive from birth, never extractable, local
+    for (const [label, kind] of [
+      ['hsmkms/aes256/v1', 'Secret Key Object'],
+      ['hsmkms/rsa-sign/v1', 'Private Key Object'],
+      ['hsmkms/ec-P-256/v1', 'Private Key Object'],
+    ] as const) {
+      expect(access(label, kind), label).toEqual(expect.arrayContaining(['sensitive', 'always sensitive', 'never extractable', 'local']));
+      expect(access(label, kind), label).not.toContain('extractable');
+    }
+    // unwrapped: sensitive and not extractable (not 'local': it came from outside)
+    expect(access('hsmkms/imported-rsa-oaep-sha1/v1', 'Secret Key Object')).toContain('sensitive');
+    expect(access('hsmkms/imported-rsa-oaep-sha1/v1', 'Secret Key Object')).not.toContain('extractable');
+    expect(block('hsmkms/rsa-sign/v1', 'Private Key Object')).toMatch(/Usage:\s+sign\s*$/m);
+  });
+});
+
+describe('recovery', () => {
+  it('recovers when every session is closed under the pool', async () => {
+    const before = await token.aesGcmEncrypt(name('aes256'), Buffer.from('before'));
+    raw.p11.C_CloseAllSessions(raw.slot);
+    expect(await token.aesGcmDecrypt(name('aes256'), before.iv, before.ciphertext)).toEqual(Buffer.from('before'));
+    const sig = await token.sign(name('rsa-sign'), 'rsa-pss-sha256', Token.digest('rsa-pss-sha256', Buffer.from('after')));
+    expect(sig.length).toBe(384);
+    raw = rawSession(tt.label);
+  });
+
+  it('fails with TokenUnavailableError while the token is gone, and comes back when it returns', async () => {
+    const fast = await tt.open({ recoverTimeoutMs: 300 });
+    try {
+      const ct = await fast.aesGcmEncrypt(name('aes256'), Buffer.from('survives'));
+      renameSync(tt.tokenDir, `${tt.tokenDir}.away`);
+      try {
+        await expect(fast.sign(name('rsa-sign'), 'rsa-pss-sha256', Token.digest('rsa-pss-sha256', Buffer.from('x')))).rejects.toBeInstanceOf(TokenUnavailableError);
+        expect(await fast.healthy()).toBe(false);
+      } finally {
+        renameSync(`${tt.tokenDir}.away`, tt.tokenDir);
+      }
+      expect(await fast.healthy()).toBe(true);
+      expect(await fast.aesGcmDecrypt(name('aes256'), ct.iv, ct.ciphertext)).toEqual(Buffer.from('survives'));
+      expect((await fast.sign(name('rsa-sign'), 'rsa-pss-sha256', Token.digest('rsa-pss-sha256', Buffer.from('x')))).length).toBe(384);
+      // the other Token on the same library recovers as well
+      expect(await token.healthy()).toBe(true);
+    } finally {
+      fast.close();
+    }
+    raw = rawSession(tt.label);
+  });
+});
