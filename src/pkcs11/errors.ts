@@ -1,4 +1,4 @@
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 
 // PKCS#11 failures are translated once, here, into typed errors. No CKR code
 // travels above src/pkcs11 except as a diagnostic string for logs.

@@ -1,4 +1,4 @@
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { ckrOf } from './errors.js';
 
 // One loaded PKCS#11 library per module path and process: C_Initialize is

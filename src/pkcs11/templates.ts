@@ -1,4 +1,4 @@
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { InvalidInputError } from './errors.js';
 
 // Complete templates for every object the service creates (hsm-notes.md must-know 2:

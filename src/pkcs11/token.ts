@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import {
   DecryptFailedError,

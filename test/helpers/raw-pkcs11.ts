@@ -1,4 +1,4 @@
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { SOFTHSM_MODULE } from './softhsm.js';
 
 // Raw pkcs11js access for tests that check the token independently of the token layer

@@ -1,0 +1,85 @@
+import express, { type Express } from 'express';
+import { readPin, type Config } from './config.js';
+import { Kek } from './crypto/kek.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { loadProfile } from './pkcs11/profile.js';
+import { Token } from './pkcs11/token.js';
+import { databaseReachable, migrate, openDatabase, type Db } from './store/db.js';
+
+// Wiring: configuration in, services and the Express app out.
+
+export interface Services {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  token: Token;
+  kek: Kek;
+  db: Db;
+}
+
+/** SoftHSM2 reads SOFTHSM2_CONF at C_Initialize; default it to the data dir's copy. */
+function prepareEnvironment(config: Config): void {
+  if (config.hsmProfile === 'softhsm2' && !process.env.SOFTHSM2_CONF) process.env.SOFTHSM2_CONF = config.softhsmConf;
+}
+
+export async function openToken(config: Config, onEvent?: (event: string, detail: Record<string, unknown>) => void): Promise<Token> {
+  prepareEnvironment(config);
+  const profile = loadProfile(config.hsmProfile);
+  return Token.open({ modulePath: config.pkcs11Module ?? profile.module, tokenLabel: config.tokenLabel, pin: readPin(config), profile, onEvent });
+}
+
+export async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const metrics = new Metrics();
+  const token = await openToken(config, (event, detail) => {
+    logger.warn({ event, ...detail }, 'token event');
+    if (event === 'token.recovered') metrics.tokenRecoveries.inc();
+  });
+  try {
+    const kek = await Kek.ensure(token);
+    const db = openDatabase(config);
+    await migrate(db);
+    return { config, logger, metrics, token, kek, db };
+  } catch (err) {
+    token.close();
+    throw err;
+  }
+}
+
+export async function closeServices(s: Services): Promise<void> {
+  await s.db.destroy();
+  s.token.close();
+}
+
+export function createApp(s: Services): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.use((req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = req.path === '/' ? 'api' : req.path.split('/')[1] || 'other';
+      s.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
+      s.metrics.httpLatency.observe({ route }, Number(process.hrtime.bigint() - start) / 1e9);
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const [token, database] = await Promise.all([s.token.healthy(), databaseReachable(s.db)]);
+    s.metrics.tokenUp.set(token ? 1 : 0);
+    s.metrics.databaseUp.set(database ? 1 : 0);
+    res.status(token && database ? 200 : 503).json({ status: token && database ? 'ready' : 'unavailable', token, database });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
+  });
+
+  return app;
+}

@@ -1,0 +1,13 @@
+import type { Knex } from 'knex';
+import * as m0001 from './0001_service_meta.js';
+
+// Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
+const all: Record<string, Knex.Migration> = {
+  '0001_service_meta': m0001,
+};
+
+export const migrations: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(all).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => all[name]!,
+};

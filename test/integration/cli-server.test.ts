@@ -1,0 +1,108 @@
+import { mkdtempSync, renameSync, rmSync, statSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, freePort, serve } from '../helpers/cli.js';
+
+// The operator's path, end to end: `hsmkms token init` provisions a SoftHSM2 token in a
+// fresh data dir (PIN generated, 0600), `token status --json` reads it, `serve` answers
+// /healthz, /readyz and /metrics, and readiness follows the token.
+
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(() => {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-cli-'));
+  env = { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'warn' };
+});
+
+afterAll(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('hsmkms CLI', () => {
+  it('token init creates the token, a 0600 PIN file and the KEK, and is idempotent', () => {
+    const first = cli(['token', 'init', '--json'], env);
+    expect(first.stderr).toBe('');
+    expect(JSON.parse(first.stdout)).toEqual({ tokenCreated: true, tokenLabel: 'hsmkms', kekVersion: 1 });
+    const pinFile = path.join(dataDir, 'user.pin');
+    expect(statSync(pinFile).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(dataDir, 'so.pin')).mode & 0o777).toBe(0o600);
+    expect(existsSync(path.join(dataDir, 'softhsm2.conf'))).toBe(true);
+    const again = cli(['token', 'init', '--json'], env);
+    expect(JSON.parse(again.stdout)).toMatchObject({ tokenCreated: false });
+  });
+
+  it('token status --json reports module, slot, label, serial, login, objects and mechanisms', () => {
+    const r = cli(['token', 'status', '--json'], env);
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ module: '/usr/lib/softhsm/libsofthsm2.so', profile: 'softhsm2', tokenLabel: 'hsmkms', loggedIn: true });
+    expect(s.serial).toMatch(/\S/);
+    expect(s.slot).toMatch(/^\d+$/);
+    expect(s.objects).toMatchObject({ secret: 1, data: 1, total: 2 }); // KEK and sentinel
+    expect(s.mechanisms.find((m: { name: string }) => m.name === 'CKM_AES_GCM')).toMatchObject({ expected: true, offered: true });
+    const human = cli(['token', 'status'], env);
+    expect(human.stdout).toMatch(/logged in: yes/);
+  });
+
+  it('db migrate is idempotent', () => {
+    const r = cli(['db', 'migrate', '--json'], env);
+    expect(r.status).toBe(0);
+    expect(Array.isArray(JSON.parse(r.stdout).applied)).toBe(true);
+    expect(JSON.parse(cli(['db', 'migrate', '--json'], env).stdout)).toEqual({ applied: [] });
+  });
+
+  it('a wrong PIN fails with one line that does not echo the PIN', () => {
+    const r = cli(['token', 'status', '--json'], { ...env, KMS_PKCS11_PIN: 'not-the-pin-4711' });
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/login/i);
+    expect(r.stderr).not.toContain('not-the-pin-4711');
+  });
+
+  it('a missing token label fails clearly', () => {
+    const r = cli(['token', 'status'], { ...env, KMS_PKCS11_TOKEN_LABEL: 'no-such-token' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/no token labelled "no-such-token"/);
+  });
+
+  it('--help lists the commands', () => {
+    const r = cli(['--help'], env);
+    expect(r.status).toBe(0);
+    for (const c of ['serve', 'token', 'db']) expect(r.stdout).toContain(c);
+  });
+});
+
+describe('hsmkms serve', () => {
+  it('answers /healthz, /readyz and /metrics, and readiness follows the token', async () => {
+    const server = await serve(env, await freePort());
+    try {
+      expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok' });
+      const ready = await fetch(`${server.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', token: true, database: true });
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toMatch(/^hsmkms_token_up 1$/m);
+      expect(metrics).toMatch(/hsmkms_http_requests_total\{route="readyz",status="200"\} 1/);
+
+      const tokens = path.join(dataDir, 'tokens');
+      renameSync(tokens, `${tokens}.away`);
+      try {
+        const down = await fetch(`${server.url}/readyz`);
+        expect(down.status).toBe(503);
+        expect(await down.json()).toMatchObject({ token: false, database: true });
+      } finally {
+        renameSync(`${tokens}.away`, tokens);
+      }
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^hsmkms_token_recoveries_total [1-9]/m);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    // nothing secret in what the server printed
+    const pin = readFileSync(path.join(dataDir, 'user.pin'), 'utf8').trim();
+    expect(server.logs()).not.toContain(pin);
+  });
+});
