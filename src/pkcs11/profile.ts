@@ -40,6 +40,9 @@ const profileSchema = z.object({
     .nullable(),
   quirks: z.array(z.string()),
   sources: z.array(z.string()),
+}).refine((p) => (p.importOaepSha256 === 'native') === (p.mechanisms.CKM_RSA_PKCS_OAEP_SHA256?.available === true), {
+  message: 'importOaepSha256 must be "native" exactly when CKM_RSA_PKCS_OAEP_SHA256 is available',
+  path: ['importOaepSha256'],
 });
 
 export type TokenProfile = z.infer<typeof profileSchema>;

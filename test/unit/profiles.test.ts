@@ -1,0 +1,40 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadProfile, PROFILE_DIR, ProfileError } from '../../src/pkcs11/profile.js';
+
+describe('token profiles in hsm/', () => {
+  const names = readdirSync(PROFILE_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+
+  it('include SoftHSM2 (tested) and at least two documented hardware HSMs', () => {
+    expect(names).toContain('softhsm2');
+    expect(names.filter((n) => n !== 'softhsm2').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each(names)('%s parses, names itself, and cites its sources', (name) => {
+    const p = loadProfile(name);
+    expect(p.name).toBe(name);
+    expect(p.initializeFlags).toContain('CKF_OS_LOCKING_OK');
+    expect(p.mechanisms.CKM_AES_GCM).toBeDefined();
+    if (name !== 'softhsm2') expect(p.sources.length).toBeGreaterThan(0);
+    expect(p.tested).toBe(name === 'softhsm2');
+  });
+
+  it('refuses a malformed profile with a message naming the field', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-profile-'));
+    try {
+      const good = loadProfile('softhsm2');
+      writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ ...good, name: 'bad', sessionPoolSize: 0 }));
+      expect(() => loadProfile('bad', dir)).toThrow(/sessionPoolSize/);
+      writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ ...good, name: 'bad', importOaepSha256: 'native' }));
+      expect(() => loadProfile('bad', dir)).toThrow(/importOaepSha256/);
+      writeFileSync(path.join(dir, 'other.json'), JSON.stringify({ ...good, name: 'bad' }));
+      expect(() => loadProfile('other', dir)).toThrow(/names itself/);
+      expect(() => loadProfile('../etc', dir)).toThrow(ProfileError);
+      expect(() => loadProfile('missing', dir)).toThrow(/cannot read token profile/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
