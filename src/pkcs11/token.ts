@@ -234,12 +234,12 @@ export class Token {
    * Token lost (hsm-notes.md §6): drain in-flight async calls, finalize, initialise,
    * find the slot by label, log in, rebuild the cache — with back-off until the deadline.
    */
-  private recover(seenGeneration: number, reason: string): Promise<void> {
+  private recover(seenGeneration: number, reason: string, timeoutMs = this.recoverTimeoutMs): Promise<void> {
     if (this.generation !== seenGeneration) return Promise.resolve();
     if (this.recovering) return this.recovering;
     this.opts.onEvent?.('token.recovering', { reason });
     this.recovering = (async () => {
-      const deadline = Date.now() + this.recoverTimeoutMs;
+      const deadline = Date.now() + timeoutMs;
       while (this.asyncInFlight > 0 && Date.now() < deadline) await sleep(5);
       let delay = 25;
       for (;;) {
@@ -270,9 +270,9 @@ export class Token {
    * Run one token operation with recovery: a stale handle is re-found once; a lost
    * session or token triggers recovery and a retry; everything else is translated.
    */
-  private async run<T>(operation: string, kind: 'decrypt' | 'verify' | 'other', fn: () => T | Promise<T>): Promise<T> {
+  private async run<T>(operation: string, kind: 'decrypt' | 'verify' | 'other', fn: () => T | Promise<T>, timeoutMs = this.recoverTimeoutMs): Promise<T> {
     let staleRetried = false;
-    const deadline = Date.now() + this.recoverTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.closed) throw new TokenUnavailableError(`${operation}: token closed`);
       if (this.recovering) {
@@ -297,7 +297,7 @@ export class Token {
         if (!lost) throw translate(err, operation, kind);
         if (Date.now() > deadline) throw new TokenUnavailableError(`${operation}: token unavailable`);
         try {
-          await this.recover(gen, operation);
+          await this.recover(gen, operation, Math.max(0, deadline - Date.now()));
         } catch (recoverErr) {
           if (Date.now() > deadline || recoverErr instanceof LoginFailedError) throw translate(recoverErr, operation);
         }
@@ -782,13 +782,21 @@ export class Token {
     });
   }
 
-  /** /readyz: C_GetTokenInfo plus the sentinel, recovering if the token came back. */
+  /**
+   * /readyz: C_GetTokenInfo plus the sentinel. A failing probe makes one reconnection
+   * attempt (so readiness returns with the token) but never waits out the back-off.
+   */
   async healthy(): Promise<boolean> {
     try {
-      await this.run('health probe', 'other', () => {
-        this.p11.C_GetTokenInfo(this.slot!);
-        if (this.findObjects(this.main!, labelOf(SENTINEL), pkcs11js.CKO_DATA).length === 0) throw new TokenUnavailableError('sentinel object missing');
-      });
+      await this.run(
+        'health probe',
+        'other',
+        () => {
+          this.p11.C_GetTokenInfo(this.slot!);
+          if (this.findObjects(this.main!, labelOf(SENTINEL), pkcs11js.CKO_DATA).length === 0) throw new TokenUnavailableError('sentinel object missing');
+        },
+        0,
+      );
       return true;
     } catch {
       return false;
