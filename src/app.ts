@@ -6,6 +6,11 @@ import { Metrics } from './metrics.js';
 import { loadProfile } from './pkcs11/profile.js';
 import { Token } from './pkcs11/token.js';
 import { databaseReachable, migrate, openDatabase, type Db } from './store/db.js';
+import { IdentityRepo } from './store/identity-repo.js';
+import { bootstrapRoot, IdentityService } from './domain/identity.js';
+import { apiRouter, kmsService } from './api/router.js';
+import { kmsHandlers } from './api/kms-handlers.js';
+import { parseRateLimits, RateLimiter } from './api/rate-limit.js';
 
 // Wiring: configuration in, services and the Express app out.
 
@@ -16,6 +21,8 @@ export interface Services {
   token: Token;
   kek: Kek;
   db: Db;
+  identities: IdentityService;
+  rootUin: string;
 }
 
 /** SoftHSM2 reads SOFTHSM2_CONF at C_Initialize; default it to the data dir's copy. */
@@ -38,8 +45,16 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   try {
     const kek = await Kek.ensure(token);
     const db = openDatabase(config);
-    await migrate(db);
-    return { config, logger, metrics, token, kek, db };
+    try {
+      await migrate(db);
+      const identities = new IdentityService(new IdentityRepo(db), kek);
+      const root = await bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey });
+      if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
+      return { config, logger, metrics, token, kek, db, identities, rootUin: root.uin };
+    } catch (err) {
+      await db.destroy();
+      throw err;
+    }
   } catch (err) {
     token.close();
     throw err;
@@ -80,6 +95,26 @@ export function createApp(s: Services): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
+
+  app.use(
+    apiRouter({
+      logger: s.logger,
+      regions: s.config.regions,
+      identities: s.identities,
+      rateLimiter: new RateLimiter(parseRateLimits(s.config.rateLimits)),
+      bodyLimitBytes: s.config.bodyLimitBytes,
+      services: [
+        kmsService(
+          kmsHandlers({
+            config: s.config,
+            tokenSupports: (m) => s.token.supports(m),
+            // No CMK can exist before the key lifecycle lands (issue 4); it replaces this count.
+            countKeys: async () => 0,
+          }),
+        ),
+      ],
+    }),
+  );
 
   return app;
 }

@@ -24,6 +24,17 @@ export interface Config {
   softhsmConf: string;
   regions: Region[];
   logLevel: string;
+  /** Per-action request limits (api/rate-limit.ts syntax); unset = none. */
+  rateLimits: string | undefined;
+  /** Request bodies above this are refused with RequestSizeLimitExceeded. */
+  bodyLimitBytes: number;
+  /** CMKs per account and region (GetServiceStatus CmkLimit; CreateKey refuses beyond it). */
+  cmkLimit: number;
+  /** Optional HTTPS listener (Tencent SDKs default to https). */
+  tls: { certFile: string; keyFile: string; port: number } | undefined;
+  rootUin: string | undefined;
+  rootSecretId: string | undefined;
+  rootSecretKey: string | undefined;
 }
 
 // The regions of the seed console (KMS guide, region list), each with its standard.
@@ -66,7 +77,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     softhsmConf: env.SOFTHSM2_CONF || path.join(dataDir, 'softhsm2.conf'),
     regions: parseRegions(env.KMS_REGIONS || DEFAULT_REGIONS),
     logLevel: env.KMS_LOG_LEVEL || 'info',
+    rateLimits: env.KMS_RATE_LIMITS || undefined,
+    bodyLimitBytes: positiveInt(env, 'KMS_MAX_BODY_BYTES', 1024 * 1024),
+    cmkLimit: positiveInt(env, 'KMS_CMK_LIMIT', 100_000),
+    tls: tlsConfig(env),
+    rootUin: env.KMS_ROOT_UIN || undefined,
+    rootSecretId: env.KMS_ROOT_SECRET_ID || undefined,
+    rootSecretKey: env.KMS_ROOT_SECRET_KEY || undefined,
   };
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name}: not a positive integer: ${raw}`);
+  return n;
+}
+
+function tlsConfig(env: NodeJS.ProcessEnv): Config['tls'] {
+  const certFile = env.KMS_TLS_CERT_FILE;
+  const keyFile = env.KMS_TLS_KEY_FILE;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new ConfigError('set both KMS_TLS_CERT_FILE and KMS_TLS_KEY_FILE for the HTTPS listener');
+  const port = Number(env.KMS_TLS_PORT ?? 8443);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`KMS_TLS_PORT: not a port: ${env.KMS_TLS_PORT}`);
+  return { certFile, keyFile, port };
 }
 
 /** The user PIN: KMS_PKCS11_PIN, else the PIN file setup wrote (0600). */

@@ -1,5 +1,7 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { closeServices, createApp, openServices, type Services } from './app.js';
 import type { Config } from './config.js';
@@ -9,6 +11,8 @@ export interface RunningServer {
   services: Services;
   server: Server;
   url: string;
+  /** The HTTPS listener's base URL when KMS_TLS_CERT_FILE / KMS_TLS_KEY_FILE are set. */
+  httpsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -24,16 +28,34 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host}:${port}`;
-  logger.info({ url, profile: services.token.profile.name, regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
+  let https: Server | undefined;
+  let httpsUrl: string | undefined;
+  if (config.tls) {
+    https = createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, app);
+    https.listen(config.tls.port, config.host);
+    try {
+      await once(https, 'listening');
+    } catch (err) {
+      server.close();
+      await closeServices(services);
+      throw err;
+    }
+    httpsUrl = `https://${config.host}:${(https.address() as AddressInfo).port}`;
+  }
+  logger.info({ url, httpsUrl, profile: services.token.profile.name, regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
   let closing: Promise<void> | undefined;
   return {
     services,
     server,
     url,
+    httpsUrl,
     close: () =>
       (closing ??= (async () => {
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const srv of [server, https]) {
+          if (!srv) continue;
+          srv.closeAllConnections();
+          await new Promise<void>((resolve) => srv.close(() => resolve()));
+        }
         await closeServices(services);
       })()),
   };

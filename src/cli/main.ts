@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { openToken } from '../app.js';
+import { closeServices, openServices, openToken, type Services } from '../app.js';
 import { loadConfig, type Config } from '../config.js';
 import { Kek } from '../crypto/kek.js';
 import { createLogger } from '../log.js';
@@ -38,6 +38,21 @@ async function withToken<T>(config: Config, fn: (token: Awaited<ReturnType<typeo
   }
 }
 
+/** Commands that change identities open what the server opens (token, KEK, database, root). */
+async function withServices<T>(fn: (s: Services) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const s = await openServices(config, createLogger('silent'));
+  try {
+    return await fn(s);
+  } finally {
+    await closeServices(s);
+  }
+}
+
+const json = () => new Option('--json', 'print JSON');
+
+const accountOf = (s: Services, account?: string) => account ?? s.rootUin;
+
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('hsmkms')
     .description('On-premises KMS speaking the Tencent Cloud KMS API, with master keys in a PKCS#11 token.\nConfiguration comes from the environment: KMS_DATA_DIR, KMS_HOST, KMS_PORT, KMS_PKCS11_MODULE, KMS_PKCS11_TOKEN_LABEL, KMS_PKCS11_PIN(_FILE), KMS_HSM_PROFILE, KMS_REGIONS, KMS_LOG_LEVEL (see README).')
@@ -70,7 +85,7 @@ export async function main(argv: string[]): Promise<void> {
   token
     .command('status')
     .description('module, slot, token label, serial, login state, object counts and the mechanisms the profile relies on')
-    .addOption(new Option('--json', 'print JSON'))
+    .addOption(json())
     .action(async (opts: { json?: boolean }) => {
       const status = await withToken(loadConfig(), (t) => t.status());
       print(!!opts.json, status, () => humanStatus(status));
@@ -78,7 +93,7 @@ export async function main(argv: string[]): Promise<void> {
   token
     .command('init')
     .description('create the SoftHSM2 token under KMS_DATA_DIR when absent (softhsm2 profile), then the KEK and the health sentinel')
-    .addOption(new Option('--json', 'print JSON'))
+    .addOption(json())
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
       let created = false;
@@ -98,7 +113,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('the metadata database')
     .command('migrate')
     .description('apply pending migrations')
-    .addOption(new Option('--json', 'print JSON'))
+    .addOption(json())
     .action(async (opts: { json?: boolean }) => {
       const db = openDatabase(loadConfig());
       try {
@@ -107,6 +122,67 @@ export async function main(argv: string[]): Promise<void> {
       } finally {
         await db.destroy();
       }
+    });
+
+
+  program
+    .command('account')
+    .description('root accounts')
+    .command('create')
+    .description('create a root account and its first API key pair (the SecretKey is shown once)')
+    .option('--uin <uin>', 'the account UIN (generated when absent)')
+    .addOption(json())
+    .action(async (opts: { uin?: string; json?: boolean }) => {
+      const r = await withServices((s) => s.identities.createAccount({ uin: opts.uin }));
+      print(!!opts.json, r, () => `account ${r.uin}\nSecretId:  ${r.secretId}\nSecretKey: ${r.secretKey}  (shown once)`);
+    });
+
+  program
+    .command('user')
+    .description('sub-accounts')
+    .command('create')
+    .description('create a sub-account (it can do nothing until a policy allows it)')
+    .requiredOption('--name <name>', 'user name, unique in the account')
+    .option('--account <uin>', 'root account (default: the bootstrap root)')
+    .addOption(json())
+    .action(async (opts: { name: string; account?: string; json?: boolean }) => {
+      const r = await withServices((s) => s.identities.createUser(accountOf(s, opts.account), opts.name));
+      print(!!opts.json, r, () => `user ${r.name} (uin ${r.uin}) in account ${r.account}`);
+    });
+
+  const credential = program.command('credential').description('API key pairs (at most two per user)');
+  credential
+    .command('create')
+    .description('create an API key pair for a user (root\'s own: --user root); the SecretKey is shown once')
+    .requiredOption('--user <name>', 'user name')
+    .option('--account <uin>', 'root account (default: the bootstrap root)')
+    .addOption(json())
+    .action(async (opts: { user: string; account?: string; json?: boolean }) => {
+      const r = await withServices((s) => s.identities.createCredential(accountOf(s, opts.account), opts.user));
+      print(!!opts.json, r, () => `SecretId:  ${r.secretId}\nSecretKey: ${r.secretKey}  (shown once)`);
+    });
+  for (const [verb, status] of [
+    ['disable', 'Disabled'],
+    ['enable', 'Enabled'],
+  ] as const) {
+    credential
+      .command(verb)
+      .description(`${verb} an API key pair`)
+      .requiredOption('--secret-id <id>', 'SecretId')
+      .addOption(json())
+      .action(async (opts: { secretId: string; json?: boolean }) => {
+        const r = await withServices((s) => s.identities.setCredentialStatus(opts.secretId, status));
+        print(!!opts.json, r, () => `${r.secretId}: ${r.status}`);
+      });
+  }
+  credential
+    .command('delete')
+    .description('delete an API key pair')
+    .requiredOption('--secret-id <id>', 'SecretId')
+    .addOption(json())
+    .action(async (opts: { secretId: string; json?: boolean }) => {
+      const r = await withServices((s) => s.identities.deleteCredential(opts.secretId));
+      print(!!opts.json, r, () => `${r.secretId}: deleted`);
     });
 
   try {

@@ -132,6 +132,7 @@ export class Token {
   private readonly noCopy = new Set<string>();
   private ivPool: Buffer = Buffer.alloc(0);
   private ivOffset = 0;
+  private offered = new Set<number>();
   private generation = 0;
   private recovering: Promise<void> | undefined;
   private asyncInFlight = 0;
@@ -200,6 +201,7 @@ export class Token {
     }
     this.slot = slot;
     this.main = main;
+    this.offered = new Set(this.p11.C_GetMechanismList(slot));
     this.poolSessions = [];
     for (let i = 0; i < this.poolSize; i++) this.poolSessions.push(this.p11.C_OpenSession(slot, flags));
     this.free.length = 0;
@@ -536,6 +538,15 @@ export class Token {
       mgf: hash === 'sha1' ? pkcs11js.CKG_MGF1_SHA1 : pkcs11js.CKG_MGF1_SHA256,
       source: CKZ_DATA_SPECIFIED,
     } as pkcs11js.IParams;
+  }
+
+  /**
+   * Whether the token lists a mechanism (by pkcs11js name, e.g. 'CKM_EC_KEY_PAIR_GEN'). For the
+   * profile's pseudo-names (parameter variants the list cannot show) the profile decides.
+   */
+  supports(mechanism: string): boolean {
+    const n = mechanismNumber(mechanism);
+    return n === undefined ? this.offers(mechanism) : this.offered.has(n);
   }
 
   private offers(pseudoName: string): boolean {

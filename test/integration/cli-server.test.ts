@@ -71,7 +71,41 @@ describe('hsmkms CLI', () => {
   it('--help lists the commands', () => {
     const r = cli(['--help'], env);
     expect(r.status).toBe(0);
-    for (const c of ['serve', 'token', 'db']) expect(r.stdout).toContain(c);
+    for (const c of ['serve', 'token', 'db', 'account', 'user', 'credential']) expect(r.stdout).toContain(c);
+  });
+
+  it('bootstraps the root account once, writing generated credentials 0600', () => {
+    // the first command that needs identities creates the root (as the first server start would)
+    const cred = cli(['credential', 'create', '--user', 'root', '--json'], env);
+    expect(cred.stderr).toBe('');
+    const file = path.join(dataDir, 'root-credentials.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const root = JSON.parse(readFileSync(file, 'utf8'));
+    expect(root.uin).toMatch(/^\d{12}$/);
+    expect(root.secretId).toMatch(/^AKID[A-Za-z0-9]{32}$/);
+    expect(root.secretKey).toMatch(/^[A-Za-z0-9]{32}$/);
+    const second = JSON.parse(cred.stdout);
+    expect(second.secretId).not.toBe(root.secretId);
+    // at most two key pairs per user
+    const third = cli(['credential', 'create', '--user', 'root', '--json'], env);
+    expect(third.status).not.toBe(0);
+    expect(third.stderr).toMatch(/already has 2 API keys/);
+    expect(JSON.parse(cli(['credential', 'disable', '--secret-id', second.secretId, '--json'], env).stdout)).toEqual({ secretId: second.secretId, status: 'Disabled' });
+    expect(JSON.parse(cli(['credential', 'delete', '--secret-id', second.secretId, '--json'], env).stdout)).toEqual({ secretId: second.secretId, deleted: true });
+  });
+
+  it('creates accounts, sub-accounts and their key pairs', () => {
+    const acct = JSON.parse(cli(['account', 'create', '--json'], env).stdout);
+    expect(Object.keys(acct).sort()).toEqual(['secretId', 'secretKey', 'uin']);
+    const user = JSON.parse(cli(['user', 'create', '--name', 'alice', '--account', acct.uin, '--json'], env).stdout);
+    expect(user).toMatchObject({ name: 'alice', account: acct.uin });
+    const dup = cli(['user', 'create', '--name', 'alice', '--account', acct.uin], env);
+    expect(dup.status).not.toBe(0);
+    expect(dup.stderr).toMatch(/already exists/);
+    const key = JSON.parse(cli(['credential', 'create', '--user', 'alice', '--account', acct.uin, '--json'], env).stdout);
+    expect(key.secretId).toMatch(/^AKID/);
+    const missing = cli(['credential', 'create', '--user', 'bob', '--account', acct.uin], env);
+    expect(missing.stderr).toMatch(/user bob not found/);
   });
 });
 

@@ -1,0 +1,44 @@
+import { DomainError } from '../domain/errors.js';
+import { HsmError } from '../pkcs11/errors.js';
+import { ParameterError } from './kms-schemas.js';
+import { ApiRequestError } from './signature.js';
+
+// The one table from error kind to Tencent error code (STYLE.md). Handlers map nothing
+// themselves. API-layer errors already carry their Tencent code.
+
+const DOMAIN: Record<string, string> = {
+  InvalidArgument: 'InvalidParameterValue',
+  NotFound: 'ResourceNotFound',
+  AlreadyExists: 'InvalidParameterValue',
+  QuotaExceeded: 'LimitExceeded',
+  CredentialNotFound: 'AuthFailure.SecretIdNotFound',
+  NotSupported: 'UnsupportedOperation',
+};
+
+const HSM: Record<string, string> = {
+  TokenUnavailable: 'ServiceUnavailable',
+  MechanismUnsupported: 'UnsupportedOperation',
+  DecryptFailed: 'FailedOperation.DecryptError',
+  InvalidInput: 'InvalidParameterValue',
+};
+
+export interface MappedError {
+  code: string;
+  message: string;
+  /** true when the caller did nothing wrong: log the error in full, answer only the code. */
+  internal: boolean;
+}
+
+export function mapError(err: unknown): MappedError {
+  if (err instanceof ApiRequestError || err instanceof ParameterError) return { code: err.code, message: err.message, internal: false };
+  if (err instanceof DomainError) {
+    const code = DOMAIN[err.code];
+    if (code) return { code, message: err.message, internal: false };
+  }
+  if (err instanceof HsmError) {
+    const code = HSM[err.code];
+    if (code === 'ServiceUnavailable') return { code, message: 'The key store is temporarily unavailable; retry later.', internal: true };
+    if (code) return { code, message: err.message, internal: false };
+  }
+  return { code: 'InternalError', message: 'An internal error occurred; quote the RequestId when reporting it.', internal: true };
+}

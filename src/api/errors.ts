@@ -1,0 +1,24 @@
+import { ApiRequestError } from './signature.js';
+
+// Rejections decided by the router itself (kms-api.md §1.7). Each code is the Tencent code.
+
+export class InvalidActionError extends ApiRequestError {
+  readonly code = 'InvalidAction';
+}
+
+export class NoSuchVersionError extends ApiRequestError {
+  readonly code = 'NoSuchVersion';
+}
+
+export class UnsupportedRegionError extends ApiRequestError {
+  readonly code = 'UnsupportedRegion';
+}
+
+export class TokenFailureError extends ApiRequestError {
+  readonly code = 'AuthFailure.TokenFailure';
+}
+
+export class RequestLimitExceededError extends ApiRequestError {
+  // Exactly this code: Go's automatic retry matches it literally (§1.7 step 5).
+  readonly code = 'RequestLimitExceeded';
+}

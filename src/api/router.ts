@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Request, type Response, type Router } from 'express';
+import type { Region } from '../config.js';
+import { NotSupportedError } from '../domain/errors.js';
+import type { IdentityService } from '../domain/identity.js';
+import type { Logger } from '../log.js';
+import type { CredentialIdentity } from '../store/identity-repo.js';
+import { errorEnvelope, successEnvelope } from './envelope.js';
+import { mapError } from './error-codes.js';
+import { InvalidActionError, NoSuchVersionError, RequestLimitExceededError, TokenFailureError, UnsupportedRegionError } from './errors.js';
+import { type KmsAction, kmsRequestSchemas, validateKmsParams } from './kms-schemas.js';
+import type { RateLimiter } from './rate-limit.js';
+import { MissingParameterError, NonceCache, RequestSizeLimitExceededError, UnsupportedProtocolError, authenticateRequest, parseApiRequest, type ApiRequest } from './signature.js';
+
+// POST / and GET /: Tencent Cloud API 3.0. Requests are routed by Version and Action, never
+// by the credential scope or Host (../shared/interface.md "Wire"). API errors answer HTTP 200
+// with the error envelope, as Tencent does (kms-api.md §1.8).
+
+export interface CallContext {
+  requestId: string;
+  action: string;
+  /** The request's region; undefined only for region-less actions (GetRegions). */
+  region: Region | undefined;
+  identity: CredentialIdentity;
+  sourceIp: string;
+  language: string | undefined;
+}
+
+export type Handler<P = Record<string, unknown>> = (params: P, ctx: CallContext) => Promise<Record<string, unknown>>;
+
+export interface ServiceDef {
+  name: string;
+  version: string;
+  actions: ReadonlySet<string>;
+  handlers: Partial<Record<string, Handler>>;
+  validate: (action: string, params: Record<string, unknown>, form: 'json' | 'flat') => Record<string, unknown>;
+  /** Actions that may be called without a region. */
+  regionless: ReadonlySet<string>;
+}
+
+export interface ApiDeps {
+  logger: Logger;
+  regions: Region[];
+  identities: IdentityService;
+  rateLimiter: RateLimiter;
+  services: ServiceDef[];
+  bodyLimitBytes: number;
+  /** Recorded after a call, success or failure (the audit trail hooks in here). */
+  onCall?: (record: CallRecord) => void;
+}
+
+export interface CallRecord {
+  requestId: string;
+  action: string | undefined;
+  version: string | undefined;
+  region: string | undefined;
+  identity: CredentialIdentity | undefined;
+  secretId: string | undefined;
+  sourceIp: string;
+  code: string | undefined;
+  latencyMs: number;
+}
+
+export function kmsService(handlers: Partial<Record<KmsAction, Handler<never>>>): ServiceDef {
+  return {
+    name: 'kms',
+    version: '2019-01-18',
+    actions: new Set(Object.keys(kmsRequestSchemas)),
+    handlers: handlers as Partial<Record<string, Handler>>,
+    validate: (action, params, form) => validateKmsParams(action as KmsAction, params, form) as Record<string, unknown>,
+    regionless: new Set(['GetRegions']),
+  };
+}
+
+function sourceIpOf(req: Request): string {
+  const ip = req.socket.remoteAddress ?? '';
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+export function apiRouter(deps: ApiDeps): Router {
+  const router = express.Router();
+  const byVersion = new Map(deps.services.map((s) => [s.version, s]));
+  const regions = new Map(deps.regions.map((r) => [r.name, r]));
+  const nonces = new NonceCache();
+  const body = express.raw({ type: () => true, limit: deps.bodyLimitBytes });
+
+  const handle = async (req: Request, res: Response) => {
+    const started = process.hrtime.bigint();
+    const requestId = randomUUID();
+    const sourceIp = sourceIpOf(req);
+    let parsed: ApiRequest | undefined;
+    let identity: CredentialIdentity | undefined;
+    let code: string | undefined;
+    const traceId = req.headers['x-tc-traceid'];
+    if (typeof traceId === 'string') res.setHeader('X-TC-TraceId', traceId);
+    try {
+      parsed = parseApiRequest({ method: req.method, url: req.originalUrl, headers: req.headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) });
+      const request = parsed;
+      // §1.7 order: version, action and region before authentication.
+      const service = byVersion.get(request.version);
+      if (!service) throw new NoSuchVersionError(`The API version \`${request.version}\` does not exist.`);
+      if (!service.actions.has(request.action)) throw new InvalidActionError(`The action \`${request.action}\` does not exist in ${service.name} ${service.version}.`);
+      let region: Region | undefined;
+      if (request.region !== undefined) {
+        region = regions.get(request.region);
+        if (!region) throw new UnsupportedRegionError(`The region \`${request.region}\` is not configured here; GetRegions lists the regions.`);
+      } else if (!service.regionless.has(request.action)) {
+        throw new MissingParameterError('Region');
+      }
+      if (request.token !== undefined) throw new TokenFailureError('Temporary credentials (X-TC-Token) are not supported by this server.');
+
+      const auth = await deps.identities.authenticate(request.secretId);
+      try {
+        authenticateRequest(request, auth.secretKey, nonces);
+      } finally {
+        auth.secretKey.fill(0);
+      }
+      identity = auth.identity;
+      if (!deps.rateLimiter.take(identity.accountUin, region?.name ?? '', request.action)) {
+        throw new RequestLimitExceededError(`Too many ${request.action} requests for this account in ${region?.name ?? 'this region'}; retry later.`);
+      }
+      const form = request.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
+      const params = service.validate(request.action, request.params, form);
+      const handler = service.handlers[request.action];
+      if (!handler) throw new NotSupportedError(`${request.action} is not available on this server yet.`);
+      const fields = await handler(params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });
+      res.json(successEnvelope(fields, requestId));
+    } catch (err) {
+      const mapped = mapError(err);
+      code = mapped.code;
+      if (mapped.internal) deps.logger.error({ err, requestId, action: parsed?.action }, 'internal error');
+      res.json(errorEnvelope(mapped.code, mapped.message, requestId));
+    } finally {
+      const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const record: CallRecord = {
+        requestId,
+        action: parsed?.action,
+        version: parsed?.version,
+        region: parsed?.region,
+        identity,
+        secretId: parsed?.secretId,
+        sourceIp,
+        code,
+        latencyMs,
+      };
+      deps.logger.info(
+        { requestId, action: record.action, region: record.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
+        'api call',
+      );
+      deps.onCall?.(record);
+    }
+  };
+
+  router.all('/', (req, res, next) => {
+    body(req, res, (err?: unknown) => {
+      if (err) {
+        const e = err as { type?: string; status?: number };
+        const requestId = randomUUID();
+        const reason =
+          e.type === 'entity.too.large'
+            ? new RequestSizeLimitExceededError(`The request body is larger than ${deps.bodyLimitBytes} bytes.`)
+            : new UnsupportedProtocolError('The request body could not be read.');
+        const mapped = mapError(reason);
+        res.json(errorEnvelope(mapped.code, mapped.message, requestId));
+        return;
+      }
+      handle(req, res).catch(next);
+    });
+  });
+  return router;
+}

@@ -1,0 +1,147 @@
+import { randomInt } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Kek } from '../crypto/kek.js';
+import type { CredentialIdentity, CredentialStatus, IdentityRepo } from '../store/identity-repo.js';
+import { getMeta, initMeta } from '../store/service-meta.js';
+import type { Db } from '../store/db.js';
+import { AlreadyExistsError, CredentialNotFoundError, InvalidArgumentError, NotFoundError, QuotaExceededError } from './errors.js';
+
+// Accounts, users and API key pairs (kms-api.md §5.1): a root account (UIN) owns its
+// resources; sub-accounts belong to one root; each user has at most two key pairs; a
+// SecretKey is shown once, at creation, and stored only sealed under the token KEK.
+
+export const MAX_CREDENTIALS_PER_USER = 2;
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const UIN_RE = /^[1-9][0-9]{4,19}$/;
+const SECRET_ID_RE = /^[A-Za-z0-9]{16,64}$/;
+const SECRET_KEY_RE = /^[\x21-\x7e]{16,128}$/;
+const USER_NAME_RE = /^[A-Za-z0-9_.@+=,-]{1,64}$/;
+export const ROOT_USER_NAME = 'root';
+
+function randomString(n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += ALNUM[randomInt(ALNUM.length)];
+  return s;
+}
+const randomDigits = (n: number) => Array.from({ length: n }, () => randomInt(10)).join('');
+export const newUin = () => `100${randomDigits(9)}`;
+const newAppId = () => `125${randomDigits(7)}`;
+/** Tencent-shaped: `AKID` + 32 characters (36 in all) and a 32-character SecretKey. */
+export const newSecretId = () => `AKID${randomString(32)}`;
+const newSecretKey = () => randomString(32);
+
+const sealContext = (secretId: string) => `credential:${secretId}`;
+
+export interface NewCredential {
+  secretId: string;
+  /** Shown once; the caller prints it and forgets it. */
+  secretKey: string;
+}
+
+export class IdentityService {
+  constructor(
+    private readonly repo: IdentityRepo,
+    private readonly kek: Kek,
+  ) {}
+
+  async createAccount(opts: { uin?: string; secretId?: string; secretKey?: string } = {}): Promise<{ uin: string } & NewCredential> {
+    const uin = opts.uin ?? newUin();
+    if (!UIN_RE.test(uin)) throw new InvalidArgumentError(`account UIN must be 5 to 20 digits, not starting with 0`);
+    const now = Date.now();
+    const cred = await this.prepareCredential(opts.secretId, opts.secretKey);
+    await this.repo.transaction(async (trx) => {
+      if (await this.repo.findAccount(uin, trx)) throw new AlreadyExistsError(`account ${uin} already exists`);
+      if (await this.repo.findUser(uin, trx)) throw new AlreadyExistsError(`UIN ${uin} is already a user`);
+      await this.repo.insertAccount({ uin, appId: newAppId(), createdAt: now }, trx);
+      await this.repo.insertUser({ uin, accountUin: uin, name: ROOT_USER_NAME, isRoot: true, createdAt: now }, trx);
+      if (await this.repo.findCredential(cred.secretId, trx)) throw new AlreadyExistsError('that SecretId already exists');
+      await this.repo.insertCredential({ secretId: cred.secretId, userUin: uin, sealedSecretKey: cred.sealed, status: 'Enabled', createdAt: now }, trx);
+    });
+    return { uin, secretId: cred.secretId, secretKey: cred.secretKey };
+  }
+
+  async createUser(accountUin: string, name: string): Promise<{ uin: string; name: string; account: string }> {
+    if (!USER_NAME_RE.test(name)) throw new InvalidArgumentError('user name must be 1 to 64 characters of letters, digits and _.@+=,-');
+    const uin = newUin();
+    await this.repo.transaction(async (trx) => {
+      if (!(await this.repo.findAccount(accountUin, trx))) throw new NotFoundError(`account ${accountUin} not found`);
+      if (await this.repo.findUserByName(accountUin, name, trx)) throw new AlreadyExistsError(`user ${name} already exists in account ${accountUin}`);
+      await this.repo.insertUser({ uin, accountUin, name, isRoot: false, createdAt: Date.now() }, trx);
+    });
+    return { uin, name, account: accountUin };
+  }
+
+  async createCredential(accountUin: string, userName: string, given: { secretId?: string; secretKey?: string } = {}): Promise<NewCredential> {
+    const cred = await this.prepareCredential(given.secretId, given.secretKey);
+    await this.repo.transaction(async (trx) => {
+      const user = await this.repo.findUserByName(accountUin, userName, trx);
+      if (!user) throw new NotFoundError(`user ${userName} not found in account ${accountUin}`);
+      if ((await this.repo.countCredentials(user.uin, trx)) >= MAX_CREDENTIALS_PER_USER) {
+        throw new QuotaExceededError(`user ${userName} already has ${MAX_CREDENTIALS_PER_USER} API keys; delete one first`);
+      }
+      if (await this.repo.findCredential(cred.secretId, trx)) throw new AlreadyExistsError('that SecretId already exists');
+      await this.repo.insertCredential({ secretId: cred.secretId, userUin: user.uin, sealedSecretKey: cred.sealed, status: 'Enabled', createdAt: Date.now() }, trx);
+    });
+    return { secretId: cred.secretId, secretKey: cred.secretKey };
+  }
+
+  async setCredentialStatus(secretId: string, status: CredentialStatus): Promise<{ secretId: string; status: CredentialStatus }> {
+    if (!(await this.repo.setCredentialStatus(secretId, status))) throw new NotFoundError(`API key ${secretId} not found`);
+    return { secretId, status };
+  }
+
+  async deleteCredential(secretId: string): Promise<{ secretId: string; deleted: true }> {
+    if (!(await this.repo.deleteCredential(secretId))) throw new NotFoundError(`API key ${secretId} not found`);
+    return { secretId, deleted: true };
+  }
+
+  /**
+   * The identity behind a SecretId and its secret key, for signature verification.
+   * Unknown and disabled keys are the same error. The caller wipes `secretKey` after use.
+   */
+  async authenticate(secretId: string): Promise<{ identity: CredentialIdentity; secretKey: Buffer }> {
+    if (!SECRET_ID_RE.test(secretId)) throw new CredentialNotFoundError('SecretId not found');
+    const identity = await this.repo.findCredentialIdentity(secretId);
+    if (!identity || identity.status !== 'Enabled') throw new CredentialNotFoundError('SecretId not found or disabled');
+    const secretKey = await this.kek.open(identity.sealedSecretKey, sealContext(secretId));
+    return { identity, secretKey };
+  }
+
+  private async prepareCredential(secretId?: string, secretKey?: string): Promise<NewCredential & { sealed: Buffer }> {
+    const id = secretId ?? newSecretId();
+    const key = secretKey ?? newSecretKey();
+    if (!SECRET_ID_RE.test(id)) throw new InvalidArgumentError('SecretId must be 16 to 64 letters and digits');
+    if (!SECRET_KEY_RE.test(key)) throw new InvalidArgumentError('SecretKey must be 16 to 128 printable ASCII characters');
+    const plain = Buffer.from(key, 'utf8');
+    try {
+      return { secretId: id, secretKey: key, sealed: await this.kek.seal(plain, sealContext(id)) };
+    } finally {
+      plain.fill(0);
+    }
+  }
+}
+
+/**
+ * First start: the root account and its key pair, from KMS_ROOT_UIN / KMS_ROOT_SECRET_ID /
+ * KMS_ROOT_SECRET_KEY when set, else generated and written once to root-credentials.json
+ * (0600). Later starts find `root_uin` in service_meta and do nothing.
+ */
+export async function bootstrapRoot(
+  db: Db,
+  identities: IdentityService,
+  opts: { dataDir: string; uin?: string; secretId?: string; secretKey?: string },
+): Promise<{ uin: string; created: boolean }> {
+  const existing = await getMeta(db, 'root_uin');
+  if (existing) return { uin: existing, created: false };
+  if ((opts.secretId === undefined) !== (opts.secretKey === undefined)) {
+    throw new InvalidArgumentError('set both KMS_ROOT_SECRET_ID and KMS_ROOT_SECRET_KEY, or neither');
+  }
+  const account = await identities.createAccount({ uin: opts.uin, secretId: opts.secretId, secretKey: opts.secretKey });
+  const winner = await initMeta(db, 'root_uin', account.uin);
+  if (winner === account.uin && opts.secretKey === undefined) {
+    const file = path.join(opts.dataDir, 'root-credentials.json');
+    if (!existsSync(file)) writeFileSync(file, `${JSON.stringify({ uin: account.uin, secretId: account.secretId, secretKey: account.secretKey }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  return { uin: winner, created: winner === account.uin };
+}

@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { provisionSoftHsm } from '../../src/pkcs11/softhsm.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export const ROOT = { uin: '100000000001', secretId: 'AKIDtestROOT0000000000000000000000ab', secretKey: 'rootSECRETkey0000000000000000000' };
+
+export interface TestServer extends RunningServer {
+  config: Config;
+  endpoint: string;
+  /** Everything the server logged, one JSON object per line. */
+  logLines: () => Array<Record<string, unknown>>;
+  logText: () => string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real server in this process: a fresh data dir with its own SoftHSM2 token and SQLite
+ * file, the root account from the environment, listening on 127.0.0.1 (port chosen by the OS).
+ */
+export async function startTestServer(env: Record<string, string> = {}, share?: TestServer): Promise<TestServer> {
+  // SoftHSM2 reads its configuration once per process (C_Initialize), so a second server in
+  // the same test file shares the first one's data dir, token and database.
+  const dataDir = share?.config.dataDir ?? mkdtempSync(path.join(tmpdir(), 'hsmkms-api-'));
+  const config = loadConfig({
+    KMS_DATA_DIR: dataDir,
+    KMS_PORT: '0',
+    KMS_PKCS11_PIN: 'test-pin-1234',
+    KMS_ROOT_UIN: ROOT.uin,
+    KMS_ROOT_SECRET_ID: ROOT.secretId,
+    KMS_ROOT_SECRET_KEY: ROOT.secretKey,
+    KMS_LOG_LEVEL: 'info',
+    ...env,
+  });
+  const { conf } = provisionSoftHsm({ dataDir, conf: config.softhsmConf, label: config.tokenLabel, pin: config.pin, pinFile: config.pinFile });
+  process.env.SOFTHSM2_CONF = conf;
+  let text = '';
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  const running = await startServer(config, createLogger('info', sink));
+  return {
+    ...running,
+    config,
+    endpoint: running.url.replace('http://', ''),
+    logText: () => text,
+    logLines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    stop: async () => {
+      await running.close();
+      if (!share) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

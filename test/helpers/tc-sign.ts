@@ -1,0 +1,69 @@
+import { createHash, createHmac, randomInt } from 'node:crypto';
+
+// Hand-signed Tencent Cloud API requests for the rejection tests, written from the contract
+// (kms-api.md §1.4, §1.5) rather than from the server's code.
+
+const sha256hex = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+const hmac = (key: Buffer | string, msg: string) => createHmac('sha256', key).update(msg).digest();
+
+export interface Tc3Options {
+  host: string;
+  secretId: string;
+  secretKey: string;
+  action?: string;
+  version?: string;
+  region?: string;
+  timestamp?: number;
+  body?: string | Buffer;
+  contentType?: string;
+  service?: string;
+  extraHeaders?: Record<string, string>;
+}
+
+/** Headers for a TC3-HMAC-SHA256 POST to `/`, signing content-type and host. */
+export function tc3Headers(o: Tc3Options): Record<string, string> {
+  const ts = o.timestamp ?? Math.floor(Date.now() / 1000);
+  const date = new Date(ts * 1000).toISOString().slice(0, 10);
+  const contentType = o.contentType ?? 'application/json';
+  const body = o.body ?? '{}';
+  const service = o.service ?? 'kms';
+  const hostNoPort = o.host.split(':')[0]!;
+  const canonical = ['POST', '/', '', `content-type:${contentType}\nhost:${hostNoPort}\n`, 'content-type;host', sha256hex(body)].join('\n');
+  const scope = `${date}/${service}/tc3_request`;
+  const toSign = ['TC3-HMAC-SHA256', String(ts), scope, sha256hex(canonical)].join('\n');
+  const kSigning = hmac(hmac(hmac(`TC3${o.secretKey}`, date), service), 'tc3_request');
+  const signature = createHmac('sha256', kSigning).update(toSign).digest('hex');
+  const headers: Record<string, string> = {
+    'Content-Type': contentType,
+    Authorization: `TC3-HMAC-SHA256 Credential=${o.secretId}/${scope}, SignedHeaders=content-type;host, Signature=${signature}`,
+    'X-TC-Timestamp': String(ts),
+    ...o.extraHeaders,
+  };
+  if (o.action !== undefined) headers['X-TC-Action'] = o.action;
+  if (o.version !== undefined) headers['X-TC-Version'] = o.version;
+  if (o.region !== undefined) headers['X-TC-Region'] = o.region;
+  return headers;
+}
+
+/** A v1 form body (POST) signed with HmacSHA256 or HmacSHA1. */
+export function v1Form(o: { host: string; secretId: string; secretKey: string; params: Record<string, string>; method?: 'HmacSHA256' | 'HmacSHA1'; timestamp?: number; nonce?: number }): string {
+  const all: Record<string, string> = {
+    Nonce: String(o.nonce ?? randomInt(1, 1 << 30)),
+    Timestamp: String(o.timestamp ?? Math.floor(Date.now() / 1000)),
+    SecretId: o.secretId,
+    SignatureMethod: o.method ?? 'HmacSHA256',
+    ...o.params,
+  };
+  const joined = Object.keys(all)
+    .sort()
+    .map((k) => `${k}=${all[k]}`)
+    .join('&');
+  const algo = all.SignatureMethod === 'HmacSHA1' ? 'sha1' : 'sha256';
+  const signature = createHmac(algo, o.secretKey).update(`POST${o.host}/?${joined}`).digest('base64');
+  return new URLSearchParams({ ...all, Signature: signature }).toString();
+}
+
+export async function postRaw(url: string, headers: Record<string, string>, body: string | Buffer): Promise<{ status: number; json: { Response: Record<string, unknown> } }> {
+  const res = await fetch(url, { method: 'POST', headers, body });
+  return { status: res.status, json: (await res.json()) as { Response: Record<string, unknown> } };
+}
