@@ -11,6 +11,10 @@ import { bootstrapRoot, IdentityService } from './domain/identity.js';
 import { apiRouter, kmsService } from './api/router.js';
 import { kmsHandlers } from './api/kms-handlers.js';
 import { parseRateLimits, RateLimiter } from './api/rate-limit.js';
+import { KeyMaterialService } from './crypto/key-material.js';
+import { KeyService } from './domain/keys.js';
+import { KeyRepo } from './store/key-repo.js';
+import { LifecycleJobs } from './domain/jobs.js';
 
 // Wiring: configuration in, services and the Express app out.
 
@@ -22,6 +26,10 @@ export interface Services {
   kek: Kek;
   db: Db;
   identities: IdentityService;
+  keys: KeyService;
+  material: KeyMaterialService;
+  keyRepo: KeyRepo;
+  jobs: LifecycleJobs;
   rootUin: string;
 }
 
@@ -36,7 +44,8 @@ export async function openToken(config: Config, onEvent?: (event: string, detail
   return Token.open({ modulePath: config.pkcs11Module ?? profile.module, tokenLabel: config.tokenLabel, pin: readPin(config), profile, onEvent });
 }
 
-export async function openServices(config: Config, logger: Logger): Promise<Services> {
+/** `bootstrap: false` (read-only CLI commands) leaves the root account to the first start. */
+export async function openServices(config: Config, logger: Logger, opts: { bootstrap?: boolean } = {}): Promise<Services> {
   const metrics = new Metrics();
   const token = await openToken(config, (event, detail) => {
     logger.warn({ event, ...detail }, 'token event');
@@ -48,9 +57,16 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     try {
       await migrate(db);
       const identities = new IdentityService(new IdentityRepo(db), kek);
-      const root = await bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey });
+      const root =
+        opts.bootstrap === false
+          ? { uin: '', created: false }
+          : await bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey });
       if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
-      return { config, logger, metrics, token, kek, db, identities, rootUin: root.uin };
+      const keyRepo = new KeyRepo(db);
+      const material = new KeyMaterialService(token, kek);
+      const keys = new KeyService(keyRepo, material, { cmkLimit: config.cmkLimit, tokenSupports: (m) => token.supports(m) });
+      const jobs = new LifecycleJobs(keyRepo, keys, material, token);
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -108,8 +124,7 @@ export function createApp(s: Services): Express {
           kmsHandlers({
             config: s.config,
             tokenSupports: (m) => s.token.supports(m),
-            // No CMK can exist before the key lifecycle lands (issue 4); it replaces this count.
-            countKeys: async () => 0,
+            keys: s.keys,
           }),
         ),
       ],

@@ -42,6 +42,25 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
     httpsUrl = `https://${config.host}:${(https.address() as AddressInfo).port}`;
   }
+  // Lifecycle jobs on a timer (deletion, rotation, expiry, reconciliation); the first run at
+  // start-up reconciles what a crash may have left.
+  let jobsRunning = false;
+  const runJobs = async () => {
+    if (jobsRunning) return;
+    jobsRunning = true;
+    try {
+      const r = await services.jobs.run();
+      if (r.deleted.length || r.rotated.length || r.expired.length || r.reconciled.orphanObjectsDestroyed.length || r.errors.length) logger.info({ jobs: r }, 'lifecycle jobs');
+      if (r.reconciled.rowsWithoutObjects.length) logger.error({ missing: r.reconciled.rowsWithoutObjects }, 'keys whose token objects are missing');
+    } catch (err) {
+      logger.error({ err }, 'lifecycle jobs failed');
+    } finally {
+      jobsRunning = false;
+    }
+  };
+  const timer = config.jobsIntervalSeconds > 0 ? setInterval(runJobs, config.jobsIntervalSeconds * 1000) : undefined;
+  timer?.unref();
+  if (config.jobsIntervalSeconds > 0) void runJobs();
   logger.info({ url, httpsUrl, profile: services.token.profile.name, regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
   let closing: Promise<void> | undefined;
   return {
@@ -51,6 +70,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     httpsUrl,
     close: () =>
       (closing ??= (async () => {
+        if (timer) clearInterval(timer);
+        while (jobsRunning) await new Promise((r) => setTimeout(r, 20));
         for (const srv of [server, https]) {
           if (!srv) continue;
           srv.closeAllConnections();

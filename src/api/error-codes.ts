@@ -13,6 +13,23 @@ const DOMAIN: Record<string, string> = {
   QuotaExceeded: 'LimitExceeded',
   CredentialNotFound: 'AuthFailure.SecretIdNotFound',
   NotSupported: 'UnsupportedOperation',
+  KeyNotFound: 'ResourceUnavailable.CmkNotFound',
+  AliasExists: 'InvalidParameterValue.AliasAlreadyExists',
+  KeyInUse: 'FailedOperation.CmkUsedByCloudProduct',
+  KeyLimit: 'LimitExceeded.CmkLimitExceeded',
+  UnsupportedKeyUsage: 'UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion',
+  InvalidKeyType: 'InvalidParameterValue.InvalidType',
+  ExternalKeyCannotRotate: 'UnsupportedOperation.ExternalCmkCanNotRotate',
+  RotationNotSupported: 'UnsupportedOperation.RotateNotSupported',
+  RotationRateLimited: 'RequestLimitExceeded.RotateRateLimited',
+  BindingNotFound: 'ResourceUnavailable.CloudResourceBindingNotFound',
+  // The state machine's refusals (domain/key-state.ts), kms-api.md §2.3.
+  'KeyState.Disabled': 'ResourceUnavailable.CmkDisabled',
+  'KeyState.PendingDelete': 'ResourceUnavailable.KeyPendingDelete',
+  'KeyState.Archived': 'ResourceUnavailable.CmkArchived',
+  'KeyState.StateNotSupported': 'ResourceUnavailable.CmkStateNotSupport',
+  'KeyState.ShouldBeDisabled': 'ResourceUnavailable.CmkShouldBeDisabled',
+  'KeyState.NotPendingDelete': 'ResourceUnavailable.CmkNotPendingDelete',
 };
 
 const HSM: Record<string, string> = {

@@ -1,19 +1,72 @@
 import type { Config } from '../config.js';
+import type { KeyService } from '../domain/keys.js';
 import { algorithmsFor } from '../domain/service-info.js';
-import type { KmsAction } from './kms-schemas.js';
-import type { Handler } from './router.js';
+import { callerOf, keyMetadata, LIST_KEYS_STATES, listKeyDetailFilter } from './key-wire.js';
+import type { KmsAction, KmsRequest } from './kms-schemas.js';
+import type { CallContext, Handler } from './router.js';
 
 // Thin handlers: wire names in and out, the work in domain use cases.
 
 export interface KmsHandlerDeps {
   config: Pick<Config, 'regions' | 'cmkLimit'>;
   tokenSupports: (mechanism: string) => boolean;
-  /** CMKs of an account in a region that are not deleted. */
-  countKeys: (accountUin: string, region: string) => Promise<number>;
+  keys: KeyService;
 }
 
+type H<A extends KmsAction> = (params: KmsRequest<A>, ctx: CallContext) => Promise<Record<string, unknown>>;
+
 export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Handler<never>>> {
+  const { keys } = deps;
+  const lifecycle: { [A in KmsAction]?: H<A> } = {
+    CreateKey: async (p, ctx) => {
+      const k = await keys.create(callerOf(ctx), {
+        alias: p.Alias,
+        description: p.Description,
+        keyUsage: p.KeyUsage,
+        origin: (p.Type ?? 1) === 2 ? 'EXTERNAL' : 'TENCENT_KMS',
+        tags: p.Tags?.map((t) => ({ key: t.TagKey, value: t.TagValue })),
+      });
+      return { KeyId: k.keyId, Alias: k.alias, CreateTime: k.createdAt, Description: k.description, KeyState: k.state, KeyUsage: k.keyUsage, TagCode: 0, TagMsg: '', HsmClusterId: '' };
+    },
+    DescribeKey: async (p, ctx) => ({ KeyMetadata: keyMetadata(await keys.get(callerOf(ctx), p.KeyId), ctx.region!) }),
+    DescribeKeys: async (p, ctx) => ({ KeyMetadatas: (await keys.getMany(callerOf(ctx), p.KeyIds)).map((k) => keyMetadata(k, ctx.region!)) }),
+    ListKeys: async (p, ctx) => {
+      // Role 1 = keys created by cloud products: there are none on premises.
+      if (p.Role === 1) return { Keys: [], TotalCount: 0 };
+      const r = await keys.list(callerOf(ctx), { offset: p.Offset ?? 0, limit: p.Limit ?? 10, newestFirst: true, states: LIST_KEYS_STATES });
+      return { Keys: r.keys.map((k) => ({ KeyId: k.keyId })), TotalCount: r.total };
+    },
+    ListKeyDetail: async (p, ctx) => {
+      if (p.Role === 1) return { TotalCount: 0, KeyMetadatas: [] };
+      const r = await keys.list(callerOf(ctx), listKeyDetailFilter(p));
+      return { TotalCount: r.total, KeyMetadatas: r.keys.map((k) => keyMetadata(k, ctx.region!)) };
+    },
+    UpdateAlias: async (p, ctx) => (await keys.updateAlias(callerOf(ctx), p.KeyId, p.Alias), {}),
+    UpdateKeyDescription: async (p, ctx) => (await keys.updateDescription(callerOf(ctx), p.KeyId, p.Description), {}),
+    EnableKey: async (p, ctx) => (await keys.enable(callerOf(ctx), [p.KeyId]), {}),
+    EnableKeys: async (p, ctx) => (await keys.enable(callerOf(ctx), p.KeyIds), {}),
+    DisableKey: async (p, ctx) => (await keys.disable(callerOf(ctx), [p.KeyId]), {}),
+    DisableKeys: async (p, ctx) => (await keys.disable(callerOf(ctx), p.KeyIds), {}),
+    ScheduleKeyDeletion: async (p, ctx) => {
+      const k = await keys.scheduleDeletion(callerOf(ctx), p.KeyId, p.PendingWindowInDays);
+      return { DeletionDate: k.deletionDate, KeyId: k.keyId };
+    },
+    CancelKeyDeletion: async (p, ctx) => (await keys.cancelDeletion(callerOf(ctx), p.KeyId), { KeyId: p.KeyId }),
+    ArchiveKey: async (p, ctx) => (await keys.archive(callerOf(ctx), p.KeyId), {}),
+    CancelKeyArchive: async (p, ctx) => (await keys.cancelArchive(callerOf(ctx), p.KeyId), {}),
+    EnableKeyRotation: async (p, ctx) => (await keys.enableRotation(callerOf(ctx), p.KeyId, p.RotateDays), {}),
+    DisableKeyRotation: async (p, ctx) => (await keys.disableRotation(callerOf(ctx), p.KeyId), {}),
+    GetKeyRotationStatus: async (p, ctx) => ({ KeyRotationEnabled: (await keys.get(callerOf(ctx), p.KeyId)).rotationEnabled }),
+    RotateKey: async (p, ctx) => {
+      const k = await keys.rotate(callerOf(ctx), p.KeyId);
+      // Rotation completes synchronously; the task id names the new version.
+      return { TaskId: `${k.keyId}/v${k.currentVersion}` };
+    },
+    BindCloudResource: async (p, ctx) => (await keys.bind(callerOf(ctx), p.KeyId, p.ProductId, p.ResourceId), {}),
+    UnbindCloudResource: async (p, ctx) => (await keys.unbind(callerOf(ctx), p.KeyId, p.ProductId, p.ResourceId), {}),
+  };
   return {
+    ...(lifecycle as Partial<Record<KmsAction, Handler<never>>>),
     // §4.10: on premises, the configured regions.
     GetRegions: async () => ({ Regions: deps.config.regions.map((r) => r.name) }),
 
@@ -29,7 +82,7 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
       ExclusiveVSMEnabled: false,
       ExclusiveHSMEnabled: false,
       SubscriptionInfo: '',
-      CmkUserCount: await deps.countKeys(ctx.identity.accountUin, ctx.region!.name),
+      CmkUserCount: await keys.count({ accountUin: ctx.identity.accountUin, region: ctx.region!.name }),
       CmkLimit: deps.config.cmkLimit,
       ExclusiveHSMList: [],
       IsAllowedDataKeyHosted: false,

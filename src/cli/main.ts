@@ -39,9 +39,9 @@ async function withToken<T>(config: Config, fn: (token: Awaited<ReturnType<typeo
 }
 
 /** Commands that change identities open what the server opens (token, KEK, database, root). */
-async function withServices<T>(fn: (s: Services) => Promise<T>): Promise<T> {
+async function withServices<T>(fn: (s: Services) => Promise<T>, opts: { bootstrap?: boolean } = {}): Promise<T> {
   const config = loadConfig();
-  const s = await openServices(config, createLogger('silent'));
+  const s = await openServices(config, createLogger('silent'), opts);
   try {
     return await fn(s);
   } finally {
@@ -87,8 +87,10 @@ export async function main(argv: string[]): Promise<void> {
     .description('module, slot, token label, serial, login state, object counts and the mechanisms the profile relies on')
     .addOption(json())
     .action(async (opts: { json?: boolean }) => {
-      const status = await withToken(loadConfig(), (t) => t.status());
-      print(!!opts.json, status, () => humanStatus(status));
+      const status = await withServices(async (s) => ({ ...(await s.token.status()), reconciliation: await s.jobs.reconcile({ dryRun: true }) }), { bootstrap: false });
+      print(!!opts.json, status, () =>
+        [humanStatus(status), `orphan token objects: ${status.reconciliation.orphanObjectsDestroyed.join(', ') || 'none'}`, `keys missing token objects: ${status.reconciliation.rowsWithoutObjects.join(', ') || 'none'}`].join('\n'),
+      );
     });
   token
     .command('init')
@@ -183,6 +185,27 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (opts: { secretId: string; json?: boolean }) => {
       const r = await withServices((s) => s.identities.deleteCredential(opts.secretId));
       print(!!opts.json, r, () => `${r.secretId}: deleted`);
+    });
+
+  program
+    .command('jobs')
+    .description('lifecycle jobs')
+    .command('run')
+    .description('run the lifecycle jobs now: deletion, rotation, expiry of imported material, token/database reconciliation')
+    .option('--at <iso-time>', 'pretend it is this time (drills: deletion dates and rotation times before it are due)')
+    .addOption(json())
+    .action(async (opts: { at?: string; json?: boolean }) => {
+      const at = opts.at === undefined ? Date.now() : Date.parse(opts.at);
+      if (Number.isNaN(at)) throw new Error(`--at: not an ISO time: ${opts.at}`);
+      const r = await withServices((s) => s.jobs.run(at));
+      print(!!opts.json, r, () =>
+        [
+          `at ${r.at}: deleted ${r.deleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}`,
+          `reconciled: ${r.reconciled.orphanObjectsDestroyed.length} orphan token objects destroyed, ${r.reconciled.rowsWithoutObjects.length} keys missing token objects`,
+          ...r.errors.map((e) => `error (${e.job} ${e.keyId}): ${e.error}`),
+        ].join('\n'),
+      );
+      if (r.errors.length) process.exitCode = 1;
     });
 
   try {

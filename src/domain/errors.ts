@@ -36,3 +36,48 @@ export class CredentialNotFoundError extends DomainError {
 export class NotSupportedError extends DomainError {
   readonly code = 'NotSupported';
 }
+
+/** No such CMK in the caller's account and region (or it was deleted). */
+export class KeyNotFoundError extends DomainError {
+  readonly code = 'KeyNotFound';
+}
+
+export class AliasExistsError extends DomainError {
+  readonly code = 'AliasExists';
+}
+
+/** The key is bound to a cloud resource (BindCloudResource) and cannot be disabled, archived or deleted. */
+export class KeyInUseError extends DomainError {
+  readonly code = 'KeyInUse';
+}
+
+export class KeyLimitError extends DomainError {
+  readonly code = 'KeyLimit';
+}
+
+/** The key usage is not offered in the region (its standard, or the token's mechanisms). */
+export class UnsupportedKeyUsageError extends DomainError {
+  readonly code = 'UnsupportedKeyUsage';
+}
+
+/** EXTERNAL material is for symmetric ENCRYPT_DECRYPT keys only. */
+export class InvalidKeyTypeError extends DomainError {
+  readonly code = 'InvalidKeyType';
+}
+
+export class ExternalKeyCannotRotateError extends DomainError {
+  readonly code = 'ExternalKeyCannotRotate';
+}
+
+export class RotationNotSupportedError extends DomainError {
+  readonly code = 'RotationNotSupported';
+}
+
+/** Manual rotation at most once per 24 hours (kms-api.md §4.5 RotateKey). */
+export class RotationRateLimitedError extends DomainError {
+  readonly code = 'RotationRateLimited';
+}
+
+export class BindingNotFoundError extends DomainError {
+  readonly code = 'BindingNotFound';
+}

@@ -1,0 +1,77 @@
+import type { Region } from '../config.js';
+import type { Caller, ListInput } from '../domain/keys.js';
+import { KEY_STATES, type KeyState } from '../domain/key-state.js';
+import type { KeyRecord } from '../store/key-repo.js';
+import type { CallContext } from './router.js';
+
+// Wire shapes of keys: KeyMetadata as the SDK models it (kms-api.md §2.1) and the
+// ListKeyDetail filters (§2.6). Tencent vocabulary stays in api/.
+
+export function callerOf(ctx: CallContext): Caller {
+  return { accountUin: ctx.identity.accountUin, userUin: ctx.identity.userUin, region: ctx.region! };
+}
+
+/** KeyMetadata.Type is the compliance class, not CreateKey's Type: 2 FIPS, 4 SM (§2.1). */
+const complianceType = (standard: Region['standard']) => (standard === 'SM' ? 4 : 2);
+
+export function keyMetadata(k: KeyRecord, region: Region): Record<string, unknown> {
+  return {
+    KeyId: k.keyId,
+    Alias: k.alias,
+    CreateTime: k.createdAt,
+    Description: k.description,
+    KeyState: k.state,
+    KeyUsage: k.keyUsage,
+    Type: complianceType(region.standard),
+    CreatorUin: Number(k.creatorUin),
+    KeyRotationEnabled: k.rotationEnabled,
+    Owner: 'user',
+    NextRotateTime: k.nextRotateTime,
+    DeletionDate: k.deletionDate,
+    Origin: k.origin,
+    ValidTo: k.validTo,
+    ResourceId: `creatorUin/${k.creatorUin}/${k.keyId}`,
+    HsmClusterId: '',
+    RotateDays: k.rotateDays,
+    LastRotateTime: k.lastRotateTime,
+    IsSyncReplica: 0,
+    SourceRegion: '',
+    SyncStatus: 0,
+    SyncMessages: '',
+    SyncStartTime: 0,
+    SyncEndTime: 0,
+    SourceHsmClusterId: '',
+    CreatorUinString: k.creatorUin,
+  };
+}
+
+// ListKeyDetail KeyState filter: 0 all, 1 Enabled, 2 Disabled, 3 PendingDelete, 4 PendingImport, 5 Archived.
+const STATE_FILTER: Record<number, KeyState[] | undefined> = { 0: undefined, 1: ['Enabled'], 2: ['Disabled'], 3: ['PendingDelete'], 4: ['PendingImport'], 5: ['Archived'] };
+
+export interface ListKeyDetailParams {
+  Offset?: number;
+  Limit?: number;
+  OrderType?: number;
+  KeyState?: number;
+  SearchKeyAlias?: string;
+  Origin?: string;
+  KeyUsage?: string;
+  TagFilters?: Array<{ TagKey: string; TagValue?: string[] }>;
+}
+
+export function listKeyDetailFilter(p: ListKeyDetailParams): ListInput {
+  return {
+    offset: p.Offset ?? 0,
+    limit: p.Limit ?? 10,
+    newestFirst: (p.OrderType ?? 0) === 0,
+    states: STATE_FILTER[p.KeyState ?? 0],
+    origin: p.Origin === 'TENCENT_KMS' || p.Origin === 'EXTERNAL' ? p.Origin : undefined,
+    // §2.6: an empty KeyUsage means ENCRYPT_DECRYPT only; ALL means every usage.
+    keyUsages: p.KeyUsage === 'ALL' ? undefined : [p.KeyUsage || 'ENCRYPT_DECRYPT'],
+    search: p.SearchKeyAlias || undefined,
+    tagFilters: p.TagFilters?.map((f) => ({ key: f.TagKey, values: f.TagValue ?? [] })),
+  };
+}
+
+/** ListKeys shows keys that are Enabled, Disabled or PendingImport (§4.1). */
+export const LIST_KEYS_STATES: KeyState[] = KEY_STATES.filter((s) => s === 'Enabled' || s === 'Disabled' || s === 'PendingImport');

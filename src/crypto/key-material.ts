@@ -1,0 +1,76 @@
+import { sm2 } from 'sm-crypto-v2';
+import type { Kek } from './kek.js';
+import type { Token } from '../pkcs11/token.js';
+import type { KeySpec } from '../store/key-repo.js';
+
+// Where a key version's material is made and destroyed. Token specs (AES, RSA, EC) are
+// generated inside the token and never leave it; software-module specs (SM4, SM2: SoftHSM2
+// has no GM/T mechanisms) are made here and kept only sealed under the token KEK.
+
+export type KeyPurpose = 'encrypt' | 'decrypt' | 'sign';
+
+export interface NewMaterial {
+  sealedMaterial: Buffer | null;
+  /** SubjectPublicKeyInfo PEM of asymmetric keys, kept for GetPublicKey. */
+  publicKey: string | null;
+}
+
+export const TOKEN_SPECS: ReadonlySet<KeySpec> = new Set(['AES_256', 'RSA_2048', 'EC_P256', 'EC_P384']);
+
+// SubjectPublicKeyInfo header for an uncompressed SM2 point: id-ecPublicKey, curve sm2p256v1
+// (OID 1.2.156.10197.1.301, GB/T 35276), BIT STRING of 66 bytes.
+const SM2_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a811ccf5501822d034200', 'hex');
+
+export const materialContext = (keyId: string, version: number) => `key:${keyId}:v${version}`;
+
+function pem(der: Buffer): string {
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
+  return `-----BEGIN PUBLIC KEY-----\n${b64}\n-----END PUBLIC KEY-----\n`;
+}
+
+export class KeyMaterialService {
+  constructor(
+    private readonly token: Token,
+    private readonly kek: Kek,
+  ) {}
+
+  async generate(keyId: string, version: number, spec: KeySpec, purpose: KeyPurpose): Promise<NewMaterial> {
+    const name = { keyId, version };
+    switch (spec) {
+      case 'AES_256':
+        await this.token.generateAesKey(name, 256, { encrypt: true, decrypt: true });
+        return { sealedMaterial: null, publicKey: null };
+      case 'RSA_2048':
+        await this.token.generateRsaKeyPair(name, 2048, purpose === 'sign' ? { sign: true } : { decrypt: true });
+        return { sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
+      case 'EC_P256':
+      case 'EC_P384':
+        await this.token.generateEcKeyPair(name, spec === 'EC_P256' ? 'P-256' : 'P-384', { sign: true });
+        return { sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
+      case 'SM4': {
+        const key = await this.token.random(16);
+        try {
+          return { sealedMaterial: await this.kek.seal(key, materialContext(keyId, version)), publicKey: null };
+        } finally {
+          key.fill(0);
+        }
+      }
+      case 'SM2': {
+        // sm-crypto-v2 returns hex strings, which JavaScript cannot wipe; the Buffer copy is.
+        const pair = sm2.generateKeyPairHex();
+        const priv = Buffer.from(pair.privateKey, 'hex');
+        try {
+          const sealed = await this.kek.seal(priv, materialContext(keyId, version));
+          return { sealedMaterial: sealed, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, Buffer.from(pair.publicKey, 'hex')])) };
+        } finally {
+          priv.fill(0);
+        }
+      }
+    }
+  }
+
+  /** Destroy a version's token objects (software material dies with its database row). Idempotent. */
+  async destroy(keyId: string, version: number, tokenResident: boolean): Promise<void> {
+    if (tokenResident) await this.token.destroy({ keyId, version });
+  }
+}

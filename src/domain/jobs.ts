@@ -1,0 +1,105 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeyMaterialService } from '../crypto/key-material.js';
+import type { Token } from '../pkcs11/token.js';
+import type { KeyRepo } from '../store/key-repo.js';
+import type { KeyService } from './keys.js';
+
+// Background lifecycle jobs (issue 4): deletion at DeletionDate, automatic rotation at
+// NextRotateTime, expiry of imported material at ValidTo, and reconciliation of token and
+// database. Each is idempotent and crash-safe: token objects are destroyed before rows are
+// removed, so a crash in between leaves a PendingDelete row whose next run finishes the job.
+
+export interface JobReport {
+  at: string;
+  deleted: string[];
+  rotated: string[];
+  expired: string[];
+  reconciled: ReconcileReport;
+  errors: Array<{ job: string; keyId: string; error: string }>;
+}
+
+export interface ReconcileReport {
+  /** Token objects without a key version row, destroyed (or, in a dry run, found). */
+  orphanObjectsDestroyed: string[];
+  /** Rows whose token material is missing (cannot be repaired: reported). */
+  rowsWithoutObjects: string[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class LifecycleJobs {
+  constructor(
+    private readonly repo: KeyRepo,
+    private readonly keys: KeyService,
+    private readonly material: KeyMaterialService,
+    private readonly token: Token,
+    private readonly opts: { orphanGraceMs: number } = { orphanGraceMs: 2_000 },
+  ) {}
+
+  async run(atMs = Date.now()): Promise<JobReport> {
+    const at = Math.floor(atMs / 1000);
+    const report: JobReport = { at: new Date(atMs).toISOString(), deleted: [], rotated: [], expired: [], reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [] }, errors: [] };
+    const attempt = async (job: string, keyId: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (err) {
+        report.errors.push({ job, keyId, error: err instanceof Error ? err.message : String(err) });
+      }
+    };
+
+    for (const key of await this.repo.dueForDeletion(at)) {
+      await attempt('delete', key.keyId, async () => {
+        for (const v of await this.repo.versions(key.keyId)) await this.material.destroy(key.keyId, v.version, key.tokenResident);
+        await this.repo.delete(key.keyId);
+        report.deleted.push(key.keyId);
+      });
+    }
+
+    for (const key of await this.repo.dueForRotation(at)) {
+      await attempt('rotate', key.keyId, async () => {
+        await this.keys.addVersion(key, at);
+        report.rotated.push(key.keyId);
+      });
+    }
+
+    for (const key of await this.repo.dueForExpiry(at)) {
+      await attempt('expire', key.keyId, async () => {
+        for (const v of await this.repo.versions(key.keyId)) await this.material.destroy(key.keyId, v.version, key.tokenResident);
+        await this.repo.transaction(async (trx) => {
+          await this.repo.clearSealedMaterial(key.keyId, trx);
+          await this.repo.update(key.keyId, key.state, { hasMaterial: false, ...(key.state === 'PendingDelete' ? {} : { state: 'PendingImport' }) }, trx);
+        });
+        report.expired.push(key.keyId);
+      });
+    }
+
+    report.reconciled = await this.reconcile();
+    return report;
+  }
+
+  /**
+   * Token objects named like CMK versions that have no row are leftovers of a create that
+   * crashed before its metadata committed: destroyed, after a grace period and a second look
+   * so a create in progress in another process is not mistaken for one.
+   */
+  async reconcile(opts: { dryRun?: boolean } = {}): Promise<ReconcileReport> {
+    const objects = (await this.token.listObjects()).filter((o) => UUID.test(o.name.keyId));
+    const pairs = [...new Map(objects.map((o) => [`${o.name.keyId}/${o.name.version}`, o.name])).values()];
+    let present = await this.repo.existingVersions(pairs);
+    let orphans = pairs.filter((p) => !present.has(`${p.keyId}/${p.version}`));
+    if (orphans.length && this.opts.orphanGraceMs > 0 && !opts.dryRun) {
+      await sleep(this.opts.orphanGraceMs);
+      present = await this.repo.existingVersions(orphans);
+      orphans = orphans.filter((p) => !present.has(`${p.keyId}/${p.version}`));
+    }
+    if (!opts.dryRun) for (const o of orphans) await this.token.destroy(o);
+
+    const inToken = new Set(pairs.map((p) => `${p.keyId}/${p.version}`));
+    const missing: string[] = [];
+    for (const k of await this.repo.allKeyIds()) {
+      if (!k.tokenResident || !k.hasMaterial) continue;
+      for (const v of k.versions) if (!inToken.has(`${k.keyId}/${v}`)) missing.push(`${k.keyId}/v${v}`);
+    }
+    return { orphanObjectsDestroyed: orphans.map((o) => `${o.keyId}/v${o.version}`), rowsWithoutObjects: missing };
+  }
+}

@@ -1,0 +1,302 @@
+import { randomUUID } from 'node:crypto';
+import type { Region } from '../config.js';
+import type { KeyMaterialService, KeyPurpose } from '../crypto/key-material.js';
+import { TOKEN_SPECS } from '../crypto/key-material.js';
+import type { KeyListFilter, KeyPatch, KeyRecord, KeyRepo, KeySpec, Origin, Tag } from '../store/key-repo.js';
+import {
+  AliasExistsError,
+  BindingNotFoundError,
+  ExternalKeyCannotRotateError,
+  InvalidKeyTypeError,
+  KeyInUseError,
+  KeyLimitError,
+  KeyNotFoundError,
+  RotationNotSupportedError,
+  RotationRateLimitedError,
+  UnsupportedKeyUsageError,
+} from './errors.js';
+import { transition, type KeyOperation, type KeyState } from './key-state.js';
+import { keyUsageOffered } from './service-info.js';
+
+// CMK lifecycle use cases (kms-api.md §4.1, §4.5, §4.9). Token objects are created before
+// their metadata commits and destroyed after it is gone, so a crash leaves at most an orphan
+// token object, which reconciliation removes; never a visible key without material.
+
+export interface Caller {
+  accountUin: string;
+  /** The UIN acting: the root or a sub-account (KeyMetadata.CreatorUin). */
+  userUin: string;
+  region: Region;
+}
+
+const DAY = 86_400;
+export const DEFAULT_ROTATE_DAYS = 365;
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Key usage → material spec and purpose, per the region's standard (§2.4). */
+function specFor(region: Region, keyUsage: string): { spec: KeySpec; purpose: KeyPurpose } | undefined {
+  const sm = region.standard === 'SM';
+  switch (keyUsage) {
+    case 'ENCRYPT_DECRYPT':
+      return { spec: sm ? 'SM4' : 'AES_256', purpose: 'encrypt' };
+    case 'ASYMMETRIC_DECRYPT_RSA_2048':
+      return sm ? undefined : { spec: 'RSA_2048', purpose: 'decrypt' };
+    case 'ASYMMETRIC_SIGN_VERIFY_RSA_2048':
+      return sm ? undefined : { spec: 'RSA_2048', purpose: 'sign' };
+    case 'ASYMMETRIC_SIGN_VERIFY_ECC':
+      return sm ? undefined : { spec: 'EC_P256', purpose: 'sign' };
+    case 'ASYMMETRIC_SIGN_VERIFY_ECDSA384':
+      return sm ? undefined : { spec: 'EC_P384', purpose: 'sign' };
+    case 'ASYMMETRIC_DECRYPT_SM2':
+      return sm ? { spec: 'SM2', purpose: 'decrypt' } : undefined;
+    case 'ASYMMETRIC_SIGN_VERIFY_SM2':
+      return sm ? { spec: 'SM2', purpose: 'sign' } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export const isSymmetric = (k: Pick<KeyRecord, 'keyUsage'>) => k.keyUsage === 'ENCRYPT_DECRYPT';
+
+export interface CreateKeyInput {
+  alias: string;
+  description?: string;
+  keyUsage?: string;
+  /** 1 generated, 2 EXTERNAL (CreateKey `Type`, §2.5). */
+  origin: Origin;
+  tags?: Tag[];
+}
+
+export interface ListInput {
+  offset: number;
+  limit: number;
+  newestFirst: boolean;
+  states?: KeyState[];
+  origin?: Origin;
+  keyUsages?: string[];
+  search?: string;
+  tagFilters?: KeyListFilter['tagFilters'];
+}
+
+export class KeyService {
+  constructor(
+    private readonly repo: KeyRepo,
+    private readonly material: KeyMaterialService,
+    private readonly opts: { cmkLimit: number; tokenSupports: (mechanism: string) => boolean },
+  ) {}
+
+  async create(caller: Caller, input: CreateKeyInput): Promise<KeyRecord> {
+    const keyUsage = input.keyUsage ?? 'ENCRYPT_DECRYPT';
+    const target = specFor(caller.region, keyUsage);
+    if (!target || !keyUsageOffered(caller.region, keyUsage, this.opts.tokenSupports)) {
+      throw new UnsupportedKeyUsageError(`key usage ${keyUsage} is not offered in ${caller.region.name} (${caller.region.standard}); ListAlgorithms lists what is`);
+    }
+    if (input.origin === 'EXTERNAL' && keyUsage !== 'ENCRYPT_DECRYPT') {
+      throw new InvalidKeyTypeError('external key material is for symmetric ENCRYPT_DECRYPT keys only');
+    }
+    if (await this.repo.aliasTaken(caller.accountUin, caller.region.name, input.alias)) throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
+    if ((await this.repo.count(caller.accountUin, caller.region.name)) >= this.opts.cmkLimit) {
+      throw new KeyLimitError(`the account has reached its limit of ${this.opts.cmkLimit} keys in ${caller.region.name}`);
+    }
+    const keyId = randomUUID();
+    const createdAt = now();
+    const external = input.origin === 'EXTERNAL';
+    const made = external ? { sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
+    const record: KeyRecord = {
+      keyId,
+      accountUin: caller.accountUin,
+      region: caller.region.name,
+      alias: input.alias,
+      description: input.description ?? '',
+      keyUsage,
+      keySpec: target.spec,
+      origin: input.origin,
+      state: external ? 'PendingImport' : 'Enabled',
+      creatorUin: caller.userUin,
+      createdAt,
+      deletionDate: 0,
+      rotationEnabled: false,
+      rotateDays: 0,
+      nextRotateTime: 0,
+      lastRotateTime: 0,
+      validTo: 0,
+      currentVersion: 1,
+      tokenResident: TOKEN_SPECS.has(target.spec),
+      hasMaterial: !external,
+      tags: input.tags ?? [],
+    };
+    try {
+      await this.repo.transaction(async (trx) => {
+        // Checked again inside the transaction: the unique index is the final word.
+        if (await this.repo.aliasTaken(caller.accountUin, caller.region.name, input.alias, trx)) throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
+        await this.repo.insert(record, { keyId, version: 1, createdAt, sealedMaterial: made.sealedMaterial, publicKey: made.publicKey }, trx);
+      });
+    } catch (err) {
+      if (!external) await this.material.destroy(keyId, 1, record.tokenResident).catch(() => undefined);
+      if (isUniqueViolation(err)) throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
+      throw err;
+    }
+    return record;
+  }
+
+  async get(caller: Caller, keyId: string, operation: KeyOperation = 'Read'): Promise<KeyRecord> {
+    const key = await this.repo.get(caller.accountUin, caller.region.name, keyId);
+    if (!key) throw new KeyNotFoundError(`key ${keyId} not found in ${caller.region.name}`);
+    transition(keyId, operation, key.state);
+    return key;
+  }
+
+  /** DescribeKeys: every id must exist (the contract's CmkNotFound), returned in request order. */
+  async getMany(caller: Caller, keyIds: string[]): Promise<KeyRecord[]> {
+    const found = new Map((await this.repo.getMany(caller.accountUin, caller.region.name, keyIds)).map((k) => [k.keyId, k]));
+    const missing = keyIds.find((id) => !found.has(id));
+    if (missing) throw new KeyNotFoundError(`key ${missing} not found in ${caller.region.name}`);
+    return keyIds.map((id) => found.get(id)!);
+  }
+
+  list(caller: Caller, input: ListInput): Promise<{ total: number; keys: KeyRecord[] }> {
+    return this.repo.list({ accountUin: caller.accountUin, region: caller.region.name, ...input });
+  }
+
+  async updateAlias(caller: Caller, keyId: string, alias: string): Promise<void> {
+    await this.change(caller, [keyId], 'UpdateMetadata', async (key, trx) => {
+      if (key.alias === alias) return {};
+      if (await this.repo.aliasTaken(caller.accountUin, caller.region.name, alias, trx)) throw new AliasExistsError(`alias ${alias} is already used in ${caller.region.name}`);
+      return { alias };
+    });
+  }
+
+  async updateDescription(caller: Caller, keyId: string, description: string): Promise<void> {
+    await this.change(caller, [keyId], 'UpdateMetadata', async () => ({ description }));
+  }
+
+  /** EnableKey(s): validate every key, then apply all in one transaction (§4.1 EnableKeys). */
+  async enable(caller: Caller, keyIds: string[]): Promise<void> {
+    await this.change(caller, keyIds, 'Enable', async () => ({}));
+  }
+
+  async disable(caller: Caller, keyIds: string[]): Promise<void> {
+    await this.change(caller, keyIds, 'Disable', async (key, trx) => {
+      await this.assertUnbound(key, trx);
+      return {};
+    });
+  }
+
+  async scheduleDeletion(caller: Caller, keyId: string, days: number): Promise<KeyRecord> {
+    const deletionDate = now() + days * DAY;
+    const [key] = await this.change(caller, [keyId], 'ScheduleDeletion', async (k, trx) => {
+      await this.assertUnbound(k, trx);
+      return { deletionDate };
+    });
+    return key!;
+  }
+
+  async cancelDeletion(caller: Caller, keyId: string): Promise<void> {
+    await this.change(caller, [keyId], 'CancelDeletion', async () => ({ deletionDate: 0 }));
+  }
+
+  async archive(caller: Caller, keyId: string): Promise<void> {
+    await this.change(caller, [keyId], 'Archive', async (key, trx) => {
+      await this.assertUnbound(key, trx);
+      return {};
+    });
+  }
+
+  async cancelArchive(caller: Caller, keyId: string): Promise<void> {
+    await this.change(caller, [keyId], 'CancelArchive', async () => ({}));
+  }
+
+  async enableRotation(caller: Caller, keyId: string, rotateDays = DEFAULT_ROTATE_DAYS): Promise<void> {
+    await this.change(caller, [keyId], 'ConfigureRotation', async (key) => {
+      this.assertRotatable(key);
+      return { rotationEnabled: true, rotateDays, nextRotateTime: (key.lastRotateTime || now()) + rotateDays * DAY };
+    });
+  }
+
+  async disableRotation(caller: Caller, keyId: string): Promise<void> {
+    await this.change(caller, [keyId], 'ConfigureRotation', async () => ({ rotationEnabled: false, nextRotateTime: 0 }));
+  }
+
+  /** RotateKey: a new version in the token (or software module), used for new encryptions from now on. */
+  async rotate(caller: Caller, keyId: string, at = now(), manual = true): Promise<KeyRecord> {
+    const key = await this.get(caller, keyId, 'Rotate');
+    this.assertRotatable(key);
+    if (manual && key.lastRotateTime && at - key.lastRotateTime < DAY) throw new RotationRateLimitedError('a key can be rotated manually at most once every 24 hours');
+    return this.addVersion(key, at);
+  }
+
+  /** Shared by RotateKey and the automatic-rotation job. */
+  async addVersion(key: KeyRecord, at: number): Promise<KeyRecord> {
+    const version = key.currentVersion + 1;
+    const made = await this.material.generate(key.keyId, version, key.keySpec, 'encrypt');
+    const patch: KeyPatch = { currentVersion: version, lastRotateTime: at, nextRotateTime: key.rotationEnabled ? at + key.rotateDays * DAY : 0 };
+    try {
+      await this.repo.transaction(async (trx) => {
+        await this.repo.insertVersion({ keyId: key.keyId, version, createdAt: at, sealedMaterial: made.sealedMaterial, publicKey: made.publicKey }, trx);
+        if (!(await this.repo.update(key.keyId, key.state, patch, trx))) throw new RotationNotSupportedError(`key ${key.keyId} changed during rotation; retry`);
+      });
+    } catch (err) {
+      // Rotation persists fully or rolls back: the new token object goes too.
+      await this.material.destroy(key.keyId, version, key.tokenResident).catch(() => undefined);
+      throw err;
+    }
+    return { ...key, ...patch };
+  }
+
+  async bind(caller: Caller, keyId: string, productId: string, resourceId: string): Promise<void> {
+    const key = await this.get(caller, keyId, 'Bind');
+    await this.repo.bind(key.keyId, productId, resourceId);
+  }
+
+  async unbind(caller: Caller, keyId: string, productId: string, resourceId: string): Promise<void> {
+    const key = await this.get(caller, keyId, 'Bind');
+    if (!(await this.repo.unbind(key.keyId, productId, resourceId))) throw new BindingNotFoundError(`key ${keyId} is not bound to ${productId}/${resourceId}`);
+  }
+
+  count(caller: Pick<Caller, 'accountUin'> & { region: string }): Promise<number> {
+    return this.repo.count(caller.accountUin, caller.region);
+  }
+
+  private assertRotatable(key: KeyRecord): void {
+    if (key.origin === 'EXTERNAL') throw new ExternalKeyCannotRotateError('keys with external material cannot rotate');
+    if (!isSymmetric(key)) throw new RotationNotSupportedError('only symmetric keys rotate');
+  }
+
+  private async assertUnbound(key: KeyRecord, trx: Parameters<KeyRepo['bindingCount']>[1]): Promise<void> {
+    if ((await this.repo.bindingCount(key.keyId, trx)) > 0) throw new KeyInUseError(`key ${key.keyId} is bound to a cloud resource; unbind it first`);
+  }
+
+  /**
+   * Apply a state-machine operation to keys, all or none: every key is read and checked
+   * (existence, state table, extra rules) before any is written, in one transaction.
+   */
+  private async change(
+    caller: Caller,
+    keyIds: string[],
+    operation: KeyOperation,
+    extra: (key: KeyRecord, trx: Parameters<KeyRepo['bindingCount']>[1]) => Promise<KeyPatch>,
+  ): Promise<KeyRecord[]> {
+    return this.repo.transaction(async (trx) => {
+      const keys = new Map((await this.repo.getMany(caller.accountUin, caller.region.name, keyIds, trx)).map((k) => [k.keyId, k]));
+      const planned: Array<{ key: KeyRecord; patch: KeyPatch }> = [];
+      for (const id of keyIds) {
+        const key = keys.get(id);
+        if (!key) throw new KeyNotFoundError(`key ${id} not found in ${caller.region.name}`);
+        const state = transition(id, operation, key.state, key.hasMaterial);
+        const patch = { ...(await extra(key, trx)), ...(state !== key.state ? { state } : {}) };
+        planned.push({ key, patch });
+      }
+      for (const { key, patch } of planned) {
+        if (Object.keys(patch).length && !(await this.repo.update(key.keyId, key.state, patch, trx))) {
+          throw new KeyNotFoundError(`key ${key.keyId} changed concurrently; retry`);
+        }
+      }
+      return planned.map(({ key, patch }) => ({ ...key, ...patch }));
+    });
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === 'SQLITE_CONSTRAINT' || e?.code === '23505';
+}

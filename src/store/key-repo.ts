@@ -1,0 +1,274 @@
+import type { Knex } from 'knex';
+import type { KeyState } from '../domain/key-state.js';
+import type { Db } from './db.js';
+
+export type Origin = 'TENCENT_KMS' | 'EXTERNAL';
+export type KeySpec = 'AES_256' | 'SM4' | 'RSA_2048' | 'EC_P256' | 'EC_P384' | 'SM2';
+
+export interface Tag {
+  key: string;
+  value: string;
+}
+
+export interface KeyRecord {
+  keyId: string;
+  accountUin: string;
+  region: string;
+  alias: string;
+  description: string;
+  keyUsage: string;
+  keySpec: KeySpec;
+  origin: Origin;
+  state: KeyState;
+  creatorUin: string;
+  createdAt: number;
+  deletionDate: number;
+  rotationEnabled: boolean;
+  rotateDays: number;
+  nextRotateTime: number;
+  lastRotateTime: number;
+  validTo: number;
+  currentVersion: number;
+  tokenResident: boolean;
+  hasMaterial: boolean;
+  tags: Tag[];
+}
+
+export interface KeyVersionRecord {
+  keyId: string;
+  version: number;
+  createdAt: number;
+  sealedMaterial: Buffer | null;
+  publicKey: string | null;
+}
+
+export interface KeyListFilter {
+  accountUin: string;
+  region: string;
+  states?: KeyState[];
+  origin?: Origin;
+  keyUsages?: string[];
+  /** Substring of the key id or alias. */
+  search?: string;
+  /** AND across filters, OR across a filter's values; an empty value list means "has the tag". */
+  tagFilters?: Array<{ key: string; values: string[] }>;
+  newestFirst: boolean;
+  offset: number;
+  limit: number;
+}
+
+type Conn = Db | Knex.Transaction;
+export type KeyPatch = Partial<Omit<KeyRecord, 'keyId' | 'accountUin' | 'region' | 'tags' | 'createdAt' | 'creatorUin' | 'origin' | 'keyUsage' | 'keySpec' | 'tokenResident'>>;
+
+const COLUMNS: Record<keyof KeyPatch, string> = {
+  alias: 'alias',
+  description: 'description',
+  state: 'state',
+  deletionDate: 'deletion_date',
+  rotationEnabled: 'rotation_enabled',
+  rotateDays: 'rotate_days',
+  nextRotateTime: 'next_rotate_time',
+  lastRotateTime: 'last_rotate_time',
+  validTo: 'valid_to',
+  currentVersion: 'current_version',
+  hasMaterial: 'has_material',
+};
+
+function fromRow(r: Record<string, unknown>, tags: Tag[]): KeyRecord {
+  return {
+    keyId: String(r.key_id),
+    accountUin: String(r.account_uin),
+    region: String(r.region),
+    alias: String(r.alias),
+    description: String(r.description),
+    keyUsage: String(r.key_usage),
+    keySpec: r.key_spec as KeySpec,
+    origin: r.origin as Origin,
+    state: r.state as KeyState,
+    creatorUin: String(r.creator_uin),
+    createdAt: Number(r.created_at),
+    deletionDate: Number(r.deletion_date),
+    rotationEnabled: !!r.rotation_enabled,
+    rotateDays: Number(r.rotate_days),
+    nextRotateTime: Number(r.next_rotate_time),
+    lastRotateTime: Number(r.last_rotate_time),
+    validTo: Number(r.valid_to),
+    currentVersion: Number(r.current_version),
+    tokenResident: !!r.token_resident,
+    hasMaterial: !!r.has_material,
+    tags,
+  };
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export class KeyRepo {
+  constructor(private readonly db: Db) {}
+
+  transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.db.transaction(fn);
+  }
+
+  async insert(k: KeyRecord, version: KeyVersionRecord, conn: Conn = this.db): Promise<void> {
+    await conn('keys').insert({
+      key_id: k.keyId,
+      account_uin: k.accountUin,
+      region: k.region,
+      alias: k.alias,
+      description: k.description,
+      key_usage: k.keyUsage,
+      key_spec: k.keySpec,
+      origin: k.origin,
+      state: k.state,
+      creator_uin: k.creatorUin,
+      created_at: k.createdAt,
+      deletion_date: k.deletionDate,
+      rotation_enabled: k.rotationEnabled,
+      rotate_days: k.rotateDays,
+      next_rotate_time: k.nextRotateTime,
+      last_rotate_time: k.lastRotateTime,
+      valid_to: k.validTo,
+      current_version: k.currentVersion,
+      token_resident: k.tokenResident,
+      has_material: k.hasMaterial,
+    });
+    await this.insertVersion(version, conn);
+    if (k.tags.length) await conn('key_tags').insert(k.tags.map((t) => ({ key_id: k.keyId, tag_key: t.key, tag_value: t.value })));
+  }
+
+  async insertVersion(v: KeyVersionRecord, conn: Conn = this.db): Promise<void> {
+    await conn('key_versions').insert({ key_id: v.keyId, version: v.version, created_at: v.createdAt, sealed_material: v.sealedMaterial, public_key: v.publicKey });
+  }
+
+  async versions(keyId: string, conn: Conn = this.db): Promise<KeyVersionRecord[]> {
+    const rows = await conn('key_versions').where({ key_id: keyId }).orderBy('version');
+    return rows.map((r) => ({ keyId: r.key_id, version: Number(r.version), createdAt: Number(r.created_at), sealedMaterial: r.sealed_material ?? null, publicKey: r.public_key ?? null }));
+  }
+
+  private async withTags(rows: Record<string, unknown>[], conn: Conn): Promise<KeyRecord[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => String(r.key_id));
+    const tagRows = await conn('key_tags').whereIn('key_id', ids).orderBy(['key_id', 'tag_key']);
+    const tags = new Map<string, Tag[]>();
+    for (const t of tagRows) {
+      const list = tags.get(t.key_id) ?? [];
+      list.push({ key: t.tag_key, value: t.tag_value });
+      tags.set(t.key_id, list);
+    }
+    return rows.map((r) => fromRow(r, tags.get(String(r.key_id)) ?? []));
+  }
+
+  /** One key of an account in a region; keys of other accounts and regions are invisible. */
+  async get(accountUin: string, region: string, keyId: string, conn: Conn = this.db): Promise<KeyRecord | undefined> {
+    const row = await conn('keys').where({ key_id: keyId, account_uin: accountUin, region }).first();
+    return row ? (await this.withTags([row], conn))[0] : undefined;
+  }
+
+  async getMany(accountUin: string, region: string, keyIds: string[], conn: Conn = this.db): Promise<KeyRecord[]> {
+    const rows = await conn('keys').whereIn('key_id', keyIds).andWhere({ account_uin: accountUin, region });
+    return this.withTags(rows, conn);
+  }
+
+  async aliasTaken(accountUin: string, region: string, alias: string, conn: Conn = this.db): Promise<boolean> {
+    return !!(await conn('keys').where({ account_uin: accountUin, region, alias }).first('key_id'));
+  }
+
+  async count(accountUin: string, region: string, conn: Conn = this.db): Promise<number> {
+    const r = await conn('keys').where({ account_uin: accountUin, region }).count<{ n: number }[]>({ n: '*' });
+    return Number(r[0]?.n ?? 0);
+  }
+
+  async list(f: KeyListFilter, conn: Conn = this.db): Promise<{ total: number; keys: KeyRecord[] }> {
+    const q = conn('keys').where({ account_uin: f.accountUin, region: f.region });
+    if (f.states) q.whereIn('state', f.states);
+    if (f.origin) q.andWhere({ origin: f.origin });
+    if (f.keyUsages) q.whereIn('key_usage', f.keyUsages);
+    if (f.search) {
+      const like = `%${escapeLike(f.search)}%`;
+      q.andWhere((w) => w.whereRaw(`alias like ? escape '\\'`, [like]).orWhereRaw(`key_id like ? escape '\\'`, [like]));
+    }
+    for (const tf of f.tagFilters ?? []) {
+      q.whereExists(function () {
+        this.select(conn.raw('1')).from('key_tags').whereRaw('key_tags.key_id = keys.key_id').andWhere('tag_key', tf.key);
+        if (tf.values.length) this.whereIn('tag_value', tf.values);
+      });
+    }
+    const counted = (await q.clone().clearOrder().count({ n: '*' })) as Array<{ n: number | string }>;
+    const n = counted[0]?.n ?? 0;
+    const rows = await q
+      .orderBy([
+        { column: 'created_at', order: f.newestFirst ? 'desc' : 'asc' },
+        { column: 'key_id', order: f.newestFirst ? 'desc' : 'asc' },
+      ])
+      .offset(f.offset)
+      .limit(f.limit);
+    return { total: Number(n), keys: await this.withTags(rows, conn) };
+  }
+
+  /**
+   * Update with an optimistic check on the state read before, so two concurrent state
+   * changes cannot both apply. Returns false when the key changed meanwhile.
+   */
+  async update(keyId: string, expectedState: KeyState, patch: KeyPatch, conn: Conn = this.db): Promise<boolean> {
+    const row: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(patch)) row[COLUMNS[k as keyof KeyPatch]] = v;
+    return (await conn('keys').where({ key_id: keyId, state: expectedState }).update(row)) === 1;
+  }
+
+  async delete(keyId: string, conn: Conn = this.db): Promise<void> {
+    await conn('keys').where({ key_id: keyId }).delete();
+  }
+
+  async bindingCount(keyId: string, conn: Conn = this.db): Promise<number> {
+    const r = await conn('key_bindings').where({ key_id: keyId }).count<{ n: number }[]>({ n: '*' });
+    return Number(r[0]?.n ?? 0);
+  }
+
+  async bind(keyId: string, productId: string, resourceId: string, conn: Conn = this.db): Promise<void> {
+    await conn('key_bindings').insert({ key_id: keyId, product_id: productId, resource_id: resourceId, created_at: Math.floor(Date.now() / 1000) }).onConflict(['key_id', 'product_id', 'resource_id']).ignore();
+  }
+
+  async unbind(keyId: string, productId: string, resourceId: string, conn: Conn = this.db): Promise<boolean> {
+    return (await conn('key_bindings').where({ key_id: keyId, product_id: productId, resource_id: resourceId }).delete()) > 0;
+  }
+
+  /** Background jobs: keys whose deletion date has passed. */
+  async dueForDeletion(now: number, conn: Conn = this.db): Promise<KeyRecord[]> {
+    return this.withTags(await conn('keys').where({ state: 'PendingDelete' }).andWhere('deletion_date', '<=', now), conn);
+  }
+
+  async dueForRotation(now: number, conn: Conn = this.db): Promise<KeyRecord[]> {
+    return this.withTags(await conn('keys').where({ rotation_enabled: true, state: 'Enabled' }).andWhere('next_rotate_time', '<=', now), conn);
+  }
+
+  /** EXTERNAL keys whose material's ValidTo has passed. */
+  async dueForExpiry(now: number, conn: Conn = this.db): Promise<KeyRecord[]> {
+    return this.withTags(await conn('keys').where({ origin: 'EXTERNAL', has_material: true }).andWhere('valid_to', '>', 0).andWhere('valid_to', '<=', now), conn);
+  }
+
+  async clearSealedMaterial(keyId: string, conn: Conn = this.db): Promise<void> {
+    await conn('key_versions').where({ key_id: keyId }).update({ sealed_material: null });
+  }
+
+  /** Which of these (keyId, version) pairs have rows. */
+  async existingVersions(pairs: Array<{ keyId: string; version: number }>, conn: Conn = this.db): Promise<Set<string>> {
+    const out = new Set<string>();
+    const ids = [...new Set(pairs.map((p) => p.keyId))];
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await conn('key_versions').whereIn('key_id', ids.slice(i, i + 500)).select('key_id', 'version');
+      for (const r of rows) out.add(`${r.key_id}/${Number(r.version)}`);
+    }
+    return out;
+  }
+
+  async allKeyIds(conn: Conn = this.db): Promise<Array<{ keyId: string; tokenResident: boolean; hasMaterial: boolean; versions: number[] }>> {
+    const rows = await conn('key_versions as v').join('keys as k', 'k.key_id', 'v.key_id').select('k.key_id', 'k.token_resident', 'k.has_material', 'v.version');
+    const out = new Map<string, { keyId: string; tokenResident: boolean; hasMaterial: boolean; versions: number[] }>();
+    for (const r of rows) {
+      const e = out.get(r.key_id) ?? { keyId: String(r.key_id), tokenResident: !!r.token_resident, hasMaterial: !!r.has_material, versions: [] as number[] };
+      e.versions.push(Number(r.version));
+      out.set(r.key_id, e);
+    }
+    return [...out.values()];
+  }
+}

@@ -1,0 +1,59 @@
+import type { Knex } from 'knex';
+
+// CMK metadata. Material lives in the token (token_resident) or, for software-module keys
+// (SM4/SM2), only sealed under the KEK in key_versions.sealed_material. Times are Unix seconds.
+export async function up(knex: Knex): Promise<void> {
+  await knex.schema.createTable('keys', (t) => {
+    t.string('key_id', 36).primary();
+    t.string('account_uin', 20).notNullable();
+    t.string('region', 32).notNullable();
+    t.string('alias', 60).notNullable();
+    t.text('description').notNullable();
+    t.string('key_usage', 48).notNullable();
+    t.string('key_spec', 16).notNullable();
+    t.string('origin', 16).notNullable();
+    t.string('state', 16).notNullable();
+    t.string('creator_uin', 20).notNullable();
+    t.bigInteger('created_at').notNullable();
+    t.bigInteger('deletion_date').notNullable().defaultTo(0);
+    t.boolean('rotation_enabled').notNullable().defaultTo(false);
+    t.integer('rotate_days').notNullable().defaultTo(0);
+    t.bigInteger('next_rotate_time').notNullable().defaultTo(0);
+    t.bigInteger('last_rotate_time').notNullable().defaultTo(0);
+    t.bigInteger('valid_to').notNullable().defaultTo(0);
+    t.integer('current_version').notNullable();
+    t.boolean('token_resident').notNullable();
+    // EXTERNAL keys have material only between ImportKeyMaterial and its deletion or expiry.
+    t.boolean('has_material').notNullable();
+    t.unique(['account_uin', 'region', 'alias']);
+    t.index(['account_uin', 'region', 'created_at']);
+    t.index(['state', 'deletion_date']);
+    t.index(['rotation_enabled', 'next_rotate_time']);
+  });
+  await knex.schema.createTable('key_versions', (t) => {
+    t.string('key_id', 36).notNullable().references('key_id').inTable('keys').onDelete('CASCADE');
+    t.integer('version').notNullable();
+    t.bigInteger('created_at').notNullable();
+    t.binary('sealed_material');
+    t.text('public_key');
+    t.primary(['key_id', 'version']);
+  });
+  await knex.schema.createTable('key_tags', (t) => {
+    t.string('key_id', 36).notNullable().references('key_id').inTable('keys').onDelete('CASCADE');
+    t.string('tag_key', 128).notNullable();
+    t.string('tag_value', 256).notNullable();
+    t.primary(['key_id', 'tag_key']);
+    t.index(['tag_key', 'tag_value']);
+  });
+  await knex.schema.createTable('key_bindings', (t) => {
+    t.string('key_id', 36).notNullable().references('key_id').inTable('keys').onDelete('CASCADE');
+    t.string('product_id', 64).notNullable();
+    t.string('resource_id', 256).notNullable();
+    t.bigInteger('created_at').notNullable();
+    t.primary(['key_id', 'product_id', 'resource_id']);
+  });
+}
+
+export async function down(knex: Knex): Promise<void> {
+  for (const table of ['key_bindings', 'key_tags', 'key_versions', 'keys']) await knex.schema.dropTable(table);
+}

@@ -1,0 +1,241 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
+import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { REPO } from '../helpers/cli.js';
+import { clearProxy, cnKmsClient, intlKmsClient, type KmsCaller, type SdkError } from '../helpers/sdk-clients.js';
+
+// The key lifecycle through the official SDK, read as a script (STYLE.md): create, describe,
+// rename, rotate, disable, schedule deletion, cancel, drill the deletion job.
+
+let server: TestServer;
+let hk: KmsCaller; // FIPS region
+let sg: KmsCaller; // another FIPS region
+let gz: KmsCaller; // SM region
+const DAY = 86_400;
+
+beforeAll(async () => {
+  clearProxy();
+  server = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0' });
+  const creds = { endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey };
+  hk = cnKmsClient({ ...creds, region: 'ap-hongkong' });
+  sg = intlKmsClient({ ...creds, region: 'ap-singapore' });
+  gz = cnKmsClient({ ...creds, region: 'ap-guangzhou' });
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as SdkError).code;
+  }
+  return 'OK';
+}
+
+const tokenVersions = async (keyId: string) =>
+  (await server.services.token.listObjects())
+    .filter((o) => o.name.keyId === keyId)
+    .map((o) => `v${o.name.version}:${o.kind}`)
+    .sort();
+
+const describeKey = async (call: KmsCaller, keyId: string) => (await call('DescribeKey', { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
+
+/** `hsmkms jobs run --at`, as an operator would run it, in its own process beside the server. */
+async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
+  const env = { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234', SOFTHSM2_CONF: server.config.softhsmConf, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey };
+  const r = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--at', iso, '--json'], { cwd: REPO, env, encoding: 'utf8' });
+  return JSON.parse(r.stdout);
+}
+
+describe('a symmetric key from creation to destruction (FIPS region)', () => {
+  let keyId: string;
+
+  it('CreateKey makes an Enabled AES-256 key in the token', async () => {
+    const r = await hk('CreateKey', { Alias: 'orders', Description: 'order payloads', Tags: [{ TagKey: 'team', TagValue: 'shop' }] });
+    expect(checkAgainstSdkResponse('CreateKey', r)).toEqual([]);
+    expect(r).toMatchObject({ Alias: 'orders', Description: 'order payloads', KeyState: 'Enabled', KeyUsage: 'ENCRYPT_DECRYPT' });
+    keyId = r.KeyId as string;
+    expect(keyId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await tokenVersions(keyId)).toEqual(['v1:secret']);
+  });
+
+  it('DescribeKey follows the SDK model: Type is the compliance class, Origin, ResourceId', async () => {
+    const r = await hk('DescribeKey', { KeyId: keyId });
+    expect(checkAgainstSdkResponse('DescribeKey', r)).toEqual([]);
+    expect(r.KeyMetadata).toMatchObject({ KeyId: keyId, KeyState: 'Enabled', Type: 2, Origin: 'TENCENT_KMS', Owner: 'user', CreatorUin: Number(ROOT.uin), ResourceId: `creatorUin/${ROOT.uin}/${keyId}`, DeletionDate: 0, KeyRotationEnabled: false });
+  });
+
+  it('renames and re-describes it', async () => {
+    await hk('UpdateAlias', { KeyId: keyId, Alias: 'orders-v2' });
+    await hk('UpdateKeyDescription', { KeyId: keyId, Description: 'renamed' });
+    expect(await describeKey(hk, keyId)).toMatchObject({ Alias: 'orders-v2', Description: 'renamed' });
+  });
+
+  it('enables rotation and rotates: a new version in the token, the old one kept', async () => {
+    await hk('EnableKeyRotation', { KeyId: keyId, RotateDays: 7 });
+    expect((await hk('GetKeyRotationStatus', { KeyId: keyId })).KeyRotationEnabled).toBe(true);
+    const before = await describeKey(hk, keyId);
+    expect(before.RotateDays).toBe(7);
+    expect(Math.abs((before.NextRotateTime as number) - (Date.now() / 1000 + 7 * DAY))).toBeLessThan(60);
+    const r = await hk('RotateKey', { KeyId: keyId });
+    expect(r.TaskId).toBe(`${keyId}/v2`);
+    expect(await tokenVersions(keyId)).toEqual(['v1:secret', 'v2:secret']);
+    expect((await describeKey(hk, keyId)).LastRotateTime).toBeGreaterThan(0);
+  });
+
+  it('must be disabled before its deletion is scheduled; cancelling returns it to Disabled', async () => {
+    expect(await code(hk('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 }))).toBe('ResourceUnavailable.CmkShouldBeDisabled');
+    await hk('DisableKey', { KeyId: keyId });
+    const s = await hk('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 });
+    expect(Math.abs((s.DeletionDate as number) - (Date.now() / 1000 + 7 * DAY))).toBeLessThan(60);
+    expect(await describeKey(hk, keyId)).toMatchObject({ KeyState: 'PendingDelete', DeletionDate: s.DeletionDate });
+    expect(await code(hk('UpdateAlias', { KeyId: keyId, Alias: 'x' }))).toBe('ResourceUnavailable.KeyPendingDelete');
+    expect((await hk('CancelKeyDeletion', { KeyId: keyId })).KeyId).toBe(keyId);
+    expect(await describeKey(hk, keyId)).toMatchObject({ KeyState: 'Disabled', DeletionDate: 0 });
+  });
+
+  it('the deletion job destroys every version when the date passes, not before', async () => {
+    const s = await hk('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 });
+    const early = await jobsRunAt(new Date(((s.DeletionDate as number) - 60) * 1000).toISOString());
+    expect(early.deleted).toEqual([]);
+    expect(await tokenVersions(keyId)).toHaveLength(2);
+    const due = await jobsRunAt(new Date(((s.DeletionDate as number) + 1) * 1000).toISOString());
+    expect(due.deleted).toEqual([keyId]);
+    expect(await tokenVersions(keyId)).toEqual([]);
+    expect(await code(hk('DescribeKey', { KeyId: keyId }))).toBe('ResourceUnavailable.CmkNotFound');
+    // idempotent
+    expect((await jobsRunAt(new Date(((s.DeletionDate as number) + 2) * 1000).toISOString())).deleted).toEqual([]);
+  });
+});
+
+describe('automatic rotation', () => {
+  it('rotates at NextRotateTime and moves NextRotateTime on', async () => {
+    const { KeyId } = await hk('CreateKey', { Alias: 'auto-rotated' });
+    await hk('EnableKeyRotation', { KeyId, RotateDays: 30 });
+    const next = (await describeKey(hk, KeyId as string)).NextRotateTime as number;
+    const r = await server.services.jobs.run((next + 1) * 1000);
+    expect(r.rotated).toContain(KeyId);
+    expect(await tokenVersions(KeyId as string)).toEqual(['v1:secret', 'v2:secret']);
+    const after = await describeKey(hk, KeyId as string);
+    expect(after.LastRotateTime).toBe(next + 1);
+    expect(after.NextRotateTime).toBe(next + 1 + 30 * DAY);
+  });
+});
+
+describe('regions, standards and aliases', () => {
+  it('an alias is unique per account and region', async () => {
+    await hk('CreateKey', { Alias: 'shared-name' });
+    expect(await code(hk('CreateKey', { Alias: 'shared-name' }))).toBe('InvalidParameterValue.AliasAlreadyExists');
+    expect((await sg('CreateKey', { Alias: 'shared-name' })).KeyState).toBe('Enabled');
+  });
+
+  it('keys of one region are invisible from another', async () => {
+    const { KeyId } = await hk('CreateKey', { Alias: 'hk-only' });
+    expect(await code(sg('DescribeKey', { KeyId }))).toBe('ResourceUnavailable.CmkNotFound');
+    const list = await sg('ListKeyDetail', { KeyUsage: 'ALL', Limit: 200 });
+    expect((list.KeyMetadatas as Array<{ KeyId: string }>).map((k) => k.KeyId)).not.toContain(KeyId);
+  });
+
+  it('SM regions make SM4 and SM2 keys in the software module, sealed under the KEK, never in the token', async () => {
+    const sm4 = await gz('CreateKey', { Alias: 'gm-data' });
+    expect((await describeKey(gz, sm4.KeyId as string)).Type).toBe(4);
+    const sm2 = await gz('CreateKey', { Alias: 'gm-sign', KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_SM2' });
+    for (const id of [sm4.KeyId, sm2.KeyId] as string[]) {
+      expect(await tokenVersions(id)).toEqual([]);
+      const [v] = await server.services.keyRepo.versions(id);
+      expect(v!.sealedMaterial!.length).toBeGreaterThan(16);
+    }
+    const [pub] = await server.services.keyRepo.versions(sm2.KeyId as string);
+    expect(pub!.publicKey).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect(await code(gz('CreateKey', { Alias: 'rsa-in-sm', KeyUsage: 'ASYMMETRIC_DECRYPT_RSA_2048' }))).toBe('UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion');
+    expect(await code(hk('CreateKey', { Alias: 'sm2-in-fips', KeyUsage: 'ASYMMETRIC_DECRYPT_SM2' }))).toBe('UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion');
+  });
+
+  it('asymmetric FIPS keys are token key pairs; EXTERNAL keys wait for material', async () => {
+    const rsa = await hk('CreateKey', { Alias: 'rsa-dec', KeyUsage: 'ASYMMETRIC_DECRYPT_RSA_2048' });
+    expect(await tokenVersions(rsa.KeyId as string)).toEqual(['v1:private', 'v1:public']);
+    const ec = await hk('CreateKey', { Alias: 'ec-sign', KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_ECC' });
+    expect(await tokenVersions(ec.KeyId as string)).toEqual(['v1:private', 'v1:public']);
+    const ext = await hk('CreateKey', { Alias: 'byok', Type: 2 });
+    expect(ext.KeyState).toBe('PendingImport');
+    expect(await describeKey(hk, ext.KeyId as string)).toMatchObject({ Origin: 'EXTERNAL', KeyState: 'PendingImport' });
+    expect(await tokenVersions(ext.KeyId as string)).toEqual([]);
+    expect(await code(hk('CreateKey', { Alias: 'byok-rsa', Type: 2, KeyUsage: 'ASYMMETRIC_DECRYPT_RSA_2048' }))).toBe('InvalidParameterValue.InvalidType');
+    expect(await code(hk('RotateKey', { KeyId: rsa.KeyId }))).toBe('UnsupportedOperation.RotateNotSupported');
+  });
+});
+
+describe('listing', () => {
+  const ids: string[] = [];
+  beforeAll(async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await sg('CreateKey', { Alias: `page-${i}`, Tags: [{ TagKey: 'tier', TagValue: i % 2 ? 'gold' : 'silver' }] });
+      ids.push(r.KeyId as string);
+      await new Promise((res) => setTimeout(res, 1100)); // distinct CreateTime seconds
+    }
+    await sg('DisableKey', { KeyId: ids[1] });
+    await sg('ArchiveKey', { KeyId: ids[2] });
+  });
+
+  it('pages newest first by default, oldest first on request, with a TotalCount of all matches', async () => {
+    const page = await sg('ListKeyDetail', { Offset: 0, Limit: 2, SearchKeyAlias: 'page-' });
+    expect(checkAgainstSdkResponse('ListKeyDetail', page)).toEqual([]);
+    expect(page.TotalCount).toBe(5);
+    expect((page.KeyMetadatas as Array<{ Alias: string }>).map((k) => k.Alias)).toEqual(['page-4', 'page-3']);
+    const oldest = await sg('ListKeyDetail', { Offset: 1, Limit: 2, OrderType: 1, SearchKeyAlias: 'page-' });
+    expect((oldest.KeyMetadatas as Array<{ Alias: string }>).map((k) => k.Alias)).toEqual(['page-1', 'page-2']);
+  });
+
+  it('filters by state, tag, search on id or alias, origin and usage', async () => {
+    const aliases = async (p: Record<string, unknown>) => ((await sg('ListKeyDetail', { Limit: 200, ...p })).KeyMetadatas as Array<{ Alias: string }>).map((k) => k.Alias).sort();
+    expect(await aliases({ KeyState: 2, SearchKeyAlias: 'page-' })).toEqual(['page-1']);
+    expect(await aliases({ KeyState: 5 })).toEqual(['page-2']);
+    expect(await aliases({ TagFilters: [{ TagKey: 'tier', TagValue: ['gold'] }] })).toEqual(['page-1', 'page-3']);
+    expect(await aliases({ SearchKeyAlias: ids[4]!.slice(0, 13) })).toEqual(['page-4']);
+    expect(await aliases({ SearchKeyAlias: 'page-', Origin: 'EXTERNAL' })).toEqual([]);
+    expect(await aliases({ SearchKeyAlias: '%' })).toEqual([]); // LIKE wildcards are literal
+  });
+
+  it('ListKeys shows Enabled, Disabled and PendingImport keys only', async () => {
+    const r = await sg('ListKeys', { Limit: 200 });
+    const listed = (r.Keys as Array<{ KeyId: string }>).map((k) => k.KeyId);
+    expect(listed).toContain(ids[1]);
+    expect(listed).not.toContain(ids[2]);
+    expect(r.TotalCount).toBe(listed.length);
+  });
+
+  it('GetServiceStatus counts the account’s keys in the region', async () => {
+    const r = await sg('GetServiceStatus');
+    expect(r.CmkUserCount).toBe((await sg('ListKeyDetail', { KeyUsage: 'ALL', Limit: 200 })).TotalCount);
+  });
+});
+
+describe('token and database stay consistent', () => {
+  it('destroys token objects left by a create that crashed before its metadata committed', async () => {
+    const orphan = { keyId: randomUUID(), version: 1 };
+    await server.services.token.generateAesKey(orphan, 256, { encrypt: true, decrypt: true });
+    const status = JSON.parse((await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'token', 'status', '--json'], { cwd: REPO, encoding: 'utf8', env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234' } })).stdout);
+    expect(status.reconciliation.orphanObjectsDestroyed).toEqual([`${orphan.keyId}/v1`]);
+    const r = await server.services.jobs.reconcile();
+    expect(r.orphanObjectsDestroyed).toEqual([`${orphan.keyId}/v1`]);
+    expect(await server.services.token.exists(orphan)).toBe(false);
+  });
+
+  it('finishes a deletion that crashed between destroying token objects and removing the row', async () => {
+    const { KeyId } = await hk('CreateKey', { Alias: 'half-deleted' });
+    await hk('DisableKey', { KeyId });
+    const { DeletionDate } = await hk('ScheduleKeyDeletion', { KeyId, PendingWindowInDays: 7 });
+    await server.services.token.destroy({ keyId: KeyId as string, version: 1 }); // the crash: objects gone, row left
+    expect((await server.services.jobs.reconcile()).rowsWithoutObjects).toContain(`${KeyId}/v1`);
+    const r = await server.services.jobs.run(((DeletionDate as number) + 1) * 1000);
+    expect(r.deleted).toContain(KeyId);
+    expect(r.errors).toEqual([]);
+    expect(await code(hk('DescribeKey', { KeyId }))).toBe('ResourceUnavailable.CmkNotFound');
+  });
+});
