@@ -128,6 +128,26 @@ describe('automatic rotation', () => {
   });
 });
 
+describe('expiry of imported material', () => {
+  it('destroys expired material and returns the key to PendingImport', async () => {
+    const { KeyId } = await hk('CreateKey', { Alias: 'expiring', Type: 2 });
+    const id = KeyId as string;
+    // Import arrives with BYOK (issue 6); stand in for it: material in the token, ValidTo soon.
+    await server.services.token.generateAesKey({ keyId: id, version: 1 }, 256, { encrypt: true, decrypt: true });
+    const validTo = Math.floor(Date.now() / 1000) + 3600;
+    await server.services.db('keys').where({ key_id: id }).update({ state: 'Enabled', has_material: true, valid_to: validTo });
+    expect((await server.services.jobs.run((validTo - 1) * 1000)).expired).not.toContain(id);
+    const r = await server.services.jobs.run((validTo + 1) * 1000);
+    expect(r.expired).toEqual([id]);
+    expect(await tokenVersions(id)).toEqual([]);
+    expect(await describeKey(hk, id)).toMatchObject({ KeyState: 'PendingImport', Origin: 'EXTERNAL' });
+    // scheduling and cancelling deletion keeps it PendingImport: no material to return to
+    await hk('ScheduleKeyDeletion', { KeyId: id, PendingWindowInDays: 7 });
+    await hk('CancelKeyDeletion', { KeyId: id });
+    expect((await describeKey(hk, id)).KeyState).toBe('PendingImport');
+  });
+});
+
 describe('regions, standards and aliases', () => {
   it('an alias is unique per account and region', async () => {
     await hk('CreateKey', { Alias: 'shared-name' });
