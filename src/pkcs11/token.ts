@@ -794,10 +794,10 @@ export class Token {
   }
 
   /**
-   * /readyz: C_GetTokenInfo plus the sentinel. A failing probe makes one reconnection
-   * attempt (so readiness returns with the token) but never waits out the back-off.
+   * /readyz: C_GetTokenInfo plus the sentinel. A failing probe reconnects for at most
+   * `timeoutMs` (so readiness returns with the token) rather than the full back-off.
    */
-  async healthy(): Promise<boolean> {
+  async healthy(timeoutMs = Math.min(1_000, this.recoverTimeoutMs)): Promise<boolean> {
     try {
       await this.run(
         'health probe',
@@ -806,7 +806,7 @@ export class Token {
           this.p11.C_GetTokenInfo(this.slot!);
           if (this.findObjects(this.main!, labelOf(SENTINEL), pkcs11js.CKO_DATA).length === 0) throw new TokenUnavailableError('sentinel object missing');
         },
-        0,
+        timeoutMs,
       );
       return true;
     } catch {
