@@ -22,7 +22,11 @@ const DOMAIN: Record<string, string> = {
   ExternalKeyCannotRotate: 'UnsupportedOperation.ExternalCmkCanNotRotate',
   RotationNotSupported: 'UnsupportedOperation.RotateNotSupported',
   RotationRateLimited: 'RequestLimitExceeded.RotateRateLimited',
+  RotationRunning: 'FailedOperation.RotateTaskRunning',
   BindingNotFound: 'ResourceUnavailable.CloudResourceBindingNotFound',
+  InvalidCiphertext: 'InvalidParameterValue.InvalidCiphertext',
+  InvalidKeyUsage: 'InvalidParameterValue.InvalidKeyUsage',
+  EncryptionFailed: 'FailedOperation.EncryptionError',
   // The state machine's refusals (domain/key-state.ts), kms-api.md §2.3.
   'KeyState.Disabled': 'ResourceUnavailable.CmkDisabled',
   'KeyState.PendingDelete': 'ResourceUnavailable.KeyPendingDelete',

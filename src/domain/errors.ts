@@ -81,3 +81,23 @@ export class RotationRateLimitedError extends DomainError {
 export class BindingNotFoundError extends DomainError {
   readonly code = 'BindingNotFound';
 }
+
+/** The ciphertext is malformed, tampered with, or its EncryptionContext does not match. */
+export class InvalidCiphertextError extends DomainError {
+  readonly code = 'InvalidCiphertext';
+}
+
+/** The key's usage does not allow the operation (e.g. Encrypt with a signing key). */
+export class InvalidKeyUsageError extends DomainError {
+  readonly code = 'InvalidKeyUsage';
+}
+
+/** Re-encrypting a plaintext to the caller's EncryptionPublicKey failed. */
+export class EncryptionError extends DomainError {
+  readonly code = 'EncryptionFailed';
+}
+
+/** Another rotation of the same key is in progress (kms-api.md §4.5 RotateKey). */
+export class RotationRunningError extends DomainError {
+  readonly code = 'RotationRunning';
+}

@@ -94,12 +94,31 @@ export class LifecycleJobs {
     }
     if (!opts.dryRun) for (const o of orphans) await this.token.destroy(o);
 
+    // Rotations that reserved a version and never completed it (a crash between the steps of
+    // KeyService.addVersion): the same grace and second look, then the reservation goes.
+    let stale = await this.repo.versionsAboveCurrent();
+    if (stale.length && !opts.dryRun) {
+      if (this.opts.orphanGraceMs > 0) {
+        await sleep(this.opts.orphanGraceMs);
+        const still = new Set((await this.repo.versionsAboveCurrent()).map((v) => `${v.keyId}/${v.version}`));
+        stale = stale.filter((v) => still.has(`${v.keyId}/${v.version}`));
+      }
+      for (const v of stale) {
+        await this.material.destroy(v.keyId, v.version, v.tokenResident);
+        await this.repo.deleteVersion(v.keyId, v.version);
+      }
+    }
+
     const inToken = new Set(pairs.map((p) => `${p.keyId}/${p.version}`));
     const missing: string[] = [];
     for (const k of await this.repo.allKeyIds()) {
       if (!k.tokenResident || !k.hasMaterial) continue;
       for (const v of k.versions) if (!inToken.has(`${k.keyId}/${v}`)) missing.push(`${k.keyId}/v${v}`);
     }
-    return { orphanObjectsDestroyed: orphans.map((o) => `${o.keyId}/v${o.version}`), rowsWithoutObjects: missing };
+    const staleNames = new Set(stale.map((v) => `${v.keyId}/v${v.version}`));
+    return {
+      orphanObjectsDestroyed: [...orphans.map((o) => `${o.keyId}/v${o.version}`), ...staleNames],
+      rowsWithoutObjects: missing.filter((m) => !staleNames.has(m)),
+    };
   }
 }

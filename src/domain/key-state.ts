@@ -39,24 +39,27 @@ const no = (refuse: Refusal): Outcome => ({ refuse });
 const NS = no('StateNotSupported');
 
 // Columns: Enabled, Disabled, PendingDelete, PendingImport, Archived (§2.3; "?" cells take the
-// contract's recommended behaviour in brackets).
+// contract's recommended behaviour in brackets). A PendingDelete key refuses cryptographic use
+// with KeyPendingDelete (§2.3, §4.2 GenerateDataKey) and management with CmkStateNotSupport
+// (§4.1 UpdateAlias; the management actions' error lists name no other code).
+const PD = no('PendingDelete');
 const TABLE: Record<KeyOperation, Record<KeyState, Outcome>> = {
-  Encrypt: { Enabled: ok(), Disabled: no('Disabled'), PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: no('Archived') },
-  Decrypt: { Enabled: ok(), Disabled: no('Disabled'), PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: ok() },
-  UseAsymmetric: { Enabled: ok(), Disabled: NS, PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: NS },
-  Enable: { Enabled: ok(), Disabled: ok('Enabled'), PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: NS },
-  Disable: { Enabled: ok('Disabled'), Disabled: ok(), PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: NS },
+  Encrypt: { Enabled: ok(), Disabled: no('Disabled'), PendingDelete: PD, PendingImport: NS, Archived: no('Archived') },
+  Decrypt: { Enabled: ok(), Disabled: no('Disabled'), PendingDelete: PD, PendingImport: NS, Archived: ok() },
+  UseAsymmetric: { Enabled: ok(), Disabled: NS, PendingDelete: PD, PendingImport: NS, Archived: NS },
+  Enable: { Enabled: ok(), Disabled: ok('Enabled'), PendingDelete: NS, PendingImport: NS, Archived: NS },
+  Disable: { Enabled: ok('Disabled'), Disabled: ok(), PendingDelete: NS, PendingImport: NS, Archived: NS },
   // Seed KMS guide, deletion: "an enabled key must be disabled before it can be scheduled".
   ScheduleDeletion: { Enabled: no('ShouldBeDisabled'), Disabled: ok('PendingDelete'), PendingDelete: NS, PendingImport: ok('PendingDelete'), Archived: NS },
   // Seed KMS guide: cancelling returns the key to Disabled (PendingImport for EXTERNAL keys without material).
   CancelDeletion: { Enabled: no('NotPendingDelete'), Disabled: no('NotPendingDelete'), PendingDelete: ok('DisabledOrPendingImport'), PendingImport: no('NotPendingDelete'), Archived: no('NotPendingDelete') },
-  Archive: { Enabled: ok('Archived'), Disabled: NS, PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: ok() },
-  CancelArchive: { Enabled: NS, Disabled: NS, PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: ok('Enabled') },
-  ImportMaterial: { Enabled: ok(), Disabled: ok(), PendingDelete: no('PendingDelete'), PendingImport: ok('Enabled'), Archived: NS },
-  DeleteImportedMaterial: { Enabled: ok('PendingImport'), Disabled: ok('PendingImport'), PendingDelete: no('PendingDelete'), PendingImport: ok(), Archived: NS },
-  UpdateMetadata: { Enabled: ok(), Disabled: ok(), PendingDelete: no('PendingDelete'), PendingImport: ok(), Archived: ok() },
-  ConfigureRotation: { Enabled: ok(), Disabled: ok(), PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: NS },
-  Rotate: { Enabled: ok(), Disabled: NS, PendingDelete: no('PendingDelete'), PendingImport: NS, Archived: NS },
+  Archive: { Enabled: ok('Archived'), Disabled: NS, PendingDelete: NS, PendingImport: NS, Archived: ok() },
+  CancelArchive: { Enabled: NS, Disabled: NS, PendingDelete: NS, PendingImport: NS, Archived: ok('Enabled') },
+  ImportMaterial: { Enabled: ok(), Disabled: ok(), PendingDelete: NS, PendingImport: ok('Enabled'), Archived: NS },
+  DeleteImportedMaterial: { Enabled: ok('PendingImport'), Disabled: ok('PendingImport'), PendingDelete: NS, PendingImport: ok(), Archived: NS },
+  UpdateMetadata: { Enabled: ok(), Disabled: ok(), PendingDelete: NS, PendingImport: ok(), Archived: ok() },
+  ConfigureRotation: { Enabled: ok(), Disabled: ok(), PendingDelete: NS, PendingImport: NS, Archived: NS },
+  Rotate: { Enabled: ok(), Disabled: NS, PendingDelete: NS, PendingImport: NS, Archived: NS },
   Read: { Enabled: ok(), Disabled: ok(), PendingDelete: ok(), PendingImport: ok(), Archived: ok() },
   Bind: { Enabled: ok(), Disabled: ok(), PendingDelete: ok(), PendingImport: ok(), Archived: ok() },
 };

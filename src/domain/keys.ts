@@ -13,6 +13,7 @@ import {
   KeyNotFoundError,
   RotationNotSupportedError,
   RotationRateLimitedError,
+  RotationRunningError,
   UnsupportedKeyUsageError,
 } from './errors.js';
 import { transition, type KeyOperation, type KeyState } from './key-state.js';
@@ -207,37 +208,56 @@ export class KeyService {
   }
 
   async enableRotation(caller: Caller, keyId: string, rotateDays = DEFAULT_ROTATE_DAYS): Promise<void> {
-    await this.change(caller, [keyId], 'ConfigureRotation', async (key) => {
-      this.assertRotatable(key);
-      return { rotationEnabled: true, rotateDays, nextRotateTime: (key.lastRotateTime || now()) + rotateDays * DAY };
-    });
+    // §4.5: EXTERNAL keys → ExternalCmkCanNotRotate, whatever their state.
+    const key = await this.get(caller, keyId);
+    if (key.origin === 'EXTERNAL') throw new ExternalKeyCannotRotateError('keys with external material cannot rotate');
+    if (!isSymmetric(key)) throw new RotationNotSupportedError('only symmetric keys rotate');
+    await this.change(caller, [keyId], 'ConfigureRotation', async (k) => ({ rotationEnabled: true, rotateDays, nextRotateTime: (k.lastRotateTime || now()) + rotateDays * DAY }));
   }
 
   async disableRotation(caller: Caller, keyId: string): Promise<void> {
     await this.change(caller, [keyId], 'ConfigureRotation', async () => ({ rotationEnabled: false, nextRotateTime: 0 }));
   }
 
-  /** RotateKey: a new version in the token (or software module), used for new encryptions from now on. */
-  async rotate(caller: Caller, keyId: string, at = now(), manual = true): Promise<KeyRecord> {
-    const key = await this.get(caller, keyId, 'Rotate');
-    this.assertRotatable(key);
-    if (manual && key.lastRotateTime && at - key.lastRotateTime < DAY) throw new RotationRateLimitedError('a key can be rotated manually at most once every 24 hours');
+  /**
+   * RotateKey (§4.5): a symmetric, KMS-generated key with rotation enabled gets a new version,
+   * used for new encryptions from now on; at most once per 24 hours.
+   */
+  async rotate(caller: Caller, keyId: string, at = now()): Promise<KeyRecord> {
+    const key = await this.get(caller, keyId);
+    if (key.origin === 'EXTERNAL' || !isSymmetric(key) || !key.rotationEnabled) {
+      throw new RotationNotSupportedError('RotateKey needs a symmetric, KMS-generated key with rotation enabled');
+    }
+    transition(keyId, 'Rotate', key.state);
+    if (key.lastRotateTime && at - key.lastRotateTime < DAY) throw new RotationRateLimitedError('a key can be rotated manually at most once every 24 hours');
     return this.addVersion(key, at);
   }
 
-  /** Shared by RotateKey and the automatic-rotation job. */
+  /**
+   * Shared by RotateKey and the automatic-rotation job. The new version's row is reserved
+   * first (its primary key admits one rotation at a time), then its material is made, then
+   * both commit with a compare-and-set on current_version. A failure removes only what this
+   * call made; a crash leaves a reservation above current_version, which reconciliation clears.
+   */
   async addVersion(key: KeyRecord, at: number): Promise<KeyRecord> {
     const version = key.currentVersion + 1;
-    const made = await this.material.generate(key.keyId, version, key.keySpec, 'encrypt');
+    try {
+      await this.repo.insertVersion({ keyId: key.keyId, version, createdAt: at, sealedMaterial: null, publicKey: null });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new RotationRunningError(`a rotation of key ${key.keyId} is already running`);
+      throw err;
+    }
+    let made: Awaited<ReturnType<KeyMaterialService['generate']>> | undefined;
     const patch: KeyPatch = { currentVersion: version, lastRotateTime: at, nextRotateTime: key.rotationEnabled ? at + key.rotateDays * DAY : 0 };
     try {
+      made = await this.material.generate(key.keyId, version, key.keySpec, 'encrypt');
       await this.repo.transaction(async (trx) => {
-        await this.repo.insertVersion({ keyId: key.keyId, version, createdAt: at, sealedMaterial: made.sealedMaterial, publicKey: made.publicKey }, trx);
-        if (!(await this.repo.update(key.keyId, key.state, patch, trx))) throw new RotationNotSupportedError(`key ${key.keyId} changed during rotation; retry`);
+        await this.repo.completeVersion(key.keyId, version, made!.sealedMaterial, made!.publicKey, trx);
+        if (!(await this.repo.advanceVersion(key.keyId, key.currentVersion, patch, trx))) throw new RotationRunningError(`key ${key.keyId} changed during rotation`);
       });
     } catch (err) {
-      // Rotation persists fully or rolls back: the new token object goes too.
-      await this.material.destroy(key.keyId, version, key.tokenResident).catch(() => undefined);
+      if (made) await this.material.destroy(key.keyId, version, key.tokenResident).catch(() => undefined);
+      await this.repo.deleteVersion(key.keyId, version).catch(() => undefined);
       throw err;
     }
     return { ...key, ...patch };
@@ -255,11 +275,6 @@ export class KeyService {
 
   count(caller: Pick<Caller, 'accountUin'> & { region: string }): Promise<number> {
     return this.repo.count(caller.accountUin, caller.region);
-  }
-
-  private assertRotatable(key: KeyRecord): void {
-    if (key.origin === 'EXTERNAL') throw new ExternalKeyCannotRotateError('keys with external material cannot rotate');
-    if (!isSymmetric(key)) throw new RotationNotSupportedError('only symmetric keys rotate');
   }
 
   private async assertUnbound(key: KeyRecord, trx: Parameters<KeyRepo['bindingCount']>[1]): Promise<void> {

@@ -140,6 +140,27 @@ export class KeyRepo {
     await conn('key_versions').insert({ key_id: v.keyId, version: v.version, created_at: v.createdAt, sealed_material: v.sealedMaterial, public_key: v.publicKey });
   }
 
+  async completeVersion(keyId: string, version: number, sealedMaterial: Buffer | null, publicKey: string | null, conn: Conn = this.db): Promise<void> {
+    await conn('key_versions').where({ key_id: keyId, version }).update({ sealed_material: sealedMaterial, public_key: publicKey });
+  }
+
+  async deleteVersion(keyId: string, version: number, conn: Conn = this.db): Promise<void> {
+    await conn('key_versions').where({ key_id: keyId, version }).delete();
+  }
+
+  /** Compare-and-set on current_version (rotation), whatever the state. */
+  async advanceVersion(keyId: string, expectedVersion: number, patch: KeyPatch, conn: Conn = this.db): Promise<boolean> {
+    const row: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(patch)) row[COLUMNS[k as keyof KeyPatch]] = v;
+    return (await conn('keys').where({ key_id: keyId, current_version: expectedVersion }).update(row)) === 1;
+  }
+
+  /** Version rows above their key's current version: rotations in progress, or crashed. */
+  async versionsAboveCurrent(conn: Conn = this.db): Promise<Array<{ keyId: string; version: number; tokenResident: boolean }>> {
+    const rows = await conn('key_versions as v').join('keys as k', 'k.key_id', 'v.key_id').whereRaw('v.version > k.current_version').select('v.key_id', 'v.version', 'k.token_resident');
+    return rows.map((r) => ({ keyId: String(r.key_id), version: Number(r.version), tokenResident: !!r.token_resident }));
+  }
+
   async versions(keyId: string, conn: Conn = this.db): Promise<KeyVersionRecord[]> {
     const rows = await conn('key_versions').where({ key_id: keyId }).orderBy('version');
     return rows.map((r) => ({ keyId: r.key_id, version: Number(r.version), createdAt: Number(r.created_at), sealedMaterial: r.sealed_material ?? null, publicKey: r.public_key ?? null }));
