@@ -15,6 +15,8 @@ import { KeyMaterialService } from './crypto/key-material.js';
 import { KeyService } from './domain/keys.js';
 import { KeyRepo } from './store/key-repo.js';
 import { LifecycleJobs } from './domain/jobs.js';
+import { CryptoService } from './domain/crypto-ops.js';
+import { SymmetricEngine } from './crypto/symmetric.js';
 
 // Wiring: configuration in, services and the Express app out.
 
@@ -30,6 +32,7 @@ export interface Services {
   material: KeyMaterialService;
   keyRepo: KeyRepo;
   jobs: LifecycleJobs;
+  crypto: CryptoService;
   rootUin: string;
 }
 
@@ -66,7 +69,8 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const material = new KeyMaterialService(token, kek);
       const keys = new KeyService(keyRepo, material, { cmkLimit: config.cmkLimit, tokenSupports: (m) => token.supports(m) });
       const jobs = new LifecycleJobs(keyRepo, keys, material, token);
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, rootUin: root.uin };
+      const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -125,6 +129,7 @@ export function createApp(s: Services): Express {
             config: s.config,
             tokenSupports: (m) => s.token.supports(m),
             keys: s.keys,
+            crypto: s.crypto,
           }),
         ),
       ],

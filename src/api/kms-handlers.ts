@@ -1,5 +1,8 @@
 import type { Config } from '../config.js';
+import type { CryptoService } from '../domain/crypto-ops.js';
 import type { KeyService } from '../domain/keys.js';
+import { NotSupportedError } from '../domain/errors.js';
+import type { WrapAlgorithm } from '../crypto/public-wrap.js';
 import { algorithmsFor } from '../domain/service-info.js';
 import { callerOf, keyMetadata, LIST_KEYS_STATES, listKeyDetailFilter } from './key-wire.js';
 import type { KmsAction, KmsRequest } from './kms-schemas.js';
@@ -11,6 +14,18 @@ export interface KmsHandlerDeps {
   config: Pick<Config, 'regions' | 'cmkLimit'>;
   tokenSupports: (mechanism: string) => boolean;
   keys: KeyService;
+  crypto: CryptoService;
+}
+
+const b64 = (s: string) => Buffer.from(s, 'base64');
+
+/** base64 of a secret buffer, wiping the buffer (the string it becomes cannot be wiped). */
+function releaseBase64(secret: Buffer): string {
+  try {
+    return secret.toString('base64');
+  } finally {
+    secret.fill(0);
+  }
 }
 
 type H<A extends KmsAction> = (params: KmsRequest<A>, ctx: CallContext) => Promise<Record<string, unknown>>;
@@ -65,8 +80,49 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
     BindCloudResource: async (p, ctx) => (await keys.bind(callerOf(ctx), p.KeyId, p.ProductId, p.ResourceId), {}),
     UnbindCloudResource: async (p, ctx) => (await keys.unbind(callerOf(ctx), p.KeyId, p.ProductId, p.ResourceId), {}),
   };
+  const { crypto } = deps;
+  /** Plaintext for the caller: base64, or encrypted to its EncryptionPublicKey when given. */
+  const plaintextOut = (plaintext: Buffer, p: { EncryptionPublicKey?: string; EncryptionAlgorithm?: string }) =>
+    p.EncryptionPublicKey ? (() => {
+      try {
+        return crypto.wrapForCaller(plaintext, { publicKeyPem: p.EncryptionPublicKey!, algorithm: p.EncryptionAlgorithm as WrapAlgorithm | undefined }).toString('base64');
+      } finally {
+        plaintext.fill(0);
+      }
+    })() : releaseBase64(plaintext);
+
+  const symmetric: { [A in KmsAction]?: H<A> } = {
+    Encrypt: async (p, ctx) => {
+      const pt = b64(p.Plaintext);
+      try {
+        const r = await crypto.encrypt(callerOf(ctx), p.KeyId, pt, p.EncryptionContext);
+        return { CiphertextBlob: r.blob.toString('base64'), KeyId: r.keyId };
+      } finally {
+        pt.fill(0);
+      }
+    },
+    Decrypt: async (p, ctx) => {
+      const r = await crypto.decrypt(callerOf(ctx), b64(p.CiphertextBlob), p.EncryptionContext);
+      return { KeyId: r.keyId, Plaintext: plaintextOut(r.plaintext, p) };
+    },
+    ReEncrypt: async (p, ctx) => {
+      const r = await crypto.reEncrypt(callerOf(ctx), b64(p.CiphertextBlob), { destinationKeyId: p.DestinationKeyId, sourceContext: p.SourceEncryptionContext, destinationContext: p.DestinationEncryptionContext });
+      return { CiphertextBlob: r.blob.toString('base64'), KeyId: r.keyId, SourceKeyId: r.sourceKeyId, ReEncrypted: r.reEncrypted };
+    },
+    GenerateDataKey: async (p, ctx) => {
+      // Hosted data keys (IsHostedByKms) arrive with issue 13.
+      if (p.IsHostedByKms === 1) throw new NotSupportedError('hosted data keys (IsHostedByKms=1) are not available on this server yet');
+      // NumberOfBytes wins over KeySpec when both are given (§4.2).
+      const bytes = p.NumberOfBytes ?? (p.KeySpec === 'AES_128' ? 16 : 32);
+      const r = await crypto.generateDataKey(callerOf(ctx), p.KeyId, bytes, p.EncryptionContext);
+      return { KeyId: r.keyId, Plaintext: plaintextOut(r.plaintext, p), CiphertextBlob: r.blob.toString('base64'), TagCode: 0, TagMsg: '' };
+    },
+    GenerateRandom: async (p) => ({ Plaintext: releaseBase64(await crypto.random(p.NumberOfBytes)) }),
+  };
+
   return {
     ...(lifecycle as Partial<Record<KmsAction, Handler<never>>>),
+    ...(symmetric as Partial<Record<KmsAction, Handler<never>>>),
     // §4.10: on premises, the configured regions.
     GetRegions: async () => ({ Regions: deps.config.regions.map((r) => r.name) }),
 

@@ -1,0 +1,53 @@
+import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
+import { sm2 } from 'sm-crypto-v2';
+
+// EncryptionPublicKey on Decrypt and GenerateDataKey (kms-api.md §4.2): the plaintext is
+// returned encrypted to the caller's own public key. RSA with Node's crypto; SM2 with
+// sm-crypto-v2, C1 written with its 0x04 prefix (GM/T 0003.4) as C1‖C3‖C2, or DER
+// (SM2_C1C3C2_ASN1, GM/T 0009).
+
+export class PublicKeyWrapError extends Error {
+  readonly code = 'PublicKeyWrap';
+}
+
+const SM2_CURVE_OID = Buffer.from('06082a811ccf5501822d', 'hex');
+
+export type WrapAlgorithm = 'SM2' | 'SM2_C1C3C2_ASN1' | 'RSAES_PKCS1_V1_5' | 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256';
+
+function parse(pem: string): { kind: 'rsa'; key: KeyObject } | { kind: 'sm2'; pointHex: string } {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    throw new PublicKeyWrapError('EncryptionPublicKey is not a PEM public key');
+  }
+  if (key.asymmetricKeyType === 'rsa') {
+    if (key.asymmetricKeyDetails?.modulusLength !== 2048) throw new PublicKeyWrapError('EncryptionPublicKey must be RSA-2048 or SM2');
+    return { kind: 'rsa', key };
+  }
+  const der = key.export({ type: 'spki', format: 'der' });
+  if (!der.includes(SM2_CURVE_OID) || der.length < 65) throw new PublicKeyWrapError('EncryptionPublicKey must be RSA-2048 or SM2');
+  const point = der.subarray(der.length - 65);
+  if (point[0] !== 0x04) throw new PublicKeyWrapError('EncryptionPublicKey: SM2 point must be uncompressed');
+  return { kind: 'sm2', pointHex: point.toString('hex') };
+}
+
+export function wrapToPublicKey(plaintext: Buffer, pem: string, algorithm: WrapAlgorithm | undefined): Buffer {
+  const key = parse(pem);
+  const alg = algorithm ?? 'SM2';
+  if (key.kind === 'rsa') {
+    const padding =
+      alg === 'RSAES_PKCS1_V1_5'
+        ? { padding: constants.RSA_PKCS1_PADDING }
+        : alg === 'RSAES_OAEP_SHA_1'
+          ? { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }
+          : alg === 'RSAES_OAEP_SHA_256'
+            ? { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }
+            : undefined;
+    if (!padding) throw new PublicKeyWrapError(`EncryptionAlgorithm ${alg} does not fit an RSA EncryptionPublicKey`);
+    return publicEncrypt({ key: key.key, ...padding }, plaintext);
+  }
+  if (alg !== 'SM2' && alg !== 'SM2_C1C3C2_ASN1') throw new PublicKeyWrapError(`EncryptionAlgorithm ${alg} does not fit an SM2 EncryptionPublicKey`);
+  const hex = alg === 'SM2' ? `04${sm2.doEncrypt(plaintext, key.pointHex, 1)}` : sm2.doEncrypt(plaintext, key.pointHex, 1, { asn1: true });
+  return Buffer.from(hex, 'hex');
+}
