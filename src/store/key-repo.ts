@@ -110,6 +110,10 @@ export class KeyRepo {
   }
 
   async insert(k: KeyRecord, version: KeyVersionRecord, conn: Conn = this.db): Promise<void> {
+    await this.atomically(conn, (c) => this.insertIn(c, k, version));
+  }
+
+  private async insertIn(conn: Conn, k: KeyRecord, version: KeyVersionRecord): Promise<void> {
     await conn('keys').insert({
       key_id: k.keyId,
       account_uin: k.accountUin,
@@ -132,6 +136,7 @@ export class KeyRepo {
       token_resident: k.tokenResident,
       has_material: k.hasMaterial,
     });
+    await this.bump(conn, { account_uin: k.accountUin, region: k.region, state: k.state, key_usage: k.keyUsage, origin: k.origin }, 1);
     await this.insertVersion(version, conn);
     if (k.tags.length) await conn('key_tags').insert(k.tags.map((t) => ({ key_id: k.keyId, tag_key: t.key, tag_value: t.value })));
   }
@@ -186,7 +191,9 @@ export class KeyRepo {
   }
 
   async getMany(accountUin: string, region: string, keyIds: string[], conn: Conn = this.db): Promise<KeyRecord[]> {
-    const rows = await conn('keys').whereIn('key_id', keyIds).andWhere({ account_uin: accountUin, region });
+    // By primary key only, account and region checked here: with them in the WHERE clause
+    // SQLite's planner (no statistics) walked the account index instead (bench:keys).
+    const rows = (await conn('keys').whereIn('key_id', keyIds)).filter((r) => r.account_uin === accountUin && r.region === region);
     return this.withTags(rows, conn);
   }
 
@@ -195,8 +202,15 @@ export class KeyRepo {
   }
 
   async count(accountUin: string, region: string, conn: Conn = this.db): Promise<number> {
-    const r = await conn('keys').where({ account_uin: accountUin, region }).count<{ n: number }[]>({ n: '*' });
+    const r = await conn('key_counts').where({ account_uin: accountUin, region }).sum<{ n: number | string | null }[]>({ n: 'n' });
     return Number(r[0]?.n ?? 0);
+  }
+
+  private async bump(conn: Conn, c: { account_uin: string; region: string; state: string; key_usage: string; origin: string }, delta: number): Promise<void> {
+    await conn('key_counts')
+      .insert({ ...c, n: delta })
+      .onConflict(['account_uin', 'region', 'state', 'key_usage', 'origin'])
+      .merge({ n: conn.raw('key_counts.n + ?', [delta]) });
   }
 
   async list(f: KeyListFilter, conn: Conn = this.db): Promise<{ total: number; keys: KeyRecord[] }> {
@@ -209,13 +223,24 @@ export class KeyRepo {
       q.andWhere((w) => w.whereRaw(`alias like ? escape '\\'`, [like]).orWhereRaw(`key_id like ? escape '\\'`, [like]));
     }
     for (const tf of f.tagFilters ?? []) {
-      q.whereExists(function () {
-        this.select(conn.raw('1')).from('key_tags').whereRaw('key_tags.key_id = keys.key_id').andWhere('tag_key', tf.key);
+      // IN over the tag index, not a correlated EXISTS per key row (bench:keys: 195 → 4 ms).
+      q.whereIn('key_id', function () {
+        this.select('key_id').from('key_tags').where('tag_key', tf.key);
         if (tf.values.length) this.whereIn('tag_value', tf.values);
       });
     }
-    const counted = (await q.clone().clearOrder().count({ n: '*' })) as Array<{ n: number | string }>;
-    const n = counted[0]?.n ?? 0;
+    let total: number;
+    if (f.search || f.tagFilters?.length) {
+      const counted = (await q.clone().clearOrder().count({ n: '*' })) as Array<{ n: number | string }>;
+      total = Number(counted[0]?.n ?? 0);
+    } else {
+      const c = conn('key_counts').where({ account_uin: f.accountUin, region: f.region });
+      if (f.states) c.whereIn('state', f.states);
+      if (f.origin) c.andWhere({ origin: f.origin });
+      if (f.keyUsages) c.whereIn('key_usage', f.keyUsages);
+      const r = (await c.sum({ n: 'n' })) as Array<{ n: number | string | null }>;
+      total = Number(r[0]?.n ?? 0);
+    }
     const rows = await q
       .orderBy([
         { column: 'created_at', order: f.newestFirst ? 'desc' : 'asc' },
@@ -223,21 +248,42 @@ export class KeyRepo {
       ])
       .offset(f.offset)
       .limit(f.limit);
-    return { total: Number(n), keys: await this.withTags(rows, conn) };
+    return { total, keys: await this.withTags(rows, conn) };
   }
 
   /**
    * Update with an optimistic check on the state read before, so two concurrent state
    * changes cannot both apply. Returns false when the key changed meanwhile.
    */
+  /** Several statements that must commit together: in the caller's transaction, or a new one. */
+  private atomically<T>(conn: Conn, fn: (c: Conn) => Promise<T>): Promise<T> {
+    return (conn as Knex.Transaction).isTransaction ? fn(conn) : this.db.transaction((trx) => fn(trx));
+  }
+
   async update(keyId: string, expectedState: KeyState, patch: KeyPatch, conn: Conn = this.db): Promise<boolean> {
+    return this.atomically(conn, (c) => this.updateIn(c, keyId, expectedState, patch));
+  }
+
+  private async updateIn(conn: Conn, keyId: string, expectedState: KeyState, patch: KeyPatch): Promise<boolean> {
     const row: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(patch)) row[COLUMNS[k as keyof KeyPatch]] = v;
-    return (await conn('keys').where({ key_id: keyId, state: expectedState }).update(row)) === 1;
+    const changed = (await conn('keys').where({ key_id: keyId, state: expectedState }).update(row)) === 1;
+    if (changed && patch.state !== undefined && patch.state !== expectedState) {
+      const k = await conn('keys').where({ key_id: keyId }).first('account_uin', 'region', 'key_usage', 'origin');
+      await this.bump(conn, { ...k, state: expectedState }, -1);
+      await this.bump(conn, { ...k, state: patch.state }, 1);
+    }
+    return changed;
   }
 
   async delete(keyId: string, conn: Conn = this.db): Promise<void> {
-    await conn('keys').where({ key_id: keyId }).delete();
+    await this.atomically(conn, (c) => this.deleteIn(c, keyId));
+  }
+
+  private async deleteIn(conn: Conn, keyId: string): Promise<void> {
+    const k = await conn('keys').where({ key_id: keyId }).first('account_uin', 'region', 'state', 'key_usage', 'origin');
+    if (!k) return;
+    if ((await conn('keys').where({ key_id: keyId }).delete()) > 0) await this.bump(conn, k, -1);
   }
 
   async bindingCount(keyId: string, conn: Conn = this.db): Promise<number> {

@@ -135,7 +135,7 @@ describe('expiry of imported material', () => {
     // Import arrives with BYOK (issue 6); stand in for it: material in the token, ValidTo soon.
     await server.services.token.generateAesKey({ keyId: id, version: 1 }, 256, { encrypt: true, decrypt: true });
     const validTo = Math.floor(Date.now() / 1000) + 3600;
-    await server.services.db('keys').where({ key_id: id }).update({ state: 'Enabled', has_material: true, valid_to: validTo });
+    expect(await server.services.keyRepo.update(id, 'PendingImport', { state: 'Enabled', hasMaterial: true, validTo })).toBe(true);
     expect((await server.services.jobs.run((validTo - 1) * 1000)).expired).not.toContain(id);
     const r = await server.services.jobs.run((validTo + 1) * 1000);
     expect(r.expired).toEqual([id]);
@@ -257,5 +257,16 @@ describe('token and database stay consistent', () => {
     expect(r.deleted).toContain(KeyId);
     expect(r.errors).toEqual([]);
     expect(await code(hk('DescribeKey', { KeyId }))).toBe('ResourceUnavailable.CmkNotFound');
+  });
+});
+
+describe('the key counters behind TotalCount and CmkUserCount', () => {
+  it('match a full count of the keys table after everything above', async () => {
+    const db = server.services.db;
+    const counted = await db('keys').select('account_uin', 'region', 'state', 'key_usage', 'origin').count({ n: '*' }).groupBy('account_uin', 'region', 'state', 'key_usage', 'origin');
+    const kept = await db('key_counts').where('n', '!=', 0).select('account_uin', 'region', 'state', 'key_usage', 'origin', 'n');
+    const norm = (rows: Array<Record<string, unknown>>) => rows.map((r) => `${r.account_uin}|${r.region}|${r.state}|${r.key_usage}|${r.origin}=${Number(r.n)}`).sort();
+    expect(norm(kept)).toEqual(norm(counted));
+    expect(norm(kept).length).toBeGreaterThan(3);
   });
 });

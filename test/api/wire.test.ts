@@ -112,7 +112,7 @@ describe('service status through the SDK', () => {
   });
 
   it('an action this server does not provide yet is UnsupportedOperation, not a crash', async () => {
-    const e = await sdkError(cnKmsClient(opts())('GenerateRandom', { NumberOfBytes: 16 }));
+    const e = await sdkError(cnKmsClient(opts())('DescribeWhiteBoxServiceStatus'));
     expect(e.code).toBe('UnsupportedOperation');
   });
 });

@@ -26,9 +26,25 @@ export async function up(knex: Knex): Promise<void> {
     // EXTERNAL keys have material only between ImportKeyMaterial and its deletion or expiry.
     t.boolean('has_material').notNullable();
     t.unique(['account_uin', 'region', 'alias']);
-    t.index(['account_uin', 'region', 'created_at']);
+    // Listing pages newest/oldest first with key_id as tie-break: no temporary sort (bench:keys).
+    t.index(['account_uin', 'region', 'created_at', 'key_id']);
+    // ListKeyDetail's state filter and ListKeys: count and page without walking the account.
+    t.index(['account_uin', 'region', 'state', 'created_at', 'key_id']);
+    // ListKeyDetail's default filter is KeyUsage ENCRYPT_DECRYPT (§2.6).
+    t.index(['account_uin', 'region', 'key_usage', 'created_at', 'key_id']);
     t.index(['state', 'deletion_date']);
     t.index(['rotation_enabled', 'next_rotate_time']);
+  });
+  // Keys per (account, region, state, usage, origin), kept in the same transactions as the keys
+  // rows, so TotalCount and CmkUserCount do not count 100,000 index entries per call (bench:keys).
+  await knex.schema.createTable('key_counts', (t) => {
+    t.string('account_uin', 20).notNullable();
+    t.string('region', 32).notNullable();
+    t.string('state', 16).notNullable();
+    t.string('key_usage', 48).notNullable();
+    t.string('origin', 16).notNullable();
+    t.integer('n').notNullable();
+    t.primary(['account_uin', 'region', 'state', 'key_usage', 'origin']);
   });
   await knex.schema.createTable('key_versions', (t) => {
     t.string('key_id', 36).notNullable().references('key_id').inTable('keys').onDelete('CASCADE');
@@ -43,7 +59,7 @@ export async function up(knex: Knex): Promise<void> {
     t.string('tag_key', 128).notNullable();
     t.string('tag_value', 256).notNullable();
     t.primary(['key_id', 'tag_key']);
-    t.index(['tag_key', 'tag_value']);
+    t.index(['tag_key', 'tag_value', 'key_id']);
   });
   await knex.schema.createTable('key_bindings', (t) => {
     t.string('key_id', 36).notNullable().references('key_id').inTable('keys').onDelete('CASCADE');
@@ -55,5 +71,5 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ['key_bindings', 'key_tags', 'key_versions', 'keys']) await knex.schema.dropTable(table);
+  for (const table of ['key_bindings', 'key_tags', 'key_versions', 'key_counts', 'keys']) await knex.schema.dropTable(table);
 }
