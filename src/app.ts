@@ -16,6 +16,7 @@ import { KeyService } from './domain/keys.js';
 import { KeyRepo } from './store/key-repo.js';
 import { LifecycleJobs } from './domain/jobs.js';
 import { CryptoService } from './domain/crypto-ops.js';
+import { AsymmetricService } from './domain/asymmetric-ops.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
 
 // Wiring: configuration in, services and the Express app out.
@@ -33,6 +34,7 @@ export interface Services {
   keyRepo: KeyRepo;
   jobs: LifecycleJobs;
   crypto: CryptoService;
+  asymmetric: AsymmetricService;
   rootUin: string;
 }
 
@@ -70,7 +72,8 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const keys = new KeyService(keyRepo, material, { cmkLimit: config.cmkLimit, tokenSupports: (m) => token.supports(m) });
       const jobs = new LifecycleJobs(keyRepo, keys, material, token);
       const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, rootUin: root.uin };
+      const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -130,6 +133,7 @@ export function createApp(s: Services): Express {
             tokenSupports: (m) => s.token.supports(m),
             keys: s.keys,
             crypto: s.crypto,
+            asymmetric: s.asymmetric,
           }),
         ),
       ],

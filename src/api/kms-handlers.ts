@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { CryptoService } from '../domain/crypto-ops.js';
+import type { AsymmetricService, MessageType } from '../domain/asymmetric-ops.js';
 import type { KeyService } from '../domain/keys.js';
 import { NotSupportedError } from '../domain/errors.js';
 import type { WrapAlgorithm } from '../crypto/public-wrap.js';
@@ -15,6 +16,7 @@ export interface KmsHandlerDeps {
   tokenSupports: (mechanism: string) => boolean;
   keys: KeyService;
   crypto: CryptoService;
+  asymmetric: AsymmetricService;
 }
 
 const b64 = (s: string) => Buffer.from(s, 'base64');
@@ -120,7 +122,30 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
     GenerateRandom: async (p) => ({ Plaintext: releaseBase64(await crypto.random(p.NumberOfBytes)) }),
   };
 
+  const { asymmetric } = deps;
+  const asym: { [A in KmsAction]?: H<A> } = {
+    GetPublicKey: async (p, ctx) => {
+      const r = await asymmetric.getPublicKey(callerOf(ctx), p.KeyId);
+      return { KeyId: r.keyId, PublicKey: r.der.toString('base64'), PublicKeyPem: r.pem };
+    },
+    AsymmetricRsaDecrypt: async (p, ctx) => {
+      const r = await asymmetric.rsaDecrypt(callerOf(ctx), p.KeyId, b64(p.Ciphertext), p.Algorithm);
+      return { KeyId: r.keyId, Plaintext: releaseBase64(r.plaintext) };
+    },
+    AsymmetricSm2Decrypt: async (p, ctx) => {
+      const r = await asymmetric.sm2Decrypt(callerOf(ctx), p.KeyId, b64(p.Ciphertext));
+      return { KeyId: r.keyId, Plaintext: releaseBase64(r.plaintext) };
+    },
+    SignByAsymmetricKey: async (p, ctx) => ({
+      Signature: (await asymmetric.sign(callerOf(ctx), p.KeyId, p.Algorithm, b64(p.Message), (p.MessageType ?? 'RAW') as MessageType)).toString('base64'),
+    }),
+    VerifyByAsymmetricKey: async (p, ctx) => ({
+      SignatureValid: await asymmetric.verify(callerOf(ctx), p.KeyId, p.Algorithm, b64(p.Message), b64(p.SignatureValue), (p.MessageType ?? 'RAW') as MessageType),
+    }),
+  };
+
   return {
+    ...(asym as Partial<Record<KmsAction, Handler<never>>>),
     ...(lifecycle as Partial<Record<KmsAction, Handler<never>>>),
     ...(symmetric as Partial<Record<KmsAction, Handler<never>>>),
     // §4.10: on premises, the configured regions.
