@@ -4,8 +4,8 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { sm2 as sm2v2 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
-import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
-import { clearProxy, cnKmsClient, type KmsCaller, type SdkError } from '../helpers/sdk-clients.js';
+import { rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { b64, clearProxy, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // Asymmetric keys through the official SDK, checked against independent implementations:
 // Node's crypto and @noble/curves for RSA and ECDSA (token keys), sm-crypto (the original
@@ -19,29 +19,18 @@ const smCrypto = createRequire(import.meta.url)('sm-crypto') as {
 let server: TestServer;
 let hk: KmsCaller;
 let gz: KmsCaller;
-const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
-const unb64 = (s: unknown) => Buffer.from(s as string, 'base64');
 
 beforeAll(async () => {
   clearProxy();
   server = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0' });
-  const creds = { endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey };
-  hk = cnKmsClient({ ...creds, region: 'ap-hongkong' });
-  gz = cnKmsClient({ ...creds, region: 'ap-guangzhou' });
+  ({ hk, gz } = rootCallers(server));
 });
 
 afterAll(async () => {
   await server?.stop();
 });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as SdkError).code;
-  }
-  return 'OK';
-}
+const code = errorCode;
 
 const create = async (call: KmsCaller, alias: string, usage: string) => (await call('CreateKey', { Alias: alias, KeyUsage: usage })).KeyId as string;
 

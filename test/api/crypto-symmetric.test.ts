@@ -6,8 +6,8 @@ import path from 'node:path';
 import { sm2 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
-import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
-import { clearProxy, cnKmsClient, intlKmsClient, type KmsCaller, type SdkError } from '../helpers/sdk-clients.js';
+import { rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { b64, clearProxy, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // Encrypt, Decrypt, ReEncrypt, GenerateDataKey and GenerateRandom through the official SDKs:
 // AES-256-GCM in the token (FIPS region), SM4-GCM in the software module (SM region).
@@ -16,30 +16,18 @@ let server: TestServer;
 let hk: KmsCaller;
 let gz: KmsCaller;
 let hkIntl: KmsCaller;
-const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
-const unb64 = (s: unknown) => Buffer.from(s as string, 'base64');
 
 beforeAll(async () => {
   clearProxy();
   server = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0' });
-  const creds = { endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey };
-  hk = cnKmsClient({ ...creds, region: 'ap-hongkong' });
-  hkIntl = intlKmsClient({ ...creds, region: 'ap-hongkong' });
-  gz = cnKmsClient({ ...creds, region: 'ap-guangzhou' });
+  ({ hk, hkIntl, gz } = rootCallers(server));
 });
 
 afterAll(async () => {
   await server?.stop();
 });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as SdkError).code;
-  }
-  return 'OK';
-}
+const code = errorCode;
 
 const newKey = async (call: KmsCaller, alias: string, extra: Record<string, unknown> = {}) => (await call('CreateKey', { Alias: alias, ...extra })).KeyId as string;
 

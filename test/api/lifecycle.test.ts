@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
-import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { REPO } from '../helpers/cli.js';
-import { clearProxy, cnKmsClient, intlKmsClient, type KmsCaller, type SdkError } from '../helpers/sdk-clients.js';
+import { clearProxy, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // The key lifecycle through the official SDK, read as a script (STYLE.md): create, describe,
 // rename, rotate, disable, schedule deletion, cancel, drill the deletion job.
@@ -19,24 +19,14 @@ const DAY = 86_400;
 beforeAll(async () => {
   clearProxy();
   server = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0' });
-  const creds = { endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey };
-  hk = cnKmsClient({ ...creds, region: 'ap-hongkong' });
-  sg = intlKmsClient({ ...creds, region: 'ap-singapore' });
-  gz = cnKmsClient({ ...creds, region: 'ap-guangzhou' });
+  ({ hk, sg, gz } = rootCallers(server));
 });
 
 afterAll(async () => {
   await server?.stop();
 });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as SdkError).code;
-  }
-  return 'OK';
-}
+const code = errorCode;
 
 const tokenVersions = async (keyId: string) =>
   (await server.services.token.listObjects())

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { provisionSoftHsm } from '../../src/pkcs11/softhsm.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { cnKmsClient, intlKmsClient, type KmsCaller } from './sdk-clients.js';
 
 export const ROOT = { uin: '100000000001', secretId: 'AKIDtestROOT0000000000000000000000ab', secretKey: 'rootSECRETkey0000000000000000000' };
 
@@ -56,5 +57,16 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
       await running.close();
       if (!share) rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Root's SDK callers, one per region the tests use: FIPS (hk, sg) and SM (gz). */
+export function rootCallers(server: TestServer): { hk: KmsCaller; sg: KmsCaller; gz: KmsCaller; hkIntl: KmsCaller } {
+  const creds = { endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey };
+  return {
+    hk: cnKmsClient({ ...creds, region: 'ap-hongkong' }),
+    hkIntl: intlKmsClient({ ...creds, region: 'ap-hongkong' }),
+    sg: intlKmsClient({ ...creds, region: 'ap-singapore' }),
+    gz: cnKmsClient({ ...creds, region: 'ap-guangzhou' }),
   };
 }

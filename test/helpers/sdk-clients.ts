@@ -82,3 +82,18 @@ function normalise(err: unknown): SdkError | unknown {
   if (e && typeof e.code === 'string') return { code: e.code, message: e.message ?? '', requestId: e.requestId ?? '' } satisfies SdkError;
   return err;
 }
+
+/** The Tencent error code a call fails with, or 'OK'. */
+export async function errorCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as SdkError;
+    if (typeof e?.code !== 'string') throw err;
+    return e.code;
+  }
+  return 'OK';
+}
+
+export const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
+export const unb64 = (s: unknown) => Buffer.from(s as string, 'base64');
