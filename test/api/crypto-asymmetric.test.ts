@@ -160,3 +160,17 @@ describe('SM2 (software module, SM region)', () => {
     expect(await code(gz('AsymmetricSm2Decrypt', { KeyId: keyId, Ciphertext: b64('not sm2') }))).toBe('FailedOperation.DecryptError');
   });
 });
+
+describe('asymmetric limits, each violated once', () => {
+  it('Message over 4096 bytes, SM2 ciphertext over 256 bytes, an unknown RSA algorithm, a symmetric key', async () => {
+    const signer = await create(hk, 'limit-sign', 'ASYMMETRIC_SIGN_VERIFY_ECC');
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: signer, Algorithm: 'ECC_P256_R1', Message: b64(Buffer.alloc(4097)) }))).toMatch(/^InvalidParameterValue/);
+    const sm2Key = await create(gz, 'limit-sm2', 'ASYMMETRIC_DECRYPT_SM2');
+    expect(await code(gz('AsymmetricSm2Decrypt', { KeyId: sm2Key, Ciphertext: b64(Buffer.alloc(257, 1)) }))).toMatch(/^InvalidParameterValue/);
+    const rsa = await create(hk, 'limit-rsa', 'ASYMMETRIC_DECRYPT_RSA_2048');
+    expect(await code(hk('AsymmetricRsaDecrypt', { KeyId: rsa, Ciphertext: b64('x'), Algorithm: 'RSAES_RAW' }))).toMatch(/^InvalidParameterValue/);
+    const sym = (await hk('CreateKey', { Alias: 'limit-sym' })).KeyId as string;
+    expect(await code(hk('GetPublicKey', { KeyId: sym }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    expect(await code(hk('AsymmetricRsaDecrypt', { KeyId: sym, Ciphertext: b64('x'), Algorithm: 'RSAES_OAEP_SHA_256' }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+  });
+});
