@@ -489,7 +489,8 @@ export class Token {
       this.ivPool = this.p11.C_GenerateRandom(this.main!, Buffer.alloc(IV_POOL_BYTES));
       this.ivOffset = 0;
     }
-    const iv = Buffer.from(this.ivPool.subarray(this.ivOffset, this.ivOffset + GCM_IV_BYTES));
+    // A view, not a copy: every refill allocates a new pool, so no IV is ever overwritten.
+    const iv = this.ivPool.subarray(this.ivOffset, this.ivOffset + GCM_IV_BYTES);
     this.ivOffset += GCM_IV_BYTES;
     return iv;
   }
@@ -512,7 +513,8 @@ export class Token {
       const key = this.secretHandle(name);
       const iv = this.nextIv();
       this.p11.C_EncryptInit(s, this.gcmMechanism(iv, aad), key);
-      const ciphertext = this.p11.C_Encrypt(s, plaintext, Buffer.alloc(plaintext.length + 16));
+      // allocUnsafe: C_Encrypt fills all length + 16 bytes of it.
+      const ciphertext = this.p11.C_Encrypt(s, plaintext, Buffer.allocUnsafe(plaintext.length + 16));
       // C_Encrypt returns a view of the fresh output buffer: nothing else holds it.
       return { iv, ciphertext };
     });
