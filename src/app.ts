@@ -17,6 +17,8 @@ import { KeyRepo } from './store/key-repo.js';
 import { LifecycleJobs } from './domain/jobs.js';
 import { CryptoService } from './domain/crypto-ops.js';
 import { AsymmetricService } from './domain/asymmetric-ops.js';
+import { AccessService } from './domain/access.js';
+import { PolicyRepo } from './store/policy-repo.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
 
 // Wiring: configuration in, services and the Express app out.
@@ -35,6 +37,7 @@ export interface Services {
   jobs: LifecycleJobs;
   crypto: CryptoService;
   asymmetric: AsymmetricService;
+  access: AccessService;
   rootUin: string;
 }
 
@@ -61,7 +64,8 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
     const db = openDatabase(config);
     try {
       await migrate(db);
-      const identities = new IdentityService(new IdentityRepo(db), kek);
+      const identityRepo = new IdentityRepo(db);
+      const identities = new IdentityService(identityRepo, kek);
       const root =
         opts.bootstrap === false
           ? { uin: '', created: false }
@@ -73,7 +77,8 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const jobs = new LifecycleJobs(keyRepo, keys, material, token);
       const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
       const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, rootUin: root.uin };
+      const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo);
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -126,6 +131,7 @@ export function createApp(s: Services): Express {
       identities: s.identities,
       rateLimiter: new RateLimiter(parseRateLimits(s.config.rateLimits)),
       bodyLimitBytes: s.config.bodyLimitBytes,
+      authorize: (r) => s.access.authorize({ accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, action: r.action, params: r.params, sourceIp: r.sourceIp }),
       services: [
         kmsService(
           kmsHandlers({

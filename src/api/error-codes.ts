@@ -14,6 +14,7 @@ const DOMAIN: Record<string, string> = {
   CredentialNotFound: 'AuthFailure.SecretIdNotFound',
   NotSupported: 'UnsupportedOperation',
   KeyNotFound: 'ResourceUnavailable.CmkNotFound',
+  Unauthorized: 'AuthFailure.UnauthorizedOperation',
   AliasExists: 'InvalidParameterValue.AliasAlreadyExists',
   KeyInUse: 'FailedOperation.CmkUsedByCloudProduct',
   KeyLimit: 'LimitExceeded.CmkLimitExceeded',

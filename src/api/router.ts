@@ -45,6 +45,8 @@ export interface ApiDeps {
   rateLimiter: RateLimiter;
   services: ServiceDef[];
   bodyLimitBytes: number;
+  /** CAM: throws when the caller's policies do not allow the call (root always passes). */
+  authorize?: (request: { identity: CredentialIdentity; region: string | undefined; action: string; params: Record<string, unknown>; sourceIp: string }) => Promise<void>;
   /** Recorded after a call, success or failure (the audit trail hooks in here). */
   onCall?: (record: CallRecord) => void;
 }
@@ -121,6 +123,7 @@ export function apiRouter(deps: ApiDeps): Router {
       }
       const form = request.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
       const params = service.validate(request.action, request.params, form);
+      await deps.authorize?.({ identity, region: region?.name, action: request.action, params, sourceIp });
       const handler = service.handlers[request.action];
       if (!handler) throw new NotSupportedError(`${request.action} is not available on this server yet.`);
       const fields = await handler(params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { closeServices, openServices, openToken, type Services } from '../app.js';
 import { loadConfig, type Config } from '../config.js';
@@ -139,9 +140,8 @@ export async function main(argv: string[]): Promise<void> {
       print(!!opts.json, r, () => `account ${r.uin}\nSecretId:  ${r.secretId}\nSecretKey: ${r.secretKey}  (shown once)`);
     });
 
-  program
-    .command('user')
-    .description('sub-accounts')
+  const user = program.command('user').description('sub-accounts');
+  user
     .command('create')
     .description('create a sub-account (it can do nothing until a policy allows it)')
     .requiredOption('--name <name>', 'user name, unique in the account')
@@ -150,6 +150,68 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (opts: { name: string; account?: string; json?: boolean }) => {
       const r = await withServices((s) => s.identities.createUser(accountOf(s, opts.account), opts.name));
       print(!!opts.json, r, () => `user ${r.name} (uin ${r.uin}) in account ${r.account}`);
+    });
+  user
+    .command('list')
+    .description('the users of an account')
+    .option('--account <uin>', 'root account (default: the bootstrap root)')
+    .addOption(json())
+    .action(async (opts: { account?: string; json?: boolean }) => {
+      const r = await withServices((s) => s.identities.listUsers(accountOf(s, opts.account)));
+      print(!!opts.json, r, () => r.map((u) => `${u.name.padEnd(24)} ${u.uin}  ${u.root ? 'root' : 'sub-account'}  ${u.status}`).join('\n'));
+    });
+  for (const [verb, status] of [
+    ['disable', 'Disabled'],
+    ['enable', 'Enabled'],
+  ] as const) {
+    user
+      .command(verb)
+      .description(`${verb} a sub-account (a disabled one's API keys are refused)`)
+      .requiredOption('--name <name>', 'user name')
+      .option('--account <uin>', 'root account (default: the bootstrap root)')
+      .addOption(json())
+      .action(async (opts: { name: string; account?: string; json?: boolean }) => {
+        const r = await withServices((s) => s.identities.setUserStatus(accountOf(s, opts.account), opts.name, status));
+        print(!!opts.json, r, () => `${r.name}: ${r.status}`);
+      });
+  }
+
+  const policy = program.command('policy').description('CAM policies (version 2.0) and their attachment to users');
+  policy
+    .command('create')
+    .description('create a policy from a JSON document (validated: a malformed one is refused with the reason)')
+    .requiredOption('--name <name>', 'policy name, unique in the account')
+    .option('--document <json>', 'the policy document')
+    .option('--file <path>', 'a file holding the policy document')
+    .option('--account <uin>', 'root account (default: the bootstrap root)')
+    .addOption(json())
+    .action(async (opts: { name: string; document?: string; file?: string; account?: string; json?: boolean }) => {
+      if (!!opts.document === !!opts.file) throw new Error('give exactly one of --document and --file');
+      const doc = opts.document ?? readFileSync(opts.file!, 'utf8');
+      const r = await withServices((s) => s.access.createPolicy(accountOf(s, opts.account), opts.name, doc));
+      print(!!opts.json, r, () => `policy ${r.name} (${r.id})`);
+    });
+  for (const verb of ['attach', 'detach'] as const) {
+    policy
+      .command(verb)
+      .description(`${verb} a policy (or a preset: QcloudKMSFullAccess, QcloudKMSReadOnlyAccess) ${verb === 'attach' ? 'to' : 'from'} a user`)
+      .requiredOption('--name <name>', 'policy name')
+      .requiredOption('--user <name>', 'user name')
+      .option('--account <uin>', 'root account (default: the bootstrap root)')
+      .addOption(json())
+      .action(async (opts: { name: string; user: string; account?: string; json?: boolean }) => {
+        const r = await withServices((s) => s.access[verb](accountOf(s, opts.account), opts.name, opts.user));
+        print(!!opts.json, r, () => `${r.name} ${verb}ed ${verb === 'attach' ? 'to' : 'from'} ${r.user}`);
+      });
+  }
+  policy
+    .command('list')
+    .description('the presets and the account\'s policies')
+    .option('--account <uin>', 'root account (default: the bootstrap root)')
+    .addOption(json())
+    .action(async (opts: { account?: string; json?: boolean }) => {
+      const r = await withServices((s) => s.access.listPolicies(accountOf(s, opts.account)));
+      print(!!opts.json, r, () => r.map((p) => `${p.name.padEnd(32)} ${p.preset ? 'preset' : p.id}`).join('\n'));
     });
 
   const credential = program.command('credential').description('API key pairs (at most two per user)');

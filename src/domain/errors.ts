@@ -101,3 +101,8 @@ export class EncryptionError extends DomainError {
 export class RotationRunningError extends DomainError {
   readonly code = 'RotationRunning';
 }
+
+/** CAM denied the call (kms-api.md §5.5). */
+export class UnauthorizedError extends DomainError {
+  readonly code = 'Unauthorized';
+}

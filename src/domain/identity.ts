@@ -86,6 +86,16 @@ export class IdentityService {
     return { secretId: cred.secretId, secretKey: cred.secretKey };
   }
 
+  async listUsers(accountUin: string): Promise<Array<{ uin: string; name: string; root: boolean; status: string }>> {
+    return (await this.repo.listUsers(accountUin)).map((u) => ({ uin: u.uin, name: u.name, root: u.isRoot, status: u.status ?? 'Enabled' }));
+  }
+
+  /** Sub-accounts only: the root cannot be disabled. */
+  async setUserStatus(accountUin: string, name: string, status: 'Enabled' | 'Disabled'): Promise<{ name: string; status: string }> {
+    if (!(await this.repo.setUserStatus(accountUin, name, status))) throw new NotFoundError(`sub-account ${name} not found in account ${accountUin}`);
+    return { name, status };
+  }
+
   async setCredentialStatus(secretId: string, status: CredentialStatus): Promise<{ secretId: string; status: CredentialStatus }> {
     if (!(await this.repo.setCredentialStatus(secretId, status))) throw new NotFoundError(`API key ${secretId} not found`);
     return { secretId, status };
@@ -103,7 +113,8 @@ export class IdentityService {
   async authenticate(secretId: string): Promise<{ identity: CredentialIdentity; secretKey: Buffer }> {
     if (!SECRET_ID_RE.test(secretId)) throw new CredentialNotFoundError('SecretId not found');
     const identity = await this.repo.findCredentialIdentity(secretId);
-    if (!identity || identity.status !== 'Enabled') throw new CredentialNotFoundError('SecretId not found or disabled');
+    // A disabled key pair and a disabled user look the same from outside: the SecretId is refused.
+    if (!identity || identity.status !== 'Enabled' || identity.userStatus !== 'Enabled') throw new CredentialNotFoundError('SecretId not found or disabled');
     const secretKey = await this.kek.open(identity.sealedSecretKey, sealContext(secretId));
     return { identity, secretKey };
   }

@@ -9,12 +9,15 @@ export interface AccountRow {
   createdAt: number;
 }
 
+export type UserStatus = 'Enabled' | 'Disabled';
+
 export interface UserRow {
   uin: string;
   accountUin: string;
   name: string;
   isRoot: boolean;
   createdAt: number;
+  status?: UserStatus;
 }
 
 export interface CredentialRow {
@@ -31,11 +34,12 @@ export interface CredentialIdentity extends CredentialRow {
   appId: string;
   userName: string;
   isRoot: boolean;
+  userStatus: UserStatus;
 }
 
 type Conn = Db | Knex.Transaction;
 
-const user = (r: Record<string, unknown>): UserRow => ({ uin: String(r.uin), accountUin: String(r.account_uin), name: String(r.name), isRoot: !!r.is_root, createdAt: Number(r.created_at) });
+const user = (r: Record<string, unknown>): UserRow => ({ uin: String(r.uin), accountUin: String(r.account_uin), name: String(r.name), isRoot: !!r.is_root, createdAt: Number(r.created_at), status: (r.status as UserStatus) ?? 'Enabled' });
 const credential = (r: Record<string, unknown>): CredentialRow => ({
   secretId: String(r.secret_id),
   userUin: String(r.user_uin),
@@ -67,6 +71,14 @@ export class IdentityRepo {
   async findUserByName(accountUin: string, name: string, conn: Conn = this.db): Promise<UserRow | undefined> {
     const r = await conn('users').where({ account_uin: accountUin, name }).first();
     return r ? user(r) : undefined;
+  }
+
+  async listUsers(accountUin: string, conn: Conn = this.db): Promise<UserRow[]> {
+    return (await conn('users').where({ account_uin: accountUin }).orderBy('name')).map(user);
+  }
+
+  async setUserStatus(accountUin: string, name: string, status: UserStatus, conn: Conn = this.db): Promise<boolean> {
+    return (await conn('users').where({ account_uin: accountUin, name, is_root: false }).update({ status })) > 0;
   }
 
   async findUser(uin: string, conn: Conn = this.db): Promise<UserRow | undefined> {
@@ -102,8 +114,8 @@ export class IdentityRepo {
       .join('users as u', 'u.uin', 'c.user_uin')
       .join('accounts as a', 'a.uin', 'u.account_uin')
       .where('c.secret_id', secretId)
-      .first('c.*', 'u.account_uin', 'u.name', 'u.is_root', 'a.app_id');
+      .first('c.*', 'u.account_uin', 'u.name', 'u.is_root', 'u.status as user_status', 'a.app_id');
     if (!r) return undefined;
-    return { ...credential(r), accountUin: String(r.account_uin), appId: String(r.app_id), userName: String(r.name), isRoot: !!r.is_root };
+    return { ...credential(r), accountUin: String(r.account_uin), appId: String(r.app_id), userName: String(r.name), isRoot: !!r.is_root, userStatus: (r.user_status as UserStatus) ?? 'Enabled' };
   }
 }

@@ -109,6 +109,28 @@ describe('hsmkms CLI', () => {
   });
 });
 
+describe('hsmkms policy and user administration', () => {
+  it('creates, lists, attaches and detaches policies; refuses a malformed one with the reason', () => {
+    expect(cli(['user', 'create', '--name', 'ops', '--json'], env).status).toBe(0);
+    const bad = cli(['policy', 'create', '--name', 'broken', '--document', '{"version":"2.0","statement":[{"effect":"allow","action":"kms:Encrypt"}]}'], env);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/malformed policy: .*resource/);
+    const doc = JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:Encrypt'], resource: '*' }] });
+    expect(JSON.parse(cli(['policy', 'create', '--name', 'encrypt-only', '--document', doc, '--json'], env).stdout)).toMatchObject({ name: 'encrypt-only' });
+    const names = JSON.parse(cli(['policy', 'list', '--json'], env).stdout).map((p: { name: string }) => p.name);
+    expect(names).toEqual(expect.arrayContaining(['QcloudKMSFullAccess', 'QcloudKMSReadOnlyAccess', 'encrypt-only']));
+    expect(names).not.toContain('broken');
+    expect(JSON.parse(cli(['policy', 'attach', '--name', 'encrypt-only', '--user', 'ops', '--json'], env).stdout)).toEqual({ name: 'encrypt-only', user: 'ops' });
+    expect(JSON.parse(cli(['policy', 'attach', '--name', 'QcloudKMSReadOnlyAccess', '--user', 'ops', '--json'], env).stdout)).toEqual({ name: 'QcloudKMSReadOnlyAccess', user: 'ops' });
+    expect(JSON.parse(cli(['policy', 'detach', '--name', 'encrypt-only', '--user', 'ops', '--json'], env).stdout)).toEqual({ name: 'encrypt-only', user: 'ops' });
+    expect(cli(['policy', 'detach', '--name', 'encrypt-only', '--user', 'ops'], env).stderr).toMatch(/not attached/);
+    const users = JSON.parse(cli(['user', 'list', '--json'], env).stdout);
+    expect(users.find((u: { name: string }) => u.name === 'ops')).toMatchObject({ root: false, status: 'Enabled' });
+    expect(JSON.parse(cli(['user', 'disable', '--name', 'ops', '--json'], env).stdout)).toEqual({ name: 'ops', status: 'Disabled' });
+    expect(cli(['user', 'disable', '--name', 'root'], env).status).not.toBe(0);
+  });
+});
+
 describe('hsmkms serve', () => {
   it('answers /healthz, /readyz and /metrics, and readiness follows the token', async () => {
     const server = await serve(env, await freePort());
