@@ -19,6 +19,9 @@ import { CryptoService } from './domain/crypto-ops.js';
 import { AsymmetricService } from './domain/asymmetric-ops.js';
 import { AccessService } from './domain/access.js';
 import { PolicyRepo } from './store/policy-repo.js';
+import { AuditLog } from './audit/audit-log.js';
+import { AuditRepo } from './store/audit-repo.js';
+import { keyIdsOfCall } from './domain/call-keys.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
 
 // Wiring: configuration in, services and the Express app out.
@@ -38,6 +41,8 @@ export interface Services {
   crypto: CryptoService;
   asymmetric: AsymmetricService;
   access: AccessService;
+  audit: AuditLog;
+  auditRepo: AuditRepo;
   rootUin: string;
 }
 
@@ -78,7 +83,9 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
       const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
       const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo);
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, rootUin: root.uin };
+      const auditRepo = new AuditRepo(db);
+      const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -90,6 +97,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
 }
 
 export async function closeServices(s: Services): Promise<void> {
+  await s.audit.drain();
   await s.db.destroy();
   s.token.close();
 }
@@ -131,6 +139,31 @@ export function createApp(s: Services): Express {
       identities: s.identities,
       rateLimiter: new RateLimiter(parseRateLimits(s.config.rateLimits)),
       bodyLimitBytes: s.config.bodyLimitBytes,
+      audit: {
+        get available() {
+          return s.audit.available;
+        },
+        record: (c) => {
+          const keyIds = c.action ? keyIdsOfCall(c.action, c.params) : [];
+          return s.audit.record(
+            s.audit.newEvent({
+              eventName: c.action ?? 'Unknown',
+              requestId: c.requestId,
+              accountUin: c.identity?.accountUin ?? '',
+              userUin: c.identity?.userUin ?? '',
+              userName: c.identity ? (c.identity.isRoot ? 'root' : c.identity.userName) : '',
+              secretId: c.secretId ?? '',
+              sourceIp: c.sourceIp,
+              region: c.region ?? '',
+              resourceType: 'kms',
+              resourceName: keyIds.join(',') || '*',
+              result: c.code ? 'Fail' : 'Success',
+              errorCode: c.code ?? '',
+              apiVersion: c.version ?? '',
+            }),
+          );
+        },
+      },
       authorize: (r) => s.access.authorize({ accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, action: r.action, params: r.params, sourceIp: r.sourceIp }),
       services: [
         kmsService(

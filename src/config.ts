@@ -32,6 +32,8 @@ export interface Config {
   cmkLimit: number;
   /** Optional HTTPS listener (Tencent SDKs default to https). */
   tls: { certFile: string; keyFile: string; port: number } | undefined;
+  /** Refuse requests when the audit trail cannot be written (default), or serve them unaudited. */
+  auditFailClosed: boolean;
   /** How often the server runs the lifecycle jobs; 0 = never (use `hsmkms jobs run`). */
   jobsIntervalSeconds: number;
   rootUin: string | undefined;
@@ -83,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: positiveInt(env, 'KMS_MAX_BODY_BYTES', 1024 * 1024),
     cmkLimit: positiveInt(env, 'KMS_CMK_LIMIT', 100_000),
     tls: tlsConfig(env),
+    auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
     jobsIntervalSeconds: env.KMS_JOBS_INTERVAL_SECONDS === '0' ? 0 : positiveInt(env, 'KMS_JOBS_INTERVAL_SECONDS', 60),
     rootUin: env.KMS_ROOT_UIN || undefined,
     rootSecretId: env.KMS_ROOT_SECRET_ID || undefined,

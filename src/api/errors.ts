@@ -22,3 +22,8 @@ export class RequestLimitExceededError extends ApiRequestError {
   // Exactly this code: Go's automatic retry matches it literally (§1.7 step 5).
   readonly code = 'RequestLimitExceeded';
 }
+
+/** Fail-closed: the audit trail cannot be written, so calls are refused rather than served unaudited. */
+export class AuditDownError extends ApiRequestError {
+  readonly code = 'InternalError';
+}

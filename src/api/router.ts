@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { CredentialIdentity } from '../store/identity-repo.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
 import { mapError } from './error-codes.js';
-import { InvalidActionError, NoSuchVersionError, RequestLimitExceededError, TokenFailureError, UnsupportedRegionError } from './errors.js';
+import { AuditDownError, InvalidActionError, NoSuchVersionError, RequestLimitExceededError, TokenFailureError, UnsupportedRegionError } from './errors.js';
 import { type KmsAction, kmsRequestSchemas, validateKmsParams } from './kms-schemas.js';
 import type { RateLimiter } from './rate-limit.js';
 import { MissingParameterError, NonceCache, RequestSizeLimitExceededError, UnsupportedProtocolError, authenticateRequest, parseApiRequest, type ApiRequest } from './signature.js';
@@ -47,8 +47,12 @@ export interface ApiDeps {
   bodyLimitBytes: number;
   /** CAM: throws when the caller's policies do not allow the call (root always passes). */
   authorize?: (request: { identity: CredentialIdentity; region: string | undefined; action: string; params: Record<string, unknown>; sourceIp: string }) => Promise<void>;
-  /** Recorded after a call, success or failure (the audit trail hooks in here). */
-  onCall?: (record: CallRecord) => void;
+  /**
+   * The audit trail: every call is recorded, success, failure or denial, before it is answered.
+   * `available` false (fail-closed after a failed write) refuses calls up front; a rejected
+   * `record` turns the answer into an error, so nothing is acknowledged unaudited.
+   */
+  audit?: { readonly available: boolean; record(call: CallRecord): Promise<void> };
 }
 
 export interface CallRecord {
@@ -59,8 +63,10 @@ export interface CallRecord {
   identity: CredentialIdentity | undefined;
   secretId: string | undefined;
   sourceIp: string;
+  /** Validated parameters when validation passed, else the raw ones (for the key ids only). */
+  params: Record<string, unknown>;
+  /** undefined on success */
   code: string | undefined;
-  latencyMs: number;
 }
 
 export function kmsService(handlers: Partial<Record<KmsAction, Handler<never>>>): ServiceDef {
@@ -92,10 +98,13 @@ export function apiRouter(deps: ApiDeps): Router {
     const sourceIp = sourceIpOf(req);
     let parsed: ApiRequest | undefined;
     let identity: CredentialIdentity | undefined;
+    let params: Record<string, unknown> | undefined;
+    let answer: object;
     let code: string | undefined;
     const traceId = req.headers['x-tc-traceid'];
     if (typeof traceId === 'string') res.setHeader('X-TC-TraceId', traceId);
     try {
+      if (deps.audit && !deps.audit.available) throw new AuditDownError('The audit trail is unavailable; requests are refused until it recovers.');
       parsed = parseApiRequest({ method: req.method, url: req.originalUrl, headers: req.headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) });
       const request = parsed;
       // §1.7 order: version, action and region before authentication.
@@ -122,36 +131,37 @@ export function apiRouter(deps: ApiDeps): Router {
         throw new RequestLimitExceededError(`Too many ${request.action} requests for this account in ${region?.name ?? 'this region'}; retry later.`);
       }
       const form = request.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
-      const params = service.validate(request.action, request.params, form);
+      params = service.validate(request.action, request.params, form);
       await deps.authorize?.({ identity, region: region?.name, action: request.action, params, sourceIp });
       const handler = service.handlers[request.action];
       if (!handler) throw new NotSupportedError(`${request.action} is not available on this server yet.`);
       const fields = await handler(params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });
-      res.json(successEnvelope(fields, requestId));
+      answer = successEnvelope(fields, requestId);
     } catch (err) {
       const mapped = mapError(err);
       code = mapped.code;
       if (mapped.internal) deps.logger.error({ err, requestId, action: parsed?.action }, 'internal error');
-      res.json(errorEnvelope(mapped.code, mapped.message, requestId));
-    } finally {
-      const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
-      const record: CallRecord = {
-        requestId,
-        action: parsed?.action,
-        version: parsed?.version,
-        region: parsed?.region,
-        identity,
-        secretId: parsed?.secretId,
-        sourceIp,
-        code,
-        latencyMs,
-      };
-      deps.logger.info(
-        { requestId, action: record.action, region: record.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
-        'api call',
-      );
-      deps.onCall?.(record);
+      answer = errorEnvelope(mapped.code, mapped.message, requestId);
     }
+    // Recorded before it is answered: an acknowledged call is a durable event. A call refused
+    // because the trail is down is not recorded (it cannot be); it changed nothing.
+    const auditDown = deps.audit !== undefined && !deps.audit.available;
+    if (!auditDown || code === undefined) {
+      try {
+        await deps.audit?.record({ requestId, action: parsed?.action, version: parsed?.version, region: parsed?.region, identity, secretId: parsed?.secretId, sourceIp, params: params ?? parsed?.params ?? {}, code });
+      } catch (err) {
+        const mapped = mapError(new AuditDownError('The call could not be audited; its result is withheld.'));
+        deps.logger.error({ err, requestId, action: parsed?.action }, 'audit write failed');
+        code = mapped.code;
+        answer = errorEnvelope(mapped.code, mapped.message, requestId);
+      }
+    }
+    res.json(answer);
+    const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
+    deps.logger.info(
+      { requestId, action: parsed?.action, region: parsed?.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
+      'api call',
+    );
   };
 
   router.all('/', (req, res, next) => {

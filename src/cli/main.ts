@@ -8,6 +8,7 @@ import { provisionSoftHsm } from '../pkcs11/softhsm.js';
 import type { TokenStatus } from '../pkcs11/token.js';
 import { migrate, openDatabase } from '../store/db.js';
 import { startServer } from '../server.js';
+import { verifyChain } from '../audit/audit-log.js';
 
 // `npx hsmkms …` (../shared/interface.md). Every command that prints data takes --json;
 // failures exit non-zero with one line on stderr (bin/hsmkms.js).
@@ -268,6 +269,35 @@ export async function main(argv: string[]): Promise<void> {
         ].join('\n'),
       );
       if (r.errors.length) process.exitCode = 1;
+    });
+
+  const audit = program.command('audit').description('the audit trail');
+  audit
+    .command('query')
+    .description('audit events, newest first')
+    .option('--since <iso-time>', 'events at or after this time')
+    .option('--event <name>', 'event name (the API action, e.g. Encrypt)')
+    .option('--user <name>', 'user name (root, or a sub-account name)')
+    .option('--request-id <id>', 'one request')
+    .option('--limit <n>', 'at most this many events', '100')
+    .option('--account <uin>', 'only this account')
+    .addOption(json())
+    .action(async (opts: { since?: string; event?: string; user?: string; requestId?: string; limit: string; account?: string; json?: boolean }) => {
+      const sinceMs = opts.since === undefined ? undefined : Date.parse(opts.since);
+      if (Number.isNaN(sinceMs)) throw new Error(`--since: not an ISO time: ${opts.since}`);
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit: a positive integer');
+      const events = await withServices((s) => s.auditRepo.query({ accountUin: opts.account, sinceMs, eventName: opts.event, userName: opts.user, requestId: opts.requestId, limit }), { bootstrap: false });
+      print(!!opts.json, events, () => events.map((e) => `${new Date(e.eventTimeMs).toISOString()} ${e.eventName.padEnd(24)} ${e.result.padEnd(7)} ${(e.errorCode || '-').padEnd(36)} ${e.userName}@${e.accountUin} ${e.sourceIp} ${e.region} ${e.resourceName} ${e.requestId}`).join('\n'));
+    });
+  audit
+    .command('verify')
+    .description('check the hash chain of the audit trail; names the first altered, removed or reordered event')
+    .addOption(json())
+    .action(async (opts: { json?: boolean }) => {
+      const r = await withServices(async (s) => verifyChain(await s.auditRepo.all()), { bootstrap: false });
+      print(!!opts.json, { ok: r.ok, events: r.events, firstBad: r.firstBad ?? null }, () => (r.ok ? `ok: ${r.events} events, chain intact` : `BROKEN at event ${r.firstBad!.seq} (${r.firstBad!.eventId}): ${r.firstBad!.reason}`));
+      if (!r.ok) process.exitCode = 1;
     });
 
   try {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { KMS_ACTION_NAMES, KMS_CAM } from '../auth/kms-cam-table.js';
 import { evaluate, keyResource, parsePolicy, PolicyError, PRESET_POLICIES, type AuthzContext, type Policy, type PresetPolicyName } from '../auth/policy.js';
-import { parseBlob } from '../crypto/blob.js';
+import { keyIdsOfCall } from './call-keys.js';
 import type { IdentityRepo } from '../store/identity-repo.js';
 import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
 import type { PolicyRepo } from '../store/policy-repo.js';
@@ -90,23 +90,6 @@ export class AccessService {
     return out;
   }
 
-  /** Key ids a call touches: named in the parameters, or inside a ciphertext (Decrypt, ReEncrypt). */
-  private keyIdsOf(action: string, params: Record<string, unknown>): string[] {
-    const ids = new Set<string>();
-    for (const field of ['KeyId', 'DestinationKeyId']) if (typeof params[field] === 'string' && params[field]) ids.add(params[field] as string);
-    if (Array.isArray(params.KeyIds)) for (const id of params.KeyIds) ids.add(String(id));
-    // Extension (README "Access control"): a policy naming keys for kms:Decrypt is checked against
-    // the key inside the ciphertext, not only against `*`.
-    if ((action === 'Decrypt' || action === 'ReEncrypt') && typeof params.CiphertextBlob === 'string') {
-      try {
-        ids.add(parseBlob(Buffer.from(params.CiphertextBlob, 'base64')).keyId);
-      } catch {
-        /* an invalid blob: Decrypt itself answers InvalidCiphertext */
-      }
-    }
-    return [...ids];
-  }
-
   /** Throws UnauthorizedError when the policies do not allow the call; the root always passes. */
   async authorize(r: AccessRequest): Promise<void> {
     if (r.isRoot) return;
@@ -122,7 +105,7 @@ export class AccessService {
     // Decrypt is operation-level in the CAM table (seed 004); the extension evaluates it against
     // the key inside the ciphertext, which `*` grants still match and key-scoped grants now can.
     const byCiphertext = r.action === 'Decrypt' || r.action === 'ReEncrypt';
-    const keyIds = cam?.level === 'operation' && !byCiphertext ? [] : this.keyIdsOf(r.action, r.params);
+    const keyIds = cam?.level === 'operation' && !byCiphertext ? [] : keyIdsOfCall(r.action, r.params);
     if (keyIds.length === 0) {
       if (!evaluate({ action: r.action, service: 'kms', resources: ['*'], context: base, isRoot: false }, policies).allowed) deny('*');
       return;

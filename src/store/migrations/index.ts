@@ -3,6 +3,7 @@ import * as m0001 from './0001_service_meta.js';
 import * as m0002 from './0002_identities.js';
 import * as m0003 from './0003_keys.js';
 import * as m0004 from './0004_policies.js';
+import * as m0005 from './0005_audit.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
 const all: Record<string, Knex.Migration> = {
@@ -10,6 +11,7 @@ const all: Record<string, Knex.Migration> = {
   '0002_identities': m0002,
   '0003_keys': m0003,
   '0004_policies': m0004,
+  '0005_audit': m0005,
 };
 
 export const migrations: Knex.MigrationSource<string> = {

@@ -1,0 +1,132 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { AuditEvent, AuditRepo, StoredAuditEvent } from '../store/audit-repo.js';
+
+// Audit trail writer. Every call's event is appended before the call is answered, in batches:
+// events that arrive while a batch commits wait for the next one, so one transaction (one WAL
+// sync) serves many requests — group commit, not a commit per request. Events are hash-chained
+// (hash = SHA-256(prev_hash ‖ canonical event)) in the order they are written.
+// If a batch cannot be written, the writer is unhealthy and, fail-closed (the default), the API
+// refuses new requests until a write succeeds again.
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The fields a hash covers, in a fixed order. */
+export function eventHash(prevHash: string, e: AuditEvent): string {
+  const canonical = JSON.stringify([
+    e.eventId, e.eventTimeMs, e.eventName, e.requestId, e.accountUin, e.userUin, e.userName, e.secretId,
+    e.sourceIp, e.region, e.resourceType, e.resourceName, e.result, e.errorCode, e.apiVersion,
+  ]);
+  return createHash('sha256').update(prevHash).update(canonical).digest('hex');
+}
+
+/** The first event whose hash or link does not match, or undefined when the chain holds. */
+export function verifyChain(events: StoredAuditEvent[]): { ok: boolean; events: number; firstBad?: { seq: number; eventId: string; reason: string } } {
+  let prev = GENESIS_HASH;
+  for (const e of events) {
+    if (e.prevHash !== prev) return { ok: false, events: events.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'link to the previous event broken (an event removed or reordered before it)' } };
+    if (eventHash(prev, e) !== e.hash) return { ok: false, events: events.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'event altered' } };
+    prev = e.hash;
+  }
+  return { ok: true, events: events.length };
+}
+
+export class AuditUnavailableError extends Error {
+  readonly code = 'AuditUnavailable';
+}
+
+interface Pending {
+  event: AuditEvent;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class AuditLog {
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private lastHash: string | undefined;
+  private healthy = true;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly repo: AuditRepo,
+    private readonly opts: { failClosed: boolean; onError?: (err: unknown) => void },
+  ) {}
+
+  /** false after a failed write, until the next write succeeds. */
+  get available(): boolean {
+    return this.healthy || !this.opts.failClosed;
+  }
+
+  newEvent(fields: Omit<AuditEvent, 'eventId' | 'eventTimeMs'>): AuditEvent {
+    return { eventId: randomUUID(), eventTimeMs: Date.now(), ...fields };
+  }
+
+  /** Resolves once the event is committed; rejects (fail-closed) when it could not be. */
+  record(event: AuditEvent): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      if (!this.flushing) this.flushing = this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.queue.length) {
+        const batch = this.queue;
+        this.queue = [];
+        await this.write(batch);
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async write(batch: Pending[]): Promise<void> {
+    try {
+      let prev = this.lastHash ?? (await this.repo.lastHash()) ?? GENESIS_HASH;
+      const stored = batch.map(({ event }) => {
+        const hash = eventHash(prev, event);
+        const s = { ...event, seq: 0, prevHash: prev, hash };
+        prev = hash;
+        return s;
+      });
+      await this.repo.insertBatch(stored);
+      this.lastHash = prev;
+      this.healthy = true;
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      this.lastHash = undefined; // re-read the chain head after a failure
+      this.healthy = false;
+      this.opts.onError?.(err);
+      this.scheduleRecovery();
+      const e = new AuditUnavailableError('the audit trail could not be written');
+      for (const p of batch) (this.opts.failClosed ? p.reject(e) : p.resolve());
+    }
+  }
+
+  /**
+   * While unhealthy, try once a second to write a system event marking the gap; its success
+   * makes the trail available again (requests are refused meanwhile, so nothing is lost).
+   */
+  private scheduleRecovery(): void {
+    if (this.retry) return;
+    this.retry = setInterval(() => {
+      if (this.healthy || this.flushing) return;
+      this.record(this.newEvent({ eventName: 'AuditTrailRecovered', requestId: randomUUID(), accountUin: '', userUin: '', userName: 'system', secretId: '', sourceIp: '', region: '', resourceType: '', resourceName: '*', result: 'Success', errorCode: '', apiVersion: '' })).then(
+        () => {
+          if (this.retry) clearInterval(this.retry);
+          this.retry = undefined;
+        },
+        () => undefined,
+      );
+    }, 1_000);
+    this.retry.unref();
+  }
+
+  /** Wait for everything queued (shutdown). */
+  async drain(): Promise<void> {
+    if (this.retry) clearInterval(this.retry);
+    this.retry = undefined;
+    while (this.flushing) await this.flushing;
+  }
+}

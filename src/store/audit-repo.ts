@@ -1,0 +1,109 @@
+import type { Db } from './db.js';
+
+export interface AuditEvent {
+  eventId: string;
+  eventTimeMs: number;
+  eventName: string;
+  requestId: string;
+  accountUin: string;
+  userUin: string;
+  userName: string;
+  secretId: string;
+  sourceIp: string;
+  region: string;
+  resourceType: string;
+  resourceName: string;
+  result: 'Success' | 'Fail';
+  errorCode: string;
+  apiVersion: string;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditQuery {
+  accountUin?: string;
+  sinceMs?: number;
+  untilMs?: number;
+  eventName?: string;
+  userName?: string;
+  requestId?: string;
+  limit: number;
+}
+
+const toRow = (e: StoredAuditEvent) => ({
+  event_id: e.eventId,
+  event_time_ms: e.eventTimeMs,
+  event_name: e.eventName,
+  request_id: e.requestId,
+  account_uin: e.accountUin,
+  user_uin: e.userUin,
+  user_name: e.userName,
+  secret_id: e.secretId,
+  source_ip: e.sourceIp,
+  region: e.region,
+  resource_type: e.resourceType,
+  resource_name: e.resourceName,
+  result: e.result,
+  error_code: e.errorCode,
+  api_version: e.apiVersion,
+  prev_hash: e.prevHash,
+  hash: e.hash,
+});
+
+const fromRow = (r: Record<string, unknown>): StoredAuditEvent => ({
+  seq: Number(r.seq),
+  eventId: String(r.event_id),
+  eventTimeMs: Number(r.event_time_ms),
+  eventName: String(r.event_name),
+  requestId: String(r.request_id),
+  accountUin: String(r.account_uin),
+  userUin: String(r.user_uin),
+  userName: String(r.user_name),
+  secretId: String(r.secret_id),
+  sourceIp: String(r.source_ip),
+  region: String(r.region),
+  resourceType: String(r.resource_type),
+  resourceName: String(r.resource_name),
+  result: r.result as 'Success' | 'Fail',
+  errorCode: String(r.error_code),
+  apiVersion: String(r.api_version),
+  prevHash: String(r.prev_hash),
+  hash: String(r.hash),
+});
+
+export class AuditRepo {
+  constructor(private readonly db: Db) {}
+
+  /** One transaction for the whole batch: the group commit. */
+  async insertBatch(events: StoredAuditEvent[]): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      for (let i = 0; i < events.length; i += 100) await trx('audit_events').insert(events.slice(i, i + 100).map(toRow));
+    });
+  }
+
+  async lastHash(): Promise<string | undefined> {
+    const r = await this.db('audit_events').orderBy('seq', 'desc').first('hash');
+    return r?.hash as string | undefined;
+  }
+
+  /** Newest first. */
+  async query(q: AuditQuery): Promise<StoredAuditEvent[]> {
+    const b = this.db('audit_events');
+    if (q.accountUin) b.where('account_uin', q.accountUin);
+    if (q.sinceMs !== undefined) b.where('event_time_ms', '>=', q.sinceMs);
+    if (q.untilMs !== undefined) b.where('event_time_ms', '<', q.untilMs);
+    if (q.eventName) b.where('event_name', q.eventName);
+    if (q.userName) b.where('user_name', q.userName);
+    if (q.requestId) b.where('request_id', q.requestId);
+    return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
+  }
+
+  /** In chain order, for verification. */
+  async all(): Promise<StoredAuditEvent[]> {
+    return (await this.db('audit_events').orderBy('seq', 'asc')).map(fromRow);
+  }
+}

@@ -1,0 +1,149 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import knexFactory from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { cli, freePort, REPO } from '../helpers/cli.js';
+import { b64, clearProxy, cnKmsClient, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';
+
+// The audit trail: every call — success, failure, denial — is a durable, hash-chained event
+// written (group commit) before the call is answered; fail-closed when it cannot be written.
+
+let server: TestServer;
+let hk: KmsCaller;
+
+beforeAll(async () => {
+  clearProxy();
+  server = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0' });
+  ({ hk } = rootCallers(server));
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const events = (q: Record<string, unknown> = {}) => server.services.auditRepo.query({ limit: 1000, ...q });
+
+describe('what is recorded', () => {
+  it('a success, a failure, a denial and an authentication failure each leave one event', async () => {
+    const key = (await hk('CreateKey', { Alias: 'audited', Tags: [{ TagKey: 'a', TagValue: 'b' }] })).KeyId as string;
+    const ok = await hk('Encrypt', { KeyId: key, Plaintext: b64('very secret plaintext') });
+    await hk('DisableKey', { KeyId: key });
+    expect(await errorCode(hk('Encrypt', { KeyId: key, Plaintext: b64('x') }))).toBe('ResourceUnavailable.CmkDisabled');
+    await server.services.identities.createUser(ROOT.uin, 'auditee');
+    const cred = await server.services.identities.createCredential(ROOT.uin, 'auditee');
+    const sub = cnKmsClient({ endpoint: server.endpoint, secretId: cred.secretId, secretKey: cred.secretKey, region: 'ap-hongkong' });
+    expect(await errorCode(sub('DescribeKey', { KeyId: key }))).toBe('AuthFailure.UnauthorizedOperation');
+    expect(await errorCode(cnKmsClient({ endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: 'x'.repeat(32), region: 'ap-hongkong' })('GetRegions'))).toBe('AuthFailure.SignatureFailure');
+
+    const all = await events();
+    const encrypt = all.filter((e) => e.eventName === 'Encrypt');
+    expect(encrypt.map((e) => [e.result, e.errorCode])).toEqual([
+      ['Fail', 'ResourceUnavailable.CmkDisabled'],
+      ['Success', ''],
+    ]);
+    expect(encrypt[1]).toMatchObject({ accountUin: ROOT.uin, userUin: ROOT.uin, userName: 'root', secretId: ROOT.secretId, sourceIp: '127.0.0.1', region: 'ap-hongkong', resourceName: key, apiVersion: '2019-01-18' });
+    const denial = all.find((e) => e.eventName === 'DescribeKey');
+    expect(denial).toMatchObject({ result: 'Fail', errorCode: 'AuthFailure.UnauthorizedOperation', userName: 'auditee', secretId: cred.secretId, resourceName: key });
+    const badSig = all.find((e) => e.errorCode === 'AuthFailure.SignatureFailure');
+    expect(badSig).toMatchObject({ eventName: 'GetRegions', secretId: ROOT.secretId, accountUin: '' });
+    // the request id ties an answer to its event
+    expect(all.filter((e) => e.requestId === ok.RequestId)).toHaveLength(1);
+  });
+
+  it('never holds plaintext, key material or secrets', async () => {
+    const dump = JSON.stringify(await events());
+    expect(dump).not.toContain(b64('very secret plaintext'));
+    expect(dump).not.toContain('very secret plaintext');
+    expect(dump).not.toContain(ROOT.secretKey);
+  });
+});
+
+describe('tamper evidence', () => {
+  it('audit verify checks the chain and names the first altered or removed event', async () => {
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234', SOFTHSM2_CONF: server.config.softhsmConf };
+    const good = JSON.parse((await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'verify', '--json'], { cwd: REPO, env, encoding: 'utf8' })).stdout);
+    expect(good.ok).toBe(true);
+    expect(good.events).toBeGreaterThan(5);
+    const [victim] = await server.services.db('audit_events').orderBy('seq').offset(2).limit(1);
+    await server.services.db('audit_events').where({ seq: victim.seq }).update({ source_ip: '10.9.9.9' });
+    const bad = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'verify', '--json'], { cwd: REPO, env, encoding: 'utf8' }).then(
+      () => undefined,
+      (e: { stdout: string; code: number }) => e,
+    );
+    expect(bad?.code).toBe(1);
+    expect(JSON.parse(bad!.stdout)).toMatchObject({ ok: false, firstBad: { seq: victim.seq, reason: 'event altered' } });
+    await server.services.db('audit_events').where({ seq: victim.seq }).update({ source_ip: victim.source_ip });
+    await server.services.db('audit_events').where({ seq: victim.seq }).delete();
+    const removed = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'verify', '--json'], { cwd: REPO, env, encoding: 'utf8' }).then(
+      () => undefined,
+      (e: { stdout: string }) => JSON.parse(e.stdout),
+    );
+    expect(removed).toMatchObject({ ok: false, firstBad: { seq: victim.seq + 1 } });
+  });
+});
+
+describe('fail-closed', () => {
+  it('refuses calls while events cannot be written, and recovers when they can', async () => {
+    const db = server.services.db;
+    await db.raw(`create trigger audit_down before insert on audit_events begin select raise(fail, 'disk full'); end`);
+    try {
+      // The call in flight when the trail fails is answered with an error, not its result.
+      expect(await errorCode(hk('GenerateRandom', { NumberOfBytes: 8 }))).toBe('InternalError');
+      const before = await server.services.keys.count({ accountUin: ROOT.uin, region: 'ap-hongkong' });
+      // Later calls are refused before anything runs: no key is created.
+      expect(await errorCode(hk('CreateKey', { Alias: 'while-down' }))).toBe('InternalError');
+      expect(await server.services.keys.count({ accountUin: ROOT.uin, region: 'ap-hongkong' })).toBe(before);
+    } finally {
+      await db.raw('drop trigger audit_down');
+    }
+    const deadline = Date.now() + 5_000;
+    while (!server.services.audit.available && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(server.services.audit.available).toBe(true);
+    expect(((await hk('GenerateRandom', { NumberOfBytes: 8 })).Plaintext as string).length).toBeGreaterThan(0);
+    expect((await events({ eventName: 'AuditTrailRecovered' })).length).toBe(1);
+  });
+});
+
+describe('durability', () => {
+  it('an acknowledged call’s event survives kill -9 of the server', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-kill-'));
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'warn', KMS_JOBS_INTERVAL_SECONDS: '0' };
+    try {
+      expect(cli(['token', 'init'], env).status).toBe(0);
+      const port = await freePort();
+      const child = spawn(process.execPath, [path.join(REPO, 'bin', 'hsmkms.js'), 'serve'], { env: { ...env, KMS_PORT: String(port) }, stdio: 'ignore' });
+      try {
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          try {
+            if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+          } catch {
+            /* starting */
+          }
+          if (Date.now() > deadline) throw new Error('server did not start');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const root = JSON.parse(readFileSync(path.join(dataDir, 'root-credentials.json'), 'utf8'));
+        const call = cnKmsClient({ endpoint: `127.0.0.1:${port}`, secretId: root.secretId, secretKey: root.secretKey, region: 'ap-singapore' });
+        const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => call('CreateKey', { Alias: `k${i}` })));
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        const db = knexFactory({ client: 'sqlite3', connection: { filename: path.join(dataDir, 'hsmkms.sqlite') }, useNullAsDefault: true });
+        try {
+          const ids = (await db('audit_events').where({ event_name: 'CreateKey' }).select('request_id')).map((r) => r.request_id);
+          for (const a of answers) expect(ids).toContain(a.RequestId);
+        } finally {
+          await db.destroy();
+        }
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
