@@ -22,6 +22,7 @@ import { PolicyRepo } from './store/policy-repo.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditRepo } from './store/audit-repo.js';
 import { keyIdsOfCall } from './domain/call-keys.js';
+import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
 
 // Wiring: configuration in, services and the Express app out.
@@ -164,7 +165,7 @@ export function createApp(s: Services): Express {
           );
         },
       },
-      authorize: (r) => s.access.authorize({ accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, action: r.action, params: r.params, sourceIp: r.sourceIp }),
+      authorize: (r) => s.access.authorize({ service: r.service, accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, action: r.action, params: r.params, sourceIp: r.sourceIp }),
       services: [
         kmsService(
           kmsHandlers({
@@ -175,6 +176,7 @@ export function createApp(s: Services): Express {
             asymmetric: s.asymmetric,
           }),
         ),
+        cloudAuditService(s.auditRepo),
       ],
     }),
   );

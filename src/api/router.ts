@@ -46,7 +46,7 @@ export interface ApiDeps {
   services: ServiceDef[];
   bodyLimitBytes: number;
   /** CAM: throws when the caller's policies do not allow the call (root always passes). */
-  authorize?: (request: { identity: CredentialIdentity; region: string | undefined; action: string; params: Record<string, unknown>; sourceIp: string }) => Promise<void>;
+  authorize?: (request: { identity: CredentialIdentity; service: string; region: string | undefined; action: string; params: Record<string, unknown>; sourceIp: string }) => Promise<void>;
   /**
    * The audit trail: every call is recorded, success, failure or denial, before it is answered.
    * `available` false (fail-closed after a failed write) refuses calls up front; a rejected
@@ -132,7 +132,7 @@ export function apiRouter(deps: ApiDeps): Router {
       }
       const form = request.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
       params = service.validate(request.action, request.params, form);
-      await deps.authorize?.({ identity, region: region?.name, action: request.action, params, sourceIp });
+      await deps.authorize?.({ identity, service: service.name, region: region?.name, action: request.action, params, sourceIp });
       const handler = service.handlers[request.action];
       if (!handler) throw new NotSupportedError(`${request.action} is not available on this server yet.`);
       const fields = await handler(params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });

@@ -17,6 +17,8 @@ import { InvalidArgumentError, NotFoundError, AlreadyExistsError, UnauthorizedEr
 const PRESET_PREFIX = 'preset:';
 
 export interface AccessRequest {
+  /** The API's service: `kms`, or `cloudaudit` for LookUpEvents (operation-level, `*`). */
+  service?: string;
   accountUin: string;
   userUin: string;
   isRoot: boolean;
@@ -93,21 +95,22 @@ export class AccessService {
   /** Throws UnauthorizedError when the policies do not allow the call; the root always passes. */
   async authorize(r: AccessRequest): Promise<void> {
     if (r.isRoot) return;
-    const cam = KMS_CAM[r.action];
+    const service = r.service ?? 'kms';
+    const cam = service === 'kms' ? KMS_CAM[r.action] : { level: 'operation' as const, ipCondition: true };
     const policies = await this.userPolicies(r.userUin);
     const base: AuthzContext = { 'qcs:current_time': r.now ?? new Date() };
     if (!cam || cam.ipCondition) base['qcs:ip'] = r.sourceIp;
     if (Array.isArray(r.params.Tags)) base['qcs:request_tag'] = (r.params.Tags as Array<{ TagKey: string; TagValue: string }>).map((t) => `${t.TagKey}&${t.TagValue}`);
     const deny = (resource: string): never => {
-      throw new UnauthorizedError(`you are not authorized to perform operation (kms:${r.action}) on resource (${resource})`);
+      throw new UnauthorizedError(`you are not authorized to perform operation (${service}:${r.action}) on resource (${resource})`);
     };
 
     // Decrypt is operation-level in the CAM table (seed 004); the extension evaluates it against
     // the key inside the ciphertext, which `*` grants still match and key-scoped grants now can.
     const byCiphertext = r.action === 'Decrypt' || r.action === 'ReEncrypt';
-    const keyIds = cam?.level === 'operation' && !byCiphertext ? [] : keyIdsOfCall(r.action, r.params);
+    const keyIds = service !== 'kms' || (cam?.level === 'operation' && !byCiphertext) ? [] : keyIdsOfCall(r.action, r.params);
     if (keyIds.length === 0) {
-      if (!evaluate({ action: r.action, service: 'kms', resources: ['*'], context: base, isRoot: false }, policies).allowed) deny('*');
+      if (!evaluate({ action: r.action, service, resources: ['*'], context: base, isRoot: false }, policies).allowed) deny('*');
       return;
     }
     const region = r.region ?? '';

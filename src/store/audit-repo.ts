@@ -31,6 +31,12 @@ export interface AuditQuery {
   eventName?: string;
   userName?: string;
   requestId?: string;
+  eventId?: string;
+  /** A key id among the event's resources. */
+  resourceName?: string;
+  resourceType?: string;
+  /** Pagination cursor: events with a smaller seq (the query is newest first). */
+  beforeSeq?: number;
   limit: number;
 }
 
@@ -99,6 +105,10 @@ export class AuditRepo {
     if (q.eventName) b.where('event_name', q.eventName);
     if (q.userName) b.where('user_name', q.userName);
     if (q.requestId) b.where('request_id', q.requestId);
+    if (q.eventId) b.where('event_id', q.eventId);
+    if (q.resourceType) b.where('resource_type', q.resourceType);
+    if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhereRaw(`(',' || resource_name || ',') like ?`, [`%,${q.resourceName},%`]));
+    if (q.beforeSeq !== undefined) b.where('seq', '<', q.beforeSeq);
     return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
   }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import knexFactory from 'knex';
+import { cloudaudit } from 'tencentcloud-sdk-nodejs/tencentcloud/services/cloudaudit/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { cli, freePort, REPO } from '../helpers/cli.js';
@@ -59,6 +60,45 @@ describe('what is recorded', () => {
     expect(dump).not.toContain(b64('very secret plaintext'));
     expect(dump).not.toContain('very secret plaintext');
     expect(dump).not.toContain(ROOT.secretKey);
+  });
+});
+
+describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
+  const client = (secretId = ROOT.secretId, secretKey = ROOT.secretKey) =>
+    new cloudaudit.v20190319.Client({ credential: { secretId, secretKey }, region: 'ap-hongkong', profile: { httpProfile: { endpoint: server.endpoint, protocol: 'http://' } } });
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it('finds events by name, key and request id, newest first, in pages', async () => {
+    const key = (await hk('CreateKey', { Alias: 'looked-up' })).KeyId as string;
+    const requestIds: string[] = [];
+    for (let i = 0; i < 5; i++) requestIds.push((await hk('Encrypt', { KeyId: key, Plaintext: b64(`m${i}`) })).RequestId as string);
+    const byKey = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'ResourceName', AttributeValue: key }, { AttributeKey: 'EventName', AttributeValue: 'Encrypt' }], MaxResults: 3 });
+    expect(byKey.Events?.map((e) => e.RequestID)).toEqual(requestIds.slice(2).reverse());
+    expect(byKey.ListOver).toBe(false);
+    const next = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'ResourceName', AttributeValue: key }, { AttributeKey: 'EventName', AttributeValue: 'Encrypt' }], MaxResults: 3, NextToken: byKey.NextToken });
+    expect(next.Events?.map((e) => e.RequestID)).toEqual(requestIds.slice(0, 2).reverse());
+    expect(next.ListOver).toBe(true);
+    const e = byKey.Events![0]!;
+    expect(e).toMatchObject({ EventName: 'Encrypt', Username: 'root', SecretId: ROOT.secretId, SourceIPAddress: '127.0.0.1', ResourceRegion: 'ap-hongkong', AccountID: Number(ROOT.uin), ErrorCode: 0, Resources: { ResourceType: 'kms', ResourceName: key } });
+    expect(Number(e.EventTime)).toBeGreaterThan(now() - 600);
+    expect(JSON.parse(e.CloudAuditEvent!)).toMatchObject({ eventName: 'Encrypt', requestID: requestIds[4], apiErrorCode: '' });
+    const one = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'RequestId', AttributeValue: requestIds[0] }] });
+    expect(one.Events).toHaveLength(1);
+    const none = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() - 500 });
+    expect(none.Events).toEqual([]);
+  });
+
+  it('shows an account only its own events, and needs cloudaudit permission for sub-accounts', async () => {
+    const other = await server.services.identities.createAccount();
+    const theirs = await client(other.secretId, other.secretKey).LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, MaxResults: 50 });
+    expect(theirs.Events?.every((e) => e.AccountID === Number(other.uin) || e.AccountID === 0)).toBe(true);
+    await server.services.identities.createUser(ROOT.uin, 'auditor');
+    const cred = await server.services.identities.createCredential(ROOT.uin, 'auditor');
+    expect(await errorCode(client(cred.secretId, cred.secretKey).LookUpEvents({ StartTime: now() - 600, EndTime: now() }))).toBe('AuthFailure.UnauthorizedOperation');
+    await server.services.access.createPolicy(ROOT.uin, 'audit-reader', JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: 'name/cloudaudit:LookUpEvents', resource: '*' }] }));
+    await server.services.access.attach(ROOT.uin, 'audit-reader', 'auditor');
+    expect((await client(cred.secretId, cred.secretKey).LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5 })).Events!.length).toBeGreaterThan(0);
+    expect(await errorCode(client().LookUpEvents({ StartTime: now(), EndTime: now() - 10 }))).toBe('InvalidParameterValue');
   });
 });
 
