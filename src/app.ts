@@ -20,7 +20,8 @@ import { AsymmetricService } from './domain/asymmetric-ops.js';
 import { AccessService } from './domain/access.js';
 import { PolicyRepo } from './store/policy-repo.js';
 import { AuditLog } from './audit/audit-log.js';
-import { AuditRepo } from './store/audit-repo.js';
+import { AuditCheckpointRepo, AuditRepo } from './store/audit-repo.js';
+import { AuditTrail } from './audit/trail.js';
 import { keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
@@ -44,6 +45,7 @@ export interface Services {
   access: AccessService;
   audit: AuditLog;
   auditRepo: AuditRepo;
+  trail: AuditTrail;
   rootUin: string;
 }
 
@@ -86,7 +88,8 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, rootUin: root.uin };
+      const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, trail, rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -99,6 +102,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
 
 export async function closeServices(s: Services): Promise<void> {
   await s.audit.drain();
+  await s.trail.checkpoint().catch((err) => s.logger.error({ err }, 'audit checkpoint at shutdown failed'));
   await s.db.destroy();
   s.token.close();
 }

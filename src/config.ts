@@ -34,6 +34,11 @@ export interface Config {
   tls: { certFile: string; keyFile: string; port: number } | undefined;
   /** Refuse requests when the audit trail cannot be written (default), or serve them unaudited. */
   auditFailClosed: boolean;
+  /** Audit events older than this are exported to auditExportDir and removed. */
+  auditRetentionDays: number;
+  auditExportDir: string;
+  /** How often the server signs the audit chain head (when events were added). */
+  auditCheckpointSeconds: number;
   /** How often the server runs the lifecycle jobs; 0 = never (use `hsmkms jobs run`). */
   jobsIntervalSeconds: number;
   rootUin: string | undefined;
@@ -86,6 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cmkLimit: positiveInt(env, 'KMS_CMK_LIMIT', 100_000),
     tls: tlsConfig(env),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
+    auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),
+    auditExportDir: path.resolve(env.KMS_AUDIT_EXPORT_DIR || path.join(dataDir, 'audit-export')),
+    auditCheckpointSeconds: positiveInt(env, 'KMS_AUDIT_CHECKPOINT_SECONDS', 60),
     jobsIntervalSeconds: env.KMS_JOBS_INTERVAL_SECONDS === '0' ? 0 : positiveInt(env, 'KMS_JOBS_INTERVAL_SECONDS', 60),
     rootUin: env.KMS_ROOT_UIN || undefined,
     rootSecretId: env.KMS_ROOT_SECRET_ID || undefined,

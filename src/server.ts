@@ -18,6 +18,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const services = await openServices(config, logger);
+  await services.trail.ensureSigningKey();
   const app = createApp(services);
   const server = app.listen(config.port, config.host);
   try {
@@ -60,6 +61,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   };
   const timer = config.jobsIntervalSeconds > 0 ? setInterval(runJobs, config.jobsIntervalSeconds * 1000) : undefined;
   timer?.unref();
+  // The audit trail: sign the chain head, export and remove events past retention.
+  const auditTimer = setInterval(() => {
+    services.trail
+      .checkpoint()
+      .then(() => services.trail.purge(config.auditRetentionDays, config.auditExportDir))
+      .catch((err) => logger.error({ err }, 'audit checkpoint or retention failed'));
+  }, config.auditCheckpointSeconds * 1000);
+  auditTimer.unref();
   if (config.jobsIntervalSeconds > 0) void runJobs();
   logger.info({ url, httpsUrl, profile: services.token.profile.name, regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
   let closing: Promise<void> | undefined;
@@ -71,6 +80,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     close: () =>
       (closing ??= (async () => {
         if (timer) clearInterval(timer);
+        clearInterval(auditTimer);
         while (jobsRunning) await new Promise((r) => setTimeout(r, 20));
         for (const srv of [server, https]) {
           if (!srv) continue;

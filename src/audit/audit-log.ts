@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { AuditEvent, AuditRepo, StoredAuditEvent } from '../store/audit-repo.js';
+import type { AuditEvent, AuditRepo } from '../store/audit-repo.js';
 
 // Audit trail writer. Every call's event is appended before the call is answered, in batches:
 // events that arrive while a batch commits wait for the next one, so one transaction (one WAL
@@ -17,17 +17,6 @@ export function eventHash(prevHash: string, e: AuditEvent): string {
     e.sourceIp, e.region, e.resourceType, e.resourceName, e.result, e.errorCode, e.apiVersion,
   ]);
   return createHash('sha256').update(prevHash).update(canonical).digest('hex');
-}
-
-/** The first event whose hash or link does not match, or undefined when the chain holds. */
-export function verifyChain(events: StoredAuditEvent[]): { ok: boolean; events: number; firstBad?: { seq: number; eventId: string; reason: string } } {
-  let prev = GENESIS_HASH;
-  for (const e of events) {
-    if (e.prevHash !== prev) return { ok: false, events: events.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'link to the previous event broken (an event removed or reordered before it)' } };
-    if (eventHash(prev, e) !== e.hash) return { ok: false, events: events.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'event altered' } };
-    prev = e.hash;
-  }
-  return { ok: true, events: events.length };
 }
 
 export class AuditUnavailableError extends Error {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { closeServices, openServices, openToken, type Services } from '../app.js';
 import { loadConfig, type Config } from '../config.js';
@@ -8,7 +8,7 @@ import { provisionSoftHsm } from '../pkcs11/softhsm.js';
 import type { TokenStatus } from '../pkcs11/token.js';
 import { migrate, openDatabase } from '../store/db.js';
 import { startServer } from '../server.js';
-import { verifyChain } from '../audit/audit-log.js';
+import { verifyExport } from '../audit/trail.js';
 
 // `npx hsmkms …` (../shared/interface.md). Every command that prints data takes --json;
 // failures exit non-zero with one line on stderr (bin/hsmkms.js).
@@ -260,11 +260,16 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (opts: { at?: string; json?: boolean }) => {
       const at = opts.at === undefined ? Date.now() : Date.parse(opts.at);
       if (Number.isNaN(at)) throw new Error(`--at: not an ISO time: ${opts.at}`);
-      const r = await withServices((s) => s.jobs.run(at));
+      const r = await withServices(async (s) => {
+        const report = await s.jobs.run(at);
+        await s.trail.checkpoint(at);
+        return { ...report, auditPurged: await s.trail.purge(s.config.auditRetentionDays, s.config.auditExportDir, at) };
+      });
       print(!!opts.json, r, () =>
         [
           `at ${r.at}: deleted ${r.deleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}`,
           `reconciled: ${r.reconciled.orphanObjectsDestroyed.length} orphan token objects destroyed, ${r.reconciled.rowsWithoutObjects.length} keys missing token objects`,
+          `audit: ${r.auditPurged} events past retention exported and removed`,
           ...r.errors.map((e) => `error (${e.job} ${e.keyId}): ${e.error}`),
         ].join('\n'),
       );
@@ -292,12 +297,43 @@ export async function main(argv: string[]): Promise<void> {
     });
   audit
     .command('verify')
-    .description('check the hash chain of the audit trail; names the first altered, removed or reordered event')
+    .description('check the hash chain and the signed checkpoints; names the first altered, removed or reordered event. Offline: --export <file> --public-key <file>')
+    .option('--export <file>', 'an NDJSON export (hsmkms audit export) to verify instead of the database')
+    .option('--public-key <file>', 'the audit signing public key (hsmkms audit public-key), with --export')
     .addOption(json())
-    .action(async (opts: { json?: boolean }) => {
-      const r = await withServices(async (s) => verifyChain(await s.auditRepo.all()), { bootstrap: false });
-      print(!!opts.json, { ok: r.ok, events: r.events, firstBad: r.firstBad ?? null }, () => (r.ok ? `ok: ${r.events} events, chain intact` : `BROKEN at event ${r.firstBad!.seq} (${r.firstBad!.eventId}): ${r.firstBad!.reason}`));
+    .action(async (opts: { export?: string; publicKey?: string; json?: boolean }) => {
+      if (!!opts.export !== !!opts.publicKey) throw new Error('--export and --public-key go together');
+      const r = opts.export ? verifyExport(readFileSync(opts.export, 'utf8'), readFileSync(opts.publicKey!, 'utf8')) : await withServices((s) => s.trail.verify(), { bootstrap: false });
+      print(!!opts.json, r, () => (r.ok ? `ok: ${r.events} events, ${r.checkpoints} signed checkpoints` : `BROKEN at event ${r.firstBad!.seq}${r.firstBad!.eventId ? ` (${r.firstBad!.eventId})` : ''}: ${r.firstBad!.reason}`));
       if (!r.ok) process.exitCode = 1;
+    });
+  audit
+    .command('export')
+    .description('write audit events (and the signed checkpoints they reach) as NDJSON, for long storage and offline verification')
+    .requiredOption('--out <file>', 'output file')
+    .option('--since <iso-time>', 'events at or after this time')
+    .option('--until <iso-time>', 'events before this time')
+    .addOption(json())
+    .action(async (opts: { out: string; since?: string; until?: string; json?: boolean }) => {
+      const sinceMs = opts.since === undefined ? undefined : Date.parse(opts.since);
+      const untilMs = opts.until === undefined ? undefined : Date.parse(opts.until);
+      if (Number.isNaN(sinceMs) || Number.isNaN(untilMs)) throw new Error('--since/--until: ISO times');
+      const lines = await withServices(async (s) => {
+        await s.trail.checkpoint();
+        return s.trail.exportLines({ sinceMs, untilMs });
+      }, { bootstrap: false });
+      writeFileSync(opts.out, `${lines.join('\n')}\n`, { mode: 0o600 });
+      const r = { file: opts.out, events: lines.filter((l) => l.startsWith('{"type":"event"')).length };
+      print(!!opts.json, r, () => `${r.events} events written to ${r.file}`);
+    });
+  audit
+    .command('public-key')
+    .description('the audit signing public key (PEM), for offline verification')
+    .option('--out <file>', 'write it to a file instead of stdout')
+    .action(async (opts: { out?: string }) => {
+      const pem = await withServices(async (s) => (await s.trail.publicKey()).export({ type: 'spki', format: 'pem' }).toString(), { bootstrap: false });
+      if (opts.out) writeFileSync(opts.out, pem);
+      else process.stdout.write(pem);
     });
 
   try {

@@ -133,6 +133,8 @@ export class Token {
   private ivPool: Buffer = Buffer.alloc(0);
   private ivOffset = 0;
   private offered = new Set<number>();
+  /** Token-object creation and destruction, one at a time (see `serialized`). */
+  private objectLock: Promise<unknown> = Promise.resolve();
   private generation = 0;
   private recovering: Promise<void> | undefined;
   private asyncInFlight = 0;
@@ -437,6 +439,17 @@ export class Token {
 
   // ---- generation ------------------------------------------------------------------
 
+  /**
+   * SoftHSM2's file object store fails concurrent token-object creation now and then with
+   * CKR_GENERAL_ERROR (20 parallel CreateKey calls: one failed), so creating and destroying token
+   * objects is serialised per process; cryptographic operations are not.
+   */
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.objectLock.then(fn, fn);
+    this.objectLock = next.catch(() => undefined);
+    return next;
+  }
+
   /** True when at least one object carries the name. */
   async exists(name: ObjectName): Promise<boolean> {
     return this.run('find', 'other', () => this.findObjects(this.main!, labelOf(name)).length > 0);
@@ -446,10 +459,10 @@ export class Token {
   async generateAesKey(name: ObjectName, bits: 128 | 256, usage: SecretUsage): Promise<void> {
     const label = labelOf(name);
     const template = assertFlatTemplate(secretKeyTemplate(name, 'AES', usage, { token: true, modifiable: this.maxCopies > 0, valueLen: bits / 8 }));
-    await this.run('generate AES key', 'other', async () => {
+    await this.serialized(() => this.run('generate AES key', 'other', async () => {
       if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
       return this.withPoolSession((s) => this.p11.C_GenerateKeyAsync(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template));
-    });
+    }));
   }
 
   /** RSA key pair; generation takes 0.2–0.8 s on SoftHSM2, so it runs on the libuv pool. */
@@ -463,10 +476,10 @@ export class Token {
       ]),
     );
     const priv = assertFlatTemplate(privateKeyTemplate(name, 'RSA', usage));
-    await this.run('generate RSA key pair', 'other', async () => {
+    await this.serialized(() => this.run('generate RSA key pair', 'other', async () => {
       if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
       return this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN }, pub, priv));
-    });
+    }));
   }
 
   async generateEcKeyPair(name: ObjectName, curve: EcCurve, usage: PairUsage): Promise<void> {
@@ -475,10 +488,10 @@ export class Token {
     const label = labelOf(name);
     const pub = assertFlatTemplate(publicKeyTemplate(name, 'EC', usage, [{ type: pkcs11js.CKA_EC_PARAMS, value: params }]));
     const priv = assertFlatTemplate(privateKeyTemplate(name, 'EC', usage));
-    await this.run('generate EC key pair', 'other', async () => {
+    await this.serialized(() => this.run('generate EC key pair', 'other', async () => {
       if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
       return this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN }, pub, priv));
-    });
+    }));
   }
 
   // ---- symmetric -------------------------------------------------------------------
@@ -725,7 +738,7 @@ export class Token {
     if (scheme === 'rsa-oaep-sha256' && !this.offers('CKM_RSA_PKCS_OAEP_SHA256')) {
       throw new MechanismUnsupportedError('this token cannot unwrap with RSA-OAEP-SHA256; use rsaDecrypt and import through an AES-KWP key');
     }
-    await this.run('unwrap key', 'decrypt', async () => {
+    await this.serialized(() => this.run('unwrap key', 'decrypt', async () => {
       if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
       let mech: pkcs11js.Mechanism;
       let key: Handle;
@@ -737,7 +750,7 @@ export class Token {
         key = this.handleOf(unwrapper, pkcs11js.CKO_PRIVATE_KEY);
       }
       return this.withPoolSession((s) => this.p11.C_UnwrapKeyAsync(s, mech, key, wrapped, template));
-    });
+    }));
   }
 
   // ---- misc ------------------------------------------------------------------------
@@ -750,7 +763,7 @@ export class Token {
   /** Destroy every object carrying the name (both halves of a pair). Idempotent. */
   async destroy(name: ObjectName): Promise<number> {
     const label = labelOf(name);
-    return this.run('destroy', 'other', () => {
+    return this.serialized(() => this.run('destroy', 'other', () => {
       this.forget(name);
       const found = [...new Map(this.findObjects(this.main!, label).map((h) => [h.toString('hex'), h])).values()];
       for (const h of found) {
@@ -761,7 +774,7 @@ export class Token {
         }
       }
       return found.length;
-    });
+    }));
   }
 
   /** Every object the service named in the token (for reconciliation and status). */

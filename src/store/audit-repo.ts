@@ -112,8 +112,54 @@ export class AuditRepo {
     return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
   }
 
-  /** In chain order, for verification. */
-  async all(): Promise<StoredAuditEvent[]> {
-    return (await this.db('audit_events').orderBy('seq', 'asc')).map(fromRow);
+  /** In chain order, for verification and export. */
+  async all(range: { sinceMs?: number; untilMs?: number } = {}): Promise<StoredAuditEvent[]> {
+    const b = this.db('audit_events');
+    if (range.sinceMs !== undefined) b.where('event_time_ms', '>=', range.sinceMs);
+    if (range.untilMs !== undefined) b.where('event_time_ms', '<', range.untilMs);
+    return (await b.orderBy('seq', 'asc')).map(fromRow);
+  }
+
+  async head(): Promise<{ seq: number; hash: string } | undefined> {
+    const r = await this.db('audit_events').orderBy('seq', 'desc').first('seq', 'hash');
+    return r ? { seq: Number(r.seq), hash: String(r.hash) } : undefined;
+  }
+
+  /** Retention: events older than the cutoff, oldest first (exported before they are removed). */
+  async olderThan(cutoffMs: number): Promise<StoredAuditEvent[]> {
+    return (await this.db('audit_events').where('event_time_ms', '<', cutoffMs).orderBy('seq', 'asc')).map(fromRow);
+  }
+
+  async deleteUpToSeq(seq: number): Promise<number> {
+    return this.db('audit_events').where('seq', '<=', seq).delete();
+  }
+}
+
+export interface Checkpoint {
+  seq: number;
+  headHash: string;
+  signedAtMs: number;
+  /** base64 DER ECDSA P-256 signature over checkpointMessage() */
+  signature: string;
+}
+
+export class AuditCheckpointRepo {
+  constructor(private readonly db: Db) {}
+
+  async insert(c: Checkpoint): Promise<void> {
+    await this.db('audit_checkpoints').insert({ seq: c.seq, head_hash: c.headHash, signed_at_ms: c.signedAtMs, signature: c.signature });
+  }
+
+  async last(): Promise<Checkpoint | undefined> {
+    const r = await this.db('audit_checkpoints').orderBy('id', 'desc').first();
+    return r ? { seq: Number(r.seq), headHash: String(r.head_hash), signedAtMs: Number(r.signed_at_ms), signature: String(r.signature) } : undefined;
+  }
+
+  async all(): Promise<Checkpoint[]> {
+    return (await this.db('audit_checkpoints').orderBy('id')).map((r) => ({ seq: Number(r.seq), headHash: String(r.head_hash), signedAtMs: Number(r.signed_at_ms), signature: String(r.signature) }));
+  }
+
+  async deleteUpTo(seq: number): Promise<void> {
+    await this.db('audit_checkpoints').where('seq', '<=', seq).delete();
   }
 }

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -103,26 +103,82 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
 });
 
 describe('tamper evidence', () => {
-  it('audit verify checks the chain and names the first altered or removed event', async () => {
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234', SOFTHSM2_CONF: server.config.softhsmConf };
-    const good = JSON.parse((await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'verify', '--json'], { cwd: REPO, env, encoding: 'utf8' })).stdout);
-    expect(good.ok).toBe(true);
-    expect(good.events).toBeGreaterThan(5);
-    const [victim] = await server.services.db('audit_events').orderBy('seq').offset(2).limit(1);
-    await server.services.db('audit_events').where({ seq: victim.seq }).update({ source_ip: '10.9.9.9' });
-    const bad = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'verify', '--json'], { cwd: REPO, env, encoding: 'utf8' }).then(
-      () => undefined,
-      (e: { stdout: string; code: number }) => e,
+  const run = (args: string[]) =>
+    promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234', SOFTHSM2_CONF: server.config.softhsmConf }, encoding: 'utf8' }).then(
+      (r) => ({ code: 0, out: JSON.parse(r.stdout || 'null') }),
+      (e: { stdout: string; code: number }) => ({ code: e.code, out: JSON.parse(e.stdout || 'null') }),
     );
-    expect(bad?.code).toBe(1);
-    expect(JSON.parse(bad!.stdout)).toMatchObject({ ok: false, firstBad: { seq: victim.seq, reason: 'event altered' } });
-    await server.services.db('audit_events').where({ seq: victim.seq }).update({ source_ip: victim.source_ip });
-    await server.services.db('audit_events').where({ seq: victim.seq }).delete();
-    const removed = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'verify', '--json'], { cwd: REPO, env, encoding: 'utf8' }).then(
-      () => undefined,
-      (e: { stdout: string }) => JSON.parse(e.stdout),
-    );
-    expect(removed).toMatchObject({ ok: false, firstBad: { seq: victim.seq + 1 } });
+  const db = () => server.services.db;
+
+  it('verify checks the chain and the signed checkpoints, and names the first altered, removed or reordered event', async () => {
+    await server.services.trail.checkpoint();
+    expect(await run(['audit', 'verify', '--json'])).toMatchObject({ code: 0, out: { ok: true, firstBad: null } });
+    const rows = await db()('audit_events').orderBy('seq').offset(2).limit(2);
+    const [a, b] = rows as Array<Record<string, unknown>>;
+    // altered
+    await db()('audit_events').where({ seq: a!.seq }).update({ source_ip: '10.9.9.9' });
+    expect(await run(['audit', 'verify', '--json'])).toMatchObject({ code: 1, out: { ok: false, firstBad: { seq: a!.seq, reason: 'event altered' } } });
+    await db()('audit_events').where({ seq: a!.seq }).update({ source_ip: a!.source_ip });
+    // reordered: two events swap places
+    const { seq: sa, ...restA } = a!;
+    const { seq: sb, ...restB } = b!;
+    await db()('audit_events').where({ seq: sa }).update({ ...restB, event_id: 'tmp-swap' });
+    await db()('audit_events').where({ seq: sb }).update(restA);
+    await db()('audit_events').where({ seq: sa }).update({ event_id: restB.event_id });
+    expect((await run(['audit', 'verify', '--json'])).out).toMatchObject({ ok: false, firstBad: { seq: sa } });
+    await db()('audit_events').where({ seq: sa }).update({ ...restA, event_id: 'tmp-swap' });
+    await db()('audit_events').where({ seq: sb }).update(restB);
+    await db()('audit_events').where({ seq: sa }).update({ event_id: restA.event_id });
+    expect((await run(['audit', 'verify', '--json'])).out.ok).toBe(true);
+    // removed in the middle
+    await db()('audit_events').where({ seq: sa }).delete();
+    expect((await run(['audit', 'verify', '--json'])).out).toMatchObject({ ok: false, firstBad: { seq: sb } });
+    await db()('audit_events').insert(a);
+    // removed at the end, after a signed checkpoint: only the signature catches it
+    await hk('GetRegions');
+    await server.services.trail.checkpoint();
+    const [last] = await db()('audit_events').orderBy('seq', 'desc').limit(1);
+    await db()('audit_events').where({ seq: last.seq }).delete();
+    expect((await run(['audit', 'verify', '--json'])).out).toMatchObject({ ok: false, firstBad: { seq: last.seq } });
+    await db()('audit_events').insert(last);
+    expect((await run(['audit', 'verify', '--json'])).out.ok).toBe(true);
+  });
+
+  it('verifies offline from an export and the public key, and catches an edited export', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-export-'));
+    try {
+      const file = path.join(dir, 'trail.ndjson');
+      const pub = path.join(dir, 'audit.pem');
+      expect((await run(['audit', 'export', '--out', file, '--json'])).out.events).toBeGreaterThan(5);
+      await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'public-key', '--out', pub], { cwd: REPO, env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234' } });
+      expect(readFileSync(pub, 'utf8')).toMatch(/BEGIN PUBLIC KEY/);
+      // offline: the CLI reads only the two files (no token, no database: another data dir)
+      const offline = (args: string[]) =>
+        promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], { cwd: REPO, env: { PATH: process.env.PATH, KMS_DATA_DIR: path.join(dir, 'nothing-here') }, encoding: 'utf8' }).then(
+          (r) => JSON.parse(r.stdout),
+          (e: { stdout: string }) => JSON.parse(e.stdout),
+        );
+      expect(await offline(['audit', 'verify', '--export', file, '--public-key', pub, '--json'])).toMatchObject({ ok: true });
+      const lines = readFileSync(file, 'utf8').split('\n');
+      const i = lines.findIndex((l) => l.includes('"eventName":"Encrypt"'));
+      lines[i] = lines[i]!.replace('"result":"Success"', '"result":"Fail"');
+      writeFileSync(file, lines.join('\n'));
+      expect(await offline(['audit', 'verify', '--export', file, '--public-key', pub, '--json'])).toMatchObject({ ok: false, firstBad: { reason: 'event altered' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('retention exports old events to NDJSON files and removes them; the chain still verifies', async () => {
+    const before = (await db()('audit_events').count({ n: '*' }))[0]!.n as number;
+    const r = await run(['jobs', 'run', '--at', new Date(Date.now() + 31 * 86_400_000).toISOString(), '--json']);
+    expect(r.out.auditPurged).toBeGreaterThanOrEqual(Number(before));
+    const exported = readdirSync(server.config.auditExportDir).filter((f) => f.endsWith('.ndjson'));
+    expect(exported.length).toBeGreaterThan(0);
+    expect(readFileSync(path.join(server.config.auditExportDir, exported[0]!), 'utf8')).toContain('"type":"event"');
+    await hk('GetRegions');
+    await server.services.trail.checkpoint();
+    expect((await run(['audit', 'verify', '--json'])).out).toMatchObject({ ok: true });
   });
 });
 

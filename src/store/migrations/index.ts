@@ -4,6 +4,7 @@ import * as m0002 from './0002_identities.js';
 import * as m0003 from './0003_keys.js';
 import * as m0004 from './0004_policies.js';
 import * as m0005 from './0005_audit.js';
+import * as m0006 from './0006_audit_checkpoints.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
 const all: Record<string, Knex.Migration> = {
@@ -12,6 +13,7 @@ const all: Record<string, Knex.Migration> = {
   '0003_keys': m0003,
   '0004_policies': m0004,
   '0005_audit': m0005,
+  '0006_audit_checkpoints': m0006,
 };
 
 export const migrations: Knex.MigrationSource<string> = {

@@ -1,0 +1,158 @@
+import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Token } from '../pkcs11/token.js';
+import type { AuditCheckpointRepo, AuditRepo, Checkpoint, StoredAuditEvent } from '../store/audit-repo.js';
+import type { Db } from '../store/db.js';
+import { getMeta } from '../store/service-meta.js';
+import { eventHash, GENESIS_HASH } from './audit-log.js';
+
+// Tamper evidence beyond the hash chain: the chain head is signed periodically (checkpoints) by a
+// token-resident ECDSA P-256 key, so removing events at the end or rewriting the whole chain is
+// caught too. Events past the retention period are exported (NDJSON "tracking set") and then
+// removed; the last removed event's hash becomes the anchor the remaining chain starts from.
+// Verification needs only the events, the checkpoints and the public key: it runs offline on an
+// export with Node's crypto, not the token.
+
+export const AUDIT_SIGNING_KEY = { keyId: 'audit-signing', version: 1 };
+const ANCHOR_META = 'audit_anchor';
+
+export function checkpointMessage(c: Pick<Checkpoint, 'seq' | 'headHash' | 'signedAtMs'>): Buffer {
+  return Buffer.from(`hsmkms-audit-checkpoint:v1:${c.seq}:${c.headHash}:${c.signedAtMs}`, 'utf8');
+}
+
+export interface Anchor {
+  seq: number;
+  hash: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  events: number;
+  checkpoints: number;
+  firstBad: { seq: number; eventId?: string; reason: string } | null;
+}
+
+/**
+ * Checks links and hashes from the anchor, then every checkpoint: its signature, and that the
+ * event it names exists with that hash. Names the first problem found.
+ */
+export function verifyTrail(events: StoredAuditEvent[], checkpoints: Checkpoint[], publicKey: KeyObject, anchor: Anchor = { seq: 0, hash: GENESIS_HASH }): VerifyResult {
+  let prev = anchor.hash;
+  const bySeq = new Map<number, StoredAuditEvent>();
+  for (const e of events) {
+    if (e.prevHash !== prev) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'link to the previous event broken: an event before it was removed, inserted or reordered' } };
+    if (eventHash(prev, e) !== e.hash) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'event altered' } };
+    prev = e.hash;
+    bySeq.set(e.seq, e);
+  }
+  const lastSeq = events.length ? events[events.length - 1]!.seq : anchor.seq;
+  for (const c of checkpoints) {
+    let valid = false;
+    try {
+      // The token signed SHA-256(message) with CKM_ECDSA; Node hashes the message itself.
+      valid = verifySignature('sha256', checkpointMessage(c), { key: publicKey, dsaEncoding: 'der' }, Buffer.from(c.signature, 'base64'));
+    } catch {
+      valid = false;
+    }
+    if (!valid) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: c.seq, reason: 'checkpoint signature invalid' } };
+    if (c.seq <= anchor.seq) continue;
+    if (c.seq > lastSeq) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: lastSeq + 1, reason: `events after seq ${lastSeq} removed (a signed checkpoint covers seq ${c.seq})` } };
+    const e = bySeq.get(c.seq);
+    if (!e || e.hash !== c.headHash) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: c.seq, eventId: e?.eventId, reason: 'chain differs from the signed checkpoint' } };
+  }
+  return { ok: true, events: events.length, checkpoints: checkpoints.length, firstBad: null };
+}
+
+export class AuditTrail {
+  constructor(
+    private readonly db: Db,
+    private readonly token: Token,
+    private readonly events: AuditRepo,
+    private readonly checkpoints: AuditCheckpointRepo,
+  ) {}
+
+  /** The signing key pair in the token, created on first use. */
+  async ensureSigningKey(): Promise<void> {
+    if (!(await this.token.exists(AUDIT_SIGNING_KEY))) await this.token.generateEcKeyPair(AUDIT_SIGNING_KEY, 'P-256', { sign: true });
+  }
+
+  async publicKey(): Promise<KeyObject> {
+    await this.ensureSigningKey();
+    return (await this.token.exportPublicKey(AUDIT_SIGNING_KEY)).keyObject;
+  }
+
+  /** Signs the chain head when events were added since the last checkpoint. */
+  async checkpoint(nowMs = Date.now()): Promise<Checkpoint | undefined> {
+    const head = await this.events.head();
+    if (!head) return undefined;
+    const last = await this.checkpoints.last();
+    if (last && last.seq >= head.seq) return undefined;
+    await this.ensureSigningKey();
+    const c = { seq: head.seq, headHash: head.hash, signedAtMs: nowMs };
+    const digest = createHash('sha256').update(checkpointMessage(c)).digest();
+    const signature = (await this.token.sign(AUDIT_SIGNING_KEY, 'ecdsa', digest, 'der')).toString('base64');
+    const cp = { ...c, signature };
+    await this.checkpoints.insert(cp);
+    return cp;
+  }
+
+  async anchor(): Promise<Anchor> {
+    const raw = await getMeta(this.db, ANCHOR_META);
+    return raw ? (JSON.parse(raw) as Anchor) : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  async verify(): Promise<VerifyResult> {
+    return verifyTrail(await this.events.all(), await this.checkpoints.all(), await this.publicKey(), await this.anchor());
+  }
+
+  /** NDJSON: a header line with the anchor, the events in chain order, then the checkpoints. */
+  async exportLines(range: { sinceMs?: number; untilMs?: number } = {}): Promise<string[]> {
+    const events = await this.events.all(range);
+    const anchor = events.length ? { seq: events[0]!.seq - 1, hash: events[0]!.prevHash } : await this.anchor();
+    const first = events[0]?.seq ?? Infinity;
+    const checkpoints = (await this.checkpoints.all()).filter((c) => c.seq >= first);
+    return [
+      JSON.stringify({ type: 'header', format: 'hsmkms-audit-export', version: 1, anchor }),
+      ...events.map((e) => JSON.stringify({ type: 'event', ...e })),
+      ...checkpoints.map((c) => JSON.stringify({ type: 'checkpoint', ...c })),
+    ];
+  }
+
+  /**
+   * Retention: events older than `retentionDays` are appended to a daily NDJSON file in
+   * `exportDir` (when set), then removed; the anchor moves to the last removed event.
+   */
+  async purge(retentionDays: number, exportDir: string | undefined, nowMs = Date.now()): Promise<number> {
+    const old = await this.events.olderThan(nowMs - retentionDays * 86_400_000);
+    if (old.length === 0) return 0;
+    if (exportDir) {
+      mkdirSync(exportDir, { recursive: true, mode: 0o700 });
+      for (const e of old) {
+        const file = path.join(exportDir, `audit-${new Date(e.eventTimeMs).toISOString().slice(0, 10)}.ndjson`);
+        appendFileSync(file, `${JSON.stringify({ type: 'event', ...e })}\n`, { mode: 0o600 });
+      }
+    }
+    const last = old[old.length - 1]!;
+    await this.db.transaction(async (trx) => {
+      await trx('service_meta').insert({ name: ANCHOR_META, value: JSON.stringify({ seq: last.seq, hash: last.hash }), updated_at: Date.now() }).onConflict('name').merge();
+      await trx('audit_events').where('seq', '<=', last.seq).delete();
+    });
+    return old.length;
+  }
+}
+
+/** Offline: parse an export and verify it with a PEM public key. */
+export function verifyExport(ndjson: string, publicKeyPem: string): VerifyResult {
+  const events: StoredAuditEvent[] = [];
+  const checkpoints: Checkpoint[] = [];
+  let anchor: Anchor = { seq: 0, hash: GENESIS_HASH };
+  for (const line of ndjson.split('\n')) {
+    if (!line.trim()) continue;
+    const o = JSON.parse(line) as { type: string } & Record<string, unknown>;
+    if (o.type === 'header') anchor = o.anchor as Anchor;
+    else if (o.type === 'event') events.push(o as unknown as StoredAuditEvent);
+    else if (o.type === 'checkpoint') checkpoints.push(o as unknown as Checkpoint);
+  }
+  return verifyTrail(events, checkpoints, createPublicKey(publicKeyPem), anchor);
+}
