@@ -83,7 +83,12 @@ export class KeyService {
   constructor(
     private readonly repo: KeyRepo,
     private readonly material: KeyMaterialService,
-    private readonly opts: { cmkLimit: number; tokenSupports: (mechanism: string) => boolean },
+    private readonly opts: {
+      cmkLimit: number;
+      tokenSupports: (mechanism: string) => boolean;
+      /** The KMS guide's deletion alarm: any attempt to use a key pending deletion. */
+      onPendingDeleteUse?: (key: KeyRecord, caller: Caller, operation: KeyOperation) => void;
+    },
   ) {}
 
   async create(caller: Caller, input: CreateKeyInput): Promise<KeyRecord> {
@@ -143,6 +148,9 @@ export class KeyService {
   async get(caller: Caller, keyId: string, operation: KeyOperation = 'Read'): Promise<KeyRecord> {
     const key = await this.repo.get(caller.accountUin, caller.region.name, keyId);
     if (!key) throw new KeyNotFoundError(`key ${keyId} not found in ${caller.region.name}`);
+    if (key.state === 'PendingDelete' && (operation === 'Encrypt' || operation === 'Decrypt' || operation === 'UseAsymmetric')) {
+      this.opts.onPendingDeleteUse?.(key, caller, operation);
+    }
     transition(keyId, operation, key.state);
     return key;
   }
