@@ -22,6 +22,8 @@ import { PolicyRepo } from './store/policy-repo.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditCheckpointRepo, AuditRepo } from './store/audit-repo.js';
 import { AuditTrail } from './audit/trail.js';
+import { AlarmService } from './domain/alarms.js';
+import { AlarmRepo } from './store/alarm-repo.js';
 import { keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
@@ -46,6 +48,7 @@ export interface Services {
   audit: AuditLog;
   auditRepo: AuditRepo;
   trail: AuditTrail;
+  alarms: AlarmService;
   rootUin: string;
 }
 
@@ -81,15 +84,25 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
       const keyRepo = new KeyRepo(db);
       const material = new KeyMaterialService(token, kek);
-      const keys = new KeyService(keyRepo, material, { cmkLimit: config.cmkLimit, tokenSupports: (m) => token.supports(m) });
-      const jobs = new LifecycleJobs(keyRepo, keys, material, token);
+      const alarms = new AlarmService(new AlarmRepo(db), {
+        webhookUrl: config.alarmWebhookUrl,
+        maxAttempts: config.alarmMaxAttempts,
+        onError: (err, ctx) => logger.error({ err, ...ctx }, 'deletion alarm'),
+      });
+      const keys = new KeyService(keyRepo, material, {
+        cmkLimit: config.cmkLimit,
+        tokenSupports: (m) => token.supports(m),
+        onPendingDeleteUse: (key, caller, operation) =>
+          void alarms.pendingDeleteKeyUsed({ accountUin: key.accountUin, region: key.region, keyId: key.keyId, action: operation, userUin: caller.userUin, deletionDate: key.deletionDate }),
+      });
+      const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms });
       const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
       const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
       const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, trail, rootUin: root.uin };
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, trail, alarms, rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -101,6 +114,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
 }
 
 export async function closeServices(s: Services): Promise<void> {
+  await s.alarms.stop();
   await s.audit.drain();
   await s.trail.checkpoint().catch((err) => s.logger.error({ err }, 'audit checkpoint at shutdown failed'));
   await s.db.destroy();

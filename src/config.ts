@@ -39,6 +39,10 @@ export interface Config {
   auditExportDir: string;
   /** How often the server signs the audit chain head (when events were added). */
   auditCheckpointSeconds: number;
+  /** Deletion alarms go to this webhook (kept but not sent when unset). */
+  alarmWebhookUrl: string | undefined;
+  alarmMaxAttempts: number;
+  alarmDeliverySeconds: number;
   /** How often the server runs the lifecycle jobs; 0 = never (use `hsmkms jobs run`). */
   jobsIntervalSeconds: number;
   rootUin: string | undefined;
@@ -94,6 +98,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),
     auditExportDir: path.resolve(env.KMS_AUDIT_EXPORT_DIR || path.join(dataDir, 'audit-export')),
     auditCheckpointSeconds: positiveInt(env, 'KMS_AUDIT_CHECKPOINT_SECONDS', 60),
+    alarmWebhookUrl: env.KMS_ALARM_WEBHOOK_URL || undefined,
+    alarmMaxAttempts: positiveInt(env, 'KMS_ALARM_MAX_ATTEMPTS', 6),
+    alarmDeliverySeconds: positiveInt(env, 'KMS_ALARM_DELIVERY_SECONDS', 10),
     jobsIntervalSeconds: env.KMS_JOBS_INTERVAL_SECONDS === '0' ? 0 : positiveInt(env, 'KMS_JOBS_INTERVAL_SECONDS', 60),
     rootUin: env.KMS_ROOT_UIN || undefined,
     rootSecretId: env.KMS_ROOT_SECRET_ID || undefined,

@@ -69,6 +69,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       .catch((err) => logger.error({ err }, 'audit checkpoint or retention failed'));
   }, config.auditCheckpointSeconds * 1000);
   auditTimer.unref();
+  services.alarms.start(config.alarmDeliverySeconds * 1000);
   if (config.jobsIntervalSeconds > 0) void runJobs();
   logger.info({ url, httpsUrl, profile: services.token.profile.name, regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
   let closing: Promise<void> | undefined;

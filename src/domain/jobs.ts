@@ -3,6 +3,7 @@ import type { KeyMaterialService } from '../crypto/key-material.js';
 import type { Token } from '../pkcs11/token.js';
 import type { KeyRepo } from '../store/key-repo.js';
 import type { KeyService } from './keys.js';
+import type { AlarmService } from './alarms.js';
 
 // Background lifecycle jobs (issue 4): deletion at DeletionDate, automatic rotation at
 // NextRotateTime, expiry of imported material at ValidTo, and reconciliation of token and
@@ -33,7 +34,7 @@ export class LifecycleJobs {
     private readonly keys: KeyService,
     private readonly material: KeyMaterialService,
     private readonly token: Token,
-    private readonly opts: { orphanGraceMs: number } = { orphanGraceMs: 2_000 },
+    private readonly opts: { orphanGraceMs: number; alarms?: AlarmService } = { orphanGraceMs: 2_000 },
   ) {}
 
   async run(atMs = Date.now()): Promise<JobReport> {
@@ -46,6 +47,14 @@ export class LifecycleJobs {
         report.errors.push({ job, keyId, error: err instanceof Error ? err.message : String(err) });
       }
     };
+
+    // The KMS guide's deletion alarms: one for each of a key's last three days.
+    if (this.opts.alarms) {
+      const alarms = this.opts.alarms;
+      await attempt('alarm', '*', async () => {
+        await alarms.deletionImminent(await this.repo.dueForDeletion(at + 3 * 86_400), atMs);
+      });
+    }
 
     for (const key of await this.repo.dueForDeletion(at)) {
       await attempt('delete', key.keyId, async () => {

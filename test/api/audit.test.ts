@@ -261,3 +261,44 @@ describe('durability', () => {
     }
   });
 });
+
+describe('deletion alarms (KMS guide, key deletion)', () => {
+  it('any use of a key pending deletion, and each of its last three days, reach the webhook', async () => {
+    const http = await import('node:http');
+    const received: Array<Record<string, unknown>> = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/alarms`;
+    const alarmed = await startTestServer({ KMS_ALARM_WEBHOOK_URL: url, KMS_ALARM_DELIVERY_SECONDS: '1', KMS_JOBS_INTERVAL_SECONDS: '0' }, server);
+    try {
+      const call = cnKmsClient({ endpoint: alarmed.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, region: 'ap-hongkong' });
+      const key = (await call('CreateKey', { Alias: 'doomed-alarm' })).KeyId as string;
+      const blob = (await call('Encrypt', { KeyId: key, Plaintext: b64('x') })).CiphertextBlob;
+      await call('DisableKey', { KeyId: key });
+      const { DeletionDate } = await call('ScheduleKeyDeletion', { KeyId: key, PendingWindowInDays: 7 });
+      expect(await errorCode(call('Decrypt', { CiphertextBlob: blob }))).toBe('ResourceUnavailable.KeyPendingDelete');
+      // the last three days before deletion, run twice each: one alarm per day
+      for (const daysLeft of [3, 2, 1]) {
+        const at = ((DeletionDate as number) - daysLeft * 86_400 + 60) * 1000;
+        await alarmed.services.jobs.run(at);
+        await alarmed.services.jobs.run(at + 1000);
+      }
+      const deadline = Date.now() + 10_000;
+      while (received.filter((a) => a.keyId === key).length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const mine = received.filter((a) => a.keyId === key);
+      expect(mine.filter((a) => a.kind === 'PendingDeleteKeyUsed')).toHaveLength(1);
+      expect(mine.filter((a) => a.kind === 'KeyDeletionImminent')).toHaveLength(3);
+      expect(JSON.stringify(mine)).not.toMatch(/plaintext|secret/i);
+    } finally {
+      await alarmed.stop();
+      receiver.close();
+    }
+  });
+});
