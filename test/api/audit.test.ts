@@ -55,6 +55,27 @@ describe('what is recorded', () => {
     expect(all.filter((e) => e.requestId === ok.RequestId)).toHaveLength(1);
   });
 
+  it('names events by API for each family, with the key as resource (Decrypt: the key in the ciphertext)', async () => {
+    const sym = (await hk('CreateKey', { Alias: 'family-sym' })).KeyId as string;
+    const ec = (await hk('CreateKey', { Alias: 'family-ec', KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_ECC' })).KeyId as string;
+    const blob = (await hk('Encrypt', { KeyId: sym, Plaintext: b64('f') })).CiphertextBlob;
+    const calls: Array<[string, Record<string, unknown>, string]> = [
+      ['Decrypt', { CiphertextBlob: blob }, sym],
+      ['GenerateDataKey', { KeyId: sym, KeySpec: 'AES_256' }, sym],
+      ['SignByAsymmetricKey', { KeyId: ec, Algorithm: 'ECC_P256_R1', Message: b64('m') }, ec],
+      ['GetPublicKey', { KeyId: ec }, ec],
+      ['EnableKeyRotation', { KeyId: sym }, sym],
+      ['DescribeKeys', { KeyIds: [sym, ec] }, `${sym},${ec}`],
+      ['ListKeys', {}, '*'],
+      ['GenerateRandom', { NumberOfBytes: 4 }, '*'],
+    ];
+    for (const [action, params, resource] of calls) {
+      const r = await hk(action, params);
+      const [e] = await events({ requestId: r.RequestId as string });
+      expect(e, action).toMatchObject({ eventName: action, result: 'Success', resourceType: 'kms', resourceName: resource, region: 'ap-hongkong', apiVersion: '2019-01-18' });
+    }
+  });
+
   it('never holds plaintext, key material or secrets', async () => {
     const dump = JSON.stringify(await events());
     expect(dump).not.toContain(b64('very secret plaintext'));
