@@ -84,14 +84,14 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
   };
   const { crypto } = deps;
   /** Plaintext for the caller: base64, or encrypted to its EncryptionPublicKey when given. */
-  const plaintextOut = (plaintext: Buffer, p: { EncryptionPublicKey?: string; EncryptionAlgorithm?: string }) =>
-    p.EncryptionPublicKey ? (() => {
-      try {
-        return crypto.wrapForCaller(plaintext, { publicKeyPem: p.EncryptionPublicKey!, algorithm: p.EncryptionAlgorithm as WrapAlgorithm | undefined }).toString('base64');
-      } finally {
-        plaintext.fill(0);
-      }
-    })() : releaseBase64(plaintext);
+  function plaintextOut(plaintext: Buffer, p: { EncryptionPublicKey?: string; EncryptionAlgorithm?: string }): string {
+    if (!p.EncryptionPublicKey) return releaseBase64(plaintext);
+    try {
+      return crypto.wrapForCaller(plaintext, { publicKeyPem: p.EncryptionPublicKey, algorithm: p.EncryptionAlgorithm as WrapAlgorithm | undefined }).toString('base64');
+    } finally {
+      plaintext.fill(0);
+    }
+  }
 
   const symmetric: { [A in KmsAction]?: H<A> } = {
     Encrypt: async (p, ctx) => {

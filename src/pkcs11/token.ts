@@ -684,8 +684,8 @@ export class Token {
       );
       return true;
     } catch (err) {
-      if (err instanceof InvalidInputError && ckrOf(err) === undefined && err.ckr === 'CKR_DATA_LEN_RANGE') return false;
-      if (err instanceof HsmError && (err.code === 'SignatureInvalid' || err.ckr === 'CKR_SIGNATURE_LEN_RANGE')) return false;
+      // A signature of the wrong length or form is a signature that does not verify.
+      if (err instanceof HsmError && (err.code === 'SignatureInvalid' || err.ckr === 'CKR_SIGNATURE_LEN_RANGE' || err.ckr === 'CKR_DATA_LEN_RANGE')) return false;
       throw err;
     }
   }

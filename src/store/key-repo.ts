@@ -74,6 +74,12 @@ const COLUMNS: Record<keyof KeyPatch, string> = {
   hasMaterial: 'has_material',
 };
 
+function columnsOf(patch: KeyPatch): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(patch)) row[COLUMNS[k as keyof KeyPatch]] = v;
+  return row;
+}
+
 function fromRow(r: Record<string, unknown>, tags: Tag[]): KeyRecord {
   return {
     keyId: String(r.key_id),
@@ -155,9 +161,7 @@ export class KeyRepo {
 
   /** Compare-and-set on current_version (rotation), whatever the state. */
   async advanceVersion(keyId: string, expectedVersion: number, patch: KeyPatch, conn: Conn = this.db): Promise<boolean> {
-    const row: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(patch)) row[COLUMNS[k as keyof KeyPatch]] = v;
-    return (await conn('keys').where({ key_id: keyId, current_version: expectedVersion }).update(row)) === 1;
+    return (await conn('keys').where({ key_id: keyId, current_version: expectedVersion }).update(columnsOf(patch))) === 1;
   }
 
   /** Version rows above their key's current version: rotations in progress, or crashed. */
@@ -265,9 +269,7 @@ export class KeyRepo {
   }
 
   private async updateIn(conn: Conn, keyId: string, expectedState: KeyState, patch: KeyPatch): Promise<boolean> {
-    const row: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(patch)) row[COLUMNS[k as keyof KeyPatch]] = v;
-    const changed = (await conn('keys').where({ key_id: keyId, state: expectedState }).update(row)) === 1;
+    const changed = (await conn('keys').where({ key_id: keyId, state: expectedState }).update(columnsOf(patch))) === 1;
     if (changed && patch.state !== undefined && patch.state !== expectedState) {
       const k = await conn('keys').where({ key_id: keyId }).first('account_uin', 'region', 'key_usage', 'origin');
       await this.bump(conn, { ...k, state: expectedState }, -1);
