@@ -27,6 +27,7 @@ import { AlarmRepo } from './store/alarm-repo.js';
 import { keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
+import { consoleRouter } from './console/server.js';
 
 // Wiring: configuration in, services and the Express app out.
 
@@ -151,8 +152,7 @@ export function createApp(s: Services): Express {
     res.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
 
-  app.use(
-    apiRouter({
+  const api = apiRouter({
       logger: s.logger,
       regions: s.config.regions,
       identities: s.identities,
@@ -196,8 +196,9 @@ export function createApp(s: Services): Express {
         ),
         cloudAuditService(s.auditRepo),
       ],
-    }),
-  );
+    });
+  app.use(api);
+  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), access: s.access, alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, tokenSupports: (m) => s.token.supports(m) }));
 
   return app;
 }

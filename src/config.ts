@@ -45,6 +45,9 @@ export interface Config {
   alarmDeliverySeconds: number;
   /** How often the server runs the lifecycle jobs; 0 = never (use `hsmkms jobs run`). */
   jobsIntervalSeconds: number;
+  /** Console sessions end after this long without a request, and after consoleSessionMaxSeconds in any case. */
+  consoleSessionIdleSeconds: number;
+  consoleSessionMaxSeconds: number;
   rootUin: string | undefined;
   rootSecretId: string | undefined;
   rootSecretKey: string | undefined;
@@ -102,6 +105,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alarmMaxAttempts: positiveInt(env, 'KMS_ALARM_MAX_ATTEMPTS', 6),
     alarmDeliverySeconds: positiveInt(env, 'KMS_ALARM_DELIVERY_SECONDS', 10),
     jobsIntervalSeconds: env.KMS_JOBS_INTERVAL_SECONDS === '0' ? 0 : positiveInt(env, 'KMS_JOBS_INTERVAL_SECONDS', 60),
+    consoleSessionIdleSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_IDLE_SECONDS', 900),
+    consoleSessionMaxSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_MAX_SECONDS', 8 * 3600),
     rootUin: env.KMS_ROOT_UIN || undefined,
     rootSecretId: env.KMS_ROOT_SECRET_ID || undefined,
     rootSecretKey: env.KMS_ROOT_SECRET_KEY || undefined,

@@ -85,28 +85,56 @@ function sourceIpOf(req: Request): string {
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
-export function apiRouter(deps: ApiDeps): Router {
-  const router = express.Router();
+/** The call the pipeline runs, whatever carried it (a signed HTTP request, a console session). */
+interface CallInput {
+  version: string;
+  action: string;
+  region: string | undefined;
+  params: Record<string, unknown>;
+  form: 'json' | 'flat';
+  language: string | undefined;
+  secretId: string | undefined;
+}
+
+/** A call made for an identity already authenticated by other means (the console's session). */
+export interface AuthenticatedCall {
+  identity: CredentialIdentity;
+  version: string;
+  action: string;
+  region: string | undefined;
+  params: Record<string, unknown>;
+  sourceIp: string;
+  language?: string;
+}
+
+export interface ApiRouter extends Router {
+  /**
+   * Runs a call through the same pipeline as a signed request — version, action and region
+   * checks, rate limit, validation, CAM, handler, audit and error envelope — with the signature
+   * step replaced by the given identity. Resolves with the Tencent envelope.
+   */
+  dispatch(call: AuthenticatedCall): Promise<object>;
+}
+
+export function apiRouter(deps: ApiDeps): ApiRouter {
+  const router = express.Router() as ApiRouter;
   const byVersion = new Map(deps.services.map((s) => [s.version, s]));
   const regions = new Map(deps.regions.map((r) => [r.name, r]));
   const nonces = new NonceCache();
   const body = express.raw({ type: () => true, limit: deps.bodyLimitBytes });
 
-  const handle = async (req: Request, res: Response) => {
+  const run = async (sourceIp: string, readCall: () => CallInput, authenticate: (call: CallInput) => Promise<CredentialIdentity>): Promise<object> => {
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
-    const sourceIp = sourceIpOf(req);
-    let parsed: ApiRequest | undefined;
+    let call: CallInput | undefined;
     let identity: CredentialIdentity | undefined;
     let params: Record<string, unknown> | undefined;
     let answer: object;
     let code: string | undefined;
-    const traceId = req.headers['x-tc-traceid'];
-    if (typeof traceId === 'string') res.setHeader('X-TC-TraceId', traceId);
     try {
       if (deps.audit && !deps.audit.available) throw new AuditDownError('The audit trail is unavailable; requests are refused until it recovers.');
-      parsed = parseApiRequest({ method: req.method, url: req.originalUrl, headers: req.headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) });
-      const request = parsed;
+      call = readCall();
+      const request = call;
       // §1.7 order: version, action and region before authentication.
       const service = byVersion.get(request.version);
       if (!service) throw new NoSuchVersionError(`The API version \`${request.version}\` does not exist.`);
@@ -118,20 +146,11 @@ export function apiRouter(deps: ApiDeps): Router {
       } else if (!service.regionless.has(request.action)) {
         throw new MissingParameterError('Region');
       }
-      if (request.token !== undefined) throw new TokenFailureError('Temporary credentials (X-TC-Token) are not supported by this server.');
-
-      const auth = await deps.identities.authenticate(request.secretId);
-      try {
-        authenticateRequest(request, auth.secretKey, nonces);
-      } finally {
-        auth.secretKey.fill(0);
-      }
-      identity = auth.identity;
+      identity = await authenticate(request);
       if (!deps.rateLimiter.take(identity.accountUin, region?.name ?? '', request.action)) {
         throw new RequestLimitExceededError(`Too many ${request.action} requests for this account in ${region?.name ?? 'this region'}; retry later.`);
       }
-      const form = request.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
-      params = service.validate(request.action, request.params, form);
+      params = service.validate(request.action, request.params, request.form);
       await deps.authorize?.({ identity, service: service.name, region: region?.name, action: request.action, params, sourceIp });
       const handler = service.handlers[request.action];
       if (!handler) throw new NotSupportedError(`${request.action} is not available on this server yet.`);
@@ -140,7 +159,7 @@ export function apiRouter(deps: ApiDeps): Router {
     } catch (err) {
       const mapped = mapError(err);
       code = mapped.code;
-      if (mapped.internal) deps.logger.error({ err, requestId, action: parsed?.action }, 'internal error');
+      if (mapped.internal) deps.logger.error({ err, requestId, action: call?.action }, 'internal error');
       answer = errorEnvelope(mapped.code, mapped.message, requestId);
     }
     // Recorded before it is answered: an acknowledged call is a durable event. A call refused
@@ -148,21 +167,54 @@ export function apiRouter(deps: ApiDeps): Router {
     const auditDown = deps.audit !== undefined && !deps.audit.available;
     if (!auditDown || code === undefined) {
       try {
-        await deps.audit?.record({ requestId, action: parsed?.action, version: parsed?.version, region: parsed?.region, identity, secretId: parsed?.secretId, sourceIp, params: params ?? parsed?.params ?? {}, code });
+        await deps.audit?.record({ requestId, action: call?.action, version: call?.version, region: call?.region, identity, secretId: call?.secretId, sourceIp, params: params ?? call?.params ?? {}, code });
       } catch (err) {
         const mapped = mapError(new AuditDownError('The call could not be audited; its result is withheld.'));
-        deps.logger.error({ err, requestId, action: parsed?.action }, 'audit write failed');
+        deps.logger.error({ err, requestId, action: call?.action }, 'audit write failed');
         code = mapped.code;
         answer = errorEnvelope(mapped.code, mapped.message, requestId);
       }
     }
-    res.json(answer);
     const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
     deps.logger.info(
-      { requestId, action: parsed?.action, region: parsed?.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
+      { requestId, action: call?.action, region: call?.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
       'api call',
     );
+    return answer;
   };
+
+  const handle = async (req: Request, res: Response) => {
+    const traceId = req.headers['x-tc-traceid'];
+    if (typeof traceId === 'string') res.setHeader('X-TC-TraceId', traceId);
+    let parsed: ApiRequest | undefined;
+    const answer = await run(
+      sourceIpOf(req),
+      () => {
+        parsed = parseApiRequest({ method: req.method, url: req.originalUrl, headers: req.headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) });
+        const form = parsed.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
+        return { version: parsed.version, action: parsed.action, region: parsed.region, params: parsed.params, form, language: parsed.language, secretId: parsed.secretId };
+      },
+      async () => {
+        const request = parsed!;
+        if (request.token !== undefined) throw new TokenFailureError('Temporary credentials (X-TC-Token) are not supported by this server.');
+        const auth = await deps.identities.authenticate(request.secretId);
+        try {
+          authenticateRequest(request, auth.secretKey, nonces);
+        } finally {
+          auth.secretKey.fill(0);
+        }
+        return auth.identity;
+      },
+    );
+    res.json(answer);
+  };
+
+  router.dispatch = (c) =>
+    run(
+      c.sourceIp,
+      () => ({ version: c.version, action: c.action, region: c.region, params: c.params, form: 'json', language: c.language, secretId: c.identity.secretId || undefined }),
+      async () => c.identity,
+    );
 
   router.all('/', (req, res, next) => {
     body(req, res, (err?: unknown) => {

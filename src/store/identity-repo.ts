@@ -37,6 +37,16 @@ export interface CredentialIdentity extends CredentialRow {
   userStatus: UserStatus;
 }
 
+/** A user as the console knows it after a password sign-in (no API key involved). */
+export interface ConsoleUserIdentity {
+  userUin: string;
+  accountUin: string;
+  appId: string;
+  userName: string;
+  isRoot: boolean;
+  userStatus: UserStatus;
+}
+
 type Conn = Db | Knex.Transaction;
 
 const user = (r: Record<string, unknown>): UserRow => ({ uin: String(r.uin), accountUin: String(r.account_uin), name: String(r.name), isRoot: !!r.is_root, createdAt: Number(r.created_at), status: (r.status as UserStatus) ?? 'Enabled' });
@@ -117,5 +127,28 @@ export class IdentityRepo {
       .first('c.*', 'u.account_uin', 'u.name', 'u.is_root', 'u.status as user_status', 'a.app_id');
     if (!r) return undefined;
     return { ...credential(r), accountUin: String(r.account_uin), appId: String(r.app_id), userName: String(r.name), isRoot: !!r.is_root, userStatus: (r.user_status as UserStatus) ?? 'Enabled' };
+  }
+
+  /** Console sign-in: the user's identity (no credential) and its console password hash. */
+  async findConsoleUser(by: { uin: string } | { accountUin: string; name: string }): Promise<(ConsoleUserIdentity & { passwordHash: string | null }) | undefined> {
+    const q = this.db('users as u').join('accounts as a', 'a.uin', 'u.account_uin');
+    if ('uin' in by) q.where('u.uin', by.uin);
+    else q.where({ 'u.account_uin': by.accountUin, 'u.name': by.name });
+    const r = await q.first('u.uin', 'u.account_uin', 'u.name', 'u.is_root', 'u.status', 'u.console_password_hash', 'a.app_id');
+    if (!r) return undefined;
+    return {
+      userUin: String(r.uin),
+      accountUin: String(r.account_uin),
+      appId: String(r.app_id),
+      userName: String(r.name),
+      isRoot: !!r.is_root,
+      userStatus: (r.status as UserStatus) ?? 'Enabled',
+      passwordHash: r.console_password_hash == null ? null : String(r.console_password_hash),
+    };
+  }
+
+  /** Sets (or, with null, removes) a user's console password hash; false when no such user. */
+  async setConsolePasswordHash(accountUin: string, name: string, hash: string | null): Promise<boolean> {
+    return (await this.db('users').where({ account_uin: accountUin, name }).update({ console_password_hash: hash })) > 0;
   }
 }
