@@ -9,6 +9,8 @@ import type { TokenStatus } from '../pkcs11/token.js';
 import { migrate, openDatabase } from '../store/db.js';
 import { startServer } from '../server.js';
 import { verifyExport } from '../audit/trail.js';
+import { ConsolePasswords, generatePassword } from '../console/passwords.js';
+import { IdentityRepo } from '../store/identity-repo.js';
 
 // `npx hsmkms …` (../shared/interface.md). Every command that prints data takes --json;
 // failures exit non-zero with one line on stderr (bin/hsmkms.js).
@@ -248,6 +250,28 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (opts: { secretId: string; json?: boolean }) => {
       const r = await withServices((s) => s.identities.deleteCredential(opts.secretId));
       print(!!opts.json, r, () => `${r.secretId}: deleted`);
+    });
+
+  program
+    .command('console')
+    .description('the web console at /console')
+    .command('password')
+    .description('set a user\'s console password (kept only as a scrypt hash); without --password-stdin one is generated and shown once')
+    .requiredOption('--user <name>', 'user name (root, or a sub-account)')
+    .option('--account <uin>', 'root account (default: the bootstrap root)')
+    .option('--password-stdin', 'read the password from standard input (first line)')
+    .option('--clear', 'remove the console password (API keys still sign in)')
+    .addOption(json())
+    .action(async (opts: { user: string; account?: string; passwordStdin?: boolean; clear?: boolean; json?: boolean }) => {
+      if (opts.clear && opts.passwordStdin) throw new Error('--clear and --password-stdin exclude each other');
+      let password: string | null = null;
+      if (!opts.clear) password = opts.passwordStdin ? readFileSync(0, 'utf8').split(/\r?\n/)[0]! : generatePassword();
+      const r = await withServices(async (s) => {
+        const account = accountOf(s, opts.account);
+        await new ConsolePasswords(new IdentityRepo(s.db)).set(account, opts.user, password);
+        return { user: opts.user, account, status: opts.clear ? 'cleared' : 'set', ...(password !== null && !opts.passwordStdin ? { password } : {}) };
+      });
+      print(!!opts.json, r, () => (r.status === 'cleared' ? `console password of ${r.user} removed` : `console password of ${r.user} set${r.password ? `\nPassword: ${r.password}  (shown once)` : ''}`));
     });
 
   program
