@@ -27,6 +27,8 @@ import { AlarmRepo } from './store/alarm-repo.js';
 import { keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
+import { BackgroundLeases } from './domain/coordination.js';
+import { LeaseRepo } from './store/lease-repo.js';
 
 // Wiring: configuration in, services and the Express app out.
 
@@ -49,6 +51,7 @@ export interface Services {
   auditRepo: AuditRepo;
   trail: AuditTrail;
   alarms: AlarmService;
+  leases: BackgroundLeases;
   rootUin: string;
 }
 
@@ -102,7 +105,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, trail, alarms, rootUin: root.uin };
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
