@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventHash, GENESIS_HASH } from '../../src/audit/audit-log.js';
+import { AuditLog, eventHash, GENESIS_HASH } from '../../src/audit/audit-log.js';
 import { AuditRepo } from '../../src/store/audit-repo.js';
 import { migrate, openDatabase, type Db } from '../../src/store/db.js';
 import { LeaseRepo } from '../../src/store/lease-repo.js';
@@ -110,5 +110,22 @@ describe('audit chain with several writer processes', () => {
     const writerOf = events.map((e) => e.requestId.split('-')[0]);
     const switches = writerOf.filter((w, i) => i > 0 && w !== writerOf[i - 1]).length;
     expect(switches).toBeGreaterThan(2);
+  });
+});
+
+describe('audit chain head', () => {
+  it('survives retention removing every event, in a new writer (a restarted process)', async () => {
+    const repo = new AuditRepo(db);
+    const event = (log: AuditLog, requestId: string) => log.newEvent({ eventName: 'Encrypt', requestId, accountUin: '1', userUin: '1', userName: 'root', secretId: '', sourceIp: '', region: 'ap-hongkong', resourceType: 'kms', resourceName: '*', result: 'Success', errorCode: '', apiVersion: '2019-01-18' });
+    const first = new AuditLog(repo, { failClosed: true });
+    await first.record(event(first, 'a'));
+    const [a] = await repo.all();
+    await repo.deleteUpToSeq(a!.seq);
+    expect(await repo.all()).toHaveLength(0);
+    const second = new AuditLog(repo, { failClosed: true });
+    await second.record(event(second, 'b'));
+    const [b] = await repo.all();
+    expect(b!.prevHash).toBe(a!.hash);
+    expect(b!.prevHash).not.toBe(GENESIS_HASH);
   });
 });
