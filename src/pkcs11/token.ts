@@ -38,6 +38,13 @@ import { oaepDecode } from './oaep.js';
 
 type Handle = Buffer;
 
+/**
+ * Output room for RSA private-key operations: the largest modulus (4096 bits). Sized from the
+ * input instead, a short ciphertext made C_Decrypt answer CKR_BUFFER_TOO_SMALL, which by the
+ * standard leaves the operation active and the session unusable.
+ */
+const RSA_OUT_MAX = 512;
+
 export type RsaBits = 2048 | 3072 | 4096;
 export type EcCurve = 'P-256' | 'P-384';
 export type RsaDecryptScheme = 'oaep-sha1' | 'oaep-sha256' | 'pkcs1';
@@ -322,11 +329,16 @@ export class Token {
   }
 
   private async withPoolSession<T>(fn: (s: Handle) => Promise<T>): Promise<T> {
-    const s = this.free.pop() ?? (await new Promise<Handle>((resolve) => this.waiters.push(resolve)));
+    let s = this.free.pop() ?? (await new Promise<Handle>((resolve) => this.waiters.push(resolve)));
     const gen = this.generation;
     this.asyncInFlight++;
     try {
       return await fn(s);
+    } catch (err) {
+      // A failed call may leave an operation active on the session (CKR_BUFFER_TOO_SMALL, a
+      // vendor's quirk): hand a fresh session back to the pool instead of a poisoned one.
+      if (gen === this.generation) s = this.renewPoolSession(s);
+      throw err;
     } finally {
       this.asyncInFlight--;
       // A session from before a recovery is dead; the new pool was filled by connect().
@@ -340,6 +352,22 @@ export class Token {
         if (next && fresh) next(fresh);
         else if (next) this.waiters.unshift(next);
       }
+    }
+  }
+
+  private renewPoolSession(old: Handle): Handle {
+    try {
+      const fresh = this.p11.C_OpenSession(this.slot!, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      try {
+        this.p11.C_CloseSession(old);
+      } catch {
+        /* already gone */
+      }
+      const i = this.poolSessions.indexOf(old);
+      if (i >= 0) this.poolSessions[i] = fresh;
+      return fresh;
+    } catch {
+      return old; // the token is going away: recovery rebuilds the pool
     }
   }
 
@@ -587,14 +615,14 @@ export class Token {
             ? { mechanism: pkcs11js.CKM_RSA_PKCS }
             : { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter: this.oaepParams(scheme === 'oaep-sha1' ? 'sha1' : 'sha256') };
         this.p11.C_DecryptInit(s, mech, key);
-        return Buffer.from(await this.p11.C_DecryptAsync(s, data, Buffer.alloc(data.length)));
+        return Buffer.from(await this.p11.C_DecryptAsync(s, data, Buffer.alloc(RSA_OUT_MAX)));
       }),
     );
   }
 
   private async rawRsa(s: Handle, key: Handle, data: Buffer): Promise<Buffer> {
     this.p11.C_DecryptInit(s, { mechanism: pkcs11js.CKM_RSA_X_509 }, key);
-    const out = Buffer.from(await this.p11.C_DecryptAsync(s, data, Buffer.alloc(data.length)));
+    const out = Buffer.from(await this.p11.C_DecryptAsync(s, data, Buffer.alloc(RSA_OUT_MAX)));
     // CKM_RSA_X_509 may strip leading zeros; OAEP decoding wants the full k bytes.
     if (out.length >= data.length) return out;
     const em = Buffer.alloc(data.length);

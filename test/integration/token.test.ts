@@ -5,7 +5,7 @@ import pkcs11js from 'pkcs11js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kek } from '../../src/crypto/kek.js';
-import { DecryptFailedError, InvalidInputError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
+import { DecryptFailedError, HsmError, InvalidInputError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
 import { labelOf } from '../../src/pkcs11/templates.js';
 import { Token } from '../../src/pkcs11/token.js';
 import { ckrOfCall, createKnownAesKey, rawSession, type Raw } from '../helpers/raw-pkcs11.js';
@@ -215,6 +215,20 @@ describe('RSA key pairs', () => {
     const bad = Buffer.from(ct256);
     bad[5]! ^= 0xff;
     await expect(token.rsaDecrypt(name('rsa-dec'), bad, 'oaep-sha256')).rejects.toBeInstanceOf(DecryptFailedError);
+  });
+
+  it('short or oversized ciphertexts fail cleanly and leave no session with an operation active', async () => {
+    const pub = (await token.exportPublicKey(name('rsa-dec'))).keyObject;
+    for (const scheme of ['oaep-sha1', 'oaep-sha256', 'pkcs1'] as const) {
+      for (const data of [crypto.randomBytes(10), crypto.randomBytes(255), Buffer.alloc(256, 0xff), crypto.randomBytes(300)]) {
+        const err = await token.rsaDecrypt(name('rsa-dec'), data, scheme).then(() => undefined, (e: unknown) => e);
+        expect(err instanceof DecryptFailedError || err instanceof InvalidInputError, `${scheme} ${data.length}: ${String(err)}`).toBe(true);
+      }
+    }
+    // every pool session still works (a poisoned one answered CKR_OPERATION_ACTIVE before)
+    const ct = crypto.publicEncrypt({ key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from('ok'));
+    const results = await Promise.all(Array.from({ length: 24 }, () => token.rsaDecrypt(name('rsa-dec'), ct, 'oaep-sha1')));
+    for (const r of results) expect(r.toString()).toBe('ok');
   });
 
   it('signs RSA-PSS and PKCS#1 v1.5 SHA-256 that Node verifies; verification in the token accepts them and nothing else', async () => {
