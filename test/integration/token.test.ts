@@ -5,7 +5,7 @@ import pkcs11js from 'pkcs11js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kek } from '../../src/crypto/kek.js';
-import { DecryptFailedError, HsmError, InvalidInputError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
+import { DecryptFailedError, InvalidInputError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
 import { labelOf } from '../../src/pkcs11/templates.js';
 import { Token } from '../../src/pkcs11/token.js';
 import { ckrOfCall, createKnownAesKey, rawSession, type Raw } from '../helpers/raw-pkcs11.js';
