@@ -27,6 +27,10 @@ import { AlarmRepo } from './store/alarm-repo.js';
 import { keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
+import { BackgroundLeases } from './domain/coordination.js';
+import { LeaseRepo } from './store/lease-repo.js';
+import { ImportService } from './domain/imports.js';
+import { ImportRepo } from './store/import-repo.js';
 import { consoleRouter } from './console/server.js';
 
 // Wiring: configuration in, services and the Express app out.
@@ -45,11 +49,13 @@ export interface Services {
   jobs: LifecycleJobs;
   crypto: CryptoService;
   asymmetric: AsymmetricService;
+  imports: ImportService;
   access: AccessService;
   audit: AuditLog;
   auditRepo: AuditRepo;
   trail: AuditTrail;
   alarms: AlarmService;
+  leases: BackgroundLeases;
   rootUin: string;
 }
 
@@ -96,14 +102,15 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         onPendingDeleteUse: (key, caller, operation) =>
           void alarms.pendingDeleteKeyUsed({ accountUin: key.accountUin, region: key.region, keyId: key.keyId, action: operation, userUin: caller.userUin, deletionDate: key.deletionDate }),
       });
-      const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms });
+      const imports = new ImportService(keys, keyRepo, new ImportRepo(db), token, kek);
+      const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms, imports });
       const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
       const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
       const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, trail, alarms, rootUin: root.uin };
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -192,6 +199,7 @@ export function createApp(s: Services): Express {
             keys: s.keys,
             crypto: s.crypto,
             asymmetric: s.asymmetric,
+            imports: s.imports,
           }),
         ),
         cloudAuditService(s.auditRepo),

@@ -16,6 +16,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A lease outlives three missed ticks (and at least 30 s), then another process takes over. */
+function leaseTtlMs(intervalSeconds: number): number {
+  return Math.max(30, 3 * intervalSeconds) * 1000;
+}
+
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const services = await openServices(config, logger);
   await services.trail.ensureSigningKey();
@@ -45,13 +50,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   // Lifecycle jobs on a timer (deletion, rotation, expiry, reconciliation); the first run at
   // start-up reconciles what a crash may have left.
+  // Every process sharing the database ticks; only the holder of the task's lease runs it.
   let jobsRunning = false;
   const runJobs = async () => {
     if (jobsRunning) return;
     jobsRunning = true;
     try {
+      if (!(await services.leases.holds('lifecycle-jobs', leaseTtlMs(config.jobsIntervalSeconds)))) return;
       const r = await services.jobs.run();
-      if (r.deleted.length || r.rotated.length || r.expired.length || r.reconciled.orphanObjectsDestroyed.length || r.errors.length) logger.info({ jobs: r }, 'lifecycle jobs');
+      if (r.deleted.length || r.rotated.length || r.expired.length || r.importsCleaned.length || r.reconciled.orphanObjectsDestroyed.length || r.errors.length) logger.info({ jobs: r }, 'lifecycle jobs');
       if (r.reconciled.rowsWithoutObjects.length) logger.error({ missing: r.reconciled.rowsWithoutObjects }, 'keys whose token objects are missing');
     } catch (err) {
       logger.error({ err }, 'lifecycle jobs failed');
@@ -63,9 +70,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   timer?.unref();
   // The audit trail: sign the chain head, export and remove events past retention.
   const auditTimer = setInterval(() => {
-    services.trail
-      .checkpoint()
-      .then(() => services.trail.purge(config.auditRetentionDays, config.auditExportDir))
+    services.leases
+      .holds('audit-maintenance', leaseTtlMs(config.auditCheckpointSeconds))
+      .then((mine) => (mine ? services.trail.checkpoint().then(() => services.trail.purge(config.auditRetentionDays, config.auditExportDir)) : undefined))
       .catch((err) => logger.error({ err }, 'audit checkpoint or retention failed'));
   }, config.auditCheckpointSeconds * 1000);
   auditTimer.unref();
@@ -83,6 +90,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         if (timer) clearInterval(timer);
         clearInterval(auditTimer);
         while (jobsRunning) await new Promise((r) => setTimeout(r, 20));
+        await services.leases.releaseAll().catch((err) => logger.error({ err }, 'releasing background leases failed'));
         for (const srv of [server, https]) {
           if (!srv) continue;
           srv.closeAllConnections();

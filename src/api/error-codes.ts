@@ -28,6 +28,13 @@ const DOMAIN: Record<string, string> = {
   InvalidCiphertext: 'InvalidParameterValue.InvalidCiphertext',
   InvalidKeyUsage: 'InvalidParameterValue.InvalidKeyUsage',
   EncryptionFailed: 'FailedOperation.EncryptionError',
+  // BYOK (kms-api.md §4.4)
+  NotExternalKey: 'UnsupportedOperation.NotExternalCmk',
+  ImportTokenInvalid: 'InvalidParameter',
+  ImportTokenExpired: 'ResourceUnavailable.TokenExpired',
+  ImportMaterialUnreadable: 'InvalidParameter.DecryptMaterialError',
+  ImportMaterialSize: 'InvalidParameter',
+  MaterialNotMatch: 'InvalidParameterValue.MaterialNotMatch',
   // The state machine's refusals (domain/key-state.ts), kms-api.md §2.3.
   'KeyState.Disabled': 'ResourceUnavailable.CmkDisabled',
   'KeyState.PendingDelete': 'ResourceUnavailable.KeyPendingDelete',

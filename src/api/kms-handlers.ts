@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { CryptoService } from '../domain/crypto-ops.js';
 import type { AsymmetricService, MessageType } from '../domain/asymmetric-ops.js';
 import type { KeyService } from '../domain/keys.js';
+import type { ImportService, WrappingAlgorithm } from '../domain/imports.js';
 import { NotSupportedError } from '../domain/errors.js';
 import type { WrapAlgorithm } from '../crypto/public-wrap.js';
 import { algorithmsFor } from '../domain/service-info.js';
@@ -17,6 +18,7 @@ export interface KmsHandlerDeps {
   keys: KeyService;
   crypto: CryptoService;
   asymmetric: AsymmetricService;
+  imports: ImportService;
 }
 
 const b64 = (s: string) => Buffer.from(s, 'base64');
@@ -144,7 +146,18 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
     }),
   };
 
+  const { imports } = deps;
+  const byok: { [A in KmsAction]?: H<A> } = {
+    GetParametersForImport: async (p, ctx) => {
+      const r = await imports.parameters(callerOf(ctx), p.KeyId, p.WrappingAlgorithm as WrappingAlgorithm);
+      return { KeyId: r.keyId, ImportToken: r.importToken, PublicKey: r.publicKeyDer.toString('base64'), ParametersValidTo: r.validTo };
+    },
+    ImportKeyMaterial: async (p, ctx) => (await imports.importMaterial(callerOf(ctx), p.KeyId, p.ImportToken, b64(p.EncryptedKeyMaterial), p.ValidTo ?? 0), {}),
+    DeleteImportedKeyMaterial: async (p, ctx) => (await imports.deleteMaterial(callerOf(ctx), p.KeyId), {}),
+  };
+
   return {
+    ...(byok as Partial<Record<KmsAction, Handler<never>>>),
     ...(asym as Partial<Record<KmsAction, Handler<never>>>),
     ...(lifecycle as Partial<Record<KmsAction, Handler<never>>>),
     ...(symmetric as Partial<Record<KmsAction, Handler<never>>>),

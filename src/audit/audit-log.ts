@@ -32,7 +32,6 @@ interface Pending {
 export class AuditLog {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
-  private lastHash: string | undefined;
   private healthy = true;
   private retry: NodeJS.Timeout | undefined;
 
@@ -72,19 +71,20 @@ export class AuditLog {
 
   private async write(batch: Pending[]): Promise<void> {
     try {
-      let prev = this.lastHash ?? (await this.repo.lastHash()) ?? GENESIS_HASH;
-      const stored = batch.map(({ event }) => {
-        const hash = eventHash(prev, event);
-        const s = { ...event, seq: 0, prevHash: prev, hash };
-        prev = hash;
-        return s;
+      // The chain head is read inside the batch's transaction (not cached): other processes
+      // sharing the database append to the same chain.
+      await this.repo.appendChained((head) => {
+        let prev = head ?? GENESIS_HASH;
+        return batch.map(({ event }) => {
+          const hash = eventHash(prev, event);
+          const s = { ...event, seq: 0, prevHash: prev, hash };
+          prev = hash;
+          return s;
+        });
       });
-      await this.repo.insertBatch(stored);
-      this.lastHash = prev;
       this.healthy = true;
       for (const p of batch) p.resolve();
     } catch (err) {
-      this.lastHash = undefined; // re-read the chain head after a failure
       this.healthy = false;
       this.opts.onError?.(err);
       this.scheduleRecovery();

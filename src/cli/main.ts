@@ -291,7 +291,7 @@ export async function main(argv: string[]): Promise<void> {
       });
       print(!!opts.json, r, () =>
         [
-          `at ${r.at}: deleted ${r.deleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}`,
+          `at ${r.at}: deleted ${r.deleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}, import parameters cleaned ${r.importsCleaned.length}`,
           `reconciled: ${r.reconciled.orphanObjectsDestroyed.length} orphan token objects destroyed, ${r.reconciled.rowsWithoutObjects.length} keys missing token objects`,
           `audit: ${r.auditPurged} events past retention exported and removed`,
           ...r.errors.map((e) => `error (${e.job} ${e.keyId}): ${e.error}`),

@@ -260,6 +260,8 @@ export class AlarmService {
     const report: DeliveryReport = { delivered: 0, retried: 0, failed: 0 };
     if (!this.webhookUrl) return report;
     for (const alarm of await this.repo.due(nowMs, BATCH)) {
+      // Several processes may deliver from one database: only the claimant posts.
+      if (!(await this.repo.claim(alarm, Math.max(nowMs, this.now()) + 2 * WEBHOOK_TIMEOUT_MS))) continue;
       const error = await this.post(this.webhookUrl, alarm);
       if (error === undefined) {
         await this.repo.markDelivered(alarm.alarmId);

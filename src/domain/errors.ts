@@ -106,3 +106,33 @@ export class RotationRunningError extends DomainError {
 export class UnauthorizedError extends DomainError {
   readonly code = 'Unauthorized';
 }
+
+/** BYOK on a key whose material KMS generated (kms-api.md §4.4). */
+export class NotExternalKeyError extends DomainError {
+  readonly code = 'NotExternalKey';
+}
+
+/** The ImportToken was not issued for this key (unknown, another key's, another account's). */
+export class ImportTokenInvalidError extends DomainError {
+  readonly code = 'ImportTokenInvalid';
+}
+
+/** The ImportToken is past its 24 hours, or was already used. */
+export class ImportTokenExpiredError extends DomainError {
+  readonly code = 'ImportTokenExpired';
+}
+
+/** EncryptedKeyMaterial could not be unwrapped with the import parameters' private key. */
+export class ImportMaterialUnreadableError extends DomainError {
+  readonly code = 'ImportMaterialUnreadable';
+}
+
+/** The unwrapped material is not the size the region's keys have. */
+export class ImportMaterialSizeError extends DomainError {
+  readonly code = 'ImportMaterialSize';
+}
+
+/** Re-imported material differs from the material imported first. */
+export class MaterialNotMatchError extends DomainError {
+  readonly code = 'MaterialNotMatch';
+}

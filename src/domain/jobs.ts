@@ -4,6 +4,7 @@ import type { Token } from '../pkcs11/token.js';
 import type { KeyRepo } from '../store/key-repo.js';
 import type { KeyService } from './keys.js';
 import type { AlarmService } from './alarms.js';
+import type { ImportService } from './imports.js';
 
 // Background lifecycle jobs (issue 4): deletion at DeletionDate, automatic rotation at
 // NextRotateTime, expiry of imported material at ValidTo, and reconciliation of token and
@@ -15,6 +16,8 @@ export interface JobReport {
   deleted: string[];
   rotated: string[];
   expired: string[];
+  /** BYOK: wrapping pairs of used/expired/abandoned import parameters and left-over material destroyed. */
+  importsCleaned: string[];
   reconciled: ReconcileReport;
   errors: Array<{ job: string; keyId: string; error: string }>;
 }
@@ -34,12 +37,12 @@ export class LifecycleJobs {
     private readonly keys: KeyService,
     private readonly material: KeyMaterialService,
     private readonly token: Token,
-    private readonly opts: { orphanGraceMs: number; alarms?: AlarmService } = { orphanGraceMs: 2_000 },
+    private readonly opts: { orphanGraceMs: number; alarms?: AlarmService; imports?: ImportService } = { orphanGraceMs: 2_000 },
   ) {}
 
   async run(atMs = Date.now()): Promise<JobReport> {
     const at = Math.floor(atMs / 1000);
-    const report: JobReport = { at: new Date(atMs).toISOString(), deleted: [], rotated: [], expired: [], reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [] }, errors: [] };
+    const report: JobReport = { at: new Date(atMs).toISOString(), deleted: [], rotated: [], expired: [], importsCleaned: [], reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [] }, errors: [] };
     const attempt = async (job: string, keyId: string, fn: () => Promise<void>) => {
       try {
         await fn();
@@ -79,6 +82,13 @@ export class LifecycleJobs {
           await this.repo.update(key.keyId, key.state, { hasMaterial: false, ...(key.state === 'PendingDelete' ? {} : { state: 'PendingImport' }) }, trx);
         });
         report.expired.push(key.keyId);
+      });
+    }
+
+    if (this.opts.imports) {
+      const imports = this.opts.imports;
+      await attempt('imports', '*', async () => {
+        report.importsCleaned = await imports.cleanup(at);
       });
     }
 

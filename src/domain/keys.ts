@@ -151,7 +151,10 @@ export class KeyService {
     if (key.state === 'PendingDelete' && (operation === 'Encrypt' || operation === 'Decrypt' || operation === 'UseAsymmetric')) {
       this.opts.onPendingDeleteUse?.(key, caller, operation);
     }
-    transition(keyId, operation, key.state);
+    // EXTERNAL material past its ValidTo is unusable at once, before the lifecycle job moves
+    // the key to PendingImport and destroys the material.
+    const expired = key.origin === 'EXTERNAL' && key.validTo > 0 && key.validTo <= now() && key.state !== 'PendingDelete';
+    transition(keyId, operation, expired && (operation === 'Encrypt' || operation === 'Decrypt') ? 'PendingImport' : key.state);
     return key;
   }
 

@@ -34,6 +34,11 @@ export class DecryptFailedError extends HsmError {
   readonly code = 'DecryptFailed';
 }
 
+/** Imported key material is not the material a keyed fingerprint was taken of. */
+export class MaterialMismatchError extends HsmError {
+  readonly code = 'MaterialMismatch';
+}
+
 /** A signature did not verify. */
 export class SignatureInvalidError extends HsmError {
   readonly code = 'SignatureInvalid';

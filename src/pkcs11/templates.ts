@@ -107,8 +107,9 @@ export function privateKeyTemplate(name: ObjectName, keyType: 'RSA' | 'EC', usag
     { type: pkcs11js.CKA_MODIFIABLE, value: false },
     { type: pkcs11js.CKA_SIGN, value: !!usage.sign },
     { type: pkcs11js.CKA_SIGN_RECOVER, value: false },
-    // Raw RSA (CKM_RSA_X_509) for OAEP-SHA256 on tokens without it needs DECRYPT on an unwrap key.
-    { type: pkcs11js.CKA_DECRYPT, value: keyType === 'RSA' && (!!usage.decrypt || !!usage.unwrap) },
+    // Raw RSA (CKM_RSA_X_509) for OAEP-SHA256 on tokens without it needs DECRYPT on an unwrap
+    // key: the caller asks for both then, and only then.
+    { type: pkcs11js.CKA_DECRYPT, value: keyType === 'RSA' && !!usage.decrypt },
     { type: pkcs11js.CKA_UNWRAP, value: keyType === 'RSA' && !!usage.unwrap },
     { type: pkcs11js.CKA_DERIVE, value: false },
     ...identity(name),

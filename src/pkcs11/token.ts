@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
 import { p256, p384 } from '@noble/curves/nist.js';
@@ -10,6 +10,7 @@ import {
   isHandleInvalid,
   isTokenLost,
   LoginFailedError,
+  MaterialMismatchError,
   MechanismUnsupportedError,
   ObjectNotFoundError,
   TokenUnavailableError,
@@ -36,6 +37,13 @@ import { oaepDecode } from './oaep.js';
 // constants never leave this file; callers name objects by service key id and version.
 
 type Handle = Buffer;
+
+/**
+ * Output room for RSA private-key operations: the largest modulus (4096 bits). Sized from the
+ * input instead, a short ciphertext made C_Decrypt answer CKR_BUFFER_TOO_SMALL, which by the
+ * standard leaves the operation active and the session unusable.
+ */
+const RSA_OUT_MAX = 512;
 
 export type RsaBits = 2048 | 3072 | 4096;
 export type EcCurve = 'P-256' | 'P-384';
@@ -321,11 +329,16 @@ export class Token {
   }
 
   private async withPoolSession<T>(fn: (s: Handle) => Promise<T>): Promise<T> {
-    const s = this.free.pop() ?? (await new Promise<Handle>((resolve) => this.waiters.push(resolve)));
+    let s = this.free.pop() ?? (await new Promise<Handle>((resolve) => this.waiters.push(resolve)));
     const gen = this.generation;
     this.asyncInFlight++;
     try {
       return await fn(s);
+    } catch (err) {
+      // A failed call may leave an operation active on the session (CKR_BUFFER_TOO_SMALL, a
+      // vendor's quirk): hand a fresh session back to the pool instead of a poisoned one.
+      if (gen === this.generation) s = this.renewPoolSession(s);
+      throw err;
     } finally {
       this.asyncInFlight--;
       // A session from before a recovery is dead; the new pool was filled by connect().
@@ -339,6 +352,22 @@ export class Token {
         if (next && fresh) next(fresh);
         else if (next) this.waiters.unshift(next);
       }
+    }
+  }
+
+  private renewPoolSession(old: Handle): Handle {
+    try {
+      const fresh = this.p11.C_OpenSession(this.slot!, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      try {
+        this.p11.C_CloseSession(old);
+      } catch {
+        /* already gone */
+      }
+      const i = this.poolSessions.indexOf(old);
+      if (i >= 0) this.poolSessions[i] = fresh;
+      return fresh;
+    } catch {
+      return old; // the token is going away: recovery rebuilds the pool
     }
   }
 
@@ -586,14 +615,14 @@ export class Token {
             ? { mechanism: pkcs11js.CKM_RSA_PKCS }
             : { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter: this.oaepParams(scheme === 'oaep-sha1' ? 'sha1' : 'sha256') };
         this.p11.C_DecryptInit(s, mech, key);
-        return Buffer.from(await this.p11.C_DecryptAsync(s, data, Buffer.alloc(data.length)));
+        return Buffer.from(await this.p11.C_DecryptAsync(s, data, Buffer.alloc(RSA_OUT_MAX)));
       }),
     );
   }
 
   private async rawRsa(s: Handle, key: Handle, data: Buffer): Promise<Buffer> {
     this.p11.C_DecryptInit(s, { mechanism: pkcs11js.CKM_RSA_X_509 }, key);
-    const out = Buffer.from(await this.p11.C_DecryptAsync(s, data, Buffer.alloc(data.length)));
+    const out = Buffer.from(await this.p11.C_DecryptAsync(s, data, Buffer.alloc(RSA_OUT_MAX)));
     // CKM_RSA_X_509 may strip leading zeros; OAEP decoding wants the full k bytes.
     if (out.length >= data.length) return out;
     const em = Buffer.alloc(data.length);
@@ -751,6 +780,124 @@ export class Token {
       }
       return this.withPoolSession((s) => this.p11.C_UnwrapKeyAsync(s, mech, key, wrapped, template));
     }));
+  }
+
+  /**
+   * Bring externally wrapped AES material into the token (BYOK) without it ever being in the
+   * service's memory, checking what SoftHSM2 cannot report (unwrapped keys show CKA_VALUE_LEN 0):
+   *  1. C_UnwrapKey under the RSA wrapping key into a session object, sensitive but extractable
+   *     (wrong ciphertext → DecryptFailedError);
+   *  2. C_WrapKey of it with CKM_AES_KEY_WRAP (RFC 3394) under the service's staging key: its
+   *     length (material rounded up to 8 bytes, + 8) and step 3 (AES-ECB accepts only 16, 24
+   *     or 32-byte keys) check the material's exact size (→ InvalidInputError) unread;
+   *  3. its key check value (AES-ECB of a zero block) is MACed with the fingerprint key
+   *     (AES-CMAC, in the token) over `context` → the returned keyed fingerprint;
+   *  4. when `expectFingerprint` is given and differs → MaterialMismatchError;
+   *  5. when `target` is given, the staged wrap is unwrapped into it: a token object,
+   *     sensitive, non-extractable (an existing object of that name is replaced).
+   * The session object is destroyed in every case.
+   */
+  async importAesKey(p: {
+    unwrapper: ObjectName;
+    scheme: Exclude<UnwrapScheme, 'aes-kwp'>;
+    wrapped: Buffer;
+    bytes: 16 | 32;
+    staging: ObjectName;
+    fingerprint: { key: ObjectName; context: Buffer };
+    expectFingerprint?: Buffer;
+    target?: { name: ObjectName; usage: SecretUsage };
+  }): Promise<Buffer> {
+    if (p.scheme === 'rsa-oaep-sha256' && !this.offers('CKM_RSA_PKCS_OAEP_SHA256')) {
+      throw new MechanismUnsupportedError('this token cannot unwrap with RSA-OAEP-SHA256');
+    }
+    const stagingTemplate = assertFlatTemplate([
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+      { type: pkcs11js.CKA_TOKEN, value: false },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      // Extractable only so that step 2 can wrap it under a token key; it dies below.
+      { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+      { type: pkcs11js.CKA_ENCRYPT, value: true },
+      { type: pkcs11js.CKA_DECRYPT, value: false },
+      { type: pkcs11js.CKA_WRAP, value: false },
+      { type: pkcs11js.CKA_UNWRAP, value: false },
+      { type: pkcs11js.CKA_SIGN, value: false },
+      { type: pkcs11js.CKA_VERIFY, value: false },
+      { type: pkcs11js.CKA_DERIVE, value: false },
+    ]);
+    const target = p.target;
+    const finalTemplate = target ? assertFlatTemplate(secretKeyTemplate(target.name, 'AES', target.usage, { token: true, modifiable: this.maxCopies > 0 })) : undefined;
+    return this.serialized(() =>
+      this.run('import key material', 'decrypt', () => {
+        const s = this.main!;
+        const rsa = this.handleOf(p.unwrapper, pkcs11js.CKO_PRIVATE_KEY);
+        const mech: pkcs11js.Mechanism =
+          p.scheme === 'rsa-pkcs1' ? { mechanism: pkcs11js.CKM_RSA_PKCS } : { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter: this.oaepParams(p.scheme === 'rsa-oaep-sha1' ? 'sha1' : 'sha256') };
+        let staged: Handle;
+        try {
+          staged = this.p11.C_UnwrapKey(s, mech, rsa, p.wrapped, stagingTemplate);
+        } catch (err) {
+          // The RSA mechanism is offered (profile); SoftHSM2 answers CKR_MECHANISM_INVALID when
+          // the decrypted value is no AES key length (e.g. 31 bytes): the material's fault.
+          const ckr = ckrOf(err);
+          if (this.offered.has(mech.mechanism) && (ckr === pkcs11js.CKR_MECHANISM_INVALID || ckr === pkcs11js.CKR_KEY_SIZE_RANGE || ckr === pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID)) {
+            throw new InvalidInputError(`key material must be ${p.bytes * 8} bits`);
+          }
+          throw err;
+        }
+        let kw: Buffer | undefined;
+        try {
+          const stagingKey = this.handleOf(p.staging, pkcs11js.CKO_SECRET_KEY);
+          try {
+            kw = Buffer.from(this.p11.C_WrapKey(s, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, stagingKey, staged, Buffer.alloc(p.bytes + 64)));
+          } catch (err) {
+            if (ckrOf(err) === undefined || isTokenLost(err)) throw err;
+            throw new InvalidInputError(`key material must be ${p.bytes * 8} bits`);
+          }
+          // SoftHSM2 zero-pads a key of 25–31 bytes to 32 before wrapping (not RFC 3394), so the
+          // length leaves lengths that are no AES key size; AES-ECB refuses exactly those.
+          if (kw.length !== p.bytes + 8) throw new InvalidInputError(`key material must be ${p.bytes * 8} bits`);
+          let kcv: Buffer;
+          try {
+            this.p11.C_EncryptInit(s, { mechanism: pkcs11js.CKM_AES_ECB }, staged);
+            kcv = Buffer.from(this.p11.C_Encrypt(s, Buffer.alloc(16), Buffer.alloc(16)));
+          } catch (err) {
+            if (ckrOf(err) === undefined || isTokenLost(err)) throw err;
+            throw new InvalidInputError(`key material must be ${p.bytes * 8} bits`);
+          }
+          const fpKey = this.handleOf(p.fingerprint.key, pkcs11js.CKO_SECRET_KEY);
+          this.p11.C_SignInit(s, { mechanism: pkcs11js.CKM_AES_CMAC }, fpKey);
+          const fingerprint = Buffer.from(this.p11.C_Sign(s, Buffer.concat([p.fingerprint.context, kcv]), Buffer.alloc(16)));
+          if (p.expectFingerprint && (p.expectFingerprint.length !== fingerprint.length || !timingSafeEqual(p.expectFingerprint, fingerprint))) {
+            throw new MaterialMismatchError('the key material differs from the material imported before');
+          }
+          if (target && finalTemplate) {
+            const label = labelOf(target.name);
+            this.forget(target.name);
+            for (const h of this.findObjects(s, label)) this.p11.C_DestroyObject(s, h);
+            this.p11.C_UnwrapKey(s, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, stagingKey, kw, finalTemplate);
+          }
+          return fingerprint;
+        } finally {
+          kw?.fill(0);
+          try {
+            this.p11.C_DestroyObject(s, staged);
+          } catch {
+            /* a session object also dies with its session */
+          }
+        }
+      }),
+    );
+  }
+
+  /** AES-CMAC (16 bytes) of data under a token AES key with CKA_SIGN (keyed fingerprints). */
+  async cmac(name: ObjectName, data: Buffer): Promise<Buffer> {
+    return this.run('AES-CMAC', 'other', () => {
+      const s = this.main!;
+      this.p11.C_SignInit(s, { mechanism: pkcs11js.CKM_AES_CMAC }, this.handleOf(name, pkcs11js.CKO_SECRET_KEY));
+      return Buffer.from(this.p11.C_Sign(s, data, Buffer.alloc(16)));
+    });
   }
 
   // ---- misc ------------------------------------------------------------------------

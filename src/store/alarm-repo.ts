@@ -90,6 +90,18 @@ export class AlarmRepo {
     return rows.map(fromRow);
   }
 
+  /**
+   * Claim one due alarm for a delivery attempt: moves its next attempt to claimUntilMs only if
+   * it is still pending and still due as read. Exactly one of several processes delivering at
+   * once wins the claim; a claimer that dies lets the claim lapse at claimUntilMs.
+   */
+  async claim(alarm: Pick<Alarm, 'alarmId' | 'nextAttemptAtMs'>, claimUntilMs: number): Promise<boolean> {
+    const n = await this.db('alarms')
+      .where({ alarm_id: alarm.alarmId, delivery_status: 'pending', next_attempt_at_ms: alarm.nextAttemptAtMs })
+      .update({ next_attempt_at_ms: claimUntilMs });
+    return n === 1;
+  }
+
   async markDelivered(alarmId: string): Promise<void> {
     await this.db('alarms')
       .where('alarm_id', alarmId)

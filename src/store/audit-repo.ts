@@ -84,16 +84,22 @@ const fromRow = (r: Record<string, unknown>): StoredAuditEvent => ({
 export class AuditRepo {
   constructor(private readonly db: Db) {}
 
-  /** One transaction for the whole batch: the group commit. */
-  async insertBatch(events: StoredAuditEvent[]): Promise<void> {
-    await this.db.transaction(async (trx) => {
+  /**
+   * One transaction for the whole batch: the group commit. It opens by updating the
+   * audit_chain row, which takes the database's write lock (SQLite) or the row's lock
+   * (PostgreSQL) before the chain head is read, so batches from several processes are
+   * serialised and each links to the head the previous one left: one linear chain. The head
+   * is kept in that row, so the chain continues after retention has removed every event.
+   */
+  async appendChained(link: (prevHash: string | undefined) => StoredAuditEvent[]): Promise<StoredAuditEvent[]> {
+    return this.db.transaction(async (trx) => {
+      await trx('audit_chain').where('id', 1).increment('batches', 1);
+      const head = await trx('audit_chain').where('id', 1).first('head_hash');
+      const events = link((head?.head_hash as string | null) ?? undefined);
       for (let i = 0; i < events.length; i += 100) await trx('audit_events').insert(events.slice(i, i + 100).map(toRow));
+      if (events.length) await trx('audit_chain').where('id', 1).update({ head_hash: events[events.length - 1]!.hash });
+      return events;
     });
-  }
-
-  async lastHash(): Promise<string | undefined> {
-    const r = await this.db('audit_events').orderBy('seq', 'desc').first('hash');
-    return r?.hash as string | undefined;
   }
 
   /** Newest first. */

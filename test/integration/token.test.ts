@@ -217,6 +217,20 @@ describe('RSA key pairs', () => {
     await expect(token.rsaDecrypt(name('rsa-dec'), bad, 'oaep-sha256')).rejects.toBeInstanceOf(DecryptFailedError);
   });
 
+  it('short or oversized ciphertexts fail cleanly and leave no session with an operation active', async () => {
+    const pub = (await token.exportPublicKey(name('rsa-dec'))).keyObject;
+    for (const scheme of ['oaep-sha1', 'oaep-sha256', 'pkcs1'] as const) {
+      for (const data of [crypto.randomBytes(10), crypto.randomBytes(255), Buffer.alloc(256, 0xff), crypto.randomBytes(300)]) {
+        const err = await token.rsaDecrypt(name('rsa-dec'), data, scheme).then(() => undefined, (e: unknown) => e);
+        expect(err instanceof DecryptFailedError || err instanceof InvalidInputError, `${scheme} ${data.length}: ${String(err)}`).toBe(true);
+      }
+    }
+    // every pool session still works (a poisoned one answered CKR_OPERATION_ACTIVE before)
+    const ct = crypto.publicEncrypt({ key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from('ok'));
+    const results = await Promise.all(Array.from({ length: 24 }, () => token.rsaDecrypt(name('rsa-dec'), ct, 'oaep-sha1')));
+    for (const r of results) expect(r.toString()).toBe('ok');
+  });
+
   it('signs RSA-PSS and PKCS#1 v1.5 SHA-256 that Node verifies; verification in the token accepts them and nothing else', async () => {
     const pub = (await token.exportPublicKey(name('rsa-sign'))).keyObject;
     const msg = Buffer.from('message to sign');
@@ -313,6 +327,65 @@ describe('unwrapping AES keys into the token', () => {
     wrapped[10]! ^= 1;
     await expect(token.unwrapAesKey(name('wrapping'), 'rsa-oaep-sha1', wrapped, name('bad-import'), { encrypt: true })).rejects.toBeInstanceOf(DecryptFailedError);
     expect(await token.exists(name('bad-import'))).toBe(false);
+  });
+});
+
+describe('BYOK import into the token (importAesKey)', () => {
+  const staging = name('byok-staging');
+  const fpKey = name('byok-fp');
+  const context = Buffer.from('fp:key-1');
+  let pub: crypto.KeyObject;
+  beforeAll(async () => {
+    await token.generateRsaKeyPair(name('byok-wrap'), 2048, { unwrap: true });
+    await token.generateAesKey(staging, 256, { wrap: true, unwrap: true });
+    await token.generateAesKey(fpKey, 256, { sign: true });
+    pub = (await token.exportPublicKey(name('byok-wrap'))).keyObject;
+  });
+  const wrap = (material: Buffer, scheme: 'rsa-oaep-sha1' | 'rsa-pkcs1' = 'rsa-oaep-sha1') =>
+    crypto.publicEncrypt(scheme === 'rsa-pkcs1' ? { key: pub, padding: crypto.constants.RSA_PKCS1_PADDING } : { key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, material);
+  const base = { unwrapper: name('byok-wrap'), bytes: 32 as const, staging, fingerprint: { key: fpKey, context } };
+
+  it('imports the exact material: non-extractable, interoperates with Node, keyed fingerprint equals a CMAC of the KCV', async () => {
+    const material = crypto.randomBytes(32);
+    const target = name('byok-target');
+    const fp = await token.importAesKey({ ...base, scheme: 'rsa-pkcs1', wrapped: wrap(material, 'rsa-pkcs1'), target: { name: target, usage: { encrypt: true, decrypt: true } } });
+    expect(exportAttempts(labelOf(target), pkcs11js.CKO_SECRET_KEY)).toEqual({ value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: expect.stringContaining('CKR_KEY_UNEXTRACTABLE') });
+    const r = await token.aesGcmEncrypt(target, Buffer.from('byok'));
+    expect(nodeGcmDecrypt(material, r.iv, r.ciphertext)).toEqual(Buffer.from('byok'));
+    const e = nodeGcmEncrypt(material, Buffer.from('from node'));
+    expect(await token.aesGcmDecrypt(target, e.iv, e.ciphertext)).toEqual(Buffer.from('from node'));
+    // The fingerprint is CMAC_fp(context ‖ AES-ECB_material(0^16)), computed independently.
+    const ecb = crypto.createCipheriv('aes-256-ecb', material, null).setAutoPadding(false);
+    const kcv = Buffer.concat([ecb.update(Buffer.alloc(16)), ecb.final()]);
+    expect(fp).toEqual(await token.cmac(fpKey, Buffer.concat([context, kcv])));
+    expect(fp).toHaveLength(16);
+    // The same material again (another wrapping): same fingerprint, accepted with expectFingerprint.
+    expect(await token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped: wrap(material), expectFingerprint: fp })).toEqual(fp);
+    // Other material: refused, the target untouched.
+    await expect(token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped: wrap(crypto.randomBytes(32)), expectFingerprint: fp, target: { name: target, usage: { encrypt: true } } })).rejects.toMatchObject({ code: 'MaterialMismatch' });
+    expect(await token.aesGcmDecrypt(target, e.iv, e.ciphertext)).toEqual(Buffer.from('from node'));
+  });
+
+  it.each([16, 20, 24, 25, 31, 33, 40, 48])('refuses %i-byte material for a 256-bit key, creating nothing', async (n) => {
+    const target = name(`byok-size-${n}`);
+    await expect(token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped: wrap(crypto.randomBytes(n)), target: { name: target, usage: { encrypt: true } } })).rejects.toBeInstanceOf(InvalidInputError);
+    expect(await token.exists(target)).toBe(false);
+  });
+
+  it('refuses garbage and tampered ciphertexts as DecryptFailed, creating nothing', async () => {
+    const target = name('byok-garbage');
+    const tampered = wrap(crypto.randomBytes(32));
+    tampered[7]! ^= 0x40;
+    for (const wrapped of [tampered, crypto.randomBytes(256), Buffer.alloc(256), crypto.randomBytes(17)]) {
+      await expect(token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped, target: { name: target, usage: { encrypt: true } } })).rejects.toBeInstanceOf(DecryptFailedError);
+    }
+    expect(await token.exists(target)).toBe(false);
+    // no session object is left behind either
+    expect((await token.listObjects()).filter((o) => o.name.keyId.startsWith('byok-garbage'))).toHaveLength(0);
+  });
+
+  it('a wrapping key made for unwrap only cannot decrypt (CKA_DECRYPT false)', async () => {
+    await expect(token.rsaDecrypt(name('byok-wrap'), wrap(crypto.randomBytes(32)), 'oaep-sha1')).rejects.toThrow();
   });
 });
 

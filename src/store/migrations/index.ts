@@ -6,6 +6,8 @@ import * as m0004 from './0004_policies.js';
 import * as m0005 from './0005_audit.js';
 import * as m0006 from './0006_audit_checkpoints.js';
 import * as m0007 from './0007_alarms.js';
+import * as m0008 from './0008_coordination.js';
+import * as m0009 from './0009_imports.js';
 import * as m0012 from './0012_console_passwords.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
@@ -17,6 +19,8 @@ const all: Record<string, Knex.Migration> = {
   '0005_audit': m0005,
   '0006_audit_checkpoints': m0006,
   '0007_alarms': m0007,
+  '0008_coordination': m0008,
+  '0009_imports': m0009,
   '0012_console_passwords': m0012,
 };
 
