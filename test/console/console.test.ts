@@ -119,6 +119,7 @@ describe('create key dialog', () => {
 describe('key list', () => {
   const ids: string[] = [];
   beforeAll(async () => {
+    await new Promise((r) => setTimeout(r, 1100)); // a later CreateTime second than the keys above
     for (let i = 0; i < 12; i++) ids.push((await hk('CreateKey', { Alias: `bulk-${String(i).padStart(2, '0')}` })).KeyId as string);
     await hk('DisableKeys', { KeyIds: ids.slice(0, 3) });
   });
