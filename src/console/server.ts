@@ -99,8 +99,15 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   // keeps the cookie off it; this also covers the sign-in forms, which have no session yet).
   router.use((req, res, next) => {
     if (req.method !== 'POST') return next();
+    // The host only: behind a TLS-terminating proxy the scheme seen here is not the browser's.
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `${req.protocol}://${req.headers.host}`) {
+    let originHost: string | undefined;
+    try {
+      originHost = origin === undefined ? undefined : new URL(origin).host;
+    } catch {
+      originHost = '';
+    }
+    if (origin !== undefined && originHost !== req.headers.host) {
       res.status(403).type('text/plain').send('Cross-origin form refused.');
       return;
     }
@@ -146,6 +153,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     return f.count >= MAX_FAILED_LOGINS;
   };
   const loginFailed = (ip: string) => {
+    if (failedLogins.size > 10_000) for (const [k, v] of failedLogins) if (Date.now() - v.sinceMs > FAILED_LOGIN_WINDOW_MS) failedLogins.delete(k);
     const f = failedLogins.get(ip);
     if (!f || Date.now() - f.sinceMs > FAILED_LOGIN_WINDOW_MS) failedLogins.set(ip, { count: 1, sinceMs: Date.now() });
     else f.count++;
