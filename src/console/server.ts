@@ -428,8 +428,13 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const r = enable
       ? await call(req, res, 'EnableKeyRotation', { KeyId: keyIdParam(req), ...(str(req.body.RotateDays) ? { RotateDays: Number.isFinite(days) ? days : str(req.body.RotateDays) } : {}) }, region.name)
       : await call(req, res, 'DisableKeyRotation', { KeyId: keyIdParam(req) }, region.name);
+    if (!r.ok && str(req.body.back) === 'list') {
+      flash(res, 'error', failText(r.failure));
+      return res.redirect(303, `/console/keys?region=${encodeURIComponent(region.name)}`);
+    }
     if (!r.ok) return renderDetails(req, res, { failure: r.failure }, 400);
-    flash(res, 'ok', enable ? 'Key rotation is enabled.' : 'Key rotation is disabled.');
+    flash(res, 'ok', enable ? `Key rotation is enabled for ${keyIdParam(req)}.` : `Key rotation is disabled for ${keyIdParam(req)}.`);
+    if (str(req.body.back) === 'list') return res.redirect(303, `/console/keys?region=${encodeURIComponent(region.name)}`);
     toDetails(res, keyIdParam(req), region.name);
   });
 

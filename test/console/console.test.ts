@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
@@ -282,6 +283,42 @@ describe('key details', () => {
     await page.fill('#decrypt-input', 'bm90IGEgYmxvYg==');
     await page.click('#decrypt-convert');
     expect(await page.locator('#online-tools .flash.error').textContent()).toMatch(/InvalidParameterValue|FailedOperation/);
+  });
+});
+
+describe('rotation from the list, public keys, hostile text', () => {
+  it('enables rotation from the "Key Rotation" column', async () => {
+    const keyId = (await hk('CreateKey', { Alias: 'rotate-me' })).KeyId as string;
+    await page.goto(`${base}/console/keys?region=${HK}&q=rotate-me`);
+    await rowOf(keyId).locator('button[data-op=enable-rotation]').click();
+    expect(await page.locator('.flash.ok').textContent()).toContain('Key rotation is enabled');
+    expect((await rowOf(keyId).locator('td').nth(5).textContent())?.trim()).toBe('Enabled');
+    expect((await describe_(keyId)).KeyRotationEnabled).toBe(true);
+  });
+
+  it('shows and downloads the public key of an asymmetric key', async () => {
+    const keyId = (await hk('CreateKey', { Alias: 'rsa-decrypt', KeyUsage: 'ASYMMETRIC_DECRYPT_RSA_2048' })).KeyId as string;
+    await page.goto(`${base}/console/keys/${keyId}?region=${HK}`);
+    expect(await page.locator('#online-tools').count()).toBe(0);
+    await page.click('#public-key-get');
+    const pem = (await page.locator('#public-key-result').textContent())!;
+    const file = await download(page, () => page.click('#public-key-download'));
+    expect(file.body.toString()).toBe(pem);
+    expect(createPublicKey(pem).asymmetricKeyDetails?.modulusLength).toBe(2048);
+  });
+
+  it('shows names and descriptions as text, never as markup', async () => {
+    let alerted = false;
+    page.once('dialog', (d) => {
+      alerted = true;
+      void d.dismiss();
+    });
+    const evil = '<img src=x onerror=alert(1)><script>alert(2)</script>';
+    const keyId = (await hk('CreateKey', { Alias: 'markup-test', Description: evil })).KeyId as string;
+    await page.goto(`${base}/console/keys/${keyId}?region=${HK}`);
+    expect(await page.locator('#info-description').textContent()).toBe(evil);
+    expect(await page.locator('#info-description img, #info-description script').count()).toBe(0);
+    expect(alerted).toBe(false);
   });
 });
 
