@@ -123,7 +123,7 @@ export function apiRouter(deps: ApiDeps): ApiRouter {
   const nonces = new NonceCache();
   const body = express.raw({ type: () => true, limit: deps.bodyLimitBytes });
 
-  const run = async (sourceIp: string, readCall: () => CallInput, authenticate: (call: CallInput) => Promise<CredentialIdentity>): Promise<object> => {
+  const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
     let call: CallInput | undefined;
@@ -146,7 +146,7 @@ export function apiRouter(deps: ApiDeps): ApiRouter {
       } else if (!service.regionless.has(request.action)) {
         throw new MissingParameterError('Region');
       }
-      identity = await authenticate(request);
+      identity = await authenticate();
       if (!deps.rateLimiter.take(identity.accountUin, region?.name ?? '', request.action)) {
         throw new RequestLimitExceededError(`Too many ${request.action} requests for this account in ${region?.name ?? 'this region'}; retry later.`);
       }
