@@ -45,7 +45,15 @@ dialog::backdrop { background:rgba(0,0,0,.3); }
 .muted { color:var(--muted); }
 .login { max-width:28rem; margin:4rem auto; }
 .tabs { display:flex; gap:1rem; margin-bottom:1rem; }
-details.event > summary { cursor:pointer; }
+details.event > summary { cursor:pointer; list-style:none; }
+details.event > summary::-webkit-details-marker { display:none; }
+.events { background:#fff; border:1px solid var(--line); }
+.event-grid { display:grid; grid-template-columns: 1.2rem 11rem 8rem 13rem 7rem minmax(10rem, 1fr) 18rem; gap:.6rem; padding:.5rem .6rem; border-bottom:1px solid var(--line); overflow-wrap:anywhere; }
+.event-head { background:#fafafa; font-weight:600; }
+.event-grid .tri::before { content:"\\25B8"; }
+details[open] > summary.event-grid .tri::before { content:"\\25BE"; }
+details.event > dl, details.event > details { padding:.4rem 1rem .4rem 2rem; }
+.event-empty { padding:.5rem .6rem; }
 pre { white-space:pre-wrap; word-break:break-all; margin:.4rem 0; }
 `;
 

@@ -464,9 +464,9 @@ ${failureBox(v.failure)}
   ${input('EventName', 'Event name')} ${input('Username', 'Username')} ${input('ResourceName', 'Key ID')} ${input('RequestId', 'Request ID')}
   <button type="submit" id="audit-search">Search</button>
 </form>
-<table id="events"><thead><tr><th>Event Time</th><th>Username</th><th>Event Name</th><th>Resource Type</th><th>Resource Name</th><th>Result</th></tr></thead>
-<tbody>
-${v.events.length === 0 ? html`<tr><td colspan="6" class="muted">No events.</td></tr>` : ''}
+<div id="events" class="events">
+<div class="event-grid event-head"><span></span><span>Event Time</span><span>Username</span><span>Event Name</span><span>Resource Type</span><span>Resource Name</span><span>Result</span></div>
+${v.events.length === 0 ? html`<div class="muted event-empty">No events.</div>` : ''}
 ${v.events.map((e) => {
   let inner: Record<string, unknown> = {};
   try {
@@ -476,8 +476,8 @@ ${v.events.map((e) => {
   }
   const who = (inner.userIdentity ?? {}) as Record<string, unknown>;
   const res = (e.Resources ?? {}) as Record<string, unknown>;
-  return html`<tr class="event-row"><td colspan="6"><details class="event"><summary>
-    <span class="ev-time">${formatTime(e.EventTime)}</span> · <span class="ev-user">${e.Username}</span> · <strong class="ev-name">${e.EventName}</strong> · ${res.ResourceType} · <span class="ev-resource">${res.ResourceName}</span> · <span class="ev-result">${inner.apiErrorCode ? `Fail (${String(inner.apiErrorCode)})` : 'Success'}</span></summary>
+  return html`<details class="event event-row"><summary class="event-grid">
+    <span class="tri" aria-hidden="true"></span><span class="ev-time">${formatTime(e.EventTime)}</span><span class="ev-user">${e.Username}</span><strong class="ev-name">${e.EventName}</strong><span>${res.ResourceType}</span><span class="ev-resource">${res.ResourceName}</span><span class="ev-result">${inner.apiErrorCode ? `Fail (${String(inner.apiErrorCode)})` : 'Success'}</span></summary>
     <dl class="info event-detail">
       <dt>Event Time</dt><dd>${formatTime(e.EventTime)}</dd>
       <dt>Username</dt><dd>${e.Username}</dd>
@@ -490,10 +490,10 @@ ${v.events.map((e) => {
       <dt>Account / principal</dt><dd>${String(who.accountId ?? '')} / ${String(who.principalId ?? '')}</dd>
       <dt>Error code</dt><dd>${inner.apiErrorCode ? String(inner.apiErrorCode) : '-'}</dd>
     </dl>
-    <details><summary>View event</summary><pre>${JSON.stringify(inner, null, 2)}</pre></details>
-  </details></td></tr>`;
+    <details class="view-event"><summary>View event</summary><pre>${JSON.stringify(inner, null, 2)}</pre></details>
+  </details>`;
 })}
-</tbody></table>
+</div>
 ${v.nextToken ? html`<div class="pager"><a id="audit-next" href="/console/audit?${q({ start: f.start, end: f.end, EventName: f.EventName, Username: f.Username, ResourceName: f.ResourceName, RequestId: f.RequestId, next: v.nextToken })}">Older events</a></div>` : ''}`;
 }
 

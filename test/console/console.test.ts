@@ -405,7 +405,7 @@ describe('event history', () => {
     expect(names.length).toBe(4); // console: refused, 31 days, 7 days; the SDK's in the batch test
     expect(new Set(names)).toEqual(new Set(['ScheduleKeyDeletion']));
     expect(await page.locator('#events .ev-result').allTextContents()).toEqual(expect.arrayContaining(['Success', 'Fail (ResourceUnavailable.CmkShouldBeDisabled)']));
-    await page.locator('#events details.event summary').first().click();
+    await page.locator('#events details.event > summary').first().click();
     const detail = await page.locator('#events .event-detail').first().textContent();
     expect(detail).toContain('Event ID');
     expect(detail).toContain('root');
