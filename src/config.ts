@@ -21,6 +21,8 @@ export interface Config {
   pin: string | undefined;
   pinFile: string;
   hsmProfile: string;
+  /** Where SM keys live: crypto/sm-placement.ts (KMS_SM_ENGINE). */
+  smEngine: 'auto' | 'software' | 'token';
   softhsmConf: string;
   regions: Region[];
   logLevel: string;
@@ -87,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pin: env.KMS_PKCS11_PIN || undefined,
     pinFile: env.KMS_PKCS11_PIN_FILE || path.join(dataDir, 'user.pin'),
     hsmProfile: env.KMS_HSM_PROFILE || 'softhsm2',
+    smEngine: smEngine(env.KMS_SM_ENGINE),
     softhsmConf: env.SOFTHSM2_CONF || path.join(dataDir, 'softhsm2.conf'),
     regions: parseRegions(env.KMS_REGIONS || DEFAULT_REGIONS),
     logLevel: env.KMS_LOG_LEVEL || 'info',
@@ -106,6 +109,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rootSecretId: env.KMS_ROOT_SECRET_ID || undefined,
     rootSecretKey: env.KMS_ROOT_SECRET_KEY || undefined,
   };
+}
+
+function smEngine(raw: string | undefined): Config['smEngine'] {
+  const v = raw || 'auto';
+  if (v !== 'auto' && v !== 'software' && v !== 'token') throw new ConfigError(`KMS_SM_ENGINE: must be auto, software or token, not "${v}"`);
+  return v;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

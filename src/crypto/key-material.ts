@@ -2,14 +2,18 @@ import { sm2 } from 'sm-crypto-v2';
 import type { Kek } from './kek.js';
 import type { Token } from '../pkcs11/token.js';
 import type { KeySpec } from '../store/key-repo.js';
+import type { SmPlacement } from './sm-placement.js';
 
 // Where a key version's material is made and destroyed. Token specs (AES, RSA, EC) are
-// generated inside the token and never leave it; software-module specs (SM4, SM2: SoftHSM2
-// has no GM/T mechanisms) are made here and kept only sealed under the token KEK.
+// generated inside the token and never leave it; SM4 and SM2 are made in the software module
+// and kept only sealed under the token KEK (SoftHSM2 has no GM/T mechanisms), or in the token
+// when its profile declares vendor SM mechanisms (crypto/sm-placement.ts, KMS_SM_ENGINE).
 
 export type KeyPurpose = 'encrypt' | 'decrypt' | 'sign';
 
 export interface NewMaterial {
+  /** true: made in the token (never leaves it); false: sealed under the KEK. */
+  tokenResident: boolean;
   sealedMaterial: Buffer | null;
   /** SubjectPublicKeyInfo PEM of asymmetric keys, kept for GetPublicKey. */
   publicKey: string | null;
@@ -32,25 +36,46 @@ export class KeyMaterialService {
   constructor(
     private readonly token: Token,
     private readonly kek: Kek,
+    /** Where SM keys are made (crypto/sm-placement.ts); software when absent. */
+    private readonly sm: Pick<SmPlacement, 'sm2' | 'sm4'> = { sm2: 'software', sm4: 'software' },
   ) {}
 
-  async generate(keyId: string, version: number, spec: KeySpec, purpose: KeyPurpose): Promise<NewMaterial> {
+  /** Whether a new key of this spec is made in the token. */
+  inToken(spec: KeySpec): boolean {
+    if (spec === 'SM4') return this.sm.sm4 === 'token';
+    if (spec === 'SM2') return this.sm.sm2 === 'token';
+    return TOKEN_SPECS.has(spec);
+  }
+
+  /**
+   * A version's material. `inToken` pins where (a rotation makes new versions where the key's
+   * first version lives); by default the current placement decides.
+   */
+  async generate(keyId: string, version: number, spec: KeySpec, purpose: KeyPurpose, inToken = this.inToken(spec)): Promise<NewMaterial> {
     const name = { keyId, version };
+    if (spec === 'SM4' && inToken) {
+      await this.token.generateSm4Key(name);
+      return { tokenResident: true, sealedMaterial: null, publicKey: null };
+    }
+    if (spec === 'SM2' && inToken) {
+      const point = await this.token.generateSm2KeyPair(name, purpose === 'sign' ? { sign: true } : { decrypt: true });
+      return { tokenResident: true, sealedMaterial: null, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, point])) };
+    }
     switch (spec) {
       case 'AES_256':
         await this.token.generateAesKey(name, 256, { encrypt: true, decrypt: true });
-        return { sealedMaterial: null, publicKey: null };
+        return { tokenResident: true, sealedMaterial: null, publicKey: null };
       case 'RSA_2048':
         await this.token.generateRsaKeyPair(name, 2048, purpose === 'sign' ? { sign: true } : { decrypt: true });
-        return { sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
+        return { tokenResident: true, sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
       case 'EC_P256':
       case 'EC_P384':
         await this.token.generateEcKeyPair(name, spec === 'EC_P256' ? 'P-256' : 'P-384', { sign: true });
-        return { sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
+        return { tokenResident: true, sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
       case 'SM4': {
         const key = await this.token.random(16);
         try {
-          return { sealedMaterial: await this.kek.seal(key, materialContext(keyId, version)), publicKey: null };
+          return { tokenResident: false, sealedMaterial: await this.kek.seal(key, materialContext(keyId, version)), publicKey: null };
         } finally {
           key.fill(0);
         }
@@ -61,7 +86,7 @@ export class KeyMaterialService {
         const priv = Buffer.from(pair.privateKey, 'hex');
         try {
           const sealed = await this.kek.seal(priv, materialContext(keyId, version));
-          return { sealedMaterial: sealed, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, Buffer.from(pair.publicKey, 'hex')])) };
+          return { tokenResident: false, sealedMaterial: sealed, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, Buffer.from(pair.publicKey, 'hex')])) };
         } finally {
           priv.fill(0);
         }

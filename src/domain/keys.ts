@@ -107,7 +107,8 @@ export class KeyService {
     const keyId = randomUUID();
     const createdAt = now();
     const external = input.origin === 'EXTERNAL';
-    const made = external ? { sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
+    // EXTERNAL keys get material from ImportKeyMaterial: AES into the token, SM4 sealed under the KEK.
+    const made = external ? { tokenResident: TOKEN_SPECS.has(target.spec), sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
     const record: KeyRecord = {
       keyId,
       accountUin: caller.accountUin,
@@ -127,7 +128,7 @@ export class KeyService {
       lastRotateTime: 0,
       validTo: 0,
       currentVersion: 1,
-      tokenResident: TOKEN_SPECS.has(target.spec),
+      tokenResident: made.tokenResident,
       hasMaterial: !external,
       tags: input.tags ?? [],
     };
@@ -261,7 +262,7 @@ export class KeyService {
     let made: Awaited<ReturnType<KeyMaterialService['generate']>> | undefined;
     const patch: KeyPatch = { currentVersion: version, lastRotateTime: at, nextRotateTime: key.rotationEnabled ? at + key.rotateDays * DAY : 0 };
     try {
-      made = await this.material.generate(key.keyId, version, key.keySpec, 'encrypt');
+      made = await this.material.generate(key.keyId, version, key.keySpec, 'encrypt', key.tokenResident);
       await this.repo.transaction(async (trx) => {
         await this.repo.completeVersion(key.keyId, version, made!.sealedMaterial, made!.publicKey, trx);
         if (!(await this.repo.advanceVersion(key.keyId, key.currentVersion, patch, trx))) throw new RotationRunningError(`key ${key.keyId} changed during rotation`);
