@@ -24,9 +24,12 @@ import { AuditCheckpointRepo, AuditRepo } from './store/audit-repo.js';
 import { AuditTrail } from './audit/trail.js';
 import { AlarmService } from './domain/alarms.js';
 import { AlarmRepo } from './store/alarm-repo.js';
-import { keyIdsOfCall } from './domain/call-keys.js';
+import { dataKeyIdsOfCall, keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
+import { DataKeyService } from './domain/data-keys.js';
+import { DataKeyRepo } from './store/data-key-repo.js';
+import { PqcService } from './domain/pqc-ops.js';
 
 // Wiring: configuration in, services and the Express app out.
 
@@ -44,6 +47,9 @@ export interface Services {
   jobs: LifecycleJobs;
   crypto: CryptoService;
   asymmetric: AsymmetricService;
+  dataKeys: DataKeyService;
+  dataKeyRepo: DataKeyRepo;
+  pqc: PqcService;
   access: AccessService;
   audit: AuditLog;
   auditRepo: AuditRepo;
@@ -95,14 +101,17 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         onPendingDeleteUse: (key, caller, operation) =>
           void alarms.pendingDeleteKeyUsed({ accountUin: key.accountUin, region: key.region, keyId: key.keyId, action: operation, userUin: caller.userUin, deletionDate: key.deletionDate }),
       });
-      const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms });
+      const dataKeyRepo = new DataKeyRepo(db);
+      const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms, dataKeys: dataKeyRepo });
       const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
       const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
-      const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo);
+      const dataKeys = new DataKeyService(dataKeyRepo, keys, crypto, { dataKeyLimit: config.dataKeyLimit });
+      const pqc = new PqcService(keys, keyRepo, token, kek);
+      const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo, dataKeyRepo);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, access, audit, auditRepo, trail, alarms, rootUin: root.uin };
+      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -163,7 +172,7 @@ export function createApp(s: Services): Express {
           return s.audit.available;
         },
         record: (c) => {
-          const keyIds = c.action ? keyIdsOfCall(c.action, c.params) : [];
+          const keyIds = c.action ? [...keyIdsOfCall(c.action, c.params), ...dataKeyIdsOfCall(c.params)] : [];
           return s.audit.record(
             s.audit.newEvent({
               eventName: c.action ?? 'Unknown',
@@ -192,6 +201,8 @@ export function createApp(s: Services): Express {
             keys: s.keys,
             crypto: s.crypto,
             asymmetric: s.asymmetric,
+            dataKeys: s.dataKeys,
+            pqc: s.pqc,
           }),
         ),
         cloudAuditService(s.auditRepo),

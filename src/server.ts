@@ -51,7 +51,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     jobsRunning = true;
     try {
       const r = await services.jobs.run();
-      if (r.deleted.length || r.rotated.length || r.expired.length || r.reconciled.orphanObjectsDestroyed.length || r.errors.length) logger.info({ jobs: r }, 'lifecycle jobs');
+      if (r.deleted.length || r.dataKeysDeleted.length || r.rotated.length || r.expired.length || r.reconciled.orphanObjectsDestroyed.length || r.errors.length) logger.info({ jobs: r }, 'lifecycle jobs');
       if (r.reconciled.rowsWithoutObjects.length) logger.error({ missing: r.reconciled.rowsWithoutObjects }, 'keys whose token objects are missing');
     } catch (err) {
       logger.error({ err }, 'lifecycle jobs failed');

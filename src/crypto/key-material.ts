@@ -1,11 +1,13 @@
 import { sm2 } from 'sm-crypto-v2';
 import type { Kek } from './kek.js';
+import { ML_DSA_65_SEED_BYTES, ML_KEM_768_SEED_BYTES, mlDsa65PublicKeyPem, mlKem768PublicKeyPem } from './pqc.js';
 import type { Token } from '../pkcs11/token.js';
 import type { KeySpec } from '../store/key-repo.js';
 
 // Where a key version's material is made and destroyed. Token specs (AES, RSA, EC) are
 // generated inside the token and never leave it; software-module specs (SM4, SM2: SoftHSM2
-// has no GM/T mechanisms) are made here and kept only sealed under the token KEK.
+// has no GM/T mechanisms; ML-KEM-768, ML-DSA-65: SoftHSM2 has no PKCS#11 3.2 post-quantum
+// mechanisms) are made here and kept only sealed under the token KEK.
 
 export type KeyPurpose = 'encrypt' | 'decrypt' | 'sign';
 
@@ -64,6 +66,17 @@ export class KeyMaterialService {
           return { sealedMaterial: sealed, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, Buffer.from(pair.publicKey, 'hex')])) };
         } finally {
           priv.fill(0);
+        }
+      }
+      case 'ML_KEM_768':
+      case 'ML_DSA_65': {
+        // The FIPS 203/204 seed is the private key (d ‖ z, or ξ); the token's RNG draws it.
+        const seed = await this.token.random(spec === 'ML_KEM_768' ? ML_KEM_768_SEED_BYTES : ML_DSA_65_SEED_BYTES);
+        try {
+          const publicKey = spec === 'ML_KEM_768' ? mlKem768PublicKeyPem(seed) : mlDsa65PublicKeyPem(seed);
+          return { sealedMaterial: await this.kek.seal(seed, materialContext(keyId, version)), publicKey };
+        } finally {
+          seed.fill(0);
         }
       }
     }

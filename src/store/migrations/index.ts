@@ -6,6 +6,7 @@ import * as m0004 from './0004_policies.js';
 import * as m0005 from './0005_audit.js';
 import * as m0006 from './0006_audit_checkpoints.js';
 import * as m0007 from './0007_alarms.js';
+import * as m0010 from './0010_data_keys.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
 const all: Record<string, Knex.Migration> = {
@@ -16,6 +17,7 @@ const all: Record<string, Knex.Migration> = {
   '0005_audit': m0005,
   '0006_audit_checkpoints': m0006,
   '0007_alarms': m0007,
+  '0010_data_keys': m0010,
 };
 
 export const migrations: Knex.MigrationSource<string> = {
