@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync } from 'node:crypto';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { sm4 } from 'sm-crypto-v2';
@@ -22,8 +22,8 @@ import { DecryptFailedError } from '../pkcs11/errors.js';
 //   1124    n     AEAD ciphertext
 //   1124+n  16    GCM tag
 //
-// AEAD key = HKDF-SHA256(ML-KEM shared secret, salt = empty, info = "hsmkms-pqc-v1" ‖ bytes
-// 0–1111); AAD = bytes 0–1111. So the algorithm, key id, version and KEM ciphertext are all
+// AEAD key = HKDF-SHA256(ML-KEM shared secret, salt = empty, info = "hsmkms-pqc-v1" ‖
+// SHA-256(bytes 0–1111)), 32 bytes for AES-256, 16 for SM4; AAD = bytes 0–1111. So the algorithm, key id, version and KEM ciphertext are all
 // authenticated, and the IV by GCM itself.
 
 export enum PqcAlgorithm {
@@ -94,7 +94,8 @@ function uuidString(b: Buffer): string {
 
 function aeadKey(sharedSecret: Uint8Array, header: Buffer, algorithm: PqcAlgorithm): Buffer {
   const length = algorithm === PqcAlgorithm.ML_KEM_768_AES_256_GCM ? 32 : 16;
-  return Buffer.from(hkdfSync('sha256', sharedSecret, Buffer.alloc(0), Buffer.concat([Buffer.from('hsmkms-pqc-v1'), header]), length));
+  const info = Buffer.concat([Buffer.from('hsmkms-pqc-v1'), createHash('sha256').update(header).digest()]);
+  return Buffer.from(hkdfSync('sha256', sharedSecret, Buffer.alloc(0), info, length));
 }
 
 export interface PqcBlobHeader {
