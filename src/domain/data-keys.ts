@@ -260,11 +260,17 @@ export class DataKeyService {
     if (!CMK_OPENS.has(key.state)) throw new KeyStateError('StateNotSupported', 'Decrypt', key.state, key.keyId);
   }
 
+  /**
+   * The CMK checks read through KeyService, outside the data-key transaction (SQLite has one
+   * connection: a read outside a running transaction would wait for it forever).
+   */
+  private async assertCmksOpen(caller: Caller, dataKeyIds: string[], which: (d: DataKeyRecord) => boolean): Promise<void> {
+    for (const d of await this.repo.getMany(caller.accountUin, caller.region.name, dataKeyIds)) if (which(d)) await this.assertCmkOpens(caller, d);
+  }
+
   async enable(caller: Caller, dataKeyIds: string[]): Promise<void> {
-    await this.change(caller, dataKeyIds, 'Enable', async (d) => {
-      if (d.state !== 'Enabled') await this.assertCmkOpens(caller, d);
-      return {};
-    });
+    await this.assertCmksOpen(caller, dataKeyIds, (d) => d.state === 'Disabled');
+    await this.change(caller, dataKeyIds, 'Enable', async () => ({}));
   }
 
   async disable(caller: Caller, dataKeyIds: string[]): Promise<void> {
@@ -278,8 +284,8 @@ export class DataKeyService {
   }
 
   async cancelDeletion(caller: Caller, dataKeyId: string): Promise<void> {
-    await this.change(caller, [dataKeyId], 'CancelDeletion', async (d, trx) => {
-      await this.assertCmkOpens(caller, d);
+    await this.assertCmksOpen(caller, [dataKeyId], (d) => d.state === 'PendingDelete');
+    await this.change(caller, [dataKeyId], 'CancelDeletion', async (_d, trx) => {
       // A data key pending deletion does not count against the quota; back in use, it does (§4.6).
       if ((await this.repo.countActive(caller.accountUin, caller.region.name, trx)) >= this.opts.dataKeyLimit) {
         throw new DataKeyLimitError(`the account has reached its limit of ${this.opts.dataKeyLimit} hosted data keys in ${caller.region.name}`);
