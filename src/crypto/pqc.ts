@@ -9,7 +9,7 @@ import { DecryptFailedError } from '../pkcs11/errors.js';
 // regions) or SM4-GCM (RFC 8998, SM regions), and ML-DSA-65 (FIPS 204) signatures, both through
 // @noble/post-quantum. Private keys are kept as their FIPS seeds (ML-KEM: d ‖ z, 64 bytes; ML-DSA:
 // ξ, 32 bytes), sealed under the token KEK by the caller; each operation expands the seed, uses
-// the key and wipes seed and expanded key. The blob format is docs/pqc.md.
+// the key and wipes seed and expanded key. The blob format is docs/pqc.md:
 //
 //   offset  size  field
 //   0       2     magic "HQ"
