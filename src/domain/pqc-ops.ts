@@ -15,8 +15,6 @@ import { PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE } from './service-info.js';
 // Archived), Sign/Verify like the asymmetric ones. Private keys are software-module seeds sealed
 // under the token KEK, unsealed per call and wiped after (SoftHSM2 has no ML-KEM / ML-DSA).
 
-export const PQC_USAGES = [PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE];
-
 export class PqcService {
   constructor(
     private readonly keys: KeyService,
