@@ -336,4 +336,21 @@ describe('CAM: data keys are resource-level on the region-less `qcs::kms::uin/â€
     const carol = await sub('dk-carol', [`qcs::kms::uin/${ROOT.uin}:key/creatorUin/${ROOT.uin}/*`]);
     expect((await carol('DescribeDataKeys', { DataKeyIds: [a, b] })).DataKeyMetadatas).toHaveLength(2);
   });
+
+  it('ImportDataKey is evaluated on the wrapping CMK in the same region-less form (for a blob: the CMK inside it)', async () => {
+    const s = server.services;
+    await s.identities.createUser(ROOT.uin, 'dk-importer');
+    const cmkResource = (region: string) => `qcs::kms:${region}:uin/${ROOT.uin}:key/creatorUin/${ROOT.uin}/${cmk}`;
+    await s.access.createPolicy(ROOT.uin, 'dk-importer-p', JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:ImportDataKey'], resource: [cmkResource('')] }] }));
+    await s.access.attach(ROOT.uin, 'dk-importer-p', 'dk-importer');
+    const cred = await s.identities.createCredential(ROOT.uin, 'dk-importer');
+    const importer = cnKmsClient({ endpoint: server.endpoint, secretId: cred.secretId, secretKey: cred.secretKey, region: 'ap-hongkong' });
+    expect((await importer('ImportDataKey', { DataKeyName: 'cam-import-2', ImportKeyMaterial: b64('k'), ImportType: 2, KeyId: cmk })).KeyId).toBe(cmk);
+    const g = await hk('GenerateDataKey', { KeyId: cmk, NumberOfBytes: 8 });
+    expect((await importer('ImportDataKey', { DataKeyName: 'cam-import-1', ImportKeyMaterial: g.CiphertextBlob, ImportType: 1 })).KeyId).toBe(cmk);
+    const other = (await hk('CreateKey', { Alias: 'dk-cam-other' })).KeyId as string;
+    expect(await code(importer('ImportDataKey', { DataKeyName: 'cam-import-3', ImportKeyMaterial: b64('k'), ImportType: 2, KeyId: other }))).toBe('AuthFailure.UnauthorizedOperation');
+    const gOther = await hk('GenerateDataKey', { KeyId: other, NumberOfBytes: 8 });
+    expect(await code(importer('ImportDataKey', { DataKeyName: 'cam-import-4', ImportKeyMaterial: gOther.CiphertextBlob, ImportType: 1 }))).toBe('AuthFailure.UnauthorizedOperation');
+  });
 });
