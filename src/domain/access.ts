@@ -37,7 +37,7 @@ export class AccessService {
     private readonly policies: PolicyRepo,
     private readonly identities: IdentityRepo,
     private readonly keys: KeyRepo,
-    private readonly dataKeys?: DataKeyRepo,
+    private readonly dataKeys: DataKeyRepo,
   ) {}
 
   async createPolicy(accountUin: string, name: string, document: string): Promise<{ name: string; id: string }> {
@@ -111,7 +111,7 @@ export class AccessService {
     // $dataKeyId` — the region segment is empty in the seed, so only region-less (or `*`) patterns
     // match. Batch calls need every data key; a missing one is evaluated with a wildcard creator.
     const dataKeyIds = service === 'kms' && cam?.level === 'resource' ? dataKeyIdsOfCall(r.params) : [];
-    if (dataKeyIds.length > 0 && this.dataKeys) {
+    if (dataKeyIds.length > 0) {
       const found = new Map((await this.dataKeys.getMany(r.accountUin, r.region ?? '', dataKeyIds)).map((d) => [d.dataKeyId, d]));
       for (const id of dataKeyIds) {
         const d = found.get(id);
