@@ -108,7 +108,7 @@ export interface HostInput {
   tags?: Tag[];
 }
 
-export interface DataKeyListInput extends Omit<DataKeyListFilter, 'accountUin' | 'region'> {}
+export type DataKeyListInput = Omit<DataKeyListFilter, 'accountUin' | 'region'>;
 
 export class DataKeyService {
   constructor(
