@@ -62,6 +62,7 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
     expect(Buffer.from(stored.ciphertext_blob).subarray(0, 4)).toEqual(Buffer.from([0x48, 0x4b, 1, 1]));
     expect(unb64((await hk('Decrypt', { CiphertextBlob: r.CiphertextBlob })).Plaintext)).toEqual(plaintext);
     expect(server.logText()).not.toContain(r.Plaintext as string);
+    expect(JSON.stringify(await server.services.auditRepo.query({ limit: 1000 }))).not.toContain(r.Plaintext as string);
   });
 
   it('DescribeDataKey: DataKeyMetadata exactly as the SDK models it', async () => {
@@ -89,6 +90,7 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
     const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
     const w = await hk('GetDataKeyPlaintext', { DataKeyId: dk, EncryptionPublicKey: publicKey.export({ type: 'spki', format: 'pem' }), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
     expect(crypto.privateDecrypt({ key: privateKey, oaepHash: 'sha256', padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, unb64(w.Plaintext))).toEqual(plaintext);
+    expect(JSON.stringify(await server.services.auditRepo.query({ limit: 1000 }))).not.toContain(p.Plaintext as string);
     const c = await audited(hk, 'GetDataKeyCiphertextBlob', { DataKeyId: dk }, dk);
     expect(unb64((await hk('Decrypt', { CiphertextBlob: c.CiphertextBlob })).Plaintext)).toEqual(plaintext);
   });
