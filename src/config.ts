@@ -32,6 +32,8 @@ export interface Config {
   bodyLimitBytes: number;
   /** CMKs per account and region (GetServiceStatus CmkLimit; CreateKey refuses beyond it). */
   cmkLimit: number;
+  /** Hosted data keys per account and region (GetServiceStatus.DataKeyLimit). */
+  dataKeyLimit: number;
   /** Optional HTTPS listener (Tencent SDKs default to https). */
   tls: { certFile: string; keyFile: string; port: number } | undefined;
   /** Refuse requests when the audit trail cannot be written (default), or serve them unaudited. */
@@ -96,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimits: env.KMS_RATE_LIMITS || undefined,
     bodyLimitBytes: positiveInt(env, 'KMS_MAX_BODY_BYTES', 1024 * 1024),
     cmkLimit: positiveInt(env, 'KMS_CMK_LIMIT', 100_000),
+    dataKeyLimit: positiveInt(env, 'KMS_DATA_KEY_LIMIT', 100_000),
     tls: tlsConfig(env),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),

@@ -254,7 +254,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('jobs')
     .description('lifecycle jobs')
     .command('run')
-    .description('run the lifecycle jobs now: deletion, rotation, expiry of imported material, token/database reconciliation')
+    .description('run the lifecycle jobs now: deletion (CMKs and hosted data keys), rotation, expiry of imported material, token/database reconciliation')
     .option('--at <iso-time>', 'pretend it is this time (drills: deletion dates and rotation times before it are due)')
     .addOption(json())
     .action(async (opts: { at?: string; json?: boolean }) => {
@@ -267,7 +267,7 @@ export async function main(argv: string[]): Promise<void> {
       });
       print(!!opts.json, r, () =>
         [
-          `at ${r.at}: deleted ${r.deleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}, import parameters cleaned ${r.importsCleaned.length}`,
+          `at ${r.at}: deleted ${r.deleted.length}, data keys deleted ${r.dataKeysDeleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}, import parameters cleaned ${r.importsCleaned.length}`,
           `reconciled: ${r.reconciled.orphanObjectsDestroyed.length} orphan token objects destroyed, ${r.reconciled.rowsWithoutObjects.length} keys missing token objects`,
           `audit: ${r.auditPurged} events past retention exported and removed`,
           ...r.errors.map((e) => `error (${e.job} ${e.keyId}): ${e.error}`),

@@ -1,5 +1,6 @@
 import { sm2 } from 'sm-crypto-v2';
 import type { Kek } from './kek.js';
+import { ML_DSA_65_SEED_BYTES, ML_KEM_768_SEED_BYTES, mlDsa65PublicKeyPem, mlKem768PublicKeyPem } from './pqc.js';
 import type { Token } from '../pkcs11/token.js';
 import type { KeySpec } from '../store/key-repo.js';
 import type { SmPlacement } from './sm-placement.js';
@@ -7,7 +8,9 @@ import type { SmPlacement } from './sm-placement.js';
 // Where a key version's material is made and destroyed. Token specs (AES, RSA, EC) are
 // generated inside the token and never leave it; SM4 and SM2 are made in the software module
 // and kept only sealed under the token KEK (SoftHSM2 has no GM/T mechanisms), or in the token
-// when its profile declares vendor SM mechanisms (crypto/sm-placement.ts, KMS_SM_ENGINE).
+// when its profile declares vendor SM mechanisms (crypto/sm-placement.ts, KMS_SM_ENGINE);
+// ML-KEM-768 and ML-DSA-65 are made in the software module (SoftHSM2 has no PKCS#11 3.2
+// post-quantum mechanisms) and kept only sealed under the token KEK.
 
 export type KeyPurpose = 'encrypt' | 'decrypt' | 'sign';
 
@@ -89,6 +92,17 @@ export class KeyMaterialService {
           return { tokenResident: false, sealedMaterial: sealed, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, Buffer.from(pair.publicKey, 'hex')])) };
         } finally {
           priv.fill(0);
+        }
+      }
+      case 'ML_KEM_768':
+      case 'ML_DSA_65': {
+        // The FIPS 203/204 seed is the private key (d ‖ z, or ξ); the token's RNG draws it.
+        const seed = await this.token.random(spec === 'ML_KEM_768' ? ML_KEM_768_SEED_BYTES : ML_DSA_65_SEED_BYTES);
+        try {
+          const publicKey = spec === 'ML_KEM_768' ? mlKem768PublicKeyPem(seed) : mlDsa65PublicKeyPem(seed);
+          return { tokenResident: false, sealedMaterial: await this.kek.seal(seed, materialContext(keyId, version)), publicKey };
+        } finally {
+          seed.fill(0);
         }
       }
     }

@@ -6,6 +6,7 @@ import { Token, type RsaDecryptScheme, type SignScheme } from '../pkcs11/token.j
 import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
 import { InvalidArgumentError, InvalidKeyUsageError } from './errors.js';
 import type { Caller, KeyService } from './keys.js';
+import { PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE } from './service-info.js';
 
 // Asymmetric operations (kms-api.md §4.3): GetPublicKey, AsymmetricRsaDecrypt,
 // AsymmetricSm2Decrypt, SignByAsymmetricKey, VerifyByAsymmetricKey. RSA and EC keys work in the
@@ -55,7 +56,7 @@ export class AsymmetricService {
   }
 
   async getPublicKey(caller: Caller, keyId: string): Promise<{ keyId: string; der: Buffer; pem: string }> {
-    const key = await this.key(caller, keyId, Object.keys(SIGN_ALGORITHMS).concat('ASYMMETRIC_DECRYPT_RSA_2048', 'ASYMMETRIC_DECRYPT_SM2'));
+    const key = await this.key(caller, keyId, Object.keys(SIGN_ALGORITHMS).concat('ASYMMETRIC_DECRYPT_RSA_2048', 'ASYMMETRIC_DECRYPT_SM2', PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE));
     const pem = await this.publicPem(key);
     const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
     return { keyId: key.keyId, der, pem };

@@ -17,7 +17,7 @@ import {
   UnsupportedKeyUsageError,
 } from './errors.js';
 import { transition, type KeyOperation, type KeyState } from './key-state.js';
-import { keyUsageOffered } from './service-info.js';
+import { keyUsageOffered, PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE } from './service-info.js';
 
 // CMK lifecycle use cases (kms-api.md §4.1, §4.5, §4.9). Token objects are created before
 // their metadata commits and destroyed after it is gone, so a crash leaves at most an orphan
@@ -52,6 +52,11 @@ function specFor(region: Region, keyUsage: string): { spec: KeySpec; purpose: Ke
       return sm ? { spec: 'SM2', purpose: 'decrypt' } : undefined;
     case 'ASYMMETRIC_SIGN_VERIFY_SM2':
       return sm ? { spec: 'SM2', purpose: 'sign' } : undefined;
+    // Post-quantum (issue 13): both standards; the hybrid's AEAD follows the region (pqc-ops.ts).
+    case PQC_ENCRYPT_USAGE:
+      return { spec: 'ML_KEM_768', purpose: 'decrypt' };
+    case PQC_SIGN_USAGE:
+      return { spec: 'ML_DSA_65', purpose: 'sign' };
     default:
       return undefined;
   }

@@ -8,6 +8,7 @@ import * as m0006 from './0006_audit_checkpoints.js';
 import * as m0007 from './0007_alarms.js';
 import * as m0008 from './0008_coordination.js';
 import * as m0009 from './0009_imports.js';
+import * as m0010 from './0010_data_keys.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
 const all: Record<string, Knex.Migration> = {
@@ -20,6 +21,7 @@ const all: Record<string, Knex.Migration> = {
   '0007_alarms': m0007,
   '0008_coordination': m0008,
   '0009_imports': m0009,
+  '0010_data_keys': m0010,
 };
 
 export const migrations: Knex.MigrationSource<string> = {
