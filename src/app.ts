@@ -27,7 +27,7 @@ import { AlarmRepo } from './store/alarm-repo.js';
 import { dataKeyIdsOfCall, keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
-import { resolveSmPlacement, type SmPlacement } from './crypto/sm-placement.js';
+import { resolvePlacement, type KeyPlacement } from './crypto/placement.js';
 import { BackgroundLeases } from './domain/coordination.js';
 import { LeaseRepo } from './store/lease-repo.js';
 import { ImportService } from './domain/imports.js';
@@ -43,8 +43,8 @@ export interface Services {
   logger: Logger;
   metrics: Metrics;
   token: Token;
-  /** Where SM keys are made: the software module or the token (KMS_SM_ENGINE). */
-  smPlacement: SmPlacement;
+  /** Where SM and ML-DSA keys are made: the software module or the token (KMS_SM_ENGINE, KMS_PQC_ENGINE). */
+  placement: KeyPlacement;
   kek: Kek;
   db: Db;
   identities: IdentityService;
@@ -86,7 +86,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
     if (event === 'token.recovered') metrics.tokenRecoveries.inc();
   });
   try {
-    const smPlacement = resolveSmPlacement(token, config.smEngine);
+    const placement = resolvePlacement(token, { sm: config.smEngine, pqc: config.pqcEngine });
     const kek = await Kek.ensure(token);
     const db = openDatabase(config);
     try {
@@ -99,7 +99,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
           : await bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey });
       if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
       const keyRepo = new KeyRepo(db);
-      const material = new KeyMaterialService(token, kek, smPlacement);
+      const material = new KeyMaterialService(token, kek, placement);
       const alarms = new AlarmService(new AlarmRepo(db), {
         webhookUrl: config.alarmWebhookUrl,
         maxAttempts: config.alarmMaxAttempts,
@@ -122,7 +122,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, smPlacement, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
+      return { config, logger, metrics, token, placement, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;

@@ -23,6 +23,8 @@ export interface Config {
   hsmProfile: string;
   /** Where SM keys live: crypto/sm-placement.ts (KMS_SM_ENGINE). */
   smEngine: 'auto' | 'software' | 'token';
+  /** Where ML-DSA keys live: crypto/placement.ts (KMS_PQC_ENGINE). */
+  pqcEngine: 'auto' | 'software' | 'token';
   softhsmConf: string;
   regions: Region[];
   logLevel: string;
@@ -91,7 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pin: env.KMS_PKCS11_PIN || undefined,
     pinFile: env.KMS_PKCS11_PIN_FILE || path.join(dataDir, 'user.pin'),
     hsmProfile: env.KMS_HSM_PROFILE || 'softhsm2',
-    smEngine: smEngine(env.KMS_SM_ENGINE),
+    smEngine: engine('KMS_SM_ENGINE', env.KMS_SM_ENGINE),
+    pqcEngine: engine('KMS_PQC_ENGINE', env.KMS_PQC_ENGINE),
     softhsmConf: env.SOFTHSM2_CONF || path.join(dataDir, 'softhsm2.conf'),
     regions: parseRegions(env.KMS_REGIONS || DEFAULT_REGIONS),
     logLevel: env.KMS_LOG_LEVEL || 'info',
@@ -114,9 +117,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-function smEngine(raw: string | undefined): Config['smEngine'] {
+function engine(name: string, raw: string | undefined): Config['smEngine'] {
   const v = raw || 'auto';
-  if (v !== 'auto' && v !== 'software' && v !== 'token') throw new ConfigError(`KMS_SM_ENGINE: must be auto, software or token, not "${v}"`);
+  if (v !== 'auto' && v !== 'software' && v !== 'token') throw new ConfigError(`${name}: must be auto, software or token, not "${v}"`);
   return v;
 }
 

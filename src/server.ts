@@ -78,7 +78,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   auditTimer.unref();
   services.alarms.start(config.alarmDeliverySeconds * 1000);
   if (config.jobsIntervalSeconds > 0) void runJobs();
-  logger.info({ url, httpsUrl, profile: services.token.profile.name, smKeys: services.smPlacement.detail, regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
+  logger.info({ url, httpsUrl, profile: services.token.profile.name, placement: services.placement.detail, regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
   let closing: Promise<void> | undefined;
   return {
     services,

@@ -89,9 +89,9 @@ export async function main(argv: string[]): Promise<void> {
     .description('module, slot, token label, serial, login state, object counts and the mechanisms the profile relies on')
     .addOption(json())
     .action(async (opts: { json?: boolean }) => {
-      const status = await withServices(async (s) => ({ ...(await s.token.status()), smPlacement: s.smPlacement, reconciliation: await s.jobs.reconcile({ dryRun: true }) }), { bootstrap: false });
+      const status = await withServices(async (s) => ({ ...(await s.token.status()), placement: s.placement, reconciliation: await s.jobs.reconcile({ dryRun: true }) }), { bootstrap: false });
       print(!!opts.json, status, () =>
-        [humanStatus(status), `SM keys: ${status.smPlacement.detail.join('; ')}`, `orphan token objects: ${status.reconciliation.orphanObjectsDestroyed.join(', ') || 'none'}`, `keys missing token objects: ${status.reconciliation.rowsWithoutObjects.join(', ') || 'none'}`].join('\n'),
+        [humanStatus(status), `keys outside SoftHSM2's reach: ${status.placement.detail.join('; ')}`, `orphan token objects: ${status.reconciliation.orphanObjectsDestroyed.join(', ') || 'none'}`, `keys missing token objects: ${status.reconciliation.rowsWithoutObjects.join(', ') || 'none'}`].join('\n'),
       );
     });
   token

@@ -1,16 +1,17 @@
 import { sm2 } from 'sm-crypto-v2';
 import type { Kek } from './kek.js';
-import { ML_DSA_65_SEED_BYTES, ML_KEM_768_SEED_BYTES, mlDsa65PublicKeyPem, mlKem768PublicKeyPem } from './pqc.js';
+import { ML_DSA_65_SEED_BYTES, ML_KEM_768_SEED_BYTES, mlDsa65PemFromRaw, mlDsa65PublicKeyPem, mlKem768PublicKeyPem } from './pqc.js';
 import type { Token } from '../pkcs11/token.js';
 import type { KeySpec } from '../store/key-repo.js';
-import type { SmPlacement } from './sm-placement.js';
+import type { KeyPlacement } from './placement.js';
 
 // Where a key version's material is made and destroyed. Token specs (AES, RSA, EC) are
 // generated inside the token and never leave it; SM4 and SM2 are made in the software module
 // and kept only sealed under the token KEK (SoftHSM2 has no GM/T mechanisms), or in the token
-// when its profile declares vendor SM mechanisms (crypto/sm-placement.ts, KMS_SM_ENGINE);
+// when its profile declares vendor SM mechanisms (crypto/placement.ts, KMS_SM_ENGINE);
 // ML-KEM-768 and ML-DSA-65 are made in the software module (SoftHSM2 has no PKCS#11 3.2
-// post-quantum mechanisms) and kept only sealed under the token KEK.
+// post-quantum mechanisms) and kept only sealed under the token KEK — ML-DSA-65 in the token
+// when its profile declares CKM_ML_DSA (KMS_PQC_ENGINE).
 
 export type KeyPurpose = 'encrypt' | 'decrypt' | 'sign';
 
@@ -39,14 +40,15 @@ export class KeyMaterialService {
   constructor(
     private readonly token: Token,
     private readonly kek: Kek,
-    /** Where SM keys are made (crypto/sm-placement.ts); software when absent. */
-    private readonly sm: Pick<SmPlacement, 'sm2' | 'sm4'> = { sm2: 'software', sm4: 'software' },
+    /** Where SM and ML-DSA keys are made (crypto/placement.ts); software when absent. */
+    private readonly place: Pick<KeyPlacement, 'sm2' | 'sm4' | 'mldsa'> = { sm2: 'software', sm4: 'software', mldsa: 'software' },
   ) {}
 
   /** Whether a new key of this spec is made in the token. */
   inToken(spec: KeySpec): boolean {
-    if (spec === 'SM4') return this.sm.sm4 === 'token';
-    if (spec === 'SM2') return this.sm.sm2 === 'token';
+    if (spec === 'SM4') return this.place.sm4 === 'token';
+    if (spec === 'SM2') return this.place.sm2 === 'token';
+    if (spec === 'ML_DSA_65') return this.place.mldsa === 'token';
     return TOKEN_SPECS.has(spec);
   }
 
@@ -63,6 +65,10 @@ export class KeyMaterialService {
     if (spec === 'SM2' && inToken) {
       const point = await this.token.generateSm2KeyPair(name, purpose === 'sign' ? { sign: true } : { decrypt: true });
       return { tokenResident: true, sealedMaterial: null, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, point])) };
+    }
+    if (spec === 'ML_DSA_65' && inToken) {
+      const raw = await this.token.generateMlDsa65KeyPair(name);
+      return { tokenResident: true, sealedMaterial: null, publicKey: mlDsa65PemFromRaw(raw) };
     }
     switch (spec) {
       case 'AES_256':

@@ -84,6 +84,12 @@ export function mlDsa65PublicKeyPem(seed: Buffer): string {
   return spkiPem(OID_ML_DSA_65, keys.publicKey);
 }
 
+/** The SubjectPublicKeyInfo PEM of a raw ML-DSA-65 public key (from a token's CKA_VALUE). */
+export function mlDsa65PemFromRaw(raw: Uint8Array): string {
+  if (raw.length !== ml_dsa65.lengths.publicKey) throw new Error('not an ML-DSA-65 public key');
+  return spkiPem(OID_ML_DSA_65, raw);
+}
+
 function uuidBytes(keyId: string): Buffer {
   return Buffer.from(keyId.replace(/-/g, ''), 'hex');
 }

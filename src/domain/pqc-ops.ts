@@ -35,6 +35,13 @@ export class PqcService {
     return { sealed: v.sealedMaterial, publicKey: v.publicKey, version };
   }
 
+  /** The public key alone (also of keys whose private half lives in a token). */
+  private async publicKey(key: KeyRecord): Promise<string> {
+    const v = (await this.repo.versions(key.keyId)).find((x) => x.version === key.currentVersion);
+    if (!v?.publicKey) throw new InvalidArgumentError(`key ${key.keyId} has no public key`);
+    return v.publicKey;
+  }
+
   private async withSeed<T>(key: KeyRecord, sealed: Buffer, version: number, fn: (seed: Buffer) => T): Promise<T> {
     const seed = await this.kek.open(sealed, materialContext(key.keyId, version));
     try {
@@ -83,6 +90,8 @@ export class PqcService {
 
   async sign(caller: Caller, keyId: string, message: Buffer): Promise<Buffer> {
     const key = await this.key(caller, keyId, PQC_SIGN_USAGE, 'UseAsymmetric');
+    // Made in a token with PKCS#11 3.2 ML-DSA (KMS_PQC_ENGINE): signed there.
+    if (key.tokenResident) return this.token.mlDsaSign({ keyId: key.keyId, version: key.currentVersion }, message);
     const v = await this.version(key);
     const rnd = await this.token.random(32);
     try {
@@ -94,6 +103,6 @@ export class PqcService {
 
   async verify(caller: Caller, keyId: string, message: Buffer, signature: Buffer): Promise<boolean> {
     const key = await this.key(caller, keyId, PQC_SIGN_USAGE, 'UseAsymmetric');
-    return mlDsa65Verify((await this.version(key)).publicKey, message, signature);
+    return mlDsa65Verify(await this.publicKey(key), message, signature);
   }
 }

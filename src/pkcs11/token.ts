@@ -106,6 +106,15 @@ const SENTINEL: ObjectName = { keyId: 'sentinel', version: 0 };
 const GCM_IV_BYTES = 12;
 const IV_POOL_BYTES = GCM_IV_BYTES * 512;
 
+/** PKCS#11 3.2 values (OASIS PKCS#11 v3.2 pkcs11t.h) for ML-DSA. */
+const PKCS11_3_2 = {
+  CKM_ML_DSA_KEY_PAIR_GEN: 0x1c,
+  CKM_ML_DSA: 0x1d,
+  CKK_ML_DSA: 0x4a,
+  CKA_PARAMETER_SET: 0x61d,
+  CKP_ML_DSA_65: 0x2,
+} as const;
+
 /** DER OID of sm2p256v1 (1.2.156.10197.1.301), CKA_EC_PARAMS of vendor SM2 keys. */
 const SM2_EC_PARAMS = Buffer.from('06082a811ccf5501822d', 'hex');
 
@@ -993,6 +1002,66 @@ export class Token {
       this.p11.C_DecryptInit(this.main!, { mechanism }, this.handleOf(name, pkcs11js.CKO_PRIVATE_KEY));
       return Buffer.from(this.p11.C_Decrypt(this.main!, c1c3c2, Buffer.alloc(c1c3c2.length)));
     });
+  }
+
+  // ---- PKCS#11 3.2 ML-DSA ----------------------------------------------------------
+  // Standard numbers (PKCS#11 3.2; pkcs11js 2.1.7 has no constants for them). Used only when
+  // the profile declares them available and the token lists them (crypto/placement.ts).
+
+  pqcMechanismNumber(name: string): number {
+    const n = PKCS11_3_2[name as keyof typeof PKCS11_3_2];
+    if (n === undefined) throw new MechanismUnsupportedError(`unknown PKCS#11 3.2 name ${name}`);
+    return n;
+  }
+
+  /** ML-DSA-65 key pair (CKK_ML_DSA, CKA_PARAMETER_SET CKP_ML_DSA_65) in the token; returns the raw public key. */
+  async generateMlDsa65KeyPair(name: ObjectName): Promise<Buffer> {
+    const label = labelOf(name);
+    const id = Buffer.from(label, 'utf8');
+    const pub = assertFlatTemplate([
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: PKCS11_3_2.CKK_ML_DSA },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: false },
+      { type: pkcs11js.CKA_MODIFIABLE, value: false },
+      { type: pkcs11js.CKA_VERIFY, value: true },
+      { type: PKCS11_3_2.CKA_PARAMETER_SET, value: PKCS11_3_2.CKP_ML_DSA_65 },
+      { type: pkcs11js.CKA_LABEL, value: label },
+      { type: pkcs11js.CKA_ID, value: id },
+    ]);
+    const priv = assertFlatTemplate([
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: PKCS11_3_2.CKK_ML_DSA },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11js.CKA_MODIFIABLE, value: false },
+      { type: pkcs11js.CKA_SIGN, value: true },
+      { type: pkcs11js.CKA_DERIVE, value: false },
+      { type: pkcs11js.CKA_LABEL, value: label },
+      { type: pkcs11js.CKA_ID, value: id },
+    ]);
+    await this.serialized(() => this.run('generate ML-DSA key pair', 'other', async () => {
+      if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
+      return this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: PKCS11_3_2.CKM_ML_DSA_KEY_PAIR_GEN }, pub, priv));
+    }));
+    return this.run('read ML-DSA public key', 'other', () => {
+      const [value] = this.p11.C_GetAttributeValue(this.main!, this.handleOf(name, pkcs11js.CKO_PUBLIC_KEY), [{ type: pkcs11js.CKA_VALUE }]);
+      const raw = Buffer.from(value!.value as Buffer);
+      if (raw.length !== 1952) throw new InvalidInputError(`ML-DSA-65 public key must be 1952 bytes, the token gave ${raw.length}`);
+      return raw;
+    });
+  }
+
+  /** Pure ML-DSA (empty context, the token's hedged randomness) over the message. */
+  async mlDsaSign(name: ObjectName, message: Buffer): Promise<Buffer> {
+    return this.run('ML-DSA sign', 'other', () =>
+      this.withPoolSession(async (s) => {
+        this.p11.C_SignInit(s, { mechanism: PKCS11_3_2.CKM_ML_DSA }, this.handleOf(name, pkcs11js.CKO_PRIVATE_KEY));
+        return Buffer.from(await this.p11.C_SignAsync(s, message, Buffer.alloc(4627)));
+      }),
+    );
   }
 
   /** AES-CMAC (16 bytes) of data under a token AES key with CKA_SIGN (keyed fingerprints). */

@@ -5,7 +5,7 @@ import { shake128 } from '@noble/hashes/sha3.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { describe, expect, it } from 'vitest';
-import { mlDsa65PublicKeyPem, mlDsa65Sign, mlDsa65Verify, mlKem768PublicKeyPem, parsePqcBlob, PQC_HEADER_BYTES, PqcAlgorithm, pqcDecrypt, pqcEncrypt, rawPublicKeyFromPem } from '../../src/crypto/pqc.js';
+import { mlDsa65PemFromRaw, mlDsa65PublicKeyPem, mlDsa65Sign, mlDsa65Verify, mlKem768PublicKeyPem, parsePqcBlob, PQC_HEADER_BYTES, PqcAlgorithm, pqcDecrypt, pqcEncrypt, rawPublicKeyFromPem } from '../../src/crypto/pqc.js';
 
 // FIPS 203 / FIPS 204 known answers (test/vectors/pqc.json, sources noted there) for the
 // @noble/post-quantum primitives the software module uses, and the PQC blob format
@@ -110,5 +110,17 @@ describe('ML-DSA-65 signatures of the service verify with @noble/post-quantum di
     expect(mlDsa65Verify(pem, Buffer.from('messagf'), sig)).toBe(false);
     sig[100] ^= 1;
     expect(mlDsa65Verify(pem, msg, sig)).toBe(false);
+  });
+});
+
+describe('ML-DSA-65 public keys from a token (raw CKA_VALUE)', () => {
+  it('wraps the raw key in the same SubjectPublicKeyInfo as software keys; noble verifies through it', () => {
+    const seed = Buffer.alloc(32, 7);
+    const keys = ml_dsa65.keygen(seed);
+    expect(mlDsa65PemFromRaw(keys.publicKey)).toBe(mlDsa65PublicKeyPem(seed));
+    const raw = rawPublicKeyFromPem(mlDsa65PemFromRaw(keys.publicKey), 'ML-DSA-65');
+    const msg = new TextEncoder().encode('token-made key');
+    expect(ml_dsa65.verify(ml_dsa65.sign(msg, keys.secretKey), msg, raw)).toBe(true);
+    expect(() => mlDsa65PemFromRaw(keys.publicKey.subarray(1))).toThrow();
   });
 });

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SmPlacementError } from '../../src/crypto/sm-placement.js';
+import { PlacementError } from '../../src/crypto/placement.js';
 import { PROFILE_DIR } from '../../src/pkcs11/profile.js';
 import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { b64, clearProxy, cnKmsClient, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
@@ -54,7 +54,7 @@ const gzOf = (s: TestServer): KmsCaller => cnKmsClient({ endpoint: s.endpoint, s
 
 describe('placement by configuration', () => {
   it('softhsm2 profile: SM keys in the software module (sealed under the KEK, no token object)', async () => {
-    expect(base.services.smPlacement).toMatchObject({ sm2: 'software', sm4: 'software' });
+    expect(base.services.placement).toMatchObject({ sm2: 'software', sm4: 'software' });
     const keyId = (await gzOf(base)('CreateKey', { Alias: 'sm4-software' })).KeyId as string;
     expect(await base.services.token.exists({ keyId, version: 1 })).toBe(false);
     const row = await base.services.db('keys').where('key_id', keyId).first('token_resident');
@@ -63,11 +63,32 @@ describe('placement by configuration', () => {
     expect(v.sealed_material).toBeTruthy();
   });
 
+  it('post-quantum: ML-DSA in the software module unless the profile declares PKCS#11 3.2 CKM_ML_DSA and the token lists it; ML-KEM always there', async () => {
+    expect(base.services.placement).toMatchObject({ mldsa: 'software', mlkem: 'software' });
+    await expect(startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0', KMS_PQC_ENGINE: 'token' }, base)).rejects.toSatisfy(
+      (err: unknown) => err instanceof PlacementError && /KMS_PQC_ENGINE=token/.test(err.message) && /CKM_ML_DSA_KEY_PAIR_GEN/.test(err.message),
+    );
+    // A profile may declare them; SoftHSM2 2.6.1 does not list them, so auto keeps the software module.
+    const p = JSON.parse(readFileSync(path.join(PROFILE_DIR, 'softhsm2.json'), 'utf8')) as { name: string; mechanisms: Record<string, unknown> };
+    p.name = 'mldsa-declared';
+    p.mechanisms.CKM_ML_DSA_KEY_PAIR_GEN = { available: true, use: 'ML-DSA-65 keys' };
+    p.mechanisms.CKM_ML_DSA = { available: true, use: 'ML-DSA-65 signing' };
+    const file = path.join(base.config.dataDir, 'mldsa-declared.json');
+    writeFileSync(file, JSON.stringify(p));
+    const declared = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0', KMS_HSM_PROFILE: file }, base);
+    try {
+      expect(declared.services.placement.mldsa).toBe('software');
+      expect(declared.services.placement.detail.join(' ')).toMatch(/ml-dsa: software module \(token lacks CKM_ML_DSA_KEY_PAIR_GEN, CKM_ML_DSA\)/);
+    } finally {
+      await declared.stop();
+    }
+  });
+
   it('KMS_SM_ENGINE=token with a profile that lacks the SM2 mechanisms: start-up refused, naming them', async () => {
     await expect(startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0', KMS_HSM_PROFILE: profileFile, KMS_SM_ENGINE: 'token' }, base)).rejects.toSatisfy(
-      (err: unknown) => err instanceof SmPlacementError && /SM2_KEY_PAIR_GEN/.test(err.message) && /SM2_ENCRYPT/.test(err.message),
+      (err: unknown) => err instanceof PlacementError && /SM2_KEY_PAIR_GEN/.test(err.message) && /SM2_ENCRYPT/.test(err.message),
     );
-    await expect(startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0', KMS_SM_ENGINE: 'token' }, base)).rejects.toBeInstanceOf(SmPlacementError);
+    await expect(startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0', KMS_SM_ENGINE: 'token' }, base)).rejects.toBeInstanceOf(PlacementError);
   });
 });
 
@@ -79,8 +100,8 @@ describe('SM4 in the token (declared vendor mechanisms)', () => {
   });
 
   it('auto: SM4 goes to the token (declared and listed), SM2 stays in the software module', () => {
-    expect(aliased!.services.smPlacement).toMatchObject({ sm4: 'token', sm2: 'software' });
-    expect(aliased!.services.smPlacement.detail.join(' ')).toMatch(/sm2: software module \(token lacks SM2_KEY_PAIR_GEN/);
+    expect(aliased!.services.placement).toMatchObject({ sm4: 'token', sm2: 'software' });
+    expect(aliased!.services.placement.detail.join(' ')).toMatch(/sm2: software module \(token lacks SM2_KEY_PAIR_GEN/);
   });
 
   it('new SM4 keys are token objects, never in the database; encrypt/decrypt, rotation and deletion run in the token', async () => {
