@@ -24,13 +24,17 @@ import { AuditCheckpointRepo, AuditRepo } from './store/audit-repo.js';
 import { AuditTrail } from './audit/trail.js';
 import { AlarmService } from './domain/alarms.js';
 import { AlarmRepo } from './store/alarm-repo.js';
-import { keyIdsOfCall } from './domain/call-keys.js';
+import { dataKeyIdsOfCall, keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
+import { resolvePlacement, type KeyPlacement } from './crypto/placement.js';
 import { BackgroundLeases } from './domain/coordination.js';
 import { LeaseRepo } from './store/lease-repo.js';
 import { ImportService } from './domain/imports.js';
 import { ImportRepo } from './store/import-repo.js';
+import { DataKeyService } from './domain/data-keys.js';
+import { DataKeyRepo } from './store/data-key-repo.js';
+import { PqcService } from './domain/pqc-ops.js';
 import { consoleRouter } from './console/server.js';
 
 // Wiring: configuration in, services and the Express app out.
@@ -40,6 +44,8 @@ export interface Services {
   logger: Logger;
   metrics: Metrics;
   token: Token;
+  /** Where SM and ML-DSA keys are made: the software module or the token (KMS_SM_ENGINE, KMS_PQC_ENGINE). */
+  placement: KeyPlacement;
   kek: Kek;
   db: Db;
   identities: IdentityService;
@@ -50,6 +56,9 @@ export interface Services {
   crypto: CryptoService;
   asymmetric: AsymmetricService;
   imports: ImportService;
+  dataKeys: DataKeyService;
+  dataKeyRepo: DataKeyRepo;
+  pqc: PqcService;
   access: AccessService;
   audit: AuditLog;
   auditRepo: AuditRepo;
@@ -78,6 +87,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
     if (event === 'token.recovered') metrics.tokenRecoveries.inc();
   });
   try {
+    const placement = resolvePlacement(token, { sm: config.smEngine, pqc: config.pqcEngine });
     const kek = await Kek.ensure(token);
     const db = openDatabase(config);
     try {
@@ -90,7 +100,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
           : await bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey });
       if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
       const keyRepo = new KeyRepo(db);
-      const material = new KeyMaterialService(token, kek);
+      const material = new KeyMaterialService(token, kek, placement);
       const alarms = new AlarmService(new AlarmRepo(db), {
         webhookUrl: config.alarmWebhookUrl,
         maxAttempts: config.alarmMaxAttempts,
@@ -102,15 +112,18 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         onPendingDeleteUse: (key, caller, operation) =>
           void alarms.pendingDeleteKeyUsed({ accountUin: key.accountUin, region: key.region, keyId: key.keyId, action: operation, userUin: caller.userUin, deletionDate: key.deletionDate }),
       });
+      const dataKeyRepo = new DataKeyRepo(db);
       const imports = new ImportService(keys, keyRepo, new ImportRepo(db), token, kek);
-      const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms, imports });
+      const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms, imports, dataKeys: dataKeyRepo });
       const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
       const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
-      const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo);
+      const dataKeys = new DataKeyService(dataKeyRepo, keys, crypto, { dataKeyLimit: config.dataKeyLimit });
+      const pqc = new PqcService(keys, keyRepo, token, kek);
+      const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo, dataKeyRepo);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
+      return { config, logger, metrics, token, placement, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -170,7 +183,7 @@ export function createApp(s: Services): Express {
           return s.audit.available;
         },
         record: (c) => {
-          const keyIds = c.action ? keyIdsOfCall(c.action, c.params) : [];
+          const keyIds = c.action ? [...keyIdsOfCall(c.action, c.params), ...dataKeyIdsOfCall(c.params)] : [];
           return s.audit.record(
             s.audit.newEvent({
               eventName: c.action ?? 'Unknown',
@@ -200,6 +213,8 @@ export function createApp(s: Services): Express {
             crypto: s.crypto,
             asymmetric: s.asymmetric,
             imports: s.imports,
+            dataKeys: s.dataKeys,
+            pqc: s.pqc,
           }),
         ),
         cloudAuditService(s.auditRepo),

@@ -21,6 +21,10 @@ export interface Config {
   pin: string | undefined;
   pinFile: string;
   hsmProfile: string;
+  /** Where SM keys live: crypto/sm-placement.ts (KMS_SM_ENGINE). */
+  smEngine: 'auto' | 'software' | 'token';
+  /** Where ML-DSA keys live: crypto/placement.ts (KMS_PQC_ENGINE). */
+  pqcEngine: 'auto' | 'software' | 'token';
   softhsmConf: string;
   regions: Region[];
   logLevel: string;
@@ -30,6 +34,8 @@ export interface Config {
   bodyLimitBytes: number;
   /** CMKs per account and region (GetServiceStatus CmkLimit; CreateKey refuses beyond it). */
   cmkLimit: number;
+  /** Hosted data keys per account and region (GetServiceStatus.DataKeyLimit). */
+  dataKeyLimit: number;
   /** Optional HTTPS listener (Tencent SDKs default to https). */
   tls: { certFile: string; keyFile: string; port: number } | undefined;
   /** Refuse requests when the audit trail cannot be written (default), or serve them unaudited. */
@@ -90,12 +96,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pin: env.KMS_PKCS11_PIN || undefined,
     pinFile: env.KMS_PKCS11_PIN_FILE || path.join(dataDir, 'user.pin'),
     hsmProfile: env.KMS_HSM_PROFILE || 'softhsm2',
+    smEngine: engine('KMS_SM_ENGINE', env.KMS_SM_ENGINE),
+    pqcEngine: engine('KMS_PQC_ENGINE', env.KMS_PQC_ENGINE),
     softhsmConf: env.SOFTHSM2_CONF || path.join(dataDir, 'softhsm2.conf'),
     regions: parseRegions(env.KMS_REGIONS || DEFAULT_REGIONS),
     logLevel: env.KMS_LOG_LEVEL || 'info',
     rateLimits: env.KMS_RATE_LIMITS || undefined,
     bodyLimitBytes: positiveInt(env, 'KMS_MAX_BODY_BYTES', 1024 * 1024),
     cmkLimit: positiveInt(env, 'KMS_CMK_LIMIT', 100_000),
+    dataKeyLimit: positiveInt(env, 'KMS_DATA_KEY_LIMIT', 100_000),
     tls: tlsConfig(env),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),
@@ -111,6 +120,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rootSecretId: env.KMS_ROOT_SECRET_ID || undefined,
     rootSecretKey: env.KMS_ROOT_SECRET_KEY || undefined,
   };
+}
+
+function engine(name: string, raw: string | undefined): Config['smEngine'] {
+  const v = raw || 'auto';
+  if (v !== 'auto' && v !== 'software' && v !== 'token') throw new ConfigError(`${name}: must be auto, software or token, not "${v}"`);
+  return v;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

@@ -42,6 +42,15 @@ const DOMAIN: Record<string, string> = {
   'KeyState.StateNotSupported': 'ResourceUnavailable.CmkStateNotSupport',
   'KeyState.ShouldBeDisabled': 'ResourceUnavailable.CmkShouldBeDisabled',
   'KeyState.NotPendingDelete': 'ResourceUnavailable.CmkNotPendingDelete',
+  // Hosted data keys (domain/data-keys.ts), kms-api.md §4.6.
+  DataKeyNotFound: 'ResourceUnavailable.DataKeyNotFound',
+  DataKeyNameExists: 'InvalidParameterValue.DataKeyNameAlreadyExists',
+  DataKeyLimit: 'LimitExceeded.DataKeyLimitExceeded',
+  InvalidImportKeyMaterial: 'InvalidParameterValue.InvalidImportKeyMaterial',
+  'DataKeyState.Disabled': 'ResourceUnavailable.DataKeyDisabled',
+  'DataKeyState.PendingDelete': 'ResourceUnavailable.DataKeyPendingDelete',
+  'DataKeyState.StateNotSupported': 'ResourceUnavailable.DataKeyStateNotSupport',
+  'DataKeyState.NotPendingDelete': 'ResourceUnavailable.DataKeyNotPendingDelete',
 };
 
 const HSM: Record<string, string> = {

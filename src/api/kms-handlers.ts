@@ -3,7 +3,9 @@ import type { CryptoService } from '../domain/crypto-ops.js';
 import type { AsymmetricService, MessageType } from '../domain/asymmetric-ops.js';
 import type { KeyService } from '../domain/keys.js';
 import type { ImportService, WrappingAlgorithm } from '../domain/imports.js';
-import { NotSupportedError } from '../domain/errors.js';
+import type { DataKeyService } from '../domain/data-keys.js';
+import type { PqcService } from '../domain/pqc-ops.js';
+import { dataKeyHandlers } from './data-key-handlers.js';
 import type { WrapAlgorithm } from '../crypto/public-wrap.js';
 import { algorithmsFor } from '../domain/service-info.js';
 import { callerOf, keyMetadata, LIST_KEYS_STATES, listKeyDetailFilter } from './key-wire.js';
@@ -13,12 +15,14 @@ import type { CallContext, Handler } from './router.js';
 // Thin handlers: wire names in and out, the work in domain use cases.
 
 export interface KmsHandlerDeps {
-  config: Pick<Config, 'regions' | 'cmkLimit'>;
+  config: Pick<Config, 'regions' | 'cmkLimit' | 'dataKeyLimit'>;
   tokenSupports: (mechanism: string) => boolean;
   keys: KeyService;
   crypto: CryptoService;
   asymmetric: AsymmetricService;
   imports: ImportService;
+  dataKeys: DataKeyService;
+  pqc: PqcService;
 }
 
 const b64 = (s: string) => Buffer.from(s, 'base64');
@@ -114,12 +118,15 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
       return { CiphertextBlob: r.blob.toString('base64'), KeyId: r.keyId, SourceKeyId: r.sourceKeyId, ReEncrypted: r.reEncrypted };
     },
     GenerateDataKey: async (p, ctx) => {
-      // Hosted data keys (IsHostedByKms) arrive with issue 13.
-      if (p.IsHostedByKms === 1) throw new NotSupportedError('hosted data keys (IsHostedByKms=1) are not available on this server yet');
       // NumberOfBytes wins over KeySpec when both are given (§4.2).
       const bytes = p.NumberOfBytes ?? (p.KeySpec === 'AES_128' ? 16 : 32);
-      const r = await crypto.generateDataKey(callerOf(ctx), p.KeyId, bytes, p.EncryptionContext);
-      return { KeyId: r.keyId, Plaintext: plaintextOut(r.plaintext, p), CiphertextBlob: r.blob.toString('base64'), TagCode: 0, TagMsg: '' };
+      // IsHostedByKms=1: the data key is also kept in KMS (§4.6, domain/data-keys.ts).
+      const r =
+        p.IsHostedByKms === 1
+          ? await deps.dataKeys.generateHosted(callerOf(ctx), p.KeyId, bytes, p.EncryptionContext, { name: p.DataKeyName!, description: p.Description, tags: p.Tags?.map((t) => ({ key: t.TagKey, value: t.TagValue })) })
+          : await crypto.generateDataKey(callerOf(ctx), p.KeyId, bytes, p.EncryptionContext);
+      const dataKeyId = 'dataKeyId' in r ? { DataKeyId: r.dataKeyId } : {};
+      return { KeyId: r.keyId, Plaintext: plaintextOut(r.plaintext, p), CiphertextBlob: r.blob.toString('base64'), ...dataKeyId, TagCode: 0, TagMsg: '' };
     },
     GenerateRandom: async (p) => ({ Plaintext: releaseBase64(await crypto.random(p.NumberOfBytes)) }),
   };
@@ -161,6 +168,7 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
     ...(asym as Partial<Record<KmsAction, Handler<never>>>),
     ...(lifecycle as Partial<Record<KmsAction, Handler<never>>>),
     ...(symmetric as Partial<Record<KmsAction, Handler<never>>>),
+    ...dataKeyHandlers({ dataKeys: deps.dataKeys, pqc: deps.pqc, plaintextOut }),
     // §4.10: on premises, the configured regions.
     GetRegions: async () => ({ Regions: deps.config.regions.map((r) => r.name) }),
 
@@ -179,10 +187,11 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
       CmkUserCount: await keys.count({ accountUin: ctx.identity.accountUin, region: ctx.region!.name }),
       CmkLimit: deps.config.cmkLimit,
       ExclusiveHSMList: [],
-      IsAllowedDataKeyHosted: false,
-      DataKeyLimit: 0,
+      // Hosted data keys (§4.6): the configured quota; nothing is sold on premises, so no free tier.
+      IsAllowedDataKeyHosted: true,
+      DataKeyLimit: deps.config.dataKeyLimit,
       FreeDataKeyLimit: 0,
-      DataKeyUsedCount: 0,
+      DataKeyUsedCount: await deps.dataKeys.count(ctx.identity.accountUin, ctx.region!.name),
       SyncTaskList: [],
       IsAllowedSync: false,
     }),

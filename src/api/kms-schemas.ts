@@ -144,6 +144,9 @@ export const KEY_USAGES = [
   'ASYMMETRIC_SIGN_VERIFY_ECC',
   'ASYMMETRIC_SIGN_VERIFY_RSA_2048',
   'ASYMMETRIC_SIGN_VERIFY_ECDSA384',
+  // Post-quantum (issue 13; names ours, listed by ListAlgorithms: domain/service-info.ts).
+  'PQC_ENCRYPT_DECRYPT_ML_KEM_768',
+  'PQC_SIGN_VERIFY_ML_DSA_65',
 ] as const;
 const RSA_ENCRYPTION_ALGORITHMS = ['RSAES_PKCS1_V1_5', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] as const;
 // §4.3: "SM2DSA / ECC_P256_R1 / RSA_PSS_SHA_256 / RSA_PKCS1_SHA_256 / … (ListAlgorithms is

@@ -91,9 +91,9 @@ export async function main(argv: string[]): Promise<void> {
     .description('module, slot, token label, serial, login state, object counts and the mechanisms the profile relies on')
     .addOption(json())
     .action(async (opts: { json?: boolean }) => {
-      const status = await withServices(async (s) => ({ ...(await s.token.status()), reconciliation: await s.jobs.reconcile({ dryRun: true }) }), { bootstrap: false });
+      const status = await withServices(async (s) => ({ ...(await s.token.status()), placement: s.placement, reconciliation: await s.jobs.reconcile({ dryRun: true }) }), { bootstrap: false });
       print(!!opts.json, status, () =>
-        [humanStatus(status), `orphan token objects: ${status.reconciliation.orphanObjectsDestroyed.join(', ') || 'none'}`, `keys missing token objects: ${status.reconciliation.rowsWithoutObjects.join(', ') || 'none'}`].join('\n'),
+        [humanStatus(status), `keys outside SoftHSM2's reach: ${status.placement.detail.join('; ')}`, `orphan token objects: ${status.reconciliation.orphanObjectsDestroyed.join(', ') || 'none'}`, `keys missing token objects: ${status.reconciliation.rowsWithoutObjects.join(', ') || 'none'}`].join('\n'),
       );
     });
   token
@@ -278,7 +278,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('jobs')
     .description('lifecycle jobs')
     .command('run')
-    .description('run the lifecycle jobs now: deletion, rotation, expiry of imported material, token/database reconciliation')
+    .description('run the lifecycle jobs now: deletion (CMKs and hosted data keys), rotation, expiry of imported material, token/database reconciliation')
     .option('--at <iso-time>', 'pretend it is this time (drills: deletion dates and rotation times before it are due)')
     .addOption(json())
     .action(async (opts: { at?: string; json?: boolean }) => {
@@ -291,7 +291,7 @@ export async function main(argv: string[]): Promise<void> {
       });
       print(!!opts.json, r, () =>
         [
-          `at ${r.at}: deleted ${r.deleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}, import parameters cleaned ${r.importsCleaned.length}`,
+          `at ${r.at}: deleted ${r.deleted.length}, data keys deleted ${r.dataKeysDeleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}, import parameters cleaned ${r.importsCleaned.length}`,
           `reconciled: ${r.reconciled.orphanObjectsDestroyed.length} orphan token objects destroyed, ${r.reconciled.rowsWithoutObjects.length} keys missing token objects`,
           `audit: ${r.auditPurged} events past retention exported and removed`,
           ...r.errors.map((e) => `error (${e.job} ${e.keyId}): ${e.error}`),

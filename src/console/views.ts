@@ -60,6 +60,8 @@ export const KEY_USAGE_LABELS: Record<string, string> = {
   ASYMMETRIC_SIGN_VERIFY_RSA_2048: 'Asymmetric Signature Verification (RSA_2048)',
   ASYMMETRIC_SIGN_VERIFY_ECC: 'Asymmetric Signature Verification (ECC P-256)',
   ASYMMETRIC_SIGN_VERIFY_ECDSA384: 'Asymmetric Signature Verification (ECDSA P-384)',
+  PQC_ENCRYPT_DECRYPT_ML_KEM_768: 'Post-quantum Encryption/Decryption (ML-KEM-768)',
+  PQC_SIGN_VERIFY_ML_DSA_65: 'Post-quantum Signature Verification (ML-DSA-65)',
 };
 const usageLabel = (u: string) => KEY_USAGE_LABELS[u] ?? u;
 

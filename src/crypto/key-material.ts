@@ -1,15 +1,23 @@
 import { sm2 } from 'sm-crypto-v2';
 import type { Kek } from './kek.js';
+import { ML_DSA_65_SEED_BYTES, ML_KEM_768_SEED_BYTES, mlDsa65PemFromRaw, mlDsa65PublicKeyPem, mlKem768PublicKeyPem } from './pqc.js';
 import type { Token } from '../pkcs11/token.js';
 import type { KeySpec } from '../store/key-repo.js';
+import type { KeyPlacement } from './placement.js';
 
 // Where a key version's material is made and destroyed. Token specs (AES, RSA, EC) are
-// generated inside the token and never leave it; software-module specs (SM4, SM2: SoftHSM2
-// has no GM/T mechanisms) are made here and kept only sealed under the token KEK.
+// generated inside the token and never leave it; SM4 and SM2 are made in the software module
+// and kept only sealed under the token KEK (SoftHSM2 has no GM/T mechanisms), or in the token
+// when its profile declares vendor SM mechanisms (crypto/placement.ts, KMS_SM_ENGINE);
+// ML-KEM-768 and ML-DSA-65 are made in the software module (SoftHSM2 has no PKCS#11 3.2
+// post-quantum mechanisms) and kept only sealed under the token KEK — ML-DSA-65 in the token
+// when its profile declares CKM_ML_DSA (KMS_PQC_ENGINE).
 
 export type KeyPurpose = 'encrypt' | 'decrypt' | 'sign';
 
 export interface NewMaterial {
+  /** true: made in the token (never leaves it); false: sealed under the KEK. */
+  tokenResident: boolean;
   sealedMaterial: Buffer | null;
   /** SubjectPublicKeyInfo PEM of asymmetric keys, kept for GetPublicKey. */
   publicKey: string | null;
@@ -32,25 +40,51 @@ export class KeyMaterialService {
   constructor(
     private readonly token: Token,
     private readonly kek: Kek,
+    /** Where SM and ML-DSA keys are made (crypto/placement.ts); software when absent. */
+    private readonly place: Pick<KeyPlacement, 'sm2' | 'sm4' | 'mldsa'> = { sm2: 'software', sm4: 'software', mldsa: 'software' },
   ) {}
 
-  async generate(keyId: string, version: number, spec: KeySpec, purpose: KeyPurpose): Promise<NewMaterial> {
+  /** Whether a new key of this spec is made in the token. */
+  inToken(spec: KeySpec): boolean {
+    if (spec === 'SM4') return this.place.sm4 === 'token';
+    if (spec === 'SM2') return this.place.sm2 === 'token';
+    if (spec === 'ML_DSA_65') return this.place.mldsa === 'token';
+    return TOKEN_SPECS.has(spec);
+  }
+
+  /**
+   * A version's material. `inToken` pins where (a rotation makes new versions where the key's
+   * first version lives); by default the current placement decides.
+   */
+  async generate(keyId: string, version: number, spec: KeySpec, purpose: KeyPurpose, inToken = this.inToken(spec)): Promise<NewMaterial> {
     const name = { keyId, version };
+    if (spec === 'SM4' && inToken) {
+      await this.token.generateSm4Key(name);
+      return { tokenResident: true, sealedMaterial: null, publicKey: null };
+    }
+    if (spec === 'SM2' && inToken) {
+      const point = await this.token.generateSm2KeyPair(name, purpose === 'sign' ? { sign: true } : { decrypt: true });
+      return { tokenResident: true, sealedMaterial: null, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, point])) };
+    }
+    if (spec === 'ML_DSA_65' && inToken) {
+      const raw = await this.token.generateMlDsa65KeyPair(name);
+      return { tokenResident: true, sealedMaterial: null, publicKey: mlDsa65PemFromRaw(raw) };
+    }
     switch (spec) {
       case 'AES_256':
         await this.token.generateAesKey(name, 256, { encrypt: true, decrypt: true });
-        return { sealedMaterial: null, publicKey: null };
+        return { tokenResident: true, sealedMaterial: null, publicKey: null };
       case 'RSA_2048':
         await this.token.generateRsaKeyPair(name, 2048, purpose === 'sign' ? { sign: true } : { decrypt: true });
-        return { sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
+        return { tokenResident: true, sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
       case 'EC_P256':
       case 'EC_P384':
         await this.token.generateEcKeyPair(name, spec === 'EC_P256' ? 'P-256' : 'P-384', { sign: true });
-        return { sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
+        return { tokenResident: true, sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
       case 'SM4': {
         const key = await this.token.random(16);
         try {
-          return { sealedMaterial: await this.kek.seal(key, materialContext(keyId, version)), publicKey: null };
+          return { tokenResident: false, sealedMaterial: await this.kek.seal(key, materialContext(keyId, version)), publicKey: null };
         } finally {
           key.fill(0);
         }
@@ -61,9 +95,20 @@ export class KeyMaterialService {
         const priv = Buffer.from(pair.privateKey, 'hex');
         try {
           const sealed = await this.kek.seal(priv, materialContext(keyId, version));
-          return { sealedMaterial: sealed, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, Buffer.from(pair.publicKey, 'hex')])) };
+          return { tokenResident: false, sealedMaterial: sealed, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, Buffer.from(pair.publicKey, 'hex')])) };
         } finally {
           priv.fill(0);
+        }
+      }
+      case 'ML_KEM_768':
+      case 'ML_DSA_65': {
+        // The FIPS 203/204 seed is the private key (d ‖ z, or ξ); the token's RNG draws it.
+        const seed = await this.token.random(spec === 'ML_KEM_768' ? ML_KEM_768_SEED_BYTES : ML_DSA_65_SEED_BYTES);
+        try {
+          const publicKey = spec === 'ML_KEM_768' ? mlKem768PublicKeyPem(seed) : mlDsa65PublicKeyPem(seed);
+          return { tokenResident: false, sealedMaterial: await this.kek.seal(seed, materialContext(keyId, version)), publicKey };
+        } finally {
+          seed.fill(0);
         }
       }
     }

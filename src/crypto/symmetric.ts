@@ -8,7 +8,8 @@ import type { Token } from '../pkcs11/token.js';
 // Authenticated symmetric encryption under a CMK version: AES-256-GCM inside the token for
 // FIPS keys, SM4-GCM (RFC 8998, sm-crypto-v2 — not sm-crypto, which silently runs ECB when
 // asked for GCM: hsm-notes.md) in the software module for SM keys, whose material is unsealed
-// from the KEK for the operation and wiped afterwards.
+// from the KEK for the operation and wiped afterwards — or in the token for SM4 keys made
+// there (vendor mechanisms, crypto/sm-placement.ts).
 
 export interface Sealed {
   algorithm: BlobAlgorithm;
@@ -20,7 +21,8 @@ export interface Sealed {
 export interface KeyVersionRef {
   keyId: string;
   version: number;
-  /** true: a token AES key; false: SM4 material sealed under the KEK */
+  spec: 'AES_256' | 'SM4';
+  /** true: a token key (AES, or SM4 with vendor mechanisms); false: SM4 material sealed under the KEK */
   tokenResident: boolean;
   sealedMaterial: Buffer | null;
 }
@@ -32,6 +34,10 @@ export class SymmetricEngine {
   ) {}
 
   async encrypt(key: KeyVersionRef, plaintext: Buffer, aad: Buffer): Promise<Sealed> {
+    if (key.spec === 'SM4' && key.tokenResident) {
+      const r = await this.token.sm4GcmEncrypt({ keyId: key.keyId, version: key.version }, plaintext, aad);
+      return { algorithm: BlobAlgorithm.SM4_GCM, iv: r.iv, sealed: r.ciphertext };
+    }
     if (key.tokenResident) {
       const r = await this.token.aesGcmEncrypt({ keyId: key.keyId, version: key.version }, plaintext, aad);
       return { algorithm: BlobAlgorithm.AES_256_GCM, iv: r.iv, sealed: r.ciphertext };
@@ -47,8 +53,9 @@ export class SymmetricEngine {
   }
 
   async decrypt(key: KeyVersionRef, algorithm: BlobAlgorithm, iv: Buffer, sealed: Buffer, aad: Buffer): Promise<Buffer> {
-    const expected = key.tokenResident ? BlobAlgorithm.AES_256_GCM : BlobAlgorithm.SM4_GCM;
+    const expected = key.spec === 'SM4' ? BlobAlgorithm.SM4_GCM : BlobAlgorithm.AES_256_GCM;
     if (algorithm !== expected || sealed.length <= 16) throw new DecryptFailedError('decrypt: failed');
+    if (key.spec === 'SM4' && key.tokenResident) return this.token.sm4GcmDecrypt({ keyId: key.keyId, version: key.version }, iv, sealed, aad);
     if (key.tokenResident) return this.token.aesGcmDecrypt({ keyId: key.keyId, version: key.version }, iv, sealed, aad);
     const material = await this.unseal(key);
     try {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { KMS_ACTION_NAMES, KMS_CAM } from '../auth/kms-cam-table.js';
 import { evaluate, keyResource, parsePolicy, PolicyError, PRESET_POLICIES, type AuthzContext, type Policy, type PresetPolicyName } from '../auth/policy.js';
-import { keyIdsOfCall } from './call-keys.js';
+import { dataKeyIdsOfCall, keyIdsOfCall } from './call-keys.js';
+import type { DataKeyRepo } from '../store/data-key-repo.js';
 import type { IdentityRepo } from '../store/identity-repo.js';
 import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
 import type { PolicyRepo } from '../store/policy-repo.js';
@@ -36,6 +37,7 @@ export class AccessService {
     private readonly policies: PolicyRepo,
     private readonly identities: IdentityRepo,
     private readonly keys: KeyRepo,
+    private readonly dataKeys: DataKeyRepo,
   ) {}
 
   async createPolicy(accountUin: string, name: string, document: string): Promise<{ name: string; id: string }> {
@@ -105,6 +107,21 @@ export class AccessService {
       throw new UnauthorizedError(`you are not authorized to perform operation (${service}:${r.action}) on resource (${resource})`);
     };
 
+    // Hosted data keys (seed 004): resource-level on `qcs::kms::uin/$uin:key/creatorUin/$creatorUin/
+    // $dataKeyId` — the region segment is empty in the seed, so only region-less (or `*`) patterns
+    // match. Batch calls need every data key; a missing one is evaluated with a wildcard creator.
+    const dataKeyIds = service === 'kms' && cam?.level === 'resource' ? dataKeyIdsOfCall(r.params) : [];
+    if (dataKeyIds.length > 0) {
+      const found = new Map((await this.dataKeys.getMany(r.accountUin, r.region ?? '', dataKeyIds)).map((d) => [d.dataKeyId, d]));
+      for (const id of dataKeyIds) {
+        const d = found.get(id);
+        const resource = keyResource('', r.accountUin, d?.creatorUin ?? '*', id);
+        const context: AuthzContext = { ...base, ...(d ? { 'qcs:resource_tag': d.tags.map((t) => `${t.key}&${t.value}`) } : {}) };
+        if (!evaluate({ action: r.action, service: 'kms', resources: [resource], context, isRoot: false }, policies).allowed) deny(resource);
+      }
+      return;
+    }
+
     // Decrypt is operation-level in the CAM table (seed 004); the extension evaluates it against
     // the key inside the ciphertext, which `*` grants still match and key-scoped grants now can.
     const byCiphertext = r.action === 'Decrypt' || r.action === 'ReEncrypt';
@@ -113,8 +130,9 @@ export class AccessService {
       if (!evaluate({ action: r.action, service, resources: ['*'], context: base, isRoot: false }, policies).allowed) deny('*');
       return;
     }
-    const region = r.region ?? '';
-    const found = new Map((await this.keys.getMany(r.accountUin, region, keyIds)).map((k) => [k.keyId, k]));
+    // ImportDataKey's resource (seed 004) is its wrapping CMK in the region-less form.
+    const region = r.action === 'ImportDataKey' ? '' : (r.region ?? '');
+    const found = new Map((await this.keys.getMany(r.accountUin, r.region ?? '', keyIds)).map((k) => [k.keyId, k]));
     // Batch calls need permission on every key; a key that does not exist is evaluated with a
     // wildcard creator, so only a caller allowed on it learns that it is missing (§5.5).
     for (const id of keyIds) {

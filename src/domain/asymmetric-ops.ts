@@ -1,10 +1,12 @@
 import { materialContext } from '../crypto/key-material.js';
 import type { Kek } from '../crypto/kek.js';
-import { sm2Decrypt, sm2PointFromPem, sm2Sign, sm2Verify } from '../crypto/sm2.js';
+import { DecryptFailedError } from '../pkcs11/errors.js';
+import { sm2CiphertextToRaw, sm2Decrypt, sm2Digest, sm2PointFromPem, sm2Sign, sm2SignatureToDer, sm2Verify } from '../crypto/sm2.js';
 import { Token, type RsaDecryptScheme, type SignScheme } from '../pkcs11/token.js';
 import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
 import { InvalidArgumentError, InvalidKeyUsageError } from './errors.js';
 import type { Caller, KeyService } from './keys.js';
+import { PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE } from './service-info.js';
 
 // Asymmetric operations (kms-api.md §4.3): GetPublicKey, AsymmetricRsaDecrypt,
 // AsymmetricSm2Decrypt, SignByAsymmetricKey, VerifyByAsymmetricKey. RSA and EC keys work in the
@@ -54,7 +56,7 @@ export class AsymmetricService {
   }
 
   async getPublicKey(caller: Caller, keyId: string): Promise<{ keyId: string; der: Buffer; pem: string }> {
-    const key = await this.key(caller, keyId, Object.keys(SIGN_ALGORITHMS).concat('ASYMMETRIC_DECRYPT_RSA_2048', 'ASYMMETRIC_DECRYPT_SM2'));
+    const key = await this.key(caller, keyId, Object.keys(SIGN_ALGORITHMS).concat('ASYMMETRIC_DECRYPT_RSA_2048', 'ASYMMETRIC_DECRYPT_SM2', PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE));
     const pem = await this.publicPem(key);
     const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
     return { keyId: key.keyId, der, pem };
@@ -70,6 +72,11 @@ export class AsymmetricService {
 
   async sm2Decrypt(caller: Caller, keyId: string, ciphertext: Buffer): Promise<{ keyId: string; plaintext: Buffer }> {
     const key = await this.key(caller, keyId, ['ASYMMETRIC_DECRYPT_SM2']);
+    if (key.tokenResident) {
+      const plaintext = await this.token.sm2Decrypt({ keyId: key.keyId, version: key.currentVersion }, sm2CiphertextToRaw(ciphertext));
+      if (plaintext.length === 0) throw new DecryptFailedError('SM2 decrypt: failed');
+      return { keyId: key.keyId, plaintext };
+    }
     return { keyId: key.keyId, plaintext: await this.withSm2Private(key, (priv) => sm2Decrypt(priv, ciphertext)) };
   }
 
@@ -93,6 +100,11 @@ export class AsymmetricService {
     const scheme = this.scheme(key, algorithm);
     if (scheme === 'sm2') {
       if (type === 'DIGEST' && message.length !== 32) throw new InvalidArgumentError('a DIGEST message for SM2DSA must be 32 bytes (SM3 of Z ‖ M)');
+      if (key.tokenResident) {
+        // Vendor SM2 in the token signs e = SM3(Z ‖ M); Z is computed here from the public key.
+        const e = type === 'DIGEST' ? message : sm2Digest(sm2PointFromPem(await this.publicPem(key)), message);
+        return sm2SignatureToDer(await this.token.sm2SignDigest({ keyId: key.keyId, version: key.currentVersion }, e));
+      }
       return this.withSm2Private(key, (priv) => sm2Sign(priv, message, type === 'DIGEST'));
     }
     // RSA signatures are raw; ECDSA signatures DER (§4.3).

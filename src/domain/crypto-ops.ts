@@ -35,7 +35,7 @@ export class CryptoService {
 
   private async versionRef(key: KeyRecord, version: number): Promise<KeyVersionRef | undefined> {
     const v = (await this.repo.versions(key.keyId)).find((x) => x.version === version);
-    return v && { keyId: key.keyId, version, tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
+    return v && { keyId: key.keyId, version, spec: key.keySpec === 'SM4' ? 'SM4' : 'AES_256', tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
   }
 
   private async symmetricKey(caller: Caller, keyId: string, operation: 'Encrypt' | 'Decrypt'): Promise<KeyRecord> {
@@ -47,7 +47,7 @@ export class CryptoService {
   private async seal(key: KeyRecord, plaintext: Buffer, ctx: Buffer): Promise<Buffer> {
     const ref = await this.versionRef(key, key.currentVersion);
     if (!ref) throw new InvalidArgumentError(`key ${key.keyId} has no usable version`);
-    const prefix = aadPrefix({ algorithm: key.tokenResident ? BlobAlgorithm.AES_256_GCM : BlobAlgorithm.SM4_GCM, keyId: key.keyId, version: key.currentVersion });
+    const prefix = aadPrefix({ algorithm: key.keySpec === 'SM4' ? BlobAlgorithm.SM4_GCM : BlobAlgorithm.AES_256_GCM, keyId: key.keyId, version: key.currentVersion });
     const sealed = await this.engine.encrypt(ref, plaintext, blobAad(prefix, ctx));
     return assembleBlob(prefix, sealed.iv, sealed.sealed);
   }

@@ -5,6 +5,7 @@ import type { KeyRepo } from '../store/key-repo.js';
 import type { KeyService } from './keys.js';
 import type { AlarmService } from './alarms.js';
 import type { ImportService } from './imports.js';
+import type { DataKeyRepo } from '../store/data-key-repo.js';
 
 // Background lifecycle jobs (issue 4): deletion at DeletionDate, automatic rotation at
 // NextRotateTime, expiry of imported material at ValidTo, and reconciliation of token and
@@ -14,6 +15,8 @@ import type { ImportService } from './imports.js';
 export interface JobReport {
   at: string;
   deleted: string[];
+  /** Hosted data keys destroyed: their own DeletionDate passed, or their CMK was destroyed. */
+  dataKeysDeleted: string[];
   rotated: string[];
   expired: string[];
   /** BYOK: wrapping pairs of used/expired/abandoned import parameters and left-over material destroyed. */
@@ -37,12 +40,12 @@ export class LifecycleJobs {
     private readonly keys: KeyService,
     private readonly material: KeyMaterialService,
     private readonly token: Token,
-    private readonly opts: { orphanGraceMs: number; alarms?: AlarmService; imports?: ImportService } = { orphanGraceMs: 2_000 },
+    private readonly opts: { orphanGraceMs: number; alarms?: AlarmService; imports?: ImportService; dataKeys?: DataKeyRepo } = { orphanGraceMs: 2_000 },
   ) {}
 
   async run(atMs = Date.now()): Promise<JobReport> {
     const at = Math.floor(atMs / 1000);
-    const report: JobReport = { at: new Date(atMs).toISOString(), deleted: [], rotated: [], expired: [], importsCleaned: [], reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [] }, errors: [] };
+    const report: JobReport = { at: new Date(atMs).toISOString(), deleted: [], dataKeysDeleted: [], rotated: [], expired: [], importsCleaned: [], reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [] }, errors: [] };
     const attempt = async (job: string, keyId: string, fn: () => Promise<void>) => {
       try {
         await fn();
@@ -59,10 +62,25 @@ export class LifecycleJobs {
       });
     }
 
+    // Hosted data keys at their DeletionDate: the row is the only copy (a ciphertext), so
+    // deleting it destroys the data key.
+    const dataKeys = this.opts.dataKeys;
+    if (dataKeys) {
+      for (const d of await dataKeys.dueForDeletion(at)) {
+        await attempt('delete-data-key', d.dataKeyId, async () => {
+          if (await dataKeys.delete(d.dataKeyId)) report.dataKeysDeleted.push(d.dataKeyId);
+        });
+      }
+    }
+
     for (const key of await this.repo.dueForDeletion(at)) {
       await attempt('delete', key.keyId, async () => {
+        // A CMK's hosted data keys cannot be opened without it: they go first (docs/data-keys.md).
+        const wrapped = dataKeys ? await dataKeys.idsUnderKey(key.keyId) : [];
         for (const v of await this.repo.versions(key.keyId)) await this.material.destroy(key.keyId, v.version, key.tokenResident);
+        for (const id of wrapped) await dataKeys!.delete(id);
         await this.repo.delete(key.keyId);
+        report.dataKeysDeleted.push(...wrapped);
         report.deleted.push(key.keyId);
       });
     }

@@ -17,7 +17,7 @@ import {
   UnsupportedKeyUsageError,
 } from './errors.js';
 import { transition, type KeyOperation, type KeyState } from './key-state.js';
-import { keyUsageOffered } from './service-info.js';
+import { keyUsageOffered, PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE } from './service-info.js';
 
 // CMK lifecycle use cases (kms-api.md §4.1, §4.5, §4.9). Token objects are created before
 // their metadata commits and destroyed after it is gone, so a crash leaves at most an orphan
@@ -52,6 +52,11 @@ function specFor(region: Region, keyUsage: string): { spec: KeySpec; purpose: Ke
       return sm ? { spec: 'SM2', purpose: 'decrypt' } : undefined;
     case 'ASYMMETRIC_SIGN_VERIFY_SM2':
       return sm ? { spec: 'SM2', purpose: 'sign' } : undefined;
+    // Post-quantum (issue 13): both standards; the hybrid's AEAD follows the region (pqc-ops.ts).
+    case PQC_ENCRYPT_USAGE:
+      return { spec: 'ML_KEM_768', purpose: 'decrypt' };
+    case PQC_SIGN_USAGE:
+      return { spec: 'ML_DSA_65', purpose: 'sign' };
     default:
       return undefined;
   }
@@ -107,7 +112,8 @@ export class KeyService {
     const keyId = randomUUID();
     const createdAt = now();
     const external = input.origin === 'EXTERNAL';
-    const made = external ? { sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
+    // EXTERNAL keys get material from ImportKeyMaterial: AES into the token, SM4 sealed under the KEK.
+    const made = external ? { tokenResident: TOKEN_SPECS.has(target.spec), sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
     const record: KeyRecord = {
       keyId,
       accountUin: caller.accountUin,
@@ -127,7 +133,7 @@ export class KeyService {
       lastRotateTime: 0,
       validTo: 0,
       currentVersion: 1,
-      tokenResident: TOKEN_SPECS.has(target.spec),
+      tokenResident: made.tokenResident,
       hasMaterial: !external,
       tags: input.tags ?? [],
     };
@@ -261,7 +267,7 @@ export class KeyService {
     let made: Awaited<ReturnType<KeyMaterialService['generate']>> | undefined;
     const patch: KeyPatch = { currentVersion: version, lastRotateTime: at, nextRotateTime: key.rotationEnabled ? at + key.rotateDays * DAY : 0 };
     try {
-      made = await this.material.generate(key.keyId, version, key.keySpec, 'encrypt');
+      made = await this.material.generate(key.keyId, version, key.keySpec, 'encrypt', key.tokenResident);
       await this.repo.transaction(async (trx) => {
         await this.repo.completeVersion(key.keyId, version, made!.sealedMaterial, made!.publicKey, trx);
         if (!(await this.repo.advanceVersion(key.keyId, key.currentVersion, patch, trx))) throw new RotationRunningError(`key ${key.keyId} changed during rotation`);

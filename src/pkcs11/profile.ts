@@ -53,9 +53,15 @@ export class ProfileError extends Error {
 
 export const PROFILE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'hsm');
 
-export function loadProfile(name: string, dir = PROFILE_DIR): TokenProfile {
+/**
+ * A profile by name from hsm/, or — when KMS_HSM_PROFILE is a path to a .json file — an
+ * operator's own profile (its `name` must equal the file's base name).
+ */
+export function loadProfile(nameOrFile: string, dir = PROFILE_DIR): TokenProfile {
+  const isFile = nameOrFile.includes('/') && nameOrFile.endsWith('.json');
+  const name = isFile ? path.basename(nameOrFile, '.json') : nameOrFile;
   if (!/^[a-z0-9-]+$/.test(name)) throw new ProfileError(`KMS_HSM_PROFILE: bad profile name "${name}"`);
-  const file = path.join(dir, `${name}.json`);
+  const file = isFile ? path.resolve(nameOrFile) : path.join(dir, `${name}.json`);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));

@@ -106,6 +106,18 @@ const SENTINEL: ObjectName = { keyId: 'sentinel', version: 0 };
 const GCM_IV_BYTES = 12;
 const IV_POOL_BYTES = GCM_IV_BYTES * 512;
 
+/** PKCS#11 3.2 values (OASIS PKCS#11 v3.2 pkcs11t.h) for ML-DSA. */
+const PKCS11_3_2 = {
+  CKM_ML_DSA_KEY_PAIR_GEN: 0x1c,
+  CKM_ML_DSA: 0x1d,
+  CKK_ML_DSA: 0x4a,
+  CKA_PARAMETER_SET: 0x61d,
+  CKP_ML_DSA_65: 0x2,
+} as const;
+
+/** DER OID of sm2p256v1 (1.2.156.10197.1.301), CKA_EC_PARAMS of vendor SM2 keys. */
+const SM2_EC_PARAMS = Buffer.from('06082a811ccf5501822d', 'hex');
+
 const EC_PARAMS: Record<EcCurve, Buffer> = {
   // DER OIDs, as CKA_EC_PARAMS must be (hsm-notes.md): prime256v1, secp384r1
   'P-256': Buffer.from('06082a8648ce3d030107', 'hex'),
@@ -887,6 +899,167 @@ export class Token {
             /* a session object also dies with its session */
           }
         }
+      }),
+    );
+  }
+
+  // ---- vendor SM (GM/T) mechanisms --------------------------------------------------
+  // Only for tokens whose profile declares the vendor numbers (hsm/<name>.json smMechanisms)
+  // and which list them (C_GetMechanismList): src/crypto/sm-placement.ts decides. SoftHSM2 has
+  // none, so these run against no token in this repository's tests; the formats used are the
+  // common vendor conventions (GM/T 0018-style raw values), stated per method.
+
+  /** A vendor number from the profile (mechanism or key type), if declared. */
+  smNumber(name: string): number | undefined {
+    const v = (this.opts.profile.smMechanisms as Record<string, unknown> | null)?.[name];
+    return typeof v === 'string' && /^0x[0-9a-fA-F]+$/.test(v) ? Number.parseInt(v.slice(2), 16) : undefined;
+  }
+
+  /** Whether the token lists a mechanism by number. */
+  offersNumber(mechanism: number): boolean {
+    return this.offered.has(mechanism);
+  }
+
+  private requireSm(name: string): number {
+    const n = this.smNumber(name);
+    if (n === undefined) throw new MechanismUnsupportedError(`the token profile declares no ${name}`);
+    return n;
+  }
+
+  /** SM4 key (vendor CKK_SM4) generated in the token, sensitive and non-extractable. */
+  async generateSm4Key(name: ObjectName): Promise<void> {
+    const label = labelOf(name);
+    const template = assertFlatTemplate(
+      secretKeyTemplate(name, 'AES', { encrypt: true, decrypt: true }, { token: true, modifiable: false, valueLen: 16 }).map((a) =>
+        a.type === pkcs11js.CKA_KEY_TYPE ? { type: pkcs11js.CKA_KEY_TYPE, value: this.requireSm('CKK_SM4') } : a,
+      ),
+    );
+    const mech = this.requireSm('SM4_KEY_GEN');
+    await this.serialized(() => this.run('generate SM4 key', 'other', async () => {
+      if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
+      return this.withPoolSession((s) => this.p11.C_GenerateKeyAsync(s, { mechanism: mech }, template));
+    }));
+  }
+
+  /** SM4-GCM (RFC 8998) in the token with GCM parameters as for AES; output ciphertext ‖ tag. */
+  async sm4GcmEncrypt(name: ObjectName, plaintext: Buffer, aad: Buffer): Promise<GcmResult> {
+    if (plaintext.length === 0) throw new InvalidInputError('SM4-GCM plaintext must not be empty');
+    const mechanism = this.requireSm('SM4_GCM');
+    return this.run('SM4-GCM encrypt', 'other', () => {
+      const s = this.main!;
+      const iv = this.nextIv();
+      this.p11.C_EncryptInit(s, { ...this.gcmMechanism(iv, aad), mechanism }, this.handleOf(name, pkcs11js.CKO_SECRET_KEY));
+      return { iv, ciphertext: this.p11.C_Encrypt(s, plaintext, Buffer.allocUnsafe(plaintext.length + 16)) };
+    });
+  }
+
+  async sm4GcmDecrypt(name: ObjectName, iv: Buffer, ciphertext: Buffer, aad: Buffer): Promise<Buffer> {
+    if (ciphertext.length <= 16) throw new DecryptFailedError('SM4-GCM decrypt: failed');
+    const mechanism = this.requireSm('SM4_GCM');
+    return this.run('SM4-GCM decrypt', 'decrypt', () => {
+      const s = this.main!;
+      this.p11.C_DecryptInit(s, { ...this.gcmMechanism(iv, aad), mechanism }, this.handleOf(name, pkcs11js.CKO_SECRET_KEY));
+      return this.p11.C_Decrypt(s, ciphertext, Buffer.alloc(ciphertext.length));
+    });
+  }
+
+  /** SM2 key pair (vendor CKK_SM2, CKA_EC_PARAMS = sm2p256v1) in the token; returns 04 ‖ x ‖ y. */
+  async generateSm2KeyPair(name: ObjectName, usage: PairUsage): Promise<Buffer> {
+    const label = labelOf(name);
+    const keyType = this.requireSm('CKK_SM2');
+    const withType = (t: Template) => t.map((a) => (a.type === pkcs11js.CKA_KEY_TYPE ? { type: pkcs11js.CKA_KEY_TYPE, value: keyType } : a));
+    const pub = assertFlatTemplate(withType(publicKeyTemplate(name, 'EC', usage, [{ type: pkcs11js.CKA_EC_PARAMS, value: SM2_EC_PARAMS }])).map((a) =>
+      a.type === pkcs11js.CKA_ENCRYPT ? { type: pkcs11js.CKA_ENCRYPT, value: !!usage.decrypt } : a,
+    ));
+    const priv = assertFlatTemplate(withType(privateKeyTemplate(name, 'EC', usage)).map((a) => (a.type === pkcs11js.CKA_DECRYPT ? { type: pkcs11js.CKA_DECRYPT, value: !!usage.decrypt } : a)));
+    const mech = this.requireSm('SM2_KEY_PAIR_GEN');
+    await this.serialized(() => this.run('generate SM2 key pair', 'other', async () => {
+      if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
+      return this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: mech }, pub, priv));
+    }));
+    return this.run('read SM2 public key', 'other', () => {
+      const [point] = this.p11.C_GetAttributeValue(this.main!, this.handleOf(name, pkcs11js.CKO_PUBLIC_KEY), [{ type: pkcs11js.CKA_EC_POINT }]);
+      const raw = unwrapOctetString(point!.value as Buffer);
+      if (raw.length !== 65 || raw[0] !== 0x04) throw new InvalidInputError('SM2 public key is not an uncompressed point');
+      return raw;
+    });
+  }
+
+  /** SM2 signature over e = SM3(Z ‖ M) computed by the caller; raw r ‖ s (64 bytes). */
+  async sm2SignDigest(name: ObjectName, e: Buffer): Promise<Buffer> {
+    if (e.length !== 32) throw new InvalidInputError('SM2 digest must be 32 bytes');
+    const mechanism = this.requireSm('SM2_SIGN');
+    return this.run('SM2 sign', 'other', () => {
+      this.p11.C_SignInit(this.main!, { mechanism }, this.handleOf(name, pkcs11js.CKO_PRIVATE_KEY));
+      return Buffer.from(this.p11.C_Sign(this.main!, e, Buffer.alloc(128)));
+    });
+  }
+
+  /** SM2 decryption of a raw C1 ‖ C3 ‖ C2 ciphertext (C1 = 04 ‖ x ‖ y). The caller wipes the result. */
+  async sm2Decrypt(name: ObjectName, c1c3c2: Buffer): Promise<Buffer> {
+    const mechanism = this.requireSm('SM2_ENCRYPT');
+    return this.run('SM2 decrypt', 'decrypt', () => {
+      this.p11.C_DecryptInit(this.main!, { mechanism }, this.handleOf(name, pkcs11js.CKO_PRIVATE_KEY));
+      return Buffer.from(this.p11.C_Decrypt(this.main!, c1c3c2, Buffer.alloc(c1c3c2.length)));
+    });
+  }
+
+  // ---- PKCS#11 3.2 ML-DSA ----------------------------------------------------------
+  // Standard numbers (PKCS#11 3.2; pkcs11js 2.1.7 has no constants for them). Used only when
+  // the profile declares them available and the token lists them (crypto/placement.ts).
+
+  pqcMechanismNumber(name: string): number {
+    const n = PKCS11_3_2[name as keyof typeof PKCS11_3_2];
+    if (n === undefined) throw new MechanismUnsupportedError(`unknown PKCS#11 3.2 name ${name}`);
+    return n;
+  }
+
+  /** ML-DSA-65 key pair (CKK_ML_DSA, CKA_PARAMETER_SET CKP_ML_DSA_65) in the token; returns the raw public key. */
+  async generateMlDsa65KeyPair(name: ObjectName): Promise<Buffer> {
+    const label = labelOf(name);
+    const id = Buffer.from(label, 'utf8');
+    const pub = assertFlatTemplate([
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: PKCS11_3_2.CKK_ML_DSA },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: false },
+      { type: pkcs11js.CKA_MODIFIABLE, value: false },
+      { type: pkcs11js.CKA_VERIFY, value: true },
+      { type: PKCS11_3_2.CKA_PARAMETER_SET, value: PKCS11_3_2.CKP_ML_DSA_65 },
+      { type: pkcs11js.CKA_LABEL, value: label },
+      { type: pkcs11js.CKA_ID, value: id },
+    ]);
+    const priv = assertFlatTemplate([
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: PKCS11_3_2.CKK_ML_DSA },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11js.CKA_MODIFIABLE, value: false },
+      { type: pkcs11js.CKA_SIGN, value: true },
+      { type: pkcs11js.CKA_DERIVE, value: false },
+      { type: pkcs11js.CKA_LABEL, value: label },
+      { type: pkcs11js.CKA_ID, value: id },
+    ]);
+    await this.serialized(() => this.run('generate ML-DSA key pair', 'other', async () => {
+      if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
+      return this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: PKCS11_3_2.CKM_ML_DSA_KEY_PAIR_GEN }, pub, priv));
+    }));
+    return this.run('read ML-DSA public key', 'other', () => {
+      const [value] = this.p11.C_GetAttributeValue(this.main!, this.handleOf(name, pkcs11js.CKO_PUBLIC_KEY), [{ type: pkcs11js.CKA_VALUE }]);
+      const raw = Buffer.from(value!.value as Buffer);
+      if (raw.length !== 1952) throw new InvalidInputError(`ML-DSA-65 public key must be 1952 bytes, the token gave ${raw.length}`);
+      return raw;
+    });
+  }
+
+  /** Pure ML-DSA (empty context, the token's hedged randomness) over the message. */
+  async mlDsaSign(name: ObjectName, message: Buffer): Promise<Buffer> {
+    return this.run('ML-DSA sign', 'other', () =>
+      this.withPoolSession(async (s) => {
+        this.p11.C_SignInit(s, { mechanism: PKCS11_3_2.CKM_ML_DSA }, this.handleOf(name, pkcs11js.CKO_PRIVATE_KEY));
+        return Buffer.from(await this.p11.C_SignAsync(s, message, Buffer.alloc(4627)));
       }),
     );
   }

@@ -3,7 +3,7 @@ import type { KeyState } from '../domain/key-state.js';
 import type { Db } from './db.js';
 
 export type Origin = 'TENCENT_KMS' | 'EXTERNAL';
-export type KeySpec = 'AES_256' | 'SM4' | 'RSA_2048' | 'EC_P256' | 'EC_P384' | 'SM2';
+export type KeySpec = 'AES_256' | 'SM4' | 'RSA_2048' | 'EC_P256' | 'EC_P384' | 'SM2' | 'ML_KEM_768' | 'ML_DSA_65';
 
 export interface Tag {
   key: string;

@@ -3,7 +3,9 @@ import { sm4 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
 import { rootCallers, ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
+import pkcs11js from 'pkcs11js';
 import { cli } from '../helpers/cli.js';
+import { rawSession } from '../helpers/raw-pkcs11.js';
 import { b64, clearProxy, cnKmsClient, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // Bring your own key through the official SDK: client-side wrapping by Node's crypto for each
@@ -210,6 +212,24 @@ describe('FIPS region: material unwrapped into the token', () => {
     await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
     const first = (await wrapPairs()).filter((o) => !before.has(o.name.keyId));
     expect(new Set(first.map((o) => o.name.keyId)).size).toBe(1);
+    // Read independently of the token layer: the private half is sensitive, non-extractable,
+    // and may unwrap but not decrypt (FIPS region, OAEP-SHA1: the in-token path).
+    const raw = rawSession(server.config.tokenLabel);
+    try {
+      const [priv] = raw.find(`hsmkms/${first[0]!.name.keyId}/v0`, pkcs11js.CKO_PRIVATE_KEY);
+      expect(priv).toBeDefined();
+      const attrs = raw.p11.C_GetAttributeValue(raw.session, priv!, [
+        { type: pkcs11js.CKA_SENSITIVE },
+        { type: pkcs11js.CKA_EXTRACTABLE },
+        { type: pkcs11js.CKA_UNWRAP },
+        { type: pkcs11js.CKA_DECRYPT },
+        { type: pkcs11js.CKA_SIGN },
+        { type: pkcs11js.CKA_TOKEN },
+      ]);
+      expect(attrs.map((a) => (a.value as Buffer)[0])).toEqual([1, 0, 1, 0, 0, 1]);
+    } finally {
+      raw.close();
+    }
     // a new set supersedes the first (its pair is gone at once)
     const p = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
     const second = (await wrapPairs()).filter((o) => !before.has(o.name.keyId));

@@ -66,11 +66,17 @@ describe.each(MATRIX)('$sdk SDK, $signMethod, $reqMethod', ({ sdk, signMethod, r
   it('ListAlgorithms follows the region’s standard', async () => {
     const fips = await client(sdk, { signMethod, reqMethod, region: 'ap-hongkong' })('ListAlgorithms');
     expect(fips.SymmetricAlgorithms).toEqual([{ KeyUsage: 'ENCRYPT_DECRYPT', Algorithm: 'AES_256' }]);
-    expect(fips.AsymmetricAlgorithms).toEqual([{ KeyUsage: 'ASYMMETRIC_DECRYPT_RSA_2048', Algorithm: 'RSA_2048' }]);
+    expect(fips.AsymmetricAlgorithms).toEqual([
+      { KeyUsage: 'ASYMMETRIC_DECRYPT_RSA_2048', Algorithm: 'RSA_2048' },
+      { KeyUsage: 'PQC_ENCRYPT_DECRYPT_ML_KEM_768', Algorithm: 'ML_KEM_768_AES_256_GCM' },
+    ]);
     expect(checkAgainstSdkResponse('ListAlgorithms', fips)).toEqual([]);
     const sm = await client(sdk, { signMethod, reqMethod, region: 'ap-guangzhou' })('ListAlgorithms');
     expect(sm.SymmetricAlgorithms).toEqual([{ KeyUsage: 'ENCRYPT_DECRYPT', Algorithm: 'SM4' }]);
-    expect(sm.AsymmetricSignVerifyAlgorithms).toEqual([{ KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_SM2', Algorithm: 'SM2' }]);
+    expect(sm.AsymmetricSignVerifyAlgorithms).toEqual([
+      { KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_SM2', Algorithm: 'SM2' },
+      { KeyUsage: 'PQC_SIGN_VERIFY_ML_DSA_65', Algorithm: 'ML_DSA_65' },
+    ]);
   });
 
   it('a wrong SecretKey is AuthFailure.SignatureFailure', async () => {

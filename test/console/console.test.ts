@@ -217,7 +217,8 @@ describe('key list', () => {
     await hk('ScheduleKeyDeletion', { KeyId: ids[11], PendingWindowInDays: 7 });
     await page.click('#confirm-ok');
     expect(await page.locator('[role=alert]').textContent()).toContain('ResourceUnavailable.');
-    expect(await page.locator('#result-keys .state').allTextContents()).toEqual(['Disabled', 'PendingDelete']);
+    const states = Object.fromEntries(await page.locator('#result-keys tbody tr').evaluateAll((rs) => rs.map((r) => [r.children[1]!.textContent, r.children[2]!.textContent])));
+    expect(states).toEqual({ 'bulk-10': 'Disabled', 'bulk-11': 'PendingDelete' });
     await shot(page, '10b-batch-refused');
     await hk('CancelKeyDeletion', { KeyId: ids[11] });
     await page.goto(`${base}/console/keys?region=${HK}&q=bulk-1`);

@@ -8,6 +8,7 @@ import * as m0006 from './0006_audit_checkpoints.js';
 import * as m0007 from './0007_alarms.js';
 import * as m0008 from './0008_coordination.js';
 import * as m0009 from './0009_imports.js';
+import * as m0010 from './0010_data_keys.js';
 import * as m0012 from './0012_console_passwords.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
@@ -21,6 +22,7 @@ const all: Record<string, Knex.Migration> = {
   '0007_alarms': m0007,
   '0008_coordination': m0008,
   '0009_imports': m0009,
+  '0010_data_keys': m0010,
   '0012_console_passwords': m0012,
 };
 
