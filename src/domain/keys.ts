@@ -107,7 +107,16 @@ export class KeyService {
     const keyId = randomUUID();
     const createdAt = now();
     const external = input.origin === 'EXTERNAL';
-    const made = external ? { sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
+    // Several nodes share the token: the intent tells their reconciliation this object is being
+    // created, not left over by a crash (it goes with the key row, or below on failure).
+    if (!external) await this.repo.recordIntent(keyId, 1);
+    let made: { sealedMaterial: Buffer | null; publicKey: string | null };
+    try {
+      made = external ? { sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
+    } catch (err) {
+      await this.repo.clearIntent(keyId, 1).catch(() => undefined);
+      throw err;
+    }
     const record: KeyRecord = {
       keyId,
       accountUin: caller.accountUin,
@@ -138,7 +147,10 @@ export class KeyService {
         await this.repo.insert(record, { keyId, version: 1, createdAt, sealedMaterial: made.sealedMaterial, publicKey: made.publicKey }, trx);
       });
     } catch (err) {
-      if (!external) await this.material.destroy(keyId, 1, record.tokenResident).catch(() => undefined);
+      if (!external) {
+        await this.material.destroy(keyId, 1, record.tokenResident).catch(() => undefined);
+        await this.repo.clearIntent(keyId, 1).catch(() => undefined);
+      }
       if (isUniqueViolation(err)) throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
       throw err;
     }

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { likeOperator, type Db } from './db.js';
 
 export interface AuditEvent {
   eventId: string;
@@ -113,7 +113,7 @@ export class AuditRepo {
     if (q.requestId) b.where('request_id', q.requestId);
     if (q.eventId) b.where('event_id', q.eventId);
     if (q.resourceType) b.where('resource_type', q.resourceType);
-    if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhereRaw(`(',' || resource_name || ',') like ?`, [`%,${q.resourceName},%`]));
+    if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhereRaw(`(',' || resource_name || ',') ${likeOperator(this.db)} ?`, [`%,${q.resourceName},%`]));
     if (q.beforeSeq !== undefined) b.where('seq', '<', q.beforeSeq);
     return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
   }

@@ -7,6 +7,7 @@ import * as m0005 from './0005_audit.js';
 import * as m0006 from './0006_audit_checkpoints.js';
 import * as m0007 from './0007_alarms.js';
 import * as m0008 from './0008_coordination.js';
+import * as m0011 from './0011_creation_intents.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
 const all: Record<string, Knex.Migration> = {
@@ -18,6 +19,7 @@ const all: Record<string, Knex.Migration> = {
   '0006_audit_checkpoints': m0006,
   '0007_alarms': m0007,
   '0008_coordination': m0008,
+  '0011_creation_intents': m0011,
 };
 
 export const migrations: Knex.MigrationSource<string> = {
