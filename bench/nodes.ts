@@ -8,7 +8,7 @@
 //
 // Actions: Encrypt (32 B, round-robin over 10 AES keys), GenerateDataKey (AES_256),
 // CreateKey+ (CreateKey: a write of a key row, its counter and a token object per request).
-// PostgreSQL: a throwaway cluster (test/helpers/postgres.ts: Debian's postgresql package) unless
+// PostgreSQL: a throwaway cluster (bench/pg-cluster.ts: Debian's postgresql package) unless
 // BENCH_PG_URL names a database to use. Environment: BENCH_SECONDS (5), BENCH_CONNECTIONS
 // (16,64), BENCH_CASES (regexp over "<db>-<nodes>/<action>").
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { freePort, startPostgres, type TestPostgres } from '../test/helpers/postgres.js';
+import { freePort, startPostgres, type TestPostgres } from './pg-cluster.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
