@@ -267,6 +267,21 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect((await repo.all()).map((e) => e.requestId)).toEqual(['r2']);
   });
 
+  it('audit: sequence numbers past 2^31 (a year of audited calls at 100/s) store and read back as numbers', async () => {
+    const repo = new AuditRepo(db);
+    const log = new AuditLog(repo, { failClosed: true });
+    await log.record(auditEvent(log, 'small'));
+    const big = 2 ** 31 + 7;
+    if (engine === 'postgres') await db.raw('select setval(?, ?)', ['audit_events_seq_seq', big]);
+    else await db('audit_events').insert({ ...(await db('audit_events').first()), seq: big, event_id: randomUUID(), request_id: 'big-row' });
+    await log.record(auditEvent(log, 'after'));
+    const [after] = await repo.query({ requestId: 'after', limit: 1 });
+    expect(after!.seq).toBeGreaterThan(2 ** 31);
+    expect(typeof after!.seq).toBe('number');
+    await new AuditCheckpointRepo(db).insert({ seq: after!.seq, headHash: after!.hash, signedAtMs: Date.now(), signature: 'c2ln' });
+    expect((await new AuditCheckpointRepo(db).last())!.seq).toBe(after!.seq);
+  });
+
   it('leases: connections racing for a free lease — exactly one wins, every time', async () => {
     const pools = [db, open(), open(), open()];
     extra.push(...pools.slice(1));
