@@ -62,14 +62,12 @@ export function dialectOf(db: Db | Knex.Transaction): Dialect {
   return client === 'pg' ? 'postgres' : 'sqlite';
 }
 
-/** Where a database is, for logs and reports: the file, or the PostgreSQL URL without credentials. */
+/** Where the database is, for the start-up log: the file, or the PostgreSQL URL without credentials. */
 export function describeDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): string {
   if (!config.databaseUrl) return `sqlite:${config.sqliteFile}`;
   try {
     const u = new URL(config.databaseUrl);
-    u.password = '';
-    u.username = u.username ? u.username : '';
-    return `postgres://${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
+    return `postgres://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
   } catch {
     return 'postgres://(unparsable URL)';
   }

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AuditLog, eventHash, GENESIS_HASH } from '../../src/audit/audit-log.js';
 import { AlarmRepo, type Alarm } from '../../src/store/alarm-repo.js';
 import { AuditCheckpointRepo, AuditRepo } from '../../src/store/audit-repo.js';
-import { dialectOf, migrate, openDatabase, type Db } from '../../src/store/db.js';
+import { describeDatabase, dialectOf, migrate, openDatabase, type Db } from '../../src/store/db.js';
 import { IdentityRepo } from '../../src/store/identity-repo.js';
 import { KeyRepo, type KeyRecord } from '../../src/store/key-repo.js';
 import { LeaseRepo } from '../../src/store/lease-repo.js';
@@ -342,5 +342,16 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(await initMeta(db, 'instance', 'first')).toBe('first');
     expect(await initMeta(db, 'instance', 'second')).toBe('first');
     expect(await getMeta(db, 'instance')).toBe('first');
+  });
+});
+
+describe('describeDatabase (the start-up log line)', () => {
+  it('names the database without its password', () => {
+    expect(describeDatabase({ databaseUrl: 'postgres://kms:s3cret-pw@db.internal:5432/hsmkms?sslmode=require', sqliteFile: '' })).toBe('postgres://kms@db.internal:5432/hsmkms');
+    expect(describeDatabase({ databaseUrl: undefined, sqliteFile: '/var/lib/hsmkms/hsmkms.sqlite' })).toBe('sqlite:/var/lib/hsmkms/hsmkms.sqlite');
+  });
+
+  it('refuses a URL that is not PostgreSQL', () => {
+    expect(() => openDatabase({ databaseUrl: 'mysql://x@y/z', sqliteFile: '' })).toThrow(/postgres:\/\//);
   });
 });
