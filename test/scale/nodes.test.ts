@@ -182,6 +182,27 @@ describe('three nodes on one PostgreSQL database and one token', () => {
     for (const call of callers) expect(await errorCode(call('GenerateRandom', { NumberOfBytes: 16 }))).toMatch(/^AuthFailure/);
   });
 
+  it('a sub-account’s policy detach and its disabling through the CLI are enforced by every node at once', async () => {
+    const ok = (args: string[]) => {
+      const r = cli([...args, '--json'], env);
+      if (r.status !== 0) throw new Error(`hsmkms ${args.join(' ')}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as Record<string, string>;
+    };
+    ok(['user', 'create', '--name', 'app']);
+    const cred = ok(['credential', 'create', '--user', 'app']);
+    const callers = nodes.map((n) => cnKmsClient({ endpoint: n.endpoint, secretId: cred.secretId!, secretKey: cred.secretKey!, region: HK }));
+    const denied = /^(AuthFailure|UnauthorizedOperation)/;
+    for (const call of callers) expect(await errorCode(call('ListKeys', {}))).toMatch(denied); // no policy yet
+    ok(['policy', 'attach', '--name', 'QcloudKMSReadOnlyAccess', '--user', 'app']);
+    for (const call of callers) expect(await errorCode(call('ListKeys', {}))).toBe('OK');
+    ok(['policy', 'detach', '--name', 'QcloudKMSReadOnlyAccess', '--user', 'app']);
+    for (const call of callers) expect(await errorCode(call('ListKeys', {}))).toMatch(denied);
+    ok(['policy', 'attach', '--name', 'QcloudKMSReadOnlyAccess', '--user', 'app']);
+    for (const call of callers) expect(await errorCode(call('ListKeys', {}))).toBe('OK');
+    ok(['user', 'disable', '--name', 'app']);
+    for (const call of callers) expect(await errorCode(call('ListKeys', {}))).toMatch(denied);
+  });
+
   it('audit: concurrent calls on every node — each acknowledged request recorded exactly once, one chain, audit verify OK', async () => {
     const keyId = String((await nodes[0]!.tc3('CreateKey', { Alias: alias() })).KeyId);
     const acked: string[] = [];
