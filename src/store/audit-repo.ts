@@ -93,9 +93,10 @@ export class AuditRepo {
    */
   async appendChained(link: (prevHash: string | undefined) => StoredAuditEvent[]): Promise<StoredAuditEvent[]> {
     return this.db.transaction(async (trx) => {
-      await trx('audit_chain').where('id', 1).increment('batches', 1);
-      const head = await trx('audit_chain').where('id', 1).first('head_hash');
-      const events = link((head?.head_hash as string | null) ?? undefined);
+      // Lock and read in one statement (RETURNING: PostgreSQL, SQLite ≥ 3.35): one round trip
+      // less per batch on PostgreSQL, where every batch of every node passes here.
+      const [head] = (await trx('audit_chain').where('id', 1).increment('batches', 1).returning(['head_hash'])) as Array<{ head_hash: string | null }>;
+      const events = link(head?.head_hash ?? undefined);
       for (let i = 0; i < events.length; i += 100) await trx('audit_events').insert(events.slice(i, i + 100).map(toRow));
       if (events.length) await trx('audit_chain').where('id', 1).update({ head_hash: events[events.length - 1]!.hash });
       return events;
