@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { readPin, type Config } from './config.js';
 import { Kek } from './crypto/kek.js';
@@ -97,7 +98,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const root =
         opts.bootstrap === false
           ? { uin: '', created: false }
-          : await bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey });
+          : await oneAtATime(new LeaseRepo(db), 'bootstrap', () => bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey }));
       if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
       const keyRepo = new KeyRepo(db);
       const material = new KeyMaterialService(token, kek, placement);
@@ -131,6 +132,24 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
   } catch (err) {
     token.close();
     throw err;
+  }
+}
+
+/**
+ * Several nodes starting together on one database: the root account's bootstrap (check, create,
+ * record) runs in one process at a time, under a short lease, so the later ones find it made.
+ */
+async function oneAtATime<T>(leases: LeaseRepo, task: string, fn: () => Promise<T>): Promise<T> {
+  const holder = `${process.pid}/${randomUUID()}`;
+  const deadline = Date.now() + 60_000;
+  while (!(await leases.acquire(task, holder, 30_000))) {
+    if (Date.now() > deadline) throw new Error(`another process has held the ${task} lease for a minute`);
+    await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 100)));
+  }
+  try {
+    return await fn();
+  } finally {
+    await leases.release(task, holder);
   }
 }
 

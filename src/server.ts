@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { closeServices, createApp, openServices, type Services } from './app.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import { describeDatabase } from './store/db.js';
 
 export interface RunningServer {
   services: Services;
@@ -78,7 +79,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   auditTimer.unref();
   services.alarms.start(config.alarmDeliverySeconds * 1000);
   if (config.jobsIntervalSeconds > 0) void runJobs();
-  logger.info({ url, httpsUrl, profile: services.token.profile.name, placement: services.placement.detail, regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
+  logger.info({ url, httpsUrl, profile: services.token.profile.name, placement: services.placement.detail, database: describeDatabase(config), regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
   let closing: Promise<void> | undefined;
   return {
     services,

@@ -32,6 +32,9 @@ export interface ReconcileReport {
   rowsWithoutObjects: string[];
 }
 
+/** A create still unfinished after this is a crashed one (key generation takes seconds at most). */
+export const CREATION_TIMEOUT_MS = 10 * 60_000;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class LifecycleJobs {
@@ -40,7 +43,7 @@ export class LifecycleJobs {
     private readonly keys: KeyService,
     private readonly material: KeyMaterialService,
     private readonly token: Token,
-    private readonly opts: { orphanGraceMs: number; alarms?: AlarmService; imports?: ImportService; dataKeys?: DataKeyRepo } = { orphanGraceMs: 2_000 },
+    private readonly opts: { orphanGraceMs: number; alarms?: AlarmService; imports?: ImportService; dataKeys?: DataKeyRepo; creationTimeoutMs?: number } = { orphanGraceMs: 2_000 },
   ) {}
 
   async run(atMs = Date.now()): Promise<JobReport> {
@@ -122,14 +125,29 @@ export class LifecycleJobs {
   async reconcile(opts: { dryRun?: boolean } = {}): Promise<ReconcileReport> {
     const objects = (await this.token.listObjects()).filter((o) => UUID.test(o.name.keyId));
     const pairs = [...new Map(objects.map((o) => [`${o.name.keyId}/${o.name.version}`, o.name])).values()];
+    // Creation intents are read before the rows: a create (on any node) records its intent
+    // before it makes the object and removes it in the transaction that inserts the row, so
+    // an object listed above has, at this point, a fresh intent or (read next) its row.
+    const nowMs = Date.now();
+    const creationTimeoutMs = this.opts.creationTimeoutMs ?? CREATION_TIMEOUT_MS;
+    const intents = await this.repo.intents();
+    const beingCreated = new Set([...intents].filter(([, at]) => nowMs - at < creationTimeoutMs).map(([k]) => k));
     let present = await this.repo.existingVersions(pairs);
-    let orphans = pairs.filter((p) => !present.has(`${p.keyId}/${p.version}`));
+    let orphans = pairs.filter((p) => !present.has(`${p.keyId}/${p.version}`) && !beingCreated.has(`${p.keyId}/${p.version}`));
     if (orphans.length && this.opts.orphanGraceMs > 0 && !opts.dryRun) {
       await sleep(this.opts.orphanGraceMs);
       present = await this.repo.existingVersions(orphans);
       orphans = orphans.filter((p) => !present.has(`${p.keyId}/${p.version}`));
     }
-    if (!opts.dryRun) for (const o of orphans) await this.token.destroy(o);
+    if (!opts.dryRun) {
+      for (const o of orphans) await this.token.destroy(o);
+      // Intents of creates that never finished (their process died): the object, if any, is gone now.
+      for (const [k, at] of intents) {
+        if (nowMs - at < creationTimeoutMs) continue;
+        const [keyId, version] = k.split('/');
+        await this.repo.clearIntent(keyId!, Number(version));
+      }
+    }
 
     // Rotations that reserved a version and never completed it (a crash between the steps of
     // KeyService.addVersion): the same grace and second look, then the reservation goes.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Region } from '../config.js';
-import type { KeyMaterialService, KeyPurpose } from '../crypto/key-material.js';
+import type { KeyMaterialService, KeyPurpose, NewMaterial } from '../crypto/key-material.js';
 import { TOKEN_SPECS } from '../crypto/key-material.js';
 import type { KeyListFilter, KeyPatch, KeyRecord, KeyRepo, KeySpec, Origin, Tag } from '../store/key-repo.js';
 import {
@@ -112,8 +112,17 @@ export class KeyService {
     const keyId = randomUUID();
     const createdAt = now();
     const external = input.origin === 'EXTERNAL';
-    // EXTERNAL keys get material from ImportKeyMaterial: AES into the token, SM4 sealed under the KEK.
-    const made = external ? { tokenResident: TOKEN_SPECS.has(target.spec), sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
+    // Several nodes share the token: the intent tells their reconciliation this object is being
+    // created, not left over by a crash (it goes with the key row, or below on failure).
+    if (!external) await this.repo.recordIntent(keyId, 1);
+    let made: NewMaterial;
+    try {
+      // EXTERNAL keys get material from ImportKeyMaterial: AES into the token, SM4 sealed under the KEK.
+      made = external ? { tokenResident: TOKEN_SPECS.has(target.spec), sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
+    } catch (err) {
+      await this.repo.clearIntent(keyId, 1).catch(() => undefined);
+      throw err;
+    }
     const record: KeyRecord = {
       keyId,
       accountUin: caller.accountUin,
@@ -144,7 +153,10 @@ export class KeyService {
         await this.repo.insert(record, { keyId, version: 1, createdAt, sealedMaterial: made.sealedMaterial, publicKey: made.publicKey }, trx);
       });
     } catch (err) {
-      if (!external) await this.material.destroy(keyId, 1, record.tokenResident).catch(() => undefined);
+      if (!external) {
+        await this.material.destroy(keyId, 1, record.tokenResident).catch(() => undefined);
+        await this.repo.clearIntent(keyId, 1).catch(() => undefined);
+      }
       if (isUniqueViolation(err)) throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
       throw err;
     }

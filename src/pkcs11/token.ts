@@ -1099,7 +1099,9 @@ export class Token {
 
   /** Every object the service named in the token (for reconciliation and status). */
   async listObjects(): Promise<TokenObjectInfo[]> {
-    return this.run('list objects', 'other', () => {
+    // Under the object lock: SoftHSM2 once failed a key generation in this process while a
+    // listing ran on the main session (reconciliation beside CreateKey).
+    return this.serialized(() => this.run('list objects', 'other', () => {
       const s = this.main!;
       this.p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
       const all: Handle[] = [];
@@ -1125,7 +1127,7 @@ export class Token {
         out.push({ name, kind });
       }
       return out;
-    });
+    }));
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { likeOperator, type Db } from './db.js';
 
 export interface AuditEvent {
   eventId: string;
@@ -93,9 +93,10 @@ export class AuditRepo {
    */
   async appendChained(link: (prevHash: string | undefined) => StoredAuditEvent[]): Promise<StoredAuditEvent[]> {
     return this.db.transaction(async (trx) => {
-      await trx('audit_chain').where('id', 1).increment('batches', 1);
-      const head = await trx('audit_chain').where('id', 1).first('head_hash');
-      const events = link((head?.head_hash as string | null) ?? undefined);
+      // Lock and read in one statement (RETURNING: PostgreSQL, SQLite ≥ 3.35): one round trip
+      // less per batch on PostgreSQL, where every batch of every node passes here.
+      const [head] = (await trx('audit_chain').where('id', 1).increment('batches', 1).returning(['head_hash'])) as Array<{ head_hash: string | null }>;
+      const events = link(head?.head_hash ?? undefined);
       for (let i = 0; i < events.length; i += 100) await trx('audit_events').insert(events.slice(i, i + 100).map(toRow));
       if (events.length) await trx('audit_chain').where('id', 1).update({ head_hash: events[events.length - 1]!.hash });
       return events;
@@ -113,7 +114,7 @@ export class AuditRepo {
     if (q.requestId) b.where('request_id', q.requestId);
     if (q.eventId) b.where('event_id', q.eventId);
     if (q.resourceType) b.where('resource_type', q.resourceType);
-    if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhereRaw(`(',' || resource_name || ',') like ?`, [`%,${q.resourceName},%`]));
+    if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhereRaw(`(',' || resource_name || ',') ${likeOperator(this.db)} ?`, [`%,${q.resourceName},%`]));
     if (q.beforeSeq !== undefined) b.where('seq', '<', q.beforeSeq);
     return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
   }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { DataKeyState } from '../domain/data-keys.js';
-import type { Db } from './db.js';
+import { escapeLike, likeOperator, type Db } from './db.js';
 import type { Origin, Tag } from './key-repo.js';
 
 // Hosted data keys (migration 0010). The row holds the data key only as the CiphertextBlob
@@ -46,7 +46,6 @@ type Conn = Db | Knex.Transaction;
 
 const COLUMNS: Record<keyof DataKeyPatch, string> = { name: 'data_key_name', description: 'description', state: 'state', deletionDate: 'deletion_date' };
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function fromRow(r: Record<string, unknown>, tags: Tag[]): DataKeyRecord {
   return {
@@ -137,7 +136,8 @@ export class DataKeyRepo {
     if (f.numberOfBytes) q.andWhere({ 'd.number_of_bytes': f.numberOfBytes });
     if (f.search) {
       const like = `%${escapeLike(f.search)}%`;
-      q.andWhere((w) => w.whereRaw(`d.data_key_name like ? escape '\\'`, [like]).orWhereRaw(`d.data_key_id like ? escape '\\'`, [like]));
+      const op = likeOperator(conn); // case-insensitive on both engines, as the key list
+      q.andWhere((w) => w.whereRaw(`d.data_key_name ${op} ? escape '\\'`, [like]).orWhereRaw(`d.data_key_id ${op} ? escape '\\'`, [like]));
     }
     for (const tf of f.tagFilters ?? []) {
       q.whereIn('d.data_key_id', function () {

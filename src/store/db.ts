@@ -1,24 +1,47 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
 import type { Config } from '../config.js';
 import { migrations } from './migrations/index.js';
 
 // The metadata store: knex on SQLite by default (a file under the data dir), PostgreSQL
-// when KMS_DATABASE_URL says postgres://. SQL lives only under src/store.
+// when KMS_DATABASE_URL says postgres:// (several API nodes share one database: see
+// docs/deployment.md). SQL lives only under src/store, written for both dialects.
 
 export type Db = Knex;
+export type Dialect = 'sqlite' | 'postgres';
 
 export class StoreConfigError extends Error {
   readonly code = 'StoreConfigError';
 }
 
-export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): Db {
+// PostgreSQL returns int8 (bigint columns, COUNT, SUM) as strings to keep 64-bit precision.
+// Every int8 here is a time in (milli)seconds, a counter or a count: far below 2^53, so they
+// come back as numbers, as they do from SQLite. Larger values fail loudly rather than round.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${v} exceeds the safe integer range`);
+  return n;
+});
+// SUM over int8 is numeric: the same treatment.
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v: string) => Number(v));
+
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
+export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & { databasePoolMax?: number }): Db {
   const url = config.databaseUrl;
-  if (url && /^postgres(ql)?:\/\//.test(url)) {
-    throw new StoreConfigError('KMS_DATABASE_URL: PostgreSQL is not supported yet; unset it to use the SQLite file in the data dir');
+  if (url && POSTGRES_URL.test(url)) {
+    return knexFactory({
+      client: 'pg',
+      connection: { connectionString: url, application_name: 'hsmkms' },
+      // Several connections per node: the audit batch holds the chain row's lock while
+      // requests go on reading and writing keys beside it.
+      pool: { min: 0, max: config.databasePoolMax ?? 10 },
+      acquireConnectionTimeout: 10_000,
+    });
   }
-  if (url) throw new StoreConfigError('KMS_DATABASE_URL must be a postgres:// URL');
+  if (url) throw new StoreConfigError('KMS_DATABASE_URL must be a postgres:// or postgresql:// URL (unset it to use the SQLite file in the data dir)');
   mkdirSync(path.dirname(config.sqliteFile), { recursive: true, mode: 0o700 });
   return knexFactory({
     client: 'sqlite3',
@@ -34,9 +57,66 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>)
   });
 }
 
+export function dialectOf(db: Db | Knex.Transaction): Dialect {
+  const client = (db as unknown as { client: { config: { client: unknown } } }).client.config.client;
+  return client === 'pg' ? 'postgres' : 'sqlite';
+}
+
+/** Where the database is, for the start-up log: the file, or the PostgreSQL URL without credentials. */
+export function describeDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): string {
+  if (!config.databaseUrl) return `sqlite:${config.sqliteFile}`;
+  try {
+    const u = new URL(config.databaseUrl);
+    return `postgres://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
+}
+
 export async function migrate(db: Db): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest({ migrationSource: migrations })) as [number, string[]];
-  return applied;
+  // Several nodes may start at once: knex's migration lock table lets one migrate while the
+  // others wait for it (and then find nothing left to apply).
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const [, applied] = (await db.migrate.latest({ migrationSource: migrations })) as [number, string[]];
+      return applied;
+    } catch (err) {
+      // Another node holds the migration lock, or created knex's own tables at the same instant.
+      const raced = err instanceof Error && /already locked|already exists|duplicate key/i.test(err.message);
+      if (!raced || attempt >= 60) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/**
+ * PostgreSQL aborts one of two transactions that wait for each other (deadlock, 40P01) or,
+ * rarely, one that cannot be serialised (40001): both are safe to run again from the start.
+ * SQLite has a single writer and never reports either.
+ */
+export function isRetryableConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === '40P01' || code === '40001';
+}
+
+/** A transaction run again (at most 3 times) when PostgreSQL aborted it for a deadlock. */
+export async function retryingTransaction<T>(db: Db, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(fn);
+    } catch (err) {
+      if (!isRetryableConflict(err) || attempt >= 3) throw err;
+      await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 20 * attempt)));
+    }
+  }
+}
+
+/** LIKE that ignores ASCII case on both engines (SQLite's LIKE does; PostgreSQL's ILIKE does). */
+/** A search term for LIKE … ESCAPE '\\': its own %, _ and \\ match literally. */
+export const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export function likeOperator(db: Db | Knex.Transaction): 'like' | 'ilike' {
+  return dialectOf(db) === 'postgres' ? 'ilike' : 'like';
 }
 
 /** /readyz: the database answers. */

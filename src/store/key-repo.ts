@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { KeyState } from '../domain/key-state.js';
-import type { Db } from './db.js';
+import { escapeLike, likeOperator, retryingTransaction, type Db } from './db.js';
 
 export type Origin = 'TENCENT_KMS' | 'EXTERNAL';
 export type KeySpec = 'AES_256' | 'SM4' | 'RSA_2048' | 'EC_P256' | 'EC_P384' | 'SM2' | 'ML_KEM_768' | 'ML_DSA_65';
@@ -106,13 +106,13 @@ function fromRow(r: Record<string, unknown>, tags: Tag[]): KeyRecord {
   };
 }
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export class KeyRepo {
   constructor(private readonly db: Db) {}
 
+  /** A transaction over key rows: run again when PostgreSQL broke a deadlock by aborting it. */
   transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-    return this.db.transaction(fn);
+    return retryingTransaction(this.db, fn);
   }
 
   async insert(k: KeyRecord, version: KeyVersionRecord, conn: Conn = this.db): Promise<void> {
@@ -144,7 +144,27 @@ export class KeyRepo {
     });
     await this.bump(conn, { account_uin: k.accountUin, region: k.region, state: k.state, key_usage: k.keyUsage, origin: k.origin }, 1);
     await this.insertVersion(version, conn);
+    await conn('creation_intents').where({ key_id: k.keyId }).delete();
     if (k.tags.length) await conn('key_tags').insert(k.tags.map((t) => ({ key_id: k.keyId, tag_key: t.key, tag_value: t.value })));
+  }
+
+  /**
+   * Before a new key's token object is made: "this (key, version) is being created", so that
+   * reconciliation on any node leaves the object alone until the row commits (insert removes
+   * the intent in its transaction) or the creation fails (clearIntent).
+   */
+  async recordIntent(keyId: string, version: number, nowMs = Date.now()): Promise<void> {
+    await this.db('creation_intents').insert({ key_id: keyId, version, created_at_ms: nowMs });
+  }
+
+  async clearIntent(keyId: string, version: number): Promise<void> {
+    await this.db('creation_intents').where({ key_id: keyId, version }).delete();
+  }
+
+  /** Intents per "keyId/version" with their time: reconciliation's "being created" set. */
+  async intents(conn: Conn = this.db): Promise<Map<string, number>> {
+    const rows = await conn('creation_intents').select('key_id', 'version', 'created_at_ms');
+    return new Map(rows.map((r) => [`${r.key_id}/${Number(r.version)}`, Number(r.created_at_ms)]));
   }
 
   async insertVersion(v: KeyVersionRecord, conn: Conn = this.db): Promise<void> {
@@ -223,8 +243,10 @@ export class KeyRepo {
     if (f.origin) q.andWhere({ origin: f.origin });
     if (f.keyUsages) q.whereIn('key_usage', f.keyUsages);
     if (f.search) {
+      // Case-insensitive on both engines (SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE).
       const like = `%${escapeLike(f.search)}%`;
-      q.andWhere((w) => w.whereRaw(`alias like ? escape '\\'`, [like]).orWhereRaw(`key_id like ? escape '\\'`, [like]));
+      const op = likeOperator(conn);
+      q.andWhere((w) => w.whereRaw(`alias ${op} ? escape '\\'`, [like]).orWhereRaw(`key_id ${op} ? escape '\\'`, [like]));
     }
     for (const tf of f.tagFilters ?? []) {
       // IN over the tag index, not a correlated EXISTS per key row (bench:keys: 195 → 4 ms).
@@ -272,8 +294,14 @@ export class KeyRepo {
     const changed = (await conn('keys').where({ key_id: keyId, state: expectedState }).update(columnsOf(patch))) === 1;
     if (changed && patch.state !== undefined && patch.state !== expectedState) {
       const k = await conn('keys').where({ key_id: keyId }).first('account_uin', 'region', 'key_usage', 'origin');
-      await this.bump(conn, { ...k, state: expectedState }, -1);
-      await this.bump(conn, { ...k, state: patch.state }, 1);
+      // Counter rows locked in one order (by state name) whatever the direction of the change,
+      // so two opposite changes (Enabled→Disabled, Disabled→Enabled) cannot deadlock on PostgreSQL.
+      const moves: Array<[string, number]> = [
+        [expectedState, -1],
+        [patch.state, 1],
+      ];
+      moves.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      for (const [state, delta] of moves) await this.bump(conn, { ...k, state }, delta);
     }
     return changed;
   }

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { provisionSoftHsm } from '../../src/pkcs11/softhsm.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { testDatabaseUrl } from './postgres.js';
 import { cnKmsClient, intlKmsClient, type KmsCaller } from './sdk-clients.js';
 
 export const ROOT = { uin: '100000000001', secretId: 'AKIDtestROOT0000000000000000000000ab', secretKey: 'rootSECRETkey0000000000000000000' };
@@ -27,7 +28,12 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
   // SoftHSM2 reads its configuration once per process (C_Initialize), so a second server in
   // the same test file shares the first one's data dir, token and database.
   const dataDir = share?.config.dataDir ?? mkdtempSync(path.join(tmpdir(), 'hsmkms-api-'));
+  // KMS_TEST_DATABASE=postgres: the same tests on a real PostgreSQL server (a fresh database
+  // per data dir), as scripts/test runs the store-touching suites a second time.
+  const pg = share ? undefined : await testDatabaseUrl();
+  const databaseUrl = share?.config.databaseUrl ?? pg?.url;
   const config = loadConfig({
+    ...(databaseUrl ? { KMS_DATABASE_URL: databaseUrl } : {}),
     KMS_DATA_DIR: dataDir,
     KMS_PORT: '0',
     KMS_PKCS11_PIN: 'test-pin-1234',
@@ -46,7 +52,13 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
       cb();
     },
   });
-  const running = await startServer(config, createLogger('info', sink));
+  let running: RunningServer;
+  try {
+    running = await startServer(config, createLogger('info', sink));
+  } catch (err) {
+    pg?.release();
+    throw err;
+  }
   return {
     ...running,
     config,
@@ -55,6 +67,7 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
     logLines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
     stop: async () => {
       await running.close();
+      pg?.release();
       if (!share) rmSync(dataDir, { recursive: true, force: true });
     },
   };

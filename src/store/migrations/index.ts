@@ -9,6 +9,7 @@ import * as m0007 from './0007_alarms.js';
 import * as m0008 from './0008_coordination.js';
 import * as m0009 from './0009_imports.js';
 import * as m0010 from './0010_data_keys.js';
+import * as m0011 from './0011_creation_intents.js';
 import * as m0012 from './0012_console_passwords.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.

@@ -1,0 +1,357 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AuditLog, eventHash, GENESIS_HASH } from '../../src/audit/audit-log.js';
+import { AlarmRepo, type Alarm } from '../../src/store/alarm-repo.js';
+import { AuditCheckpointRepo, AuditRepo } from '../../src/store/audit-repo.js';
+import { describeDatabase, dialectOf, migrate, openDatabase, type Db } from '../../src/store/db.js';
+import { IdentityRepo } from '../../src/store/identity-repo.js';
+import { KeyRepo, type KeyRecord } from '../../src/store/key-repo.js';
+import { LeaseRepo } from '../../src/store/lease-repo.js';
+import { migrations } from '../../src/store/migrations/index.js';
+import { PolicyRepo } from '../../src/store/policy-repo.js';
+import { getMeta, initMeta } from '../../src/store/service-meta.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+// The store's suite, run against both engines: SQLite (a file) and a real PostgreSQL server
+// (its own cluster on 127.0.0.1, test/helpers/postgres.ts). Same migrations, same repos, same
+// answers — types included (numbers, booleans, Buffers), and the coordination primitives that
+// let several nodes share one database (chain row lock, leases, alarm claims, counters).
+
+let server: TestPostgres | undefined;
+const scratch: string[] = [];
+
+beforeAll(async () => {
+  server = await startPostgres();
+}, 120_000);
+afterAll(() => {
+  server?.stop();
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+});
+
+type Engine = 'sqlite' | 'postgres';
+
+/** A fresh, migrated database; `open` gives further connections (pools) to the same one. */
+async function fresh(engine: Engine): Promise<{ db: Db; open: () => Db }> {
+  let open: () => Db;
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-store-'));
+    scratch.push(dir);
+    const file = path.join(dir, 'kms.sqlite');
+    open = () => openDatabase({ databaseUrl: undefined, sqliteFile: file });
+  } else {
+    const url = await server!.createDatabase('store');
+    open = () => openDatabase({ databaseUrl: url, sqliteFile: '/nonexistent' });
+  }
+  const db = open();
+  await migrate(db);
+  return { db, open };
+}
+
+const key = (over: Partial<KeyRecord> = {}): KeyRecord => ({
+  keyId: randomUUID(),
+  accountUin: '100000000001',
+  region: 'ap-hongkong',
+  alias: `alias-${randomUUID().slice(0, 8)}`,
+  description: 'd',
+  keyUsage: 'ENCRYPT_DECRYPT',
+  keySpec: 'AES_256',
+  origin: 'TENCENT_KMS',
+  state: 'Enabled',
+  creatorUin: '100000000001',
+  createdAt: 1_700_000_000,
+  deletionDate: 0,
+  rotationEnabled: false,
+  rotateDays: 0,
+  nextRotateTime: 0,
+  lastRotateTime: 0,
+  validTo: 0,
+  currentVersion: 1,
+  tokenResident: true,
+  hasMaterial: true,
+  tags: [],
+  ...over,
+});
+
+const auditEvent = (log: AuditLog, requestId: string) =>
+  log.newEvent({ eventName: 'Encrypt', requestId, accountUin: '1', userUin: '1', userName: 'root', secretId: '', sourceIp: '127.0.0.1', region: 'ap-hongkong', resourceType: 'kms', resourceName: '*', result: 'Success', errorCode: '', apiVersion: '2019-01-18' });
+
+describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
+  let db: Db;
+  let open: () => Db;
+  const extra: Db[] = [];
+  beforeEach(async () => {
+    ({ db, open } = await fresh(engine));
+  }, 60_000);
+  afterEach(async () => {
+    for (const d of extra.splice(0)) await d.destroy();
+    await db.destroy();
+  });
+
+  it('opens the engine asked for; every migration applied once, a second run applies none', async () => {
+    expect(dialectOf(db)).toBe(engine);
+    expect(await migrate(db)).toEqual([]);
+    const names = (await db('knex_migrations').orderBy('id').select('name')).map((r) => r.name);
+    expect(names).toEqual(await migrations.getMigrations([]));
+  });
+
+  it('several nodes migrating one new database at once: all succeed, each migration applied once', async () => {
+    const { db: fresh2, open: open2 } = await fresh(engine); // already migrated: roll back to empty first
+    await fresh2.migrate.rollback({ migrationSource: migrations }, true);
+    const nodes = [open2(), open2(), open2()];
+    extra.push(fresh2, ...nodes);
+    await Promise.all(nodes.map((n) => migrate(n)));
+    const names = (await fresh2('knex_migrations').select('name')).map((r) => r.name);
+    expect(names.sort()).toEqual((await migrations.getMigrations([])).sort());
+  }, 60_000);
+
+  it('keys: insert and read back with the same types; counters follow inserts, state changes and deletes', async () => {
+    const repo = new KeyRepo(db);
+    const a = key({ tags: [{ key: 'team', value: 'Pay' }], rotationEnabled: true, rotateDays: 30, nextRotateTime: 1_800_000_000, validTo: 2 ** 40 });
+    await repo.insert(a, { keyId: a.keyId, version: 1, createdAt: a.createdAt, sealedMaterial: Buffer.from([0, 1, 2, 255]), publicKey: null });
+    const got = await repo.get(a.accountUin, a.region, a.keyId);
+    expect(got).toEqual(a);
+    expect(typeof got!.createdAt).toBe('number');
+    expect(typeof got!.rotationEnabled).toBe('boolean');
+    const [v] = await repo.versions(a.keyId);
+    expect(Buffer.isBuffer(v!.sealedMaterial)).toBe(true);
+    expect([...v!.sealedMaterial!]).toEqual([0, 1, 2, 255]);
+    expect(v!.version).toBe(1);
+
+    const b = key({ keyUsage: 'ASYMMETRIC_SIGN_VERIFY_ECC', keySpec: 'EC_P256' });
+    await repo.insert(b, { keyId: b.keyId, version: 1, createdAt: b.createdAt, sealedMaterial: null, publicKey: 'PEM' });
+    expect(await repo.count(a.accountUin, a.region)).toBe(2);
+    expect(await repo.update(a.keyId, 'Enabled', { state: 'Disabled' })).toBe(true);
+    expect(await repo.update(a.keyId, 'Enabled', { state: 'Disabled' })).toBe(false); // stale expected state
+    const disabled = await repo.list({ accountUin: a.accountUin, region: a.region, states: ['Disabled'], newestFirst: true, offset: 0, limit: 10 });
+    expect(disabled.total).toBe(1);
+    expect(disabled.keys.map((k) => k.keyId)).toEqual([a.keyId]);
+    await repo.delete(a.keyId);
+    expect(await repo.count(a.accountUin, a.region)).toBe(1);
+    expect(await repo.get(a.accountUin, a.region, a.keyId)).toBeUndefined();
+    expect(await repo.versions(a.keyId)).toEqual([]); // cascade
+    expect((await repo.dueForRotation(2_000_000_000)).map((k) => k.keyId)).toEqual([]);
+  });
+
+  it('keys: search ignores case and treats % and _ literally; tag filters; paging order', async () => {
+    const repo = new KeyRepo(db);
+    const mk = async (alias: string, createdAt: number, tags: KeyRecord['tags'] = []) => {
+      const k = key({ alias, createdAt, tags });
+      await repo.insert(k, { keyId: k.keyId, version: 1, createdAt, sealedMaterial: null, publicKey: null });
+      return k;
+    };
+    const pay = await mk('Payments-Main', 10, [{ key: 'env', value: 'prod' }]);
+    await mk('payments_archive', 20, [{ key: 'env', value: 'test' }]);
+    await mk('paymentsXarchive', 30);
+    await mk('orders', 40, [{ key: 'env', value: 'prod' }]);
+    const base = { accountUin: pay.accountUin, region: pay.region, newestFirst: true, offset: 0, limit: 10 };
+    const aliases = async (f: Partial<Parameters<KeyRepo['list']>[0]>) => (await repo.list({ ...base, ...f })).keys.map((k) => k.alias);
+    expect(await aliases({ search: 'PAYMENTS' })).toEqual(['paymentsXarchive', 'payments_archive', 'Payments-Main']);
+    expect(await aliases({ search: 's_a' })).toEqual(['payments_archive']);
+    expect(await aliases({ search: pay.keyId.toUpperCase().slice(0, 13) })).toEqual(['Payments-Main']);
+    expect(await aliases({ tagFilters: [{ key: 'env', values: ['prod'] }] })).toEqual(['orders', 'Payments-Main']);
+    expect((await repo.list({ ...base, tagFilters: [{ key: 'env', values: [] }] })).total).toBe(3);
+    expect(await aliases({ newestFirst: false, offset: 1, limit: 2 })).toEqual(['payments_archive', 'paymentsXarchive']);
+  });
+
+  it('keys: concurrent opposite state changes from two connections neither deadlock nor skew the counters', async () => {
+    const other = open();
+    extra.push(other);
+    const r1 = new KeyRepo(db);
+    const r2 = new KeyRepo(other);
+    const ks = Array.from({ length: 20 }, (_, i) => key({ state: i % 2 ? 'Disabled' : 'Enabled' }));
+    for (const k of ks) await r1.insert(k, { keyId: k.keyId, version: 1, createdAt: k.createdAt, sealedMaterial: null, publicKey: null });
+    // Each writer flips every key of one parity back and forth: row locks on both counter rows.
+    const flip = async (repo: KeyRepo, parity: number) => {
+      for (let round = 0; round < 6; round++) {
+        await Promise.all(
+          ks.filter((_, i) => i % 2 === parity).map(async (k) => {
+            const from = (round % 2 === 0) === (parity === 0) ? 'Enabled' : 'Disabled';
+            const to = from === 'Enabled' ? 'Disabled' : 'Enabled';
+            expect(await repo.transaction((trx) => repo.update(k.keyId, from, { state: to }, trx))).toBe(true);
+          }),
+        );
+      }
+    };
+    await Promise.all([flip(r1, 0), flip(r2, 1)]);
+    const counts = await db('key_counts').select('state', 'n');
+    const byState = Object.fromEntries(counts.map((c) => [c.state, Number(c.n)]));
+    const actual = await db('keys').select('state');
+    expect(byState.Enabled ?? 0).toBe(actual.filter((r) => r.state === 'Enabled').length);
+    expect(byState.Disabled ?? 0).toBe(actual.filter((r) => r.state === 'Disabled').length);
+    expect((byState.Enabled ?? 0) + (byState.Disabled ?? 0)).toBe(20);
+  }, 60_000);
+
+  it('keys: concurrent creates through several connections keep exact counts; a duplicate alias is a unique violation', async () => {
+    const pools = [db, open(), open()];
+    extra.push(...pools.slice(1));
+    await Promise.all(
+      pools.flatMap((p) =>
+        Array.from({ length: 15 }, async () => {
+          const k = key();
+          await new KeyRepo(p).insert(k, { keyId: k.keyId, version: 1, createdAt: k.createdAt, sealedMaterial: null, publicKey: null });
+        }),
+      ),
+    );
+    const repo = new KeyRepo(db);
+    expect(await repo.count('100000000001', 'ap-hongkong')).toBe(45);
+    const dup = key({ alias: 'same' });
+    await repo.insert(dup, { keyId: dup.keyId, version: 1, createdAt: 1, sealedMaterial: null, publicKey: null });
+    const again = key({ alias: 'same' });
+    const err = await repo.insert(again, { keyId: again.keyId, version: 1, createdAt: 1, sealedMaterial: null, publicKey: null }).catch((e) => e);
+    expect(['SQLITE_CONSTRAINT', '23505']).toContain(err.code);
+    expect(await repo.count('100000000001', 'ap-hongkong')).toBe(46); // the failed insert rolled back its counter
+  }, 60_000);
+
+  it('keys: rotation reservations (version rows above current) and creation intents', async () => {
+    const repo = new KeyRepo(db);
+    const k = key();
+    await repo.recordIntent(k.keyId, 1, 123);
+    expect(await repo.intents()).toEqual(new Map([[`${k.keyId}/1`, 123]]));
+    await repo.insert(k, { keyId: k.keyId, version: 1, createdAt: 1, sealedMaterial: null, publicKey: null });
+    expect((await repo.intents()).size).toBe(0); // the key row's transaction removes the intent
+    await repo.insertVersion({ keyId: k.keyId, version: 2, createdAt: 2, sealedMaterial: null, publicKey: null });
+    expect(await repo.versionsAboveCurrent()).toEqual([{ keyId: k.keyId, version: 2, tokenResident: true }]);
+    expect(await repo.advanceVersion(k.keyId, 1, { currentVersion: 2 })).toBe(true);
+    expect(await repo.advanceVersion(k.keyId, 1, { currentVersion: 2 })).toBe(false);
+    expect(await repo.versionsAboveCurrent()).toEqual([]);
+    expect(await repo.existingVersions([{ keyId: k.keyId, version: 2 }])).toEqual(new Set([`${k.keyId}/1`, `${k.keyId}/2`]));
+    await repo.bind(k.keyId, 'cos', 'b1');
+    await repo.bind(k.keyId, 'cos', 'b1'); // idempotent (onConflict ignore)
+    expect(await repo.bindingCount(k.keyId)).toBe(1);
+  });
+
+  it('audit: writers on separate connections append concurrently into one linear chain, nothing lost or duplicated', async () => {
+    const pools = [db, open(), open()];
+    extra.push(...pools.slice(1));
+    const logs = pools.map((p) => new AuditLog(new AuditRepo(p), { failClosed: true }));
+    await Promise.all(
+      logs.map(async (log, w) => {
+        for (let round = 0; round < 10; round++) {
+          await Promise.all(Array.from({ length: 20 }, (_, i) => log.record(auditEvent(log, `w${w}-${round}-${i}`))));
+        }
+        await log.drain();
+      }),
+    );
+    const events = await new AuditRepo(db).all();
+    expect(events).toHaveLength(600);
+    expect(new Set(events.map((e) => e.requestId)).size).toBe(600);
+    let prev = GENESIS_HASH;
+    for (const e of events) {
+      expect(e.prevHash).toBe(prev);
+      expect(e.hash).toBe(eventHash(prev, e));
+      prev = e.hash;
+    }
+    const chain = await db('audit_chain').where('id', 1).first();
+    expect(chain.head_hash).toBe(prev);
+    expect(typeof chain.batches).toBe('number');
+    const writers = events.map((e) => e.requestId.split('-')[0]);
+    expect(writers.filter((w, i) => i > 0 && w !== writers[i - 1]).length).toBeGreaterThan(2);
+  }, 60_000);
+
+  it('audit: query filters (resource within a list, case of key ids), checkpoints, deletion up to a seq', async () => {
+    const repo = new AuditRepo(db);
+    const log = new AuditLog(repo, { failClosed: true });
+    const id = randomUUID();
+    await log.record({ ...auditEvent(log, 'r1'), resourceName: `aaa,${id},bbb` });
+    await log.record(auditEvent(log, 'r2'));
+    expect((await repo.query({ resourceName: id, limit: 10 })).map((e) => e.requestId)).toEqual(['r1']);
+    expect((await repo.query({ requestId: 'r2', limit: 10 }))[0]!.seq).toBeTypeOf('number');
+    const head = await repo.head();
+    const cps = new AuditCheckpointRepo(db);
+    await cps.insert({ seq: head!.seq, headHash: head!.hash, signedAtMs: Date.now(), signature: 'c2ln' });
+    expect((await cps.last())!.seq).toBe(head!.seq);
+    expect(await repo.deleteUpToSeq(head!.seq - 1)).toBe(1);
+    expect((await repo.all()).map((e) => e.requestId)).toEqual(['r2']);
+  });
+
+  it('audit: sequence numbers past 2^31 (a year of audited calls at 100/s) store and read back as numbers', async () => {
+    const repo = new AuditRepo(db);
+    const log = new AuditLog(repo, { failClosed: true });
+    await log.record(auditEvent(log, 'small'));
+    const big = 2 ** 31 + 7;
+    if (engine === 'postgres') await db.raw('select setval(?, ?)', ['audit_events_seq_seq', big]);
+    else await db('audit_events').insert({ ...(await db('audit_events').first()), seq: big, event_id: randomUUID(), request_id: 'big-row' });
+    await log.record(auditEvent(log, 'after'));
+    const [after] = await repo.query({ requestId: 'after', limit: 1 });
+    expect(after!.seq).toBeGreaterThan(2 ** 31);
+    expect(typeof after!.seq).toBe('number');
+    await new AuditCheckpointRepo(db).insert({ seq: after!.seq, headHash: after!.hash, signedAtMs: Date.now(), signature: 'c2ln' });
+    expect((await new AuditCheckpointRepo(db).last())!.seq).toBe(after!.seq);
+  });
+
+  it('leases: connections racing for a free lease — exactly one wins, every time', async () => {
+    const pools = [db, open(), open(), open()];
+    extra.push(...pools.slice(1));
+    for (let round = 0; round < 10; round++) {
+      const name = `race-${round}`;
+      const won = await Promise.all(pools.map((p, i) => new LeaseRepo(p).acquire(name, `node-${i}`, 60_000)));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      const holder = await new LeaseRepo(db).holderOf(name);
+      expect(holder).toBe(`node-${won.indexOf(true)}`);
+    }
+    const leases = new LeaseRepo(db);
+    const t0 = 1_000_000;
+    expect(await leases.acquire('x', 'A', 30_000, t0)).toBe(true);
+    expect(await leases.acquire('x', 'B', 30_000, t0 + 1)).toBe(false);
+    expect(await leases.acquire('x', 'B', 30_000, t0 + 30_001)).toBe(true);
+  }, 60_000);
+
+  it('alarms: a day key raises one alarm; concurrent claims of a due alarm — exactly one wins', async () => {
+    const repo = new AlarmRepo(db);
+    const alarm = (over: Partial<Alarm> = {}): Alarm => ({ alarmId: randomUUID(), kind: 'KeyDeletionImminent', accountUin: '1', region: 'ap-hongkong', keyId: 'k', detail: { daysLeft: 2, ok: true }, createdAtMs: 1000, dayKey: 'k:2', deliveryStatus: 'pending', attempts: 0, nextAttemptAtMs: 5000, lastError: null, ...over });
+    const first = alarm();
+    expect(await repo.insert(first)).toBe(true);
+    expect(await repo.insert(alarm())).toBe(false);
+    expect(await repo.insert(alarm({ dayKey: null, kind: 'PendingDeleteKeyUsed' }))).toBe(true);
+    expect(await repo.insert(alarm({ dayKey: null, kind: 'PendingDeleteKeyUsed' }))).toBe(true); // NULLs never collide
+    expect(await repo.get(first.alarmId)).toEqual(first);
+    const pools = [db, open(), open()];
+    extra.push(...pools.slice(1));
+    const [due] = await repo.due(10_000, 1);
+    const wins = await Promise.all(pools.map((p) => new AlarmRepo(p).claim(due!, 60_000)));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    await repo.markAttemptFailed(due!.alarmId, 'HTTP 500', 70_000, false);
+    const after = await repo.get(due!.alarmId);
+    expect(after).toMatchObject({ attempts: 1, nextAttemptAtMs: 70_000, lastError: 'HTTP 500', deliveryStatus: 'pending' });
+  }, 60_000);
+
+  it('identities, policies and service meta', async () => {
+    const ids = new IdentityRepo(db);
+    await ids.insertAccount({ uin: '200000000001', appId: '1250000000', createdAt: 1 });
+    await ids.insertUser({ uin: '200000000001', accountUin: '200000000001', name: 'root', isRoot: true, createdAt: 1 });
+    await ids.insertUser({ uin: '200000000002', accountUin: '200000000001', name: 'dev', isRoot: false, createdAt: 2 });
+    await ids.insertCredential({ secretId: 'AKIDx', userUin: '200000000002', sealedSecretKey: Buffer.from('sealed'), status: 'Enabled', createdAt: 3 });
+    const ci = await ids.findCredentialIdentity('AKIDx');
+    expect(ci).toMatchObject({ accountUin: '200000000001', userName: 'dev', isRoot: false, userStatus: 'Enabled', createdAt: 3 });
+    expect(Buffer.from(ci!.sealedSecretKey).toString()).toBe('sealed');
+    expect(await ids.setUserStatus('200000000001', 'root', 'Disabled')).toBe(false); // root cannot be disabled
+    expect(await ids.setUserStatus('200000000001', 'dev', 'Disabled')).toBe(true);
+    expect(await ids.countCredentials('200000000002')).toBe(1);
+    const policies = new PolicyRepo(db);
+    await policies.insert({ policyId: 'p1', accountUin: '200000000001', name: 'ro', document: '{}', createdAt: 1 });
+    await policies.attach('200000000002', 'p1');
+    await policies.attach('200000000002', 'p1');
+    await policies.attach('200000000002', 'preset:QcloudKMSReadOnlyAccess');
+    expect(await policies.forUser('200000000002')).toEqual([
+      { ref: 'p1', name: 'ro', document: '{}' },
+      { ref: 'preset:QcloudKMSReadOnlyAccess', name: null, document: null },
+    ]);
+    expect(await initMeta(db, 'instance', 'first')).toBe('first');
+    expect(await initMeta(db, 'instance', 'second')).toBe('first');
+    expect(await getMeta(db, 'instance')).toBe('first');
+  });
+});
+
+describe('describeDatabase (the start-up log line)', () => {
+  it('names the database without its password', () => {
+    expect(describeDatabase({ databaseUrl: 'postgres://kms:s3cret-pw@db.internal:5432/hsmkms?sslmode=require', sqliteFile: '' })).toBe('postgres://kms@db.internal:5432/hsmkms');
+    expect(describeDatabase({ databaseUrl: undefined, sqliteFile: '/var/lib/hsmkms/hsmkms.sqlite' })).toBe('sqlite:/var/lib/hsmkms/hsmkms.sqlite');
+  });
+
+  it('refuses a URL that is not PostgreSQL', () => {
+    expect(() => openDatabase({ databaseUrl: 'mysql://x@y/z', sqliteFile: '' })).toThrow(/postgres:\/\//);
+  });
+});
