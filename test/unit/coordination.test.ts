@@ -129,3 +129,12 @@ describe('audit chain head', () => {
     expect(b!.prevHash).not.toBe(GENESIS_HASH);
   });
 });
+
+describe('migrations', () => {
+  it('every migration module in src/store/migrations is registered and applied', async () => {
+    const { readdirSync } = await import('node:fs');
+    const files = readdirSync(path.join(ROOT, 'src/store/migrations')).filter((f) => /^\d{4}_.*\.ts$/.test(f)).map((f) => f.replace(/\.ts$/, ''));
+    const applied = (await db('knex_migrations').select('name')).map((r) => String(r.name));
+    expect(applied.sort()).toEqual(files.sort());
+  });
+});

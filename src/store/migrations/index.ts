@@ -24,6 +24,7 @@ const all: Record<string, Knex.Migration> = {
   '0008_coordination': m0008,
   '0009_imports': m0009,
   '0010_data_keys': m0010,
+  '0011_creation_intents': m0011,
   '0012_console_passwords': m0012,
 };
 
