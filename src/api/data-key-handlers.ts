@@ -1,7 +1,7 @@
 import type { DataKeyService, DataKeyState } from '../domain/data-keys.js';
 import type { PqcService } from '../domain/pqc-ops.js';
 import type { DataKeyRecord } from '../store/data-key-repo.js';
-import { callerOf } from './key-wire.js';
+import { callerOf, NOT_A_SYNC_REPLICA } from './key-wire.js';
 import type { KmsAction, KmsRequest } from './kms-schemas.js';
 import type { CallContext, Handler } from './router.js';
 
@@ -35,13 +35,7 @@ export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
     Origin: d.origin,
     HsmClusterId: '',
     ResourceId: `creatorUin/${d.creatorUin}/${d.dataKeyId}`,
-    IsSyncReplica: 0,
-    SourceRegion: '',
-    SyncStatus: 0,
-    SyncMessages: '',
-    SyncStartTime: 0,
-    SyncEndTime: 0,
-    SourceHsmClusterId: '',
+    ...NOT_A_SYNC_REPLICA,
     CreatorUinString: d.creatorUin,
   };
 }

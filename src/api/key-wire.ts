@@ -14,6 +14,9 @@ export function callerOf(ctx: CallContext): Caller {
 /** KeyMetadata.Type is the compliance class, not CreateKey's Type: 2 FIPS, 4 SM (§2.1). */
 const complianceType = (standard: Region['standard']) => (standard === 'SM' ? 4 : 2);
 
+/** Cross-region sync replicas do not exist on premises: the metadata fields say so. */
+export const NOT_A_SYNC_REPLICA = { IsSyncReplica: 0, SourceRegion: '', SyncStatus: 0, SyncMessages: '', SyncStartTime: 0, SyncEndTime: 0, SourceHsmClusterId: '' } as const;
+
 export function keyMetadata(k: KeyRecord, region: Region): Record<string, unknown> {
   return {
     KeyId: k.keyId,
@@ -34,13 +37,7 @@ export function keyMetadata(k: KeyRecord, region: Region): Record<string, unknow
     HsmClusterId: '',
     RotateDays: k.rotateDays,
     LastRotateTime: k.lastRotateTime,
-    IsSyncReplica: 0,
-    SourceRegion: '',
-    SyncStatus: 0,
-    SyncMessages: '',
-    SyncStartTime: 0,
-    SyncEndTime: 0,
-    SourceHsmClusterId: '',
+    ...NOT_A_SYNC_REPLICA,
     CreatorUinString: k.creatorUin,
   };
 }
