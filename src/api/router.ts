@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import express, { type Request, type Response, type Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Router } from 'express';
 import type { Region } from '../config.js';
 import { NotSupportedError } from '../domain/errors.js';
 import type { IdentityService } from '../domain/identity.js';
@@ -80,19 +81,63 @@ export function kmsService(handlers: Partial<Record<KmsAction, Handler<never>>>)
   };
 }
 
-function sourceIpOf(req: Request): string {
+function sourceIpOf(req: IncomingMessage): string {
   const ip = req.socket.remoteAddress ?? '';
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
+/** The API as an Express route (the fast path in app.ts calls apiHandler directly). */
 export function apiRouter(deps: ApiDeps): Router {
   const router = express.Router();
+  const handler = apiHandler(deps);
+  router.all('/', (req, res) => handler(req, res));
+  return router;
+}
+
+class BodyTooLargeError extends Error {}
+
+/**
+ * The request body, read once with a limit: no body-parser, no Express (the JSON is parsed
+ * once, by parseApiRequest). Content-Length above the limit is refused before reading.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      req.resume();
+      reject(new BodyTooLargeError());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLargeError());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, answer: object): void {
+  const body = JSON.stringify(answer);
+  res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** `POST /` and `GET /` on plain node:http objects: read, authenticate, authorise, dispatch, audit, answer. */
+export function apiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const byVersion = new Map(deps.services.map((s) => [s.version, s]));
   const regions = new Map(deps.regions.map((r) => [r.name, r]));
   const nonces = new NonceCache();
-  const body = express.raw({ type: () => true, limit: deps.bodyLimitBytes });
 
-  const handle = async (req: Request, res: Response) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, rawBody: Buffer) => {
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
     const sourceIp = sourceIpOf(req);
@@ -105,7 +150,7 @@ export function apiRouter(deps: ApiDeps): Router {
     if (typeof traceId === 'string') res.setHeader('X-TC-TraceId', traceId);
     try {
       if (deps.audit && !deps.audit.available) throw new AuditDownError('The audit trail is unavailable; requests are refused until it recovers.');
-      parsed = parseApiRequest({ method: req.method, url: req.originalUrl, headers: req.headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) });
+      parsed = parseApiRequest({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawBody });
       const request = parsed;
       // §1.7 order: version, action and region before authentication.
       const service = byVersion.get(request.version);
@@ -156,7 +201,7 @@ export function apiRouter(deps: ApiDeps): Router {
         answer = errorEnvelope(mapped.code, mapped.message, requestId);
       }
     }
-    res.json(answer);
+    sendJson(res, answer);
     const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
     deps.logger.info(
       { requestId, action: parsed?.action, region: parsed?.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
@@ -164,21 +209,21 @@ export function apiRouter(deps: ApiDeps): Router {
     );
   };
 
-  router.all('/', (req, res, next) => {
-    body(req, res, (err?: unknown) => {
-      if (err) {
-        const e = err as { type?: string; status?: number };
-        const requestId = randomUUID();
+  return (req, res) => {
+    readBody(req, deps.bodyLimitBytes).then(
+      (rawBody) =>
+        handle(req, res, rawBody).catch((err) => {
+          deps.logger.error({ err }, 'internal error');
+          if (!res.headersSent) sendJson(res, errorEnvelope(mapError(err).code, 'Internal error.', randomUUID()));
+        }),
+      (err: unknown) => {
         const reason =
-          e.type === 'entity.too.large'
+          err instanceof BodyTooLargeError
             ? new RequestSizeLimitExceededError(`The request body is larger than ${deps.bodyLimitBytes} bytes.`)
             : new UnsupportedProtocolError('The request body could not be read.');
         const mapped = mapError(reason);
-        res.json(errorEnvelope(mapped.code, mapped.message, requestId));
-        return;
-      }
-      handle(req, res).catch(next);
-    });
-  });
-  return router;
+        sendJson(res, errorEnvelope(mapped.code, mapped.message, randomUUID()));
+      },
+    );
+  };
 }

@@ -6,6 +6,7 @@ import type { Token } from '../pkcs11/token.js';
 import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
 import { EncryptionError, InvalidArgumentError, InvalidCiphertextError, InvalidKeyUsageError } from './errors.js';
 import { isSymmetric, type Caller, type KeyService } from './keys.js';
+import { TtlCache } from './cache.js';
 
 // Symmetric operations under a CMK (kms-api.md §4.2): Encrypt, Decrypt, ReEncrypt,
 // GenerateDataKey, GenerateRandom. The key's state is checked by the state table (Encrypt
@@ -26,16 +27,34 @@ function context(ctx: string | undefined): Buffer {
 }
 
 export class CryptoService {
+  /**
+   * Versions of token-resident keys that exist: a version row of such a key carries nothing
+   * that changes (its material is the token object named by key id and version), and versions
+   * go only with their key, whose row is read (or TTL-cached) first. Saves a query per call.
+   * Software (SM4) versions are read per call: their sealed material can be cleared.
+   */
+  private readonly tokenVersions: TtlCache<string, KeyVersionRef>;
+
   constructor(
     private readonly keys: KeyService,
     private readonly repo: KeyRepo,
     private readonly engine: SymmetricEngine,
     private readonly token: Token,
-  ) {}
+    cache: { enabled: boolean } = { enabled: false },
+  ) {
+    this.tokenVersions = new TtlCache({ ttlMs: cache.enabled ? Infinity : 0, maxEntries: 200_000 });
+  }
 
   private async versionRef(key: KeyRecord, version: number): Promise<KeyVersionRef | undefined> {
+    const id = `${key.keyId}:${version}`;
+    if (key.tokenResident) {
+      const hit = this.tokenVersions.get(id);
+      if (hit) return hit;
+    }
     const v = (await this.repo.versions(key.keyId)).find((x) => x.version === version);
-    return v && { keyId: key.keyId, version, tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
+    const ref = v && { keyId: key.keyId, version, tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
+    if (ref && key.tokenResident && version <= key.currentVersion && this.tokenVersions.enabled) this.tokenVersions.set(id, ref);
+    return ref;
   }
 
   private async symmetricKey(caller: Caller, keyId: string, operation: 'Encrypt' | 'Decrypt'): Promise<KeyRecord> {
