@@ -283,6 +283,8 @@ async function startBare(): Promise<Running> {
 type BodyOf = (i: number) => { action: string; body: string };
 
 interface Measured {
+  /** Server CPU (all its processes) per answered request, µs. */
+  cpuUs: number;
   rps: number;
   p50: number;
   p99: number;
@@ -290,7 +292,9 @@ interface Measured {
   requests: number;
 }
 
-async function drive(port: number, connections: number, seconds: number, bodyOf: BodyOf, creds: { secretId: string; secretKey: string }): Promise<Measured> {
+async function drive(target: Running, connections: number, seconds: number, bodyOf: BodyOf, creds: { secretId: string; secretKey: string }): Promise<Measured> {
+  const port = target.port;
+  const cpu0 = cpuMs(target.child.pid!);
   let i = 0;
   let errors = 0;
   let firstError: string | undefined;
@@ -318,10 +322,34 @@ async function drive(port: number, connections: number, seconds: number, bodyOf:
     ],
   });
   if (firstError) process.stderr.write(`first error answer: ${firstError}\n`);
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: errors + result.errors + result.non2xx, requests: result.requests.total };
+  const cpuUs = ((cpuMs(target.child.pid!) - cpu0) * 1000) / Math.max(1, result.requests.total);
+  return { cpuUs, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: errors + result.errors + result.non2xx, requests: result.requests.total };
 }
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
+
+/**
+ * CPU time (user + system, ms) of a process and its children (the cluster's workers), from
+ * /proc: on a machine shared with other work, CPU per request is steadier than requests per second.
+ */
+function cpuMs(pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* no children */
+  }
+  return ((ticks(pid) + children.reduce((a, c) => a + ticks(c), 0)) * 1000) / 100;
+}
 
 async function parent(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS || 5);
@@ -352,11 +380,13 @@ async function parent(): Promise<void> {
       ['SignByAsymmetricKey', () => ({ action: 'SignByAsymmetricKey', body: JSON.stringify({ KeyId: ds.eccKey, Algorithm: 'ECC_P256_R1', Message: message, MessageType: 'RAW' }) })],
     ];
     const bareRps = new Map<number, number>();
+    const bareCpu = new Map<number, number>();
     const bareOf = async (connections: number) => {
       if (!bareRps.has(connections)) {
         // Same generator, same signing work, same Encrypt-sized body.
-        const m = await drive(bare.port, connections, seconds, cases[0]![1], creds);
+        const m = await drive(bare, connections, seconds, cases[0]![1], creds);
         bareRps.set(connections, m.rps);
+        bareCpu.set(connections, m.cpuUs);
       }
       return bareRps.get(connections)!;
     };
@@ -365,12 +395,12 @@ async function parent(): Promise<void> {
       if (!want(name)) continue;
       for (const connections of connectionsList) {
         // Warm-up (handle caches, JIT, connections) is not measured.
-        await drive(kms.port, connections, 1, bodyOf, creds);
-        const m = await drive(kms.port, connections, seconds, bodyOf, creds);
+        await drive(kms, connections, 1, bodyOf, creds);
+        const m = await drive(kms, connections, seconds, bodyOf, creds);
         const b = await bareOf(connections);
         if (name === 'Encrypt') encrypt10.set(connections, m.rps);
         process.stdout.write(
-          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b, 0), ratio: round(m.rps / b), workers, keys: n, errors: m.errors, requests: m.requests })}\n`,
+          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b, 0), ratio: round(m.rps / b), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(bareCpu.get(connections)!, 0), errors: m.errors, requests: m.requests })}\n`,
         );
       }
     }
@@ -395,12 +425,12 @@ async function parent(): Promise<void> {
       }
       const body: BodyOf = (i) => ({ action: 'Encrypt', body: JSON.stringify({ KeyId: many.aesKeys[i % nm], Plaintext: plaintext }) });
       for (const connections of connectionsList) {
-        await drive(big.port, connections, 1, body, mcreds);
-        const m = await drive(big.port, connections, seconds, body, mcreds);
+        await drive(big, connections, 1, body, mcreds);
+        const m = await drive(big, connections, seconds, body, mcreds);
         const b = await bareOf(connections);
         const ten = encrypt10.get(connections);
         process.stdout.write(
-          `${JSON.stringify({ case: `Encrypt@${manyKeys}keys`, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b, 0), ratio: round(m.rps / b), vs_10_keys: ten ? round(m.rps / ten) : null, workers, server_start_s: round(startSeconds, 1), first_use_ms: first.map((x) => round(x, 1)), errors: m.errors })}\n`,
+          `${JSON.stringify({ case: `Encrypt@${manyKeys}keys`, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b, 0), ratio: round(m.rps / b), vs_10_keys: ten ? round(m.rps / ten) : null, workers, cpu_us_per_req: round(m.cpuUs, 0), server_start_s: round(startSeconds, 1), first_use_ms: first.map((x) => round(x, 1)), errors: m.errors })}\n`,
         );
       }
     }

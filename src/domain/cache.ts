@@ -46,6 +46,7 @@ export interface CacheOptions<V> {
 /** A bounded map with expiry; insertion order approximates age, so the oldest goes first. */
 export class TtlCache<K, V> {
   private readonly map = new Map<K, Entry<V>>();
+  private readonly inflight = new Map<K, Promise<V>>();
 
   constructor(private readonly opts: CacheOptions<V>) {
     opts.epoch?.onBump(() => this.clear());
@@ -91,21 +92,38 @@ export class TtlCache<K, V> {
   }
 
   clear(): void {
+    // Loads in flight finish for their callers but are not kept (the epoch moved).
+    this.inflight.clear();
     const values = [...this.map.values()];
     this.map.clear();
     if (this.opts.onEvict) for (const e of values) this.opts.onEvict(e.value);
   }
 
   /**
-   * The cached value, else `load()`; the loaded value is kept only when the epoch did not move
-   * while it loaded (a concurrent write in this process may have made it stale).
+   * The cached value, else `load()`; concurrent misses of one key share one load (under load an
+   * expiring entry would otherwise send every waiting request to the database at once). The
+   * loaded value is kept only when the epoch did not move while it loaded (a concurrent write in
+   * this process may have made it stale).
    */
-  async getOrLoad(key: K, load: () => Promise<V>, keep: (v: V) => boolean = () => true): Promise<V> {
+  getOrLoad(key: K, load: () => Promise<V>, keep: (v: V) => boolean = () => true): Promise<V> {
     const hit = this.get(key);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return Promise.resolve(hit);
+    if (!this.enabled) return load();
+    const pending = this.inflight.get(key);
+    if (pending) return pending;
     const epoch = this.opts.epoch?.value;
-    const v = await load();
-    if (this.enabled && keep(v) && epoch === this.opts.epoch?.value) this.set(key, v);
-    return v;
+    const p = load().then(
+      (v) => {
+        this.inflight.delete(key);
+        if (keep(v) && epoch === this.opts.epoch?.value) this.set(key, v);
+        return v;
+      },
+      (err: unknown) => {
+        this.inflight.delete(key);
+        throw err;
+      },
+    );
+    this.inflight.set(key, p);
+    return p;
   }
 }

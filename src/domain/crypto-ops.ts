@@ -46,15 +46,13 @@ export class CryptoService {
   }
 
   private async versionRef(key: KeyRecord, version: number): Promise<KeyVersionRef | undefined> {
-    const id = `${key.keyId}:${version}`;
-    if (key.tokenResident) {
-      const hit = this.tokenVersions.get(id);
-      if (hit) return hit;
-    }
-    const v = (await this.repo.versions(key.keyId)).find((x) => x.version === version);
-    const ref = v && { keyId: key.keyId, version, tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
-    if (ref && key.tokenResident && version <= key.currentVersion && this.tokenVersions.enabled) this.tokenVersions.set(id, ref);
-    return ref;
+    const read = async () => {
+      const v = (await this.repo.versions(key.keyId)).find((x) => x.version === version);
+      return v && { keyId: key.keyId, version, tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
+    };
+    // Versions above current_version are reservations of a rotation in progress: never kept.
+    if (key.tokenResident && version <= key.currentVersion) return this.tokenVersions.getOrLoad(`${key.keyId}:${version}`, read as () => Promise<KeyVersionRef>, (r) => r !== undefined);
+    return read();
   }
 
   private async symmetricKey(caller: Caller, keyId: string, operation: 'Encrypt' | 'Decrypt'): Promise<KeyRecord> {
