@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import { readPin, type Config } from './config.js';
 import { Kek } from './crypto/kek.js';
@@ -9,11 +10,12 @@ import { Token } from './pkcs11/token.js';
 import { databaseReachable, migrate, openDatabase, type Db } from './store/db.js';
 import { IdentityRepo } from './store/identity-repo.js';
 import { bootstrapRoot, IdentityService } from './domain/identity.js';
-import { apiRouter, kmsService } from './api/router.js';
+import { apiEndpoint, kmsService, type ApiDeps, type ApiEndpoint } from './api/router.js';
 import { kmsHandlers } from './api/kms-handlers.js';
 import { parseRateLimits, RateLimiter } from './api/rate-limit.js';
 import { KeyMaterialService } from './crypto/key-material.js';
-import { KeyService } from './domain/keys.js';
+import { KeyReads, KeyService } from './domain/keys.js';
+import { CacheEpoch } from './domain/cache.js';
 import { KeyRepo } from './store/key-repo.js';
 import { LifecycleJobs } from './domain/jobs.js';
 import { CryptoService } from './domain/crypto-ops.js';
@@ -80,6 +82,24 @@ export async function openToken(config: Config, onEvent?: (event: string, detail
   return Token.open({ modulePath: config.pkcs11Module ?? profile.module, tokenLabel: config.tokenLabel, pin: readPin(config), profile, onEvent });
 }
 
+/** Tables whose rows the data-plane caches hold (domain/cache.ts). */
+const CACHED_TABLES = /\b(credentials|users|accounts|policies|user_policies|keys|key_versions|key_tags)\b/;
+
+/**
+ * Every statement this process sends that is not a read, on a table the caches draw from,
+ * moves the cache epoch: the caches drop what they hold before the write can commit, and a read
+ * in flight across it is not kept. (Audit, lease and alarm writes do not touch those tables.)
+ */
+function watchWrites(db: Db): CacheEpoch {
+  const epoch = new CacheEpoch();
+  db.on('query', (q: { sql?: string }) => {
+    const sql = q.sql ?? '';
+    if (/^\s*(select|pragma)\b/i.test(sql)) return;
+    if (CACHED_TABLES.test(sql)) epoch.bump();
+  });
+  return epoch;
+}
+
 /** `bootstrap: false` (read-only CLI commands) leaves the root account to the first start. */
 export async function openServices(config: Config, logger: Logger, opts: { bootstrap?: boolean } = {}): Promise<Services> {
   const metrics = new Metrics();
@@ -93,14 +113,17 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
     const db = openDatabase(config);
     try {
       await migrate(db);
+      const epoch = watchWrites(db);
+      const cache = { ttlMs: config.cacheTtlMs, epoch };
       const identityRepo = new IdentityRepo(db);
-      const identities = new IdentityService(identityRepo, kek);
+      const identities = new IdentityService(identityRepo, kek, cache);
       const root =
         opts.bootstrap === false
           ? { uin: '', created: false }
           : await oneAtATime(new LeaseRepo(db), 'bootstrap', () => bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey }));
       if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
       const keyRepo = new KeyRepo(db);
+      const keyReads = new KeyReads(keyRepo, cache);
       const material = new KeyMaterialService(token, kek, placement);
       const alarms = new AlarmService(new AlarmRepo(db), {
         webhookUrl: config.alarmWebhookUrl,
@@ -110,17 +133,18 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const keys = new KeyService(keyRepo, material, {
         cmkLimit: config.cmkLimit,
         tokenSupports: (m) => token.supports(m),
+        reads: keyReads,
         onPendingDeleteUse: (key, caller, operation) =>
           void alarms.pendingDeleteKeyUsed({ accountUin: key.accountUin, region: key.region, keyId: key.keyId, action: operation, userUin: caller.userUin, deletionDate: key.deletionDate }),
       });
       const dataKeyRepo = new DataKeyRepo(db);
       const imports = new ImportService(keys, keyRepo, new ImportRepo(db), token, kek);
       const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms, imports, dataKeys: dataKeyRepo });
-      const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token);
+      const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token, { enabled: true });
       const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
       const dataKeys = new DataKeyService(dataKeyRepo, keys, crypto, { dataKeyLimit: config.dataKeyLimit });
       const pqc = new PqcService(keys, keyRepo, token, kek);
-      const access = new AccessService(new PolicyRepo(db), identityRepo, keyRepo, dataKeyRepo);
+      const access = new AccessService(new PolicyRepo(db), identityRepo, keyReads, dataKeyRepo, cache);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
@@ -161,18 +185,97 @@ export async function closeServices(s: Services): Promise<void> {
   s.token.close();
 }
 
+/** The API's dependencies, shared by the fast path and the Express app. */
+function apiDeps(s: Services): ApiDeps {
+  return {
+    logger: s.logger,
+    regions: s.config.regions,
+    identities: s.identities,
+    rateLimiter: new RateLimiter(parseRateLimits(s.config.rateLimits)),
+    bodyLimitBytes: s.config.bodyLimitBytes,
+    audit: {
+      get available() {
+        return s.audit.available;
+      },
+      record: (c) => {
+        const keyIds = c.action ? [...keyIdsOfCall(c.action, c.params), ...dataKeyIdsOfCall(c.params)] : [];
+        return s.audit.record(
+          s.audit.newEvent({
+            eventName: c.action ?? 'Unknown',
+            requestId: c.requestId,
+            accountUin: c.identity?.accountUin ?? '',
+            userUin: c.identity?.userUin ?? '',
+            userName: c.identity ? (c.identity.isRoot ? 'root' : c.identity.userName) : '',
+            secretId: c.secretId ?? '',
+            sourceIp: c.sourceIp,
+            region: c.region ?? '',
+            resourceType: 'kms',
+            resourceName: keyIds.join(',') || '*',
+            result: c.code ? 'Fail' : 'Success',
+            errorCode: c.code ?? '',
+            apiVersion: c.version ?? '',
+          }),
+        );
+      },
+    },
+    authorize: (r) => s.access.authorize({ service: r.service, accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, action: r.action, params: r.params, sourceIp: r.sourceIp }),
+    services: [
+      kmsService(
+        kmsHandlers({
+          config: s.config,
+          tokenSupports: (m) => s.token.supports(m),
+          keys: s.keys,
+          crypto: s.crypto,
+          asymmetric: s.asymmetric,
+          imports: s.imports,
+          dataKeys: s.dataKeys,
+          pqc: s.pqc,
+        }),
+      ),
+      cloudAuditService(s.auditRepo),
+    ],
+  };
+}
+
+/** Each app's API endpoint, so the listener and the app share one (one nonce cache, one rate limiter). */
+const endpoints = new WeakMap<Express, ApiEndpoint>();
+
+/** Request metrics for one answered request (route label: `api`, or the first path segment). */
+function observe(s: Services, route: string, res: ServerResponse, start: bigint): void {
+  res.on('finish', () => {
+    s.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
+    s.metrics.httpLatency.observe({ route }, Number(process.hrtime.bigint() - start) / 1e9);
+  });
+}
+
+/**
+ * The server's request listener. `/` (the API: POST and GET, bench:api's hot path) goes
+ * straight to the API handler — no Express routing, no body-parser: it reads the body once with
+ * the size limit and parses it once. Everything else (health, metrics, later the console) goes
+ * to the Express app (health, metrics, the console). Express with its middleware chain cost about a third of the API's
+ * throughput (docs/benchmarks.md).
+ */
+export function createRequestListener(s: Services, app: Express = createApp(s)): RequestListener {
+  const endpoint = endpoints.get(app);
+  if (!endpoint) throw new Error('createRequestListener: the app was not made by createApp');
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (url === '/' || url.startsWith('/?')) {
+      observe(s, 'api', res, process.hrtime.bigint());
+      endpoint.handle(req, res);
+      return;
+    }
+    app(req, res);
+  };
+}
+
 export function createApp(s: Services): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
 
   app.use((req, res, next) => {
-    const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      const route = req.path === '/' ? 'api' : req.path.split('/')[1] || 'other';
-      s.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
-      s.metrics.httpLatency.observe({ route }, Number(process.hrtime.bigint() - start) / 1e9);
-    });
+    observe(s, req.path === '/' ? 'api' : req.path.split('/')[1] || 'other', res, process.hrtime.bigint());
     next();
   });
 
@@ -191,55 +294,12 @@ export function createApp(s: Services): Express {
     res.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
 
-  const api = apiRouter({
-      logger: s.logger,
-      regions: s.config.regions,
-      identities: s.identities,
-      rateLimiter: new RateLimiter(parseRateLimits(s.config.rateLimits)),
-      bodyLimitBytes: s.config.bodyLimitBytes,
-      audit: {
-        get available() {
-          return s.audit.available;
-        },
-        record: (c) => {
-          const keyIds = c.action ? [...keyIdsOfCall(c.action, c.params), ...dataKeyIdsOfCall(c.params)] : [];
-          return s.audit.record(
-            s.audit.newEvent({
-              eventName: c.action ?? 'Unknown',
-              requestId: c.requestId,
-              accountUin: c.identity?.accountUin ?? '',
-              userUin: c.identity?.userUin ?? '',
-              userName: c.identity ? (c.identity.isRoot ? 'root' : c.identity.userName) : '',
-              secretId: c.secretId ?? '',
-              sourceIp: c.sourceIp,
-              region: c.region ?? '',
-              resourceType: 'kms',
-              resourceName: keyIds.join(',') || '*',
-              result: c.code ? 'Fail' : 'Success',
-              errorCode: c.code ?? '',
-              apiVersion: c.version ?? '',
-            }),
-          );
-        },
-      },
-      authorize: (r) => s.access.authorize({ service: r.service, accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, action: r.action, params: r.params, sourceIp: r.sourceIp }),
-      services: [
-        kmsService(
-          kmsHandlers({
-            config: s.config,
-            tokenSupports: (m) => s.token.supports(m),
-            keys: s.keys,
-            crypto: s.crypto,
-            asymmetric: s.asymmetric,
-            imports: s.imports,
-            dataKeys: s.dataKeys,
-            pqc: s.pqc,
-          }),
-        ),
-        cloudAuditService(s.auditRepo),
-      ],
-    });
-  app.use(api);
+  // The API pipeline: `/` here for an app used on its own; the server's listener sends `/`
+  // to the same endpoint without Express (createRequestListener). The console dispatches
+  // through it too.
+  const api = apiEndpoint(apiDeps(s));
+  endpoints.set(app, api);
+  app.all('/', (req, res) => api.handle(req, res));
   app.use('/console', consoleRouter({ config: s.config, logger: s.logger, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), access: s.access, alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, tokenSupports: (m) => s.token.supports(m) }));
 
   return app;

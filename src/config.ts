@@ -49,6 +49,14 @@ export interface Config {
   alarmWebhookUrl: string | undefined;
   alarmMaxAttempts: number;
   alarmDeliverySeconds: number;
+  /**
+   * How long the data plane may reuse mutable rows it read (credential status, attached
+   * policies, key records); 0 reads them per request. Writes made by this process drop them at
+   * once; a change made through another process or node is seen within this time.
+   */
+  cacheTtlMs: number;
+  /** Worker processes of `serve` (node:cluster); 1 = the server runs in the main process. */
+  workers: number;
   /** How often the server runs the lifecycle jobs; 0 = never (use `hsmkms jobs run`). */
   jobsIntervalSeconds: number;
   /** Console sessions end after this long without a request, and after consoleSessionMaxSeconds in any case. */
@@ -113,6 +121,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alarmWebhookUrl: env.KMS_ALARM_WEBHOOK_URL || undefined,
     alarmMaxAttempts: positiveInt(env, 'KMS_ALARM_MAX_ATTEMPTS', 6),
     alarmDeliverySeconds: positiveInt(env, 'KMS_ALARM_DELIVERY_SECONDS', 10),
+    cacheTtlMs: env.KMS_CACHE_TTL_MS === undefined || env.KMS_CACHE_TTL_MS === '' || env.KMS_CACHE_TTL_MS === '0' ? 0 : positiveInt(env, 'KMS_CACHE_TTL_MS', 0),
+    workers: positiveInt(env, 'KMS_WORKERS', 1),
     jobsIntervalSeconds: env.KMS_JOBS_INTERVAL_SECONDS === '0' ? 0 : positiveInt(env, 'KMS_JOBS_INTERVAL_SECONDS', 60),
     consoleSessionIdleSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_IDLE_SECONDS', 900),
     consoleSessionMaxSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_MAX_SECONDS', 8 * 3600),

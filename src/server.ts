@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { closeServices, createApp, openServices, type Services } from './app.js';
+import { closeServices, createApp, createRequestListener, openServices, type Services } from './app.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { describeDatabase } from './store/db.js';
@@ -25,8 +25,9 @@ function leaseTtlMs(intervalSeconds: number): number {
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const services = await openServices(config, logger);
   await services.trail.ensureSigningKey();
-  const app = createApp(services);
-  const server = app.listen(config.port, config.host);
+  const listener = createRequestListener(services, createApp(services));
+  const server = createServer({ keepAliveTimeout: 65_000 }, listener);
+  server.listen(config.port, config.host);
   try {
     await once(server, 'listening');
   } catch (err) {
@@ -38,7 +39,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let https: Server | undefined;
   let httpsUrl: string | undefined;
   if (config.tls) {
-    https = createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, app);
+    https = createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, listener);
     https.listen(config.tls.port, config.host);
     try {
       await once(https, 'listening');
@@ -99,5 +100,79 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         }
         await closeServices(services);
       })()),
+  };
+}
+
+export interface RunningCluster {
+  /** Worker process ids, as they are now (a crashed worker is replaced). */
+  readonly workerPids: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * `serve --workers N` (KMS_WORKERS): N worker processes (node:cluster) share the listening
+ * port, each with its own token sessions (its own PKCS#11 login to the same token) and its own
+ * SQLite connection (WAL, busy_timeout). The primary serves nothing: it migrates the database,
+ * makes the KEK, the root account and the audit signing key once (so workers do not race to),
+ * then forks the workers and replaces any that dies. Background tasks run in exactly one worker
+ * at a time: each is a lease in the database (domain/coordination.ts).
+ */
+export async function startCluster(config: Config, logger: Logger, workers: number): Promise<RunningCluster> {
+  const { default: cluster } = await import('node:cluster');
+  if (!cluster.isPrimary) throw new Error('startCluster runs in the primary process');
+  const prepared = await openServices(config, logger);
+  try {
+    await prepared.trail.ensureSigningKey();
+  } finally {
+    await closeServices(prepared);
+  }
+  let closing = false;
+  const live = new Set<import('node:cluster').Worker>();
+  const fork = () => {
+    const w = cluster.fork({ KMS_WORKERS: String(workers) });
+    live.add(w);
+    w.on('exit', (code, signal) => {
+      live.delete(w);
+      if (closing) return;
+      logger.error({ pid: w.process.pid, code, signal }, 'worker exited; starting another');
+      setTimeout(() => {
+        if (!closing) fork();
+      }, 1000).unref();
+    });
+    return w;
+  };
+  const first = Array.from({ length: workers }, fork);
+  await Promise.all(
+    first.map(
+      (w) =>
+        new Promise<void>((resolve, reject) => {
+          w.once('listening', () => resolve());
+          w.once('exit', (code) => reject(new Error(`worker exited with code ${code} during start-up`)));
+        }),
+    ),
+  ).catch(async (err) => {
+    closing = true;
+    for (const w of live) w.process.kill('SIGTERM');
+    throw err;
+  });
+  logger.info({ workers, pids: first.map((w) => w.process.pid) }, 'hsmkms workers listening');
+  return {
+    get workerPids() {
+      return [...live].map((w) => w.process.pid!);
+    },
+    close: async () => {
+      closing = true;
+      // Each worker drains and closes itself on SIGTERM (releasing its leases).
+      await Promise.all(
+        [...live].map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              if (w.isDead()) return resolve();
+              w.once('exit', () => resolve());
+              w.process.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import express, { type Request, type Response, type Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Router } from 'express';
 import type { Region } from '../config.js';
 import { NotSupportedError } from '../domain/errors.js';
 import type { IdentityService } from '../domain/identity.js';
@@ -80,7 +81,7 @@ export function kmsService(handlers: Partial<Record<KmsAction, Handler<never>>>)
   };
 }
 
-function sourceIpOf(req: Request): string {
+function sourceIpOf(req: IncomingMessage): string {
   const ip = req.socket.remoteAddress ?? '';
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
@@ -107,7 +108,9 @@ export interface AuthenticatedCall {
   language?: string;
 }
 
-export interface ApiRouter extends Router {
+export interface ApiEndpoint {
+  /** `POST /` and `GET /` on plain node:http objects (the fast path: no Express, no body-parser). */
+  handle(req: IncomingMessage, res: ServerResponse): void;
   /**
    * Runs a call through the same pipeline as a signed request — version, action and region
    * checks, rate limit, validation, CAM, handler, audit and error envelope — with the signature
@@ -116,12 +119,52 @@ export interface ApiRouter extends Router {
   dispatch(call: AuthenticatedCall): Promise<object>;
 }
 
-export function apiRouter(deps: ApiDeps): ApiRouter {
-  const router = express.Router() as ApiRouter;
+export interface ApiRouter extends Router {
+  dispatch: ApiEndpoint['dispatch'];
+}
+
+class BodyTooLargeError extends Error {}
+
+/**
+ * The request body, read once with a limit (the JSON is parsed once, by parseApiRequest).
+ * Content-Length above the limit is refused before reading.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      req.resume();
+      reject(new BodyTooLargeError());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLargeError());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, answer: object): void {
+  const body = JSON.stringify(answer);
+  res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** The API pipeline: read, authenticate, authorise, dispatch, audit, answer. */
+export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   const byVersion = new Map(deps.services.map((s) => [s.version, s]));
   const regions = new Map(deps.regions.map((r) => [r.name, r]));
   const nonces = new NonceCache();
-  const body = express.raw({ type: () => true, limit: deps.bodyLimitBytes });
 
   const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
     const started = process.hrtime.bigint();
@@ -183,14 +226,14 @@ export function apiRouter(deps: ApiDeps): ApiRouter {
     return answer;
   };
 
-  const handle = async (req: Request, res: Response) => {
+  const signed = async (req: IncomingMessage, res: ServerResponse, rawBody: Buffer) => {
     const traceId = req.headers['x-tc-traceid'];
     if (typeof traceId === 'string') res.setHeader('X-TC-TraceId', traceId);
     let parsed: ApiRequest | undefined;
     const answer = await run(
       sourceIpOf(req),
       () => {
-        parsed = parseApiRequest({ method: req.method, url: req.originalUrl, headers: req.headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) });
+        parsed = parseApiRequest({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawBody });
         const form = parsed.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
         return { version: parsed.version, action: parsed.action, region: parsed.region, params: parsed.params, form, language: parsed.language, secretId: parsed.secretId };
       },
@@ -206,31 +249,41 @@ export function apiRouter(deps: ApiDeps): ApiRouter {
         return auth.identity;
       },
     );
-    res.json(answer);
+    sendJson(res, answer);
   };
 
-  router.dispatch = (c) =>
-    run(
-      c.sourceIp,
-      () => ({ version: c.version, action: c.action, region: c.region, params: c.params, form: 'json', language: c.language, secretId: c.identity.secretId || undefined }),
-      async () => c.identity,
-    );
+  return {
+    handle: (req, res) => {
+      readBody(req, deps.bodyLimitBytes).then(
+        (rawBody) =>
+          signed(req, res, rawBody).catch((err) => {
+            deps.logger.error({ err }, 'internal error');
+            if (!res.headersSent) sendJson(res, errorEnvelope(mapError(err).code, 'Internal error.', randomUUID()));
+          }),
+        (err: unknown) => {
+          const reason =
+            err instanceof BodyTooLargeError
+              ? new RequestSizeLimitExceededError(`The request body is larger than ${deps.bodyLimitBytes} bytes.`)
+              : new UnsupportedProtocolError('The request body could not be read.');
+          const mapped = mapError(reason);
+          sendJson(res, errorEnvelope(mapped.code, mapped.message, randomUUID()));
+        },
+      );
+    },
+    dispatch: (c) =>
+      run(
+        c.sourceIp,
+        () => ({ version: c.version, action: c.action, region: c.region, params: c.params, form: 'json', language: c.language, secretId: c.identity.secretId || undefined }),
+        async () => c.identity,
+      ),
+  };
+}
 
-  router.all('/', (req, res, next) => {
-    body(req, res, (err?: unknown) => {
-      if (err) {
-        const e = err as { type?: string; status?: number };
-        const requestId = randomUUID();
-        const reason =
-          e.type === 'entity.too.large'
-            ? new RequestSizeLimitExceededError(`The request body is larger than ${deps.bodyLimitBytes} bytes.`)
-            : new UnsupportedProtocolError('The request body could not be read.');
-        const mapped = mapError(reason);
-        res.json(errorEnvelope(mapped.code, mapped.message, requestId));
-        return;
-      }
-      handle(req, res).catch(next);
-    });
-  });
+/** The API as an Express route, with the pipeline's `dispatch` (the server's listener uses the endpoint directly). */
+export function apiRouter(deps: ApiDeps): ApiRouter {
+  const endpoint = apiEndpoint(deps);
+  const router = express.Router() as ApiRouter;
+  router.all('/', (req, res) => endpoint.handle(req, res));
+  router.dispatch = endpoint.dispatch;
   return router;
 }

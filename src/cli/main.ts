@@ -7,7 +7,7 @@ import { createLogger } from '../log.js';
 import { provisionSoftHsm } from '../pkcs11/softhsm.js';
 import type { TokenStatus } from '../pkcs11/token.js';
 import { migrate, openDatabase } from '../store/db.js';
-import { startServer } from '../server.js';
+import { startCluster, startServer } from '../server.js';
 import { verifyExport } from '../audit/trail.js';
 import { ConsolePasswords, generatePassword } from '../console/passwords.js';
 import { IdentityRepo } from '../store/identity-repo.js';
@@ -66,10 +66,16 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('serve')
     .description('start the API, console and health endpoints on KMS_HOST:KMS_PORT')
-    .action(async () => {
+    .option('--workers <n>', 'worker processes sharing the port, token and database (node:cluster); default KMS_WORKERS or 1')
+    .action(async (opts: { workers?: string }) => {
       const config = loadConfig();
-      const logger = createLogger(config.logLevel);
-      const running = await startServer(config, logger);
+      const cluster = (await import('node:cluster')).default;
+      // Worker processes name themselves in every line, so an operator can tell them apart.
+      const logger = cluster.isWorker ? createLogger(config.logLevel).child({ pid: process.pid }) : createLogger(config.logLevel);
+      const workers = opts.workers === undefined ? config.workers : Number(opts.workers);
+      if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: not a positive integer: ${opts.workers}`);
+      // Workers re-run this command (cluster.fork) and land in startServer below.
+      const running = workers > 1 && cluster.isPrimary ? await startCluster(config, logger, workers) : await startServer(config, logger);
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         running.close().then(

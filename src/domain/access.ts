@@ -3,6 +3,7 @@ import { KMS_ACTION_NAMES, KMS_CAM } from '../auth/kms-cam-table.js';
 import { evaluate, keyResource, parsePolicy, PolicyError, PRESET_POLICIES, type AuthzContext, type Policy, type PresetPolicyName } from '../auth/policy.js';
 import { dataKeyIdsOfCall, keyIdsOfCall } from './call-keys.js';
 import type { DataKeyRepo } from '../store/data-key-repo.js';
+import { TtlCache, type CacheEpoch } from './cache.js';
 import type { IdentityRepo } from '../store/identity-repo.js';
 import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
 import type { PolicyRepo } from '../store/policy-repo.js';
@@ -33,12 +34,21 @@ export interface AccessRequest {
 const tagStrings = (k: KeyRecord) => k.tags.map((t) => `${t.key}&${t.value}`);
 
 export class AccessService {
+  /** userUin → the user's parsed policies: mutable, short TTL, dropped on local writes. */
+  private readonly attached: TtlCache<string, Policy[]>;
+  /** policy document text → parsed policy: a pure function of the text, kept until evicted. */
+  private readonly parsed: TtlCache<string, Policy>;
+
   constructor(
     private readonly policies: PolicyRepo,
     private readonly identities: IdentityRepo,
-    private readonly keys: KeyRepo,
+    private readonly keys: Pick<KeyRepo, 'getMany'>,
     private readonly dataKeys: DataKeyRepo,
-  ) {}
+    cache: { ttlMs: number; epoch?: CacheEpoch } = { ttlMs: 0 },
+  ) {
+    this.attached = new TtlCache({ ttlMs: cache.ttlMs, maxEntries: 10_000, epoch: cache.epoch });
+    this.parsed = new TtlCache({ ttlMs: Infinity, maxEntries: 1_000 });
+  }
 
   async createPolicy(accountUin: string, name: string, document: string): Promise<{ name: string; id: string }> {
     if (!/^[A-Za-z0-9_.+=,@-]{1,128}$/.test(name)) throw new InvalidArgumentError('policy name must be 1 to 128 letters, digits or _.+=,@-');
@@ -81,14 +91,20 @@ export class AccessService {
     return { name: policyName, user: userName };
   }
 
-  private async userPolicies(userUin: string): Promise<Policy[]> {
+  private userPolicies(userUin: string): Promise<Policy[]> {
+    return this.attached.getOrLoad(userUin, () => this.loadUserPolicies(userUin));
+  }
+
+  private async loadUserPolicies(userUin: string): Promise<Policy[]> {
     const out: Policy[] = [];
     for (const a of await this.policies.forUser(userUin)) {
       if (a.ref.startsWith(PRESET_PREFIX)) {
         const preset = PRESET_POLICIES[a.ref.slice(PRESET_PREFIX.length) as PresetPolicyName];
         if (preset) out.push(preset);
       } else if (a.document) {
-        out.push(parsePolicy(a.document, { knownActions: KMS_ACTION_NAMES }));
+        let p = this.parsed.get(a.document);
+        if (!p) this.parsed.set(a.document, (p = parsePolicy(a.document, { knownActions: KMS_ACTION_NAMES })));
+        out.push(p);
       }
     }
     return out;

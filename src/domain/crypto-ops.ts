@@ -6,6 +6,7 @@ import type { Token } from '../pkcs11/token.js';
 import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
 import { EncryptionError, InvalidArgumentError, InvalidCiphertextError, InvalidKeyUsageError } from './errors.js';
 import { isSymmetric, type Caller, type KeyService } from './keys.js';
+import { TtlCache } from './cache.js';
 
 // Symmetric operations under a CMK (kms-api.md §4.2): Encrypt, Decrypt, ReEncrypt,
 // GenerateDataKey, GenerateRandom. The key's state is checked by the state table (Encrypt
@@ -26,16 +27,32 @@ function context(ctx: string | undefined): Buffer {
 }
 
 export class CryptoService {
+  /**
+   * Versions of token-resident keys that exist: a version row of such a key carries nothing
+   * that changes (its material is the token object named by key id and version), and versions
+   * go only with their key, whose row is read (or TTL-cached) first. Saves a query per call.
+   * Software (SM4) versions are read per call: their sealed material can be cleared.
+   */
+  private readonly tokenVersions: TtlCache<string, KeyVersionRef>;
+
   constructor(
     private readonly keys: KeyService,
     private readonly repo: KeyRepo,
     private readonly engine: SymmetricEngine,
     private readonly token: Token,
-  ) {}
+    cache: { enabled: boolean } = { enabled: false },
+  ) {
+    this.tokenVersions = new TtlCache({ ttlMs: cache.enabled ? Infinity : 0, maxEntries: 200_000 });
+  }
 
   private async versionRef(key: KeyRecord, version: number): Promise<KeyVersionRef | undefined> {
-    const v = (await this.repo.versions(key.keyId)).find((x) => x.version === version);
-    return v && { keyId: key.keyId, version, spec: key.keySpec === 'SM4' ? 'SM4' : 'AES_256', tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
+    const read = async () => {
+      const v = (await this.repo.versions(key.keyId)).find((x) => x.version === version);
+      return v && { keyId: key.keyId, version, spec: key.keySpec === 'SM4' ? ('SM4' as const) : ('AES_256' as const), tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
+    };
+    // Versions above current_version are reservations of a rotation in progress: never kept.
+    if (key.tokenResident && version <= key.currentVersion) return this.tokenVersions.getOrLoad(`${key.keyId}:${version}`, read as () => Promise<KeyVersionRef>, (r) => r !== undefined);
+    return read();
   }
 
   private async symmetricKey(caller: Caller, keyId: string, operation: 'Encrypt' | 'Decrypt'): Promise<KeyRecord> {

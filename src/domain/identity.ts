@@ -5,6 +5,7 @@ import type { Kek } from '../crypto/kek.js';
 import type { CredentialIdentity, CredentialStatus, IdentityRepo } from '../store/identity-repo.js';
 import { getMeta, initMeta } from '../store/service-meta.js';
 import type { Db } from '../store/db.js';
+import { CacheEpoch, TtlCache } from './cache.js';
 import { AlreadyExistsError, CredentialNotFoundError, InvalidArgumentError, NotFoundError, QuotaExceededError } from './errors.js';
 
 // Accounts, users and API key pairs (kms-api.md §5.1): a root account (UIN) owns its
@@ -39,11 +40,38 @@ export interface NewCredential {
   secretKey: string;
 }
 
+export interface IdentityCacheOptions {
+  /** How long a credential's identity and status may be reused (0: read per request). */
+  ttlMs: number;
+  epoch?: CacheEpoch;
+  /** Unsealed secret keys kept (wiped when evicted). */
+  maxSecretKeys?: number;
+}
+
+interface OpenedSecret {
+  /** The sealed blob it came from: the cached key is used only while the row still holds it. */
+  sealed: Buffer;
+  secretKey: Buffer;
+}
+
 export class IdentityService {
+  /** secretId → identity (status included): mutable, short TTL, dropped on local writes. */
+  private readonly identities: TtlCache<string, CredentialIdentity>;
+  /**
+   * secretId → the secret key unsealed from a given blob: the blob never changes for a
+   * SecretId, so this needs no TTL; it saves a token decryption per request. Buffers are
+   * wiped when they leave the cache.
+   */
+  private readonly secrets: TtlCache<string, OpenedSecret>;
+
   constructor(
     private readonly repo: IdentityRepo,
     private readonly kek: Kek,
-  ) {}
+    cache: IdentityCacheOptions = { ttlMs: 0 },
+  ) {
+    this.identities = new TtlCache({ ttlMs: cache.ttlMs, maxEntries: 10_000, epoch: cache.epoch });
+    this.secrets = new TtlCache({ ttlMs: Infinity, maxEntries: cache.maxSecretKeys ?? 10_000, onEvict: (o) => o.secretKey.fill(0) });
+  }
 
   async createAccount(opts: { uin?: string; secretId?: string; secretKey?: string } = {}): Promise<{ uin: string } & NewCredential> {
     const uin = opts.uin ?? newUin();
@@ -108,14 +136,21 @@ export class IdentityService {
 
   /**
    * The identity behind a SecretId and its secret key, for signature verification.
-   * Unknown and disabled keys are the same error. The caller wipes `secretKey` after use.
+   * Unknown and disabled keys are the same error. The caller wipes `secretKey` after use (it
+   * is always a copy, never the cached buffer).
    */
   async authenticate(secretId: string): Promise<{ identity: CredentialIdentity; secretKey: Buffer }> {
     if (!SECRET_ID_RE.test(secretId)) throw new CredentialNotFoundError('SecretId not found');
-    const identity = await this.repo.findCredentialIdentity(secretId);
+    const identity = await this.identities.getOrLoad(secretId, () => this.repo.findCredentialIdentity(secretId) as Promise<CredentialIdentity>, (v) => v !== undefined);
     // A disabled key pair and a disabled user look the same from outside: the SecretId is refused.
-    if (!identity || identity.status !== 'Enabled' || identity.userStatus !== 'Enabled') throw new CredentialNotFoundError('SecretId not found or disabled');
+    if (!identity || identity.status !== 'Enabled' || identity.userStatus !== 'Enabled') {
+      this.secrets.delete(secretId);
+      throw new CredentialNotFoundError('SecretId not found or disabled');
+    }
+    const opened = this.secrets.get(secretId);
+    if (opened && opened.sealed.equals(identity.sealedSecretKey)) return { identity, secretKey: Buffer.from(opened.secretKey) };
     const secretKey = await this.kek.open(identity.sealedSecretKey, sealContext(secretId));
+    if (this.secrets.enabled) this.secrets.set(secretId, { sealed: Buffer.from(identity.sealedSecretKey), secretKey: Buffer.from(secretKey) });
     return { identity, secretKey };
   }
 

@@ -17,6 +17,7 @@ import {
   UnsupportedKeyUsageError,
 } from './errors.js';
 import { transition, type KeyOperation, type KeyState } from './key-state.js';
+import { TtlCache, type CacheEpoch } from './cache.js';
 import { keyUsageOffered, PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE } from './service-info.js';
 
 // CMK lifecycle use cases (kms-api.md §4.1, §4.5, §4.9). Token objects are created before
@@ -84,7 +85,50 @@ export interface ListInput {
   tagFilters?: KeyListFilter['tagFilters'];
 }
 
+/**
+ * Key records for the data plane (Encrypt, Decrypt, signing and CAM's resource checks), reused
+ * for a short TTL: a key's state, current version and tags are mutable, so an entry lives at
+ * most `ttlMs` and is dropped at once when this process writes key rows (CacheEpoch). A change
+ * made through another process or node is seen within `ttlMs` (docs/benchmarks.md). Records
+ * are shared: callers never modify them.
+ */
+export class KeyReads {
+  private readonly records: TtlCache<string, KeyRecord>;
+
+  constructor(
+    private readonly repo: KeyRepo,
+    cache: { ttlMs: number; epoch?: CacheEpoch; maxEntries?: number } = { ttlMs: 0 },
+  ) {
+    this.records = new TtlCache({ ttlMs: cache.ttlMs, maxEntries: cache.maxEntries ?? 100_000, epoch: cache.epoch });
+  }
+
+  get(accountUin: string, region: string, keyId: string): Promise<KeyRecord | undefined> {
+    return this.records.getOrLoad(`${accountUin}|${region}|${keyId}`, () => this.repo.get(accountUin, region, keyId) as Promise<KeyRecord>, (k) => k !== undefined);
+  }
+
+  async getMany(accountUin: string, region: string, keyIds: string[]): Promise<KeyRecord[]> {
+    const out: KeyRecord[] = [];
+    const missing: string[] = [];
+    for (const id of keyIds) {
+      const hit = this.records.get(`${accountUin}|${region}|${id}`);
+      if (hit) out.push(hit);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return out;
+    if (missing.length === 1) {
+      const k = await this.get(accountUin, region, missing[0]!);
+      return k ? [...out, k] : out;
+    }
+    return [...out, ...(await this.repo.getMany(accountUin, region, missing))];
+  }
+}
+
+/** Operations on the data plane, whose key reads may come from KeyReads. */
+const DATA_PLANE: ReadonlySet<KeyOperation> = new Set<KeyOperation>(['Encrypt', 'Decrypt', 'UseAsymmetric']);
+
 export class KeyService {
+  private readonly reads: Pick<KeyRepo, 'get'>;
+
   constructor(
     private readonly repo: KeyRepo,
     private readonly material: KeyMaterialService,
@@ -93,8 +137,12 @@ export class KeyService {
       tokenSupports: (mechanism: string) => boolean;
       /** The KMS guide's deletion alarm: any attempt to use a key pending deletion. */
       onPendingDeleteUse?: (key: KeyRecord, caller: Caller, operation: KeyOperation) => void;
+      /** Cached key reads for the data plane; management operations always read the row. */
+      reads?: KeyReads;
     },
-  ) {}
+  ) {
+    this.reads = opts.reads ?? repo;
+  }
 
   async create(caller: Caller, input: CreateKeyInput): Promise<KeyRecord> {
     const keyUsage = input.keyUsage ?? 'ENCRYPT_DECRYPT';
@@ -164,7 +212,7 @@ export class KeyService {
   }
 
   async get(caller: Caller, keyId: string, operation: KeyOperation = 'Read'): Promise<KeyRecord> {
-    const key = await this.repo.get(caller.accountUin, caller.region.name, keyId);
+    const key = await (DATA_PLANE.has(operation) ? this.reads : this.repo).get(caller.accountUin, caller.region.name, keyId);
     if (!key) throw new KeyNotFoundError(`key ${keyId} not found in ${caller.region.name}`);
     if (key.state === 'PendingDelete' && (operation === 'Encrypt' || operation === 'Decrypt' || operation === 'UseAsymmetric')) {
       this.opts.onPendingDeleteUse?.(key, caller, operation);

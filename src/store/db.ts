@@ -29,6 +29,26 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v: string) => Number(v));
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
 
+interface SqliteConnection {
+  exec: (sql: string, cb: (err: Error | null) => void) => void;
+  run: (sql: string, ...rest: unknown[]) => unknown;
+  all: (sql: string, ...rest: unknown[]) => unknown;
+}
+
+/**
+ * Transactions start with BEGIN IMMEDIATE, taking the write lock up front. knex sends a plain
+ * (deferred) BEGIN, and a deferred transaction that reads and then writes while another process
+ * has written fails at once with SQLITE_BUSY (it cannot upgrade its snapshot; busy_timeout does
+ * not apply): seen with two `serve` workers creating keys concurrently. An immediate transaction
+ * waits out the other writer under busy_timeout instead.
+ */
+function beginImmediate(conn: SqliteConnection): void {
+  for (const method of ['run', 'all'] as const) {
+    const original = conn[method].bind(conn);
+    conn[method] = (sql: string, ...rest: unknown[]) => original(sql === 'BEGIN;' ? 'BEGIN IMMEDIATE;' : sql, ...rest);
+  }
+}
+
 export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & { databasePoolMax?: number }): Db {
   const url = config.databaseUrl;
   if (url && POSTGRES_URL.test(url)) {
@@ -51,8 +71,10 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> 
       min: 1,
       max: 1,
       // WAL lets the CLI read while the server writes; busy_timeout waits out the other writer.
-      afterCreate: (conn: { exec: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) =>
-        conn.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;', (err) => done(err, conn)),
+      afterCreate: (conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) => {
+        beginImmediate(conn);
+        conn.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;', (err) => done(err, conn));
+      },
     },
   });
 }

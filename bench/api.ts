@@ -1,0 +1,466 @@
+// npm run bench:api — the data plane end to end: the real server (SoftHSM2 token, SQLite, audit
+// trail on, CAM on) in child processes, driven by autocannon (programmatic, every request
+// TC3-signed as it is sent) as a sub-account whose policy allows the four actions, and the same
+// generator with the same settings against a bare node:http server that parses the JSON body
+// and answers a JSON envelope. One JSON line per case:
+//   {"case","connections","rps","p50_ms","p99_ms","bare_rps","ratio","errors"}
+// ratio = rps / bare_rps at the same connection count. `errors` counts answers that carried an
+// error envelope or a non-200 status (they must be 0 for the figure to mean anything).
+//
+// Cases: Encrypt (32 B plaintext), Decrypt (of such a ciphertext), GenerateDataKey (AES_256),
+// SignByAsymmetricKey (ECC P-256, a 32-byte message), round-robin over BENCH_KEYS (10) keys,
+// at BENCH_CONNECTIONS (1,8,64); then "Encrypt@<N>keys": the same Encrypt run with BENCH_MANY_KEYS
+// (default 0 = skipped; 100000 for the issue's figure) CMKs in the token and the database, with
+// the ratio against the 10-key Encrypt figure at the same connection count (`vs_10_keys`).
+//
+// Environment: BENCH_SECONDS (5) per case, BENCH_WORKERS (2: KMS_WORKERS of the server),
+// BENCH_CASES (regexp over case names), BENCH_CONNECTIONS, BENCH_MANY_KEYS, BENCH_DATA_DIR (keep
+// and reuse the many-keys data dir there: building 100,000 token objects takes minutes),
+// BENCH_CPU_PROF (a directory: the server runs with node --cpu-prof there).
+//
+// Internal modes (child processes): `--setup <dataDir> <nKeys>` provisions a data dir and prints
+// the credentials and key ids; `--bare` runs the bare server.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createConnection, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const BIN = path.join(REPO, 'bin', 'hsmkms.js');
+const SELF = fileURLToPath(import.meta.url);
+
+const REGION = 'ap-hongkong';
+const VERSION = '2019-01-18';
+const ROOT = { uin: '100000000001', secretId: 'AKIDbenchROOT000000000000000000000ab', secretKey: 'benchROOTsecret00000000000000000' };
+const PIN = 'bench-pin-1234';
+
+interface Dataset {
+  dataDir: string;
+  secretId: string;
+  secretKey: string;
+  aesKeys: string[];
+  eccKey: string;
+  /** How long building the data set took (token objects and rows), when it was built here. */
+  setupSeconds?: number;
+}
+
+const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex');
+const hmac = (key: Buffer | string, msg: string) => createHmac('sha256', key).update(msg).digest();
+
+/** TC3-HMAC-SHA256 headers for one POST / (kms-api.md §1.4), signing content-type and host. */
+function signTc3(o: { host: string; secretId: string; secretKey: string; action: string; body: string; now?: number }): Record<string, string> {
+  const ts = Math.floor((o.now ?? Date.now()) / 1000);
+  const date = new Date(ts * 1000).toISOString().slice(0, 10);
+  const canonical = ['POST', '/', '', `content-type:application/json\nhost:${o.host}\n`, 'content-type;host', sha256hex(o.body)].join('\n');
+  const scope = `${date}/kms/tc3_request`;
+  const toSign = ['TC3-HMAC-SHA256', String(ts), scope, sha256hex(canonical)].join('\n');
+  const kSigning = hmac(hmac(hmac(`TC3${o.secretKey}`, date), 'kms'), 'tc3_request');
+  const signature = createHmac('sha256', kSigning).update(toSign).digest('hex');
+  return {
+    'content-type': 'application/json',
+    authorization: `TC3-HMAC-SHA256 Credential=${o.secretId}/${scope}, SignedHeaders=content-type;host, Signature=${signature}`,
+    'x-tc-timestamp': String(ts),
+    'x-tc-action': o.action,
+    'x-tc-version': VERSION,
+    'x-tc-region': REGION,
+  };
+}
+
+async function call(port: number, creds: { secretId: string; secretKey: string }, action: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const body = JSON.stringify(params);
+  const headers = signTc3({ host: `127.0.0.1:${port}`, ...creds, action, body });
+  const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers, body });
+  const json = (await res.json()) as { Response: Record<string, unknown> & { Error?: { Code: string; Message: string } } };
+  if (json.Response.Error) throw new Error(`${action}: ${json.Response.Error.Code}: ${json.Response.Error.Message}`);
+  return json.Response;
+}
+
+// ---- child: set up a data dir ------------------------------------------------------------
+
+function serverEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KMS_DATA_DIR: dataDir,
+    SOFTHSM2_CONF: path.join(dataDir, 'softhsm2.conf'),
+    KMS_PKCS11_PIN: PIN,
+    KMS_ROOT_UIN: ROOT.uin,
+    KMS_ROOT_SECRET_ID: ROOT.secretId,
+    KMS_ROOT_SECRET_KEY: ROOT.secretKey,
+    KMS_LOG_LEVEL: 'info',
+    KMS_CMK_LIMIT: '1000000',
+    ...extra,
+  };
+}
+
+/**
+ * Runs in a child process (SoftHSM2 reads its configuration once per process). Keys are made
+ * through the service's own use cases (token object first, then the row), except the filler
+ * keys of the many-keys case, which go straight through the token port and the key repository.
+ */
+async function setupChild(dataDir: string, fillerKeys: number): Promise<void> {
+  const { loadConfig } = await import('../src/config.js');
+  const { createLogger } = await import('../src/log.js');
+  const { provisionSoftHsm } = await import('../src/pkcs11/softhsm.js');
+  const { openServices, closeServices } = await import('../src/app.js');
+  const config = loadConfig(serverEnv(dataDir));
+  provisionSoftHsm({ dataDir, conf: config.softhsmConf, label: config.tokenLabel, pin: config.pin, pinFile: config.pinFile });
+  const started = Date.now();
+  const s = await openServices(config, createLogger('silent'));
+  try {
+    const region = config.regions.find((r) => r.name === REGION)!;
+    const rootCaller = { accountUin: s.rootUin, userUin: s.rootUin, region };
+    await s.identities.createUser(s.rootUin, 'bench');
+    const cred = await s.identities.createCredential(s.rootUin, 'bench');
+    // CAM runs for every call of a sub-account: a resource-scoped policy for the four actions.
+    const doc = JSON.stringify({
+      version: '2.0',
+      statement: [{ effect: 'allow', action: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:SignByAsymmetricKey'], resource: [`qcs::kms:${REGION}:uin/${s.rootUin}:key/creatorUin/*`] }],
+    });
+    await s.access.createPolicy(s.rootUin, 'bench-data-plane', doc);
+    await s.access.attach(s.rootUin, 'bench-data-plane', 'bench');
+    const aesKeys: string[] = [];
+    const nKeys = Number(process.env.BENCH_KEYS || 10);
+    for (let i = 0; i < nKeys; i++) aesKeys.push((await s.keys.create(rootCaller, { alias: `bench-aes-${i}`, origin: 'TENCENT_KMS' })).keyId);
+    const eccKey = (await s.keys.create(rootCaller, { alias: 'bench-ecc', origin: 'TENCENT_KMS', keyUsage: 'ASYMMETRIC_SIGN_VERIFY_ECC' })).keyId;
+    if (fillerKeys > 0) await fill(s, fillerKeys, rootCaller.accountUin);
+    const out: Dataset = { dataDir, secretId: cred.secretId, secretKey: cred.secretKey, aesKeys, eccKey, setupSeconds: (Date.now() - started) / 1000 };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    await closeServices(s);
+  }
+}
+
+/** Filler CMKs: an AES token object and its row each, as CreateKey makes them, in bulk. */
+async function fill(s: Awaited<ReturnType<typeof import('../src/app.js').openServices>>, n: number, accountUin: string, prefix = 'filler'): Promise<void> {
+  const { randomUUID } = await import('node:crypto');
+  const t0 = Date.now();
+  const batch = 500;
+  // SIGTERM stops after the batch in flight (token objects and their rows stay consistent).
+  let stop = false;
+  process.once('SIGTERM', () => (stop = true));
+  for (let done = 0; done < n && !stop; done += batch) {
+    const ids = Array.from({ length: Math.min(batch, n - done) }, () => randomUUID());
+    for (const keyId of ids) await s.token.generateAesKey({ keyId, version: 1 }, 256, { encrypt: true, decrypt: true }, { freshName: true });
+    const now = Math.floor(Date.now() / 1000);
+    await s.db.transaction(async (trx) => {
+      for (const [i, keyId] of ids.entries()) {
+        await s.keyRepo.insert(
+          {
+            keyId,
+            accountUin,
+            region: REGION,
+            alias: `${prefix}-${done + i}`,
+            description: '',
+            keyUsage: 'ENCRYPT_DECRYPT',
+            keySpec: 'AES_256',
+            origin: 'TENCENT_KMS',
+            state: 'Enabled',
+            creatorUin: accountUin,
+            createdAt: now,
+            deletionDate: 0,
+            rotationEnabled: false,
+            rotateDays: 365,
+            nextRotateTime: 0,
+            lastRotateTime: 0,
+            validTo: 0,
+            currentVersion: 1,
+            tokenResident: true,
+            hasMaterial: true,
+            tags: [],
+          },
+          { keyId, version: 1, createdAt: now, sealedMaterial: null, publicKey: null },
+          trx,
+        );
+      }
+    });
+    if ((done / batch) % 10 === 0 || stop) process.stderr.write(`filler keys: ${done + ids.length}/${n} after ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  }
+}
+
+// ---- child: the bare server -------------------------------------------------------------
+
+function bareChild(): void {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let params: unknown;
+      try {
+        params = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        params = {};
+      }
+      const body = JSON.stringify({ Response: { KeyId: (params as { KeyId?: string }).KeyId ?? '', RequestId: randomBytes(16).toString('hex') } });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as AddressInfo).port}\n`));
+}
+
+// ---- parent ------------------------------------------------------------------------------
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection({ port, host: '127.0.0.1' }, () => {
+      c.end();
+      resolve(true);
+    });
+    c.on('error', () => resolve(false));
+  });
+}
+
+function setup(dataDir: string, filler: number): Dataset {
+  const cache = path.join(dataDir, 'bench-dataset.json');
+  if (existsSync(cache)) return JSON.parse(readFileSync(cache, 'utf8')) as Dataset;
+  const r = spawnSync(process.execPath, [SELF, '--setup', dataDir, String(filler)], { env: serverEnv(dataDir), stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`setup failed (exit ${r.status})`);
+  const ds = JSON.parse(r.stdout.toString().trim().split('\n').pop()!) as Dataset;
+  writeFileSync(cache, JSON.stringify(ds));
+  return ds;
+}
+
+interface Running {
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function startKms(ds: Dataset, workers: number): Promise<Running> {
+  const port = await freePort();
+  const prof = process.env.BENCH_CPU_PROF;
+  const args = [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), BIN, 'serve'];
+  // Logs go to /dev/null: the server still formats and writes every request line (its real
+  // cost), the bench just does not keep them.
+  const child = spawn(process.execPath, args, { env: serverEnv(ds.dataDir, { KMS_PORT: String(port), KMS_WORKERS: String(workers) }), stdio: ['ignore', 'ignore', 'inherit'] });
+  const deadline = Date.now() + 120_000;
+  while (!(await portOpen(port))) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error('server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // With several workers the port opens with the first one: wait until every worker answers.
+  await new Promise((r) => setTimeout(r, workers > 1 ? 1500 : 200));
+  return {
+    port,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function startBare(): Promise<Running> {
+  const child = spawn(process.execPath, [SELF, '--bare'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  return {
+    port,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+type BodyOf = (i: number) => { action: string; body: string };
+
+interface Measured {
+  /** Server CPU (all its processes) per answered request, µs. */
+  cpuUs: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+}
+
+async function drive(target: Running, connections: number, seconds: number, bodyOf: BodyOf, creds: { secretId: string; secretKey: string }): Promise<Measured> {
+  const port = target.port;
+  const cpu0 = cpuMs(target.child.pid!);
+  let i = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const host = `127.0.0.1:${port}`;
+  const result = await autocannon({
+    url: `http://${host}`,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: '/',
+        // Signed as it is sent: a fresh timestamp, the body's own hash (the signature cost is the client's, as with any SDK).
+        setupRequest: (req) => {
+          const { action, body } = bodyOf(i++);
+          return { ...req, body, headers: signTc3({ host, ...creds, action, body }) };
+        },
+        onResponse: (status: number, body: string) => {
+          if (status !== 200 || body.includes('"Error"')) {
+            errors++;
+            firstError ??= body.slice(0, 300);
+          }
+        },
+      },
+    ],
+  });
+  if (firstError) process.stderr.write(`first error answer: ${firstError}\n`);
+  const cpuUs = ((cpuMs(target.child.pid!) - cpu0) * 1000) / Math.max(1, result.requests.total);
+  return { cpuUs, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: errors + result.errors + result.non2xx, requests: result.requests.total };
+}
+
+const round = (x: number, d = 2) => Number(x.toFixed(d));
+
+/**
+ * CPU time (user + system, ms) of a process and its children (the cluster's workers), from
+ * /proc: on a machine shared with other work, CPU per request is steadier than requests per second.
+ */
+function cpuMs(pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* no children */
+  }
+  return ((ticks(pid) + children.reduce((a, c) => a + ticks(c), 0)) * 1000) / 100;
+}
+
+async function parent(): Promise<void> {
+  const seconds = Number(process.env.BENCH_SECONDS || 5);
+  const workers = Number(process.env.BENCH_WORKERS || 2);
+  const connectionsList = (process.env.BENCH_CONNECTIONS || '1,8,64').split(',').map(Number);
+  const only = process.env.BENCH_CASES ? new RegExp(process.env.BENCH_CASES) : undefined;
+  const manyKeys = Number(process.env.BENCH_MANY_KEYS || 0);
+  const want = (name: string) => !only || only.test(name);
+
+  const tmp = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-api-'));
+  const running: Running[] = [];
+  try {
+    const ds = setup(tmp, 0);
+    const kms = await startKms(ds, workers);
+    running.push(kms);
+    const bare = await startBare();
+    running.push(bare);
+    const creds = { secretId: ds.secretId, secretKey: ds.secretKey };
+    const plaintext = randomBytes(32).toString('base64');
+    const blobs: string[] = [];
+    for (const keyId of ds.aesKeys) blobs.push((await call(kms.port, creds, 'Encrypt', { KeyId: keyId, Plaintext: plaintext })).CiphertextBlob as string);
+    const n = ds.aesKeys.length;
+    const message = randomBytes(32).toString('base64');
+    const cases: Array<[string, BodyOf]> = [
+      ['Encrypt', (i) => ({ action: 'Encrypt', body: JSON.stringify({ KeyId: ds.aesKeys[i % n], Plaintext: plaintext }) })],
+      ['Decrypt', (i) => ({ action: 'Decrypt', body: JSON.stringify({ CiphertextBlob: blobs[i % n] }) })],
+      ['GenerateDataKey', (i) => ({ action: 'GenerateDataKey', body: JSON.stringify({ KeyId: ds.aesKeys[i % n], KeySpec: 'AES_256' }) })],
+      ['SignByAsymmetricKey', () => ({ action: 'SignByAsymmetricKey', body: JSON.stringify({ KeyId: ds.eccKey, Algorithm: 'ECC_P256_R1', Message: message, MessageType: 'RAW' }) })],
+    ];
+    const bareRps = new Map<number, number>();
+    const bareCpu = new Map<number, number>();
+    const bareOf = async (connections: number) => {
+      if (!bareRps.has(connections)) {
+        // Same generator, same signing work, same Encrypt-sized body.
+        const m = await drive(bare, connections, seconds, cases[0]![1], creds);
+        bareRps.set(connections, m.rps);
+        bareCpu.set(connections, m.cpuUs);
+      }
+      return bareRps.get(connections)!;
+    };
+    const encrypt10 = new Map<number, number>();
+    for (const [name, bodyOf] of cases) {
+      if (!want(name)) continue;
+      for (const connections of connectionsList) {
+        // Warm-up (handle caches, JIT, connections) is not measured.
+        await drive(kms, connections, 1, bodyOf, creds);
+        const m = await drive(kms, connections, seconds, bodyOf, creds);
+        const b = await bareOf(connections);
+        if (name === 'Encrypt') encrypt10.set(connections, m.rps);
+        process.stdout.write(
+          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b, 0), ratio: round(m.rps / b), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(bareCpu.get(connections)!, 0), errors: m.errors, requests: m.requests })}\n`,
+        );
+      }
+    }
+    await kms.stop();
+    running.splice(running.indexOf(kms), 1);
+
+    if (manyKeys > 0 && want(`Encrypt@${manyKeys}keys`)) {
+      const dir = process.env.BENCH_DATA_DIR || path.join(tmp, 'many');
+      const many = setup(dir, manyKeys);
+      process.stdout.write(`${JSON.stringify({ case: `setup@${manyKeys}keys`, setup_s: many.setupSeconds, dataDir: dir })}\n`);
+      const t0 = Date.now();
+      const big = await startKms(many, workers);
+      running.push(big);
+      const startSeconds = (Date.now() - t0) / 1000;
+      const mcreds = { secretId: many.secretId, secretKey: many.secretKey };
+      const nm = many.aesKeys.length;
+      const first: number[] = [];
+      for (const keyId of many.aesKeys) {
+        const t = performance.now();
+        await call(big.port, mcreds, 'Encrypt', { KeyId: keyId, Plaintext: plaintext });
+        first.push(performance.now() - t);
+      }
+      const body: BodyOf = (i) => ({ action: 'Encrypt', body: JSON.stringify({ KeyId: many.aesKeys[i % nm], Plaintext: plaintext }) });
+      // Every worker finds each key's token object once (a linear scan of the token): warm up
+      // long enough that all of them have, so the measured runs see the steady state.
+      await drive(big, 8, Math.max(10, seconds), body, mcreds);
+      for (const connections of connectionsList) {
+        await drive(big, connections, 1, body, mcreds);
+        const m = await drive(big, connections, seconds, body, mcreds);
+        const b = await bareOf(connections);
+        const ten = encrypt10.get(connections);
+        process.stdout.write(
+          `${JSON.stringify({ case: `Encrypt@${manyKeys}keys`, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b, 0), ratio: round(m.rps / b), vs_10_keys: ten ? round(m.rps / ten) : null, workers, cpu_us_per_req: round(m.cpuUs, 0), server_start_s: round(startSeconds, 1), first_use_ms: first.map((x) => round(x, 1)), errors: m.errors })}\n`,
+        );
+      }
+    }
+  } finally {
+    for (const r of running) await r.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** `--fill <dataDir> <n>`: add n more filler CMKs to a data dir made by `--setup` (building 100,000 in steps). */
+async function fillChild(dataDir: string, n: number): Promise<void> {
+  const { loadConfig } = await import('../src/config.js');
+  const { createLogger } = await import('../src/log.js');
+  const { openServices, closeServices } = await import('../src/app.js');
+  const s = await openServices(loadConfig(serverEnv(dataDir)), createLogger('silent'));
+  try {
+    await fill(s, n, s.rootUin, `filler-${Date.now()}`);
+  } finally {
+    await closeServices(s);
+  }
+}
+
+const mode = process.argv[2];
+if (mode === '--setup') await setupChild(process.argv[3]!, Number(process.argv[4] || 0));
+else if (mode === '--fill') await fillChild(process.argv[3]!, Number(process.argv[4] || 0));
+else if (mode === '--bare') bareChild();
+else await parent();
