@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { answerClientError, MAX_HEADER_BYTES } from './api/client-error.js';
 import { closeServices, createApp, openServices, type Services } from './app.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -25,7 +26,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const services = await openServices(config, logger);
   await services.trail.ensureSigningKey();
   const app = createApp(services);
-  const server = app.listen(config.port, config.host);
+  const server = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(config.port, config.host);
+  server.on('clientError', answerClientError);
   try {
     await once(server, 'listening');
   } catch (err) {
@@ -37,7 +39,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let https: Server | undefined;
   let httpsUrl: string | undefined;
   if (config.tls) {
-    https = createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, app);
+    https = createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), maxHeaderSize: MAX_HEADER_BYTES }, app);
+    https.on('clientError', answerClientError);
     https.listen(config.tls.port, config.host);
     try {
       await once(https, 'listening');
