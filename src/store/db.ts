@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from '../config.js';
@@ -13,6 +14,31 @@ export class StoreConfigError extends Error {
   readonly code = 'StoreConfigError';
 }
 
+// Write transactions take SQLite's write lock at BEGIN (BEGIN IMMEDIATE), where busy_timeout
+// applies: a deferred BEGIN that reads first and then writes while another process (the CLI, a
+// second server, a backup) holds the lock fails at once with SQLITE_BUSY, busy wait or not. The
+// pool has one connection, so this process loses no concurrency by it.
+const require = createRequire(import.meta.url);
+// knex ships these dialect classes as CommonJS without typings.
+const Sqlite3Client = require('knex/lib/dialects/sqlite3/index.js') as new (config: Knex.Config) => object;
+const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as new (...args: unknown[]) => { query(conn: unknown, sql: string): Promise<unknown> };
+class ImmediateTransaction extends SqliteTransaction {
+  begin(conn: unknown): Promise<unknown> {
+    return this.query(conn, 'BEGIN IMMEDIATE;');
+  }
+}
+class ImmediateSqlite3Client extends Sqlite3Client {
+  transaction(...args: unknown[]): unknown {
+    return new ImmediateTransaction(this, ...args);
+  }
+}
+
+/** The database stayed locked by another writer beyond busy_timeout (SQLite's bounded retries). */
+export function isStoreBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
 export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): Db {
   const url = config.databaseUrl;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
@@ -21,7 +47,7 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>)
   if (url) throw new StoreConfigError('KMS_DATABASE_URL must be a postgres:// URL');
   mkdirSync(path.dirname(config.sqliteFile), { recursive: true, mode: 0o700 });
   return knexFactory({
-    client: 'sqlite3',
+    client: ImmediateSqlite3Client as unknown as typeof Knex.Client,
     connection: { filename: config.sqliteFile },
     useNullAsDefault: true,
     pool: {

@@ -1,4 +1,5 @@
 import { clearProxy } from '../helpers/sdk-clients.js';
+import { faultSuites } from './faults.js';
 import { fuzzSuite } from './fuzz.js';
 import { secretScan } from './secrets.js';
 
@@ -8,4 +9,5 @@ import { secretScan } from './secrets.js';
 
 clearProxy();
 fuzzSuite();
+faultSuites();
 secretScan();
