@@ -1,4 +1,5 @@
 import { clearProxy } from '../helpers/sdk-clients.js';
+import { crashSuite } from './crashes.js';
 import { faultSuites } from './faults.js';
 import { fuzzSuite } from './fuzz.js';
 import { secretScan } from './secrets.js';
@@ -10,4 +11,5 @@ import { secretScan } from './secrets.js';
 clearProxy();
 fuzzSuite();
 faultSuites();
+crashSuite();
 secretScan();
