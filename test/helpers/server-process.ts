@@ -17,13 +17,22 @@ export interface ServerProcess {
   /** Resident set size from /proc (bytes). */
   rssBytes(): number;
   kill(signal: NodeJS.Signals): Promise<void>;
+  /** A full collection in the server (needs gcOnSignal), then a pause for it to finish. */
+  collectGarbage(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function spawnServer(env: NodeJS.ProcessEnv, logFile: string, port?: number): Promise<ServerProcess> {
-  const p = port ?? (await freePort());
+export interface SpawnOptions {
+  port?: number;
+  /** Preload a SIGUSR2 handler that runs a full garbage collection (see collectGarbage). */
+  gcOnSignal?: boolean;
+}
+
+export async function spawnServer(env: NodeJS.ProcessEnv, logFile: string, opts: SpawnOptions = {}): Promise<ServerProcess> {
+  const p = opts.port ?? (await freePort());
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'hsmkms.js'), 'serve'], {
+  const nodeArgs = opts.gcOnSignal ? ['--expose-gc', '--require', path.join(REPO, 'test', 'helpers', 'gc-on-signal.cjs')] : [];
+  const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'hsmkms.js'), 'serve'], {
     env: { ...env, KMS_PORT: String(p), KMS_HOST: '127.0.0.1' },
     stdio: ['ignore', fd, fd],
   });
@@ -60,6 +69,10 @@ export async function spawnServer(env: NodeJS.ProcessEnv, logFile: string, port?
       return Number(m?.[1] ?? 0) * 1024;
     },
     kill,
+    collectGarbage: async () => {
+      child.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 300));
+    },
     stop: () => kill('SIGTERM'),
   };
 }
