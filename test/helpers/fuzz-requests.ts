@@ -200,6 +200,8 @@ function wrongType(field: Field): fc.Arbitrary<unknown> {
 interface Built {
   params: Record<string, unknown>;
   what: string;
+  /** The field given a wrong type so that a state-changing action without ids is refused. */
+  victim?: { name: string; wrong: unknown };
 }
 
 /** Schema-derived parameters with 1–3 hostile changes; respects the safety rule. */
@@ -242,16 +244,18 @@ function buildParams(action: string, t: FuzzTarget, region: string, realIdsAllow
         done.push(`${c.name}:${describeValue(c.value)}`);
       }
     }
+    let forced: Built['victim'];
     if (!readOnly && !realIdsAllowed && !fields.some((f) => isIdField(f.name))) {
       // No id to aim at a non-existent key: make sure validation refuses the request.
       const required = fields.filter((f) => !f.optional);
       const victim = (required.length ? required : fields)[pick % Math.max(1, (required.length ? required : fields).length)];
       if (victim) {
         params[victim.name] = fc.sample(wrongType(victim), { numRuns: 1, seed: pick })[0];
+        forced = { name: victim.name, wrong: fc.sample(wrongType(victim), { numRuns: 1, seed: pick + 1 })[0] };
         done.push(`${victim.name}:type!`);
       }
     }
-    return { params, what: done.join(' ') };
+    return { params, what: done.join(' '), victim: forced };
   });
 }
 
@@ -321,17 +325,21 @@ export function fuzzCase(t: FuzzTarget): fc.Arbitrary<FuzzCase> {
   );
 
   const json: fc.Arbitrary<FuzzCase> = fc.tuple(action, fc.constantFrom(...t.regions)).chain(([a, r]) =>
-    fc.tuple(paramsFor(a, t, r, false), fc.nat({ max: BAD_BODIES.length }), hostileValue).map(([{ params: p }, which, value]) => {
+    fc.tuple(paramsFor(a, t, r, false), fc.nat({ max: BAD_BODIES.length }), hostileValue).map(([{ params: p, victim }, which, value]) => {
       const safe = JSON.stringify(p);
-      const names = Object.keys(p);
-      const body = which === BAD_BODIES.length ? withDuplicate(p, names[0] ?? 'KeyId', value) : BAD_BODIES[which]!(safe);
-      return { family: 'json' as const, action: a, what: which === BAD_BODIES.length ? `duplicate ${names[0] ?? 'KeyId'}` : `bad body #${which}`, maySucceed: true, request: signedPost(t, a, r, body) };
+      // the last of duplicated names wins: a forced wrong type stays wrong
+      const dup = victim ?? { name: Object.keys(p)[0] ?? 'KeyId', wrong: value };
+      const body = which === BAD_BODIES.length ? withDuplicate(p, dup.name, dup.wrong) : BAD_BODIES[which]!(safe);
+      return { family: 'json' as const, action: a, what: which === BAD_BODIES.length ? `duplicate ${dup.name}` : `bad body #${which}`, maySucceed: true, request: signedPost(t, a, r, body) };
     }),
   );
 
   const flat: fc.Arbitrary<FuzzCase> = fc.tuple(action, fc.constantFrom(...t.regions)).chain(([a, r]) =>
-    fc.tuple(paramsFor(a, t, r, false), fc.constantFrom('v1', 'v1-dup', 'v1-badpct', 'v1-deepname', 'v1-gap', 'get')).map(([{ params: p, what }, kind]) => {
+    fc.tuple(paramsFor(a, t, r, false), fc.constantFrom('v1', 'v1-dup', 'v1-badpct', 'v1-deepname', 'v1-gap', 'get')).map(([{ params: p, what, victim }, kind]) => {
       const entries = flatten(p);
+      // Flat forms carry text: a forced wrong type (`Alias: 0`) would read as a valid "0". A
+      // nested name under the victim makes it a container, which no scalar field accepts.
+      if (victim) entries.push([`${victim.name}.0.x`, 'y']);
       return { family: 'flat' as const, action: a, what: `${kind} ${what}`, maySucceed: true, request: kind === 'get' ? signedGet(t, a, r, entries) : v1Request(t, a, r, entries, kind) };
     }),
   );
