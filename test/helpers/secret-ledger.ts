@@ -69,9 +69,9 @@ export class SecretLedger {
     for (const { where, data } of haystacks) {
       bytesScanned += data.length;
       for (const [label, secret] of this.#secrets) {
-        for (const [encoding, needle] of encodings(secret)) {
-          if (data.includes(needle)) leaks.push({ secret: label, where, encoding });
-        }
+        // one finding per secret and place: the first encoding that matches
+        const hit = encodings(secret).find(([, needle]) => data.includes(needle));
+        if (hit) leaks.push({ secret: label, where, encoding: hit[0] });
       }
     }
     return { leaks, bytesScanned, placesScanned: haystacks.length };

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { renameSync } from 'node:fs';
+import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { judgeEnvelope } from '../helpers/contract-codes.js';
 import { rawSession } from '../helpers/raw-pkcs11.js';
 import { cnKmsClient, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';
 import { tc3Headers } from '../helpers/tc-sign.js';
-import { figures, ledger, say } from './context.js';
+import { dataDir, figures, ledger, say } from './context.js';
 
 // Token and database faults against the real server in this process (SoftHSM2 + SQLite):
 // module errors, sessions closed under the pool, the token directory gone and back, the
@@ -19,6 +19,10 @@ const b64 = (b: Buffer) => b.toString('base64');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function faultSuites(): void {
+  describe('faults', faults);
+}
+
+function faults(): void {
   let server: TestServer;
   let hk: KmsCaller;
   let aes: string;
@@ -48,7 +52,6 @@ export function faultSuites(): void {
 
   beforeAll(async () => {
     server = await startTestServer({ KMS_PKCS11_PIN: PIN, KMS_JOBS_INTERVAL_SECONDS: '0' });
-    ledger.addDataDir(server.config.dataDir);
     ledger.addText('in-process server log', () => server.logText());
     ledger.addSecret('user PIN (faults)', PIN);
     ledger.addSecret('root SecretKey (in-process)', ROOT.secretKey);
@@ -62,7 +65,15 @@ export function faultSuites(): void {
   afterAll(async () => {
     figures.faults = counts;
     say(`faults: ${JSON.stringify(counts)}`);
-    await server?.stop();
+    if (!server) return;
+    // Closed (not stopped, which removes the data dir), so the secret scan can read the database.
+    await server.close();
+    const keep = dataDir('faults-db');
+    for (const name of ['hsmkms.sqlite', 'hsmkms.sqlite-wal', 'hsmkms.sqlite-shm']) {
+      const file = path.join(server.config.dataDir, name);
+      if (existsSync(file)) copyFileSync(file, path.join(keep, name));
+    }
+    rmSync(server.config.dataDir, { recursive: true, force: true });
   });
 
   describe('token faults', () => {
