@@ -66,7 +66,7 @@ const MAX_TC3_BODY_BYTES = 10 * 1024 * 1024;
 
 const TC3_ALGORITHM = 'TC3-HMAC-SHA256';
 
-// No KMS request nests deeper than 3 (ListKeyDetail TagFilters.N.TagValue.N); the code that walks
+// No KMS request nests deeper than 4 levels (ListKeyDetail {TagFilters:[{TagValue:[…]}]}); the code that walks
 // parameters recurses, so hostile nesting is refused here, before it can exhaust the stack.
 export const MAX_PARAM_DEPTH = 32;
 
