@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { answerClientError, MAX_HEADER_BYTES } from './api/client-error.js';
 import { closeServices, createApp, createRequestListener, openServices, type Services } from './app.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -26,7 +27,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const services = await openServices(config, logger);
   await services.trail.ensureSigningKey();
   const listener = createRequestListener(services, createApp(services));
-  const server = createServer({ keepAliveTimeout: 65_000 }, listener);
+  // Node's own refusals (header block too large, malformed HTTP) answered in Tencent's envelope.
+  const server = createServer({ keepAliveTimeout: 65_000, maxHeaderSize: MAX_HEADER_BYTES }, listener);
+  server.on('clientError', answerClientError);
   server.listen(config.port, config.host);
   try {
     await once(server, 'listening');
@@ -39,7 +42,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let https: Server | undefined;
   let httpsUrl: string | undefined;
   if (config.tls) {
-    https = createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, listener);
+    https = createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), maxHeaderSize: MAX_HEADER_BYTES }, listener);
+    https.on('clientError', answerClientError);
     https.listen(config.tls.port, config.host);
     try {
       await once(https, 'listening');

@@ -66,6 +66,10 @@ const MAX_TC3_BODY_BYTES = 10 * 1024 * 1024;
 
 const TC3_ALGORITHM = 'TC3-HMAC-SHA256';
 
+// No KMS request nests deeper than 4 levels (ListKeyDetail {TagFilters:[{TagValue:[…]}]}); the code that walks
+// parameters recurses, so hostile nesting is refused here, before it can exhaust the stack.
+export const MAX_PARAM_DEPTH = 32;
+
 // §1.3: v1 common fields; everything else in the form is a business parameter.
 const V1_COMMON = new Set([
   'Action', 'Version', 'Region', 'Timestamp', 'Nonce', 'SecretId', 'Signature',
@@ -458,7 +462,10 @@ export function unflattenParams(flat: Readonly<Record<string, string>>): Record<
   for (const [name, value] of Object.entries(flat)) {
     const segments = name.split('.');
     if (segments.some((segment) => segment === '')) {
-      throw new InvalidParameterError(`Parameter name \`${name}\` has an empty path segment.`);
+      throw new InvalidParameterError(`Parameter name \`${name.slice(0, 64)}\` has an empty path segment.`);
+    }
+    if (segments.length > MAX_PARAM_DEPTH) {
+      throw new InvalidParameterError(`Parameter name \`${name.slice(0, 64)}…\` nests deeper than ${MAX_PARAM_DEPTH} levels.`);
     }
     let node = root;
     segments.forEach((segment, i) => {
@@ -599,7 +606,22 @@ function parseJsonBody(body: Buffer): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidParameterError('The request body must be a JSON object.');
   }
+  if (depthExceeds(value, MAX_PARAM_DEPTH)) {
+    throw new InvalidParameterError(`The request body nests deeper than ${MAX_PARAM_DEPTH} levels.`);
+  }
   return value as Record<string, unknown>;
+}
+
+// Iterative, so the check itself cannot overflow the stack.
+function depthExceeds(root: object, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(node)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

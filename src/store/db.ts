@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
@@ -31,22 +32,33 @@ const POSTGRES_URL = /^postgres(ql)?:\/\//;
 
 interface SqliteConnection {
   exec: (sql: string, cb: (err: Error | null) => void) => void;
-  run: (sql: string, ...rest: unknown[]) => unknown;
-  all: (sql: string, ...rest: unknown[]) => unknown;
 }
 
-/**
- * Transactions start with BEGIN IMMEDIATE, taking the write lock up front. knex sends a plain
- * (deferred) BEGIN, and a deferred transaction that reads and then writes while another process
- * has written fails at once with SQLITE_BUSY (it cannot upgrade its snapshot; busy_timeout does
- * not apply): seen with two `serve` workers creating keys concurrently. An immediate transaction
- * waits out the other writer under busy_timeout instead.
- */
-function beginImmediate(conn: SqliteConnection): void {
-  for (const method of ['run', 'all'] as const) {
-    const original = conn[method].bind(conn);
-    conn[method] = (sql: string, ...rest: unknown[]) => original(sql === 'BEGIN;' ? 'BEGIN IMMEDIATE;' : sql, ...rest);
+// Write transactions take SQLite's write lock at BEGIN (BEGIN IMMEDIATE), where busy_timeout
+// applies: a deferred BEGIN that reads first and then writes while another process (the CLI, a
+// second server, a backup) holds the lock fails at once with SQLITE_BUSY, busy wait or not. The
+// pool has one connection, so this process loses no concurrency by it.
+const require = createRequire(import.meta.url);
+// knex ships these dialect classes as CommonJS without typings.
+const Sqlite3Client = require('knex/lib/dialects/sqlite3/index.js') as new (config: Knex.Config) => object;
+const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as new (...args: unknown[]) => { query(conn: unknown, sql: string): Promise<unknown> };
+class ImmediateTransaction extends SqliteTransaction {
+  begin(conn: unknown): Promise<unknown> {
+    return this.query(conn, 'BEGIN IMMEDIATE;');
   }
+}
+class ImmediateSqlite3Client extends Sqlite3Client {
+  transaction(...args: unknown[]): unknown {
+    return new ImmediateTransaction(this, ...args);
+  }
+}
+
+/** The database stayed locked by another writer beyond the bounded waits and retries. */
+export function isStoreBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  // SQLite: locked past busy_timeout. PostgreSQL: lock_not_available, and a deadlock or
+  // serialisation failure left after retryingTransaction's retries.
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '55P03' || code === '40P01' || code === '40001';
 }
 
 export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & { databasePoolMax?: number }): Db {
@@ -64,17 +76,15 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> 
   if (url) throw new StoreConfigError('KMS_DATABASE_URL must be a postgres:// or postgresql:// URL (unset it to use the SQLite file in the data dir)');
   mkdirSync(path.dirname(config.sqliteFile), { recursive: true, mode: 0o700 });
   return knexFactory({
-    client: 'sqlite3',
+    client: ImmediateSqlite3Client as unknown as typeof Knex.Client,
     connection: { filename: config.sqliteFile },
     useNullAsDefault: true,
     pool: {
       min: 1,
       max: 1,
       // WAL lets the CLI read while the server writes; busy_timeout waits out the other writer.
-      afterCreate: (conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) => {
-        beginImmediate(conn);
-        conn.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;', (err) => done(err, conn));
-      },
+      afterCreate: (conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) =>
+        conn.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;', (err) => done(err, conn)),
     },
   });
 }

@@ -1,0 +1,82 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PARAM_DEPTH, parseApiRequest, unflattenParams } from '../../src/api/signature.js';
+import { startTestServer, ROOT, type TestServer } from '../helpers/api-server.js';
+import { judgeEnvelope } from '../helpers/contract-codes.js';
+import { clearProxy } from '../helpers/sdk-clients.js';
+import { tc3Headers } from '../helpers/tc-sign.js';
+
+// Bugs the robustness suite found, one test each (the fuzz in robustness.test.ts finds them
+// again only by chance).
+
+clearProxy();
+
+describe('nesting is bounded before anything recurses over the parameters', () => {
+  const post = (body: string) =>
+    parseApiRequest({ method: 'POST', url: '/', headers: { ...tc3Headers({ host: 'h', secretId: 'AKIDx', secretKey: 'k', action: 'DescribeKey', version: '2019-01-18', region: 'ap-hongkong', body }), host: 'h' }, rawBody: Buffer.from(body) });
+
+  it('a JSON body nested 30,000 deep is InvalidParameter (was a stack overflow → InternalError)', () => {
+    expect(() => post(`{"KeyId":${'['.repeat(30_000)}${']'.repeat(30_000)}}`)).toThrow(expect.objectContaining({ code: 'InvalidParameter' }));
+    expect(() => post(`${'{"a":'.repeat(15_000)}1${'}'.repeat(15_000)}`)).toThrow(expect.objectContaining({ code: 'InvalidParameter' }));
+  });
+
+  it(`nesting up to ${MAX_PARAM_DEPTH} levels still parses`, () => {
+    const ok = `{"TagFilters":${'['.repeat(MAX_PARAM_DEPTH - 1)}${']'.repeat(MAX_PARAM_DEPTH - 1)}}`;
+    expect(post(ok).params).toHaveProperty('TagFilters');
+    expect(() => post(`{"TagFilters":${'['.repeat(MAX_PARAM_DEPTH)}${']'.repeat(MAX_PARAM_DEPTH)}}`)).toThrow(expect.objectContaining({ code: 'InvalidParameter' }));
+  });
+
+  it('a v1 parameter name with 5,000 path segments is InvalidParameter (was a stack overflow)', () => {
+    expect(() => unflattenParams({ [`${'A.'.repeat(5_000)}B`]: 'x' })).toThrow(expect.objectContaining({ code: 'InvalidParameter' }));
+    expect(unflattenParams({ 'Tags.0.TagKey': 'k' })).toEqual({ Tags: [{ TagKey: 'k' }] });
+  });
+});
+
+describe('requests the HTTP parser refuses get the Tencent envelope', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  /** Writes raw bytes on a fresh connection and returns the whole answer. */
+  function rawExchange(bytes: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const [host, port] = server.endpoint.split(':');
+      const socket = net.connect(Number(port), host, () => socket.write(bytes));
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('utf8')));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+        resolve({ status, body: text.slice(text.indexOf('\r\n\r\n') + 4) });
+      });
+      setTimeout(() => socket.end(), 2_000).unref();
+    });
+  }
+
+  it('a header block beyond 64 KiB: RequestSizeLimitExceeded (was a bare 431)', async () => {
+    const r = await rawExchange(`GET /?${'a'.repeat(70_000)}=1 HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(judgeEnvelope(r.status, r.body)).toEqual({ ok: true, code: 'RequestSizeLimitExceeded' });
+  });
+
+  it('a GET URL of 20 KB reaches the API (was a bare 431 above 16 KiB) and is judged there', async () => {
+    const r = await rawExchange(`GET /?Action=DescribeKey&Pad=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const verdict = judgeEnvelope(r.status, r.body);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.code).toBe('MissingParameter');
+  });
+
+  it('garbage instead of a request line: UnsupportedProtocol (was a bare 400)', async () => {
+    const r = await rawExchange('\u0001\u0002 not http at all\r\n\r\n');
+    expect(judgeEnvelope(r.status, r.body)).toEqual({ ok: true, code: 'UnsupportedProtocol' });
+  });
+
+  it('the server still answers signed calls afterwards', async () => {
+    const body = '{"NumberOfBytes":8}';
+    const res = await fetch(server.url, { method: 'POST', headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action: 'GenerateRandom', version: '2019-01-18', region: 'ap-hongkong', body }), body });
+    expect(judgeEnvelope(res.status, await res.text())).toEqual({ ok: true, code: undefined });
+  });
+});
