@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Router } from 'express';
 import type { Region } from '../config.js';
 import { NotSupportedError } from '../domain/errors.js';
 import type { IdentityService } from '../domain/identity.js';
@@ -117,10 +116,6 @@ export interface ApiEndpoint {
    * step replaced by the given identity. Resolves with the Tencent envelope.
    */
   dispatch(call: AuthenticatedCall): Promise<object>;
-}
-
-export interface ApiRouter extends Router {
-  dispatch: ApiEndpoint['dispatch'];
 }
 
 class BodyTooLargeError extends Error {}
@@ -277,13 +272,4 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         async () => c.identity,
       ),
   };
-}
-
-/** The API as an Express route, with the pipeline's `dispatch` (the server's listener uses the endpoint directly). */
-export function apiRouter(deps: ApiDeps): ApiRouter {
-  const endpoint = apiEndpoint(deps);
-  const router = express.Router() as ApiRouter;
-  router.all('/', (req, res) => endpoint.handle(req, res));
-  router.dispatch = endpoint.dispatch;
-  return router;
 }
