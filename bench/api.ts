@@ -21,7 +21,7 @@
 // Internal modes (child processes): `--setup <dataDir> <nKeys>` provisions a data dir and prints
 // the credentials and key ids; `--bare` runs the bare server.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createConnection, type AddressInfo } from 'node:net';
@@ -29,6 +29,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { tc3Authorization } from './tc3.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -50,21 +51,12 @@ interface Dataset {
   setupSeconds?: number;
 }
 
-const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex');
-const hmac = (key: Buffer | string, msg: string) => createHmac('sha256', key).update(msg).digest();
-
 /** TC3-HMAC-SHA256 headers for one POST / (kms-api.md §1.4), signing content-type and host. */
 function signTc3(o: { host: string; secretId: string; secretKey: string; action: string; body: string; now?: number }): Record<string, string> {
   const ts = Math.floor((o.now ?? Date.now()) / 1000);
-  const date = new Date(ts * 1000).toISOString().slice(0, 10);
-  const canonical = ['POST', '/', '', `content-type:application/json\nhost:${o.host}\n`, 'content-type;host', sha256hex(o.body)].join('\n');
-  const scope = `${date}/kms/tc3_request`;
-  const toSign = ['TC3-HMAC-SHA256', String(ts), scope, sha256hex(canonical)].join('\n');
-  const kSigning = hmac(hmac(hmac(`TC3${o.secretKey}`, date), 'kms'), 'tc3_request');
-  const signature = createHmac('sha256', kSigning).update(toSign).digest('hex');
   return {
     'content-type': 'application/json',
-    authorization: `TC3-HMAC-SHA256 Credential=${o.secretId}/${scope}, SignedHeaders=content-type;host, Signature=${signature}`,
+    authorization: tc3Authorization({ host: o.host, secretId: o.secretId, secretKey: o.secretKey, body: o.body, timestamp: ts }),
     'x-tc-timestamp': String(ts),
     'x-tc-action': o.action,
     'x-tc-version': VERSION,

@@ -12,12 +12,13 @@
 // BENCH_PG_URL names a database to use. Environment: BENCH_SECONDS (5), BENCH_CONNECTIONS
 // (16,64), BENCH_CASES (regexp over "<db>-<nodes>/<action>").
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { tc3Authorization } from './tc3.js';
 import { freePort, startPostgres, type TestPostgres } from './pg-cluster.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -29,21 +30,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS || '16,64').split(',').map(Number);
 const ONLY = process.env.BENCH_CASES ? new RegExp(process.env.BENCH_CASES) : undefined;
 
-const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex');
-const hmac = (key: Buffer | string, msg: string) => createHmac('sha256', key).update(msg).digest();
-
 /** TC3-HMAC-SHA256 headers for one POST / (kms-api.md §1.4), signing content-type and host. */
 function signTc3(host: string, action: string, body: string): Record<string, string> {
   const ts = Math.floor(Date.now() / 1000);
-  const date = new Date(ts * 1000).toISOString().slice(0, 10);
-  const canonical = ['POST', '/', '', `content-type:application/json\nhost:${host}\n`, 'content-type;host', sha256hex(body)].join('\n');
-  const scope = `${date}/kms/tc3_request`;
-  const toSign = ['TC3-HMAC-SHA256', String(ts), scope, sha256hex(canonical)].join('\n');
-  const kSigning = hmac(hmac(hmac(`TC3${ROOT.secretKey}`, date), 'kms'), 'tc3_request');
-  const signature = createHmac('sha256', kSigning).update(toSign).digest('hex');
   return {
     'content-type': 'application/json',
-    authorization: `TC3-HMAC-SHA256 Credential=${ROOT.secretId}/${scope}, SignedHeaders=content-type;host, Signature=${signature}`,
+    authorization: tc3Authorization({ host, secretId: ROOT.secretId, secretKey: ROOT.secretKey, body, timestamp: ts }),
     'x-tc-action': action,
     'x-tc-version': '2019-01-18',
     'x-tc-region': REGION,

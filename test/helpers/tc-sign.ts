@@ -1,10 +1,8 @@
-import { createHash, createHmac, randomInt } from 'node:crypto';
+import { createHmac, randomInt } from 'node:crypto';
+import { tc3Authorization } from '../../bench/tc3.js';
 
 // Hand-signed Tencent Cloud API requests for the rejection tests, written from the contract
 // (kms-api.md §1.4, §1.5) rather than from the server's code.
-
-const sha256hex = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
-const hmac = (key: Buffer | string, msg: string) => createHmac('sha256', key).update(msg).digest();
 
 export interface Tc3Options {
   host: string;
@@ -23,19 +21,11 @@ export interface Tc3Options {
 /** Headers for a TC3-HMAC-SHA256 POST to `/`, signing content-type and host. */
 export function tc3Headers(o: Tc3Options): Record<string, string> {
   const ts = o.timestamp ?? Math.floor(Date.now() / 1000);
-  const date = new Date(ts * 1000).toISOString().slice(0, 10);
   const contentType = o.contentType ?? 'application/json';
-  const body = o.body ?? '{}';
-  const service = o.service ?? 'kms';
-  const hostNoPort = o.host.split(':')[0]!;
-  const canonical = ['POST', '/', '', `content-type:${contentType}\nhost:${hostNoPort}\n`, 'content-type;host', sha256hex(body)].join('\n');
-  const scope = `${date}/${service}/tc3_request`;
-  const toSign = ['TC3-HMAC-SHA256', String(ts), scope, sha256hex(canonical)].join('\n');
-  const kSigning = hmac(hmac(hmac(`TC3${o.secretKey}`, date), service), 'tc3_request');
-  const signature = createHmac('sha256', kSigning).update(toSign).digest('hex');
+  const authorization = tc3Authorization({ host: o.host.split(':')[0]!, secretId: o.secretId, secretKey: o.secretKey, body: o.body ?? '{}', timestamp: ts, contentType, service: o.service });
   const headers: Record<string, string> = {
     'Content-Type': contentType,
-    Authorization: `TC3-HMAC-SHA256 Credential=${o.secretId}/${scope}, SignedHeaders=content-type;host, Signature=${signature}`,
+    Authorization: authorization,
     'X-TC-Timestamp': String(ts),
     ...o.extraHeaders,
   };
