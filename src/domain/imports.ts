@@ -3,7 +3,7 @@ import type { Kek } from '../crypto/kek.js';
 import { materialContext } from '../crypto/key-material.js';
 import { DecryptFailedError, InvalidInputError, MaterialMismatchError } from '../pkcs11/errors.js';
 import type { ObjectName } from '../pkcs11/templates.js';
-import type { Token } from '../pkcs11/token.js';
+import type { Token, TokenObjectInfo } from '../pkcs11/token.js';
 import type { ImportParams, ImportRepo } from '../store/import-repo.js';
 import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
 import {
@@ -19,6 +19,7 @@ import {
 } from './errors.js';
 import { transition } from './key-state.js';
 import type { Caller, KeyService } from './keys.js';
+import { KEY_ID } from './jobs.js';
 
 // Bring your own key (kms-api.md §4.4): GetParametersForImport, ImportKeyMaterial,
 // DeleteImportedKeyMaterial. Paths, by region standard and wrapping algorithm:
@@ -33,6 +34,10 @@ import type { Caller, KeyService } from './keys.js';
 // under a token key of the material's key check value and the key id) is kept, never the material.
 
 export type WrappingAlgorithm = 'RSAES_PKCS1_V1_5' | 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256';
+
+/** The token layer's name for each wrapping algorithm: RSA decryption, and C_UnwrapKey. */
+const RSA_DECRYPT_SCHEME = { RSAES_PKCS1_V1_5: 'pkcs1', RSAES_OAEP_SHA_1: 'oaep-sha1', RSAES_OAEP_SHA_256: 'oaep-sha256' } as const;
+const UNWRAP_SCHEME: Record<WrappingAlgorithm, 'rsa-pkcs1' | 'rsa-oaep-sha1' | 'rsa-oaep-sha256'> = { RSAES_PKCS1_V1_5: 'rsa-pkcs1', RSAES_OAEP_SHA_1: 'rsa-oaep-sha1', RSAES_OAEP_SHA_256: 'rsa-oaep-sha256' };
 
 const VALIDITY_SECONDS = 24 * 3600;
 /** A claim older than this is an import that crashed midway: its wrapping pair is destroyed. */
@@ -159,16 +164,15 @@ export class ImportService {
    * pairs in the token without a row, and token material of EXTERNAL keys that have none (a
    * deletion that crashed after its commit) are destroyed. Returns what was cleaned.
    */
-  async cleanup(atSeconds = now()): Promise<string[]> {
+  async cleanup(atSeconds = now(), listed?: TokenObjectInfo[]): Promise<string[]> {
     const done: string[] = [];
     for (const p of await this.repo.finished(atSeconds, STALE_CLAIM_SECONDS)) {
       await this.discard(p);
       done.push(p.importId);
     }
     const rows = await this.repo.allIds();
-    const objects = await this.token.listObjects();
-    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-    const keyObjects = [...new Set(objects.filter((o) => uuid.test(o.name.keyId)).map((o) => o.name.keyId))];
+    const objects = listed ?? (await this.token.listObjects());
+    const keyObjects = [...new Set(objects.filter((o) => KEY_ID.test(o.name.keyId)).map((o) => o.name.keyId))];
     for (const keyId of await this.repo.materialLeftOver(keyObjects)) {
       await this.token.destroy({ keyId, version: 1 });
       done.push(keyId);
@@ -221,7 +225,7 @@ export class ImportService {
     const context = fingerprintContext(key.keyId);
     try {
       if (caller.region.standard === 'SM') {
-        const material = await this.token.rsaDecrypt(pair, encrypted, algorithm === 'RSAES_PKCS1_V1_5' ? 'pkcs1' : algorithm === 'RSAES_OAEP_SHA_1' ? 'oaep-sha1' : 'oaep-sha256');
+        const material = await this.token.rsaDecrypt(pair, encrypted, RSA_DECRYPT_SCHEME[algorithm]);
         try {
           if (material.length !== 16) throw new ImportMaterialSizeError('key material must be 128 bits (16 bytes) for SM4 keys in SM regions');
           const fingerprint = await this.token.cmac(FINGERPRINT_KEY, Buffer.concat([context, sm4Kcv(material)]));
@@ -232,7 +236,7 @@ export class ImportService {
           material.fill(0);
         }
       }
-      let scheme: 'rsa-pkcs1' | 'rsa-oaep-sha1' | 'rsa-oaep-sha256' = algorithm === 'RSAES_PKCS1_V1_5' ? 'rsa-pkcs1' : algorithm === 'RSAES_OAEP_SHA_1' ? 'rsa-oaep-sha1' : 'rsa-oaep-sha256';
+      let scheme = UNWRAP_SCHEME[algorithm];
       let wrapped = encrypted;
       if (scheme === 'rsa-oaep-sha256' && !this.nativeOaepSha256) {
         const material = await this.token.rsaDecrypt(pair, encrypted, 'oaep-sha256');

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KeyMaterialService } from '../crypto/key-material.js';
-import type { Token } from '../pkcs11/token.js';
+import type { Token, TokenObjectInfo } from '../pkcs11/token.js';
 import type { KeyRepo } from '../store/key-repo.js';
 import type { KeyService } from './keys.js';
 import type { AlarmService } from './alarms.js';
@@ -35,7 +35,8 @@ export interface ReconcileReport {
 /** A create still unfinished after this is a crashed one (key generation takes seconds at most). */
 export const CREATION_TIMEOUT_MS = 10 * 60_000;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Token objects of CMK versions are named by the key's UUID (other names are service-internal). */
+export const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class LifecycleJobs {
   constructor(
@@ -106,14 +107,16 @@ export class LifecycleJobs {
       });
     }
 
+    // One listing of the token serves both passes (a linear scan: seconds at 100,000 objects).
+    const objects = await this.token.listObjects();
     if (this.opts.imports) {
       const imports = this.opts.imports;
       await attempt('imports', '*', async () => {
-        report.importsCleaned = await imports.cleanup(at);
+        report.importsCleaned = await imports.cleanup(at, objects);
       });
     }
 
-    report.reconciled = await this.reconcile();
+    report.reconciled = await this.reconcile({ objects });
     return report;
   }
 
@@ -122,8 +125,8 @@ export class LifecycleJobs {
    * crashed before its metadata committed: destroyed, after a grace period and a second look
    * so a create in progress in another process is not mistaken for one.
    */
-  async reconcile(opts: { dryRun?: boolean } = {}): Promise<ReconcileReport> {
-    const objects = (await this.token.listObjects()).filter((o) => UUID.test(o.name.keyId));
+  async reconcile(opts: { dryRun?: boolean; objects?: TokenObjectInfo[] } = {}): Promise<ReconcileReport> {
+    const objects = (opts.objects ?? (await this.token.listObjects())).filter((o) => KEY_ID.test(o.name.keyId));
     const pairs = [...new Map(objects.map((o) => [`${o.name.keyId}/${o.name.version}`, o.name])).values()];
     // Creation intents are read before the rows: a create (on any node) records its intent
     // before it makes the object and removes it in the transaction that inserts the row, so
