@@ -113,7 +113,8 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
     const db = openDatabase(config);
     try {
       await migrate(db);
-      const epoch = watchWrites(db);
+      // Only mutable-state caches need the write watch: none are on with the default TTL 0.
+      const epoch = config.cacheTtlMs > 0 ? watchWrites(db) : undefined;
       const cache = { ttlMs: config.cacheTtlMs, epoch };
       const identityRepo = new IdentityRepo(db);
       const identities = new IdentityService(identityRepo, kek, cache);
