@@ -253,12 +253,16 @@ async function startKms(ds: Dataset, workers: number): Promise<Running> {
   return {
     port,
     child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopChild(child),
   };
+}
+
+/** SIGTERM a child and wait for it to exit. */
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
 }
 
 async function startBare(): Promise<Running> {
@@ -267,11 +271,7 @@ async function startBare(): Promise<Running> {
   return {
     port,
     child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopChild(child),
   };
 }
 
