@@ -200,7 +200,7 @@ function parseTc3(req: NormalizedRequest, services: readonly string[]): ApiReque
     region: headers['x-tc-region']?.trim() === 'null' ? undefined : optionalValue(headers['x-tc-region']),
     timestamp,
     secretId: auth.secretId,
-    token: optionalValue(headers['x-tc-token']),
+    token: credentialValue(headers['x-tc-token']),
     language: optionalValue(headers['x-tc-language']),
     requestClient: optionalValue(headers['x-tc-requestclient']),
     traceId: optionalValue(headers['x-tc-traceid']),
@@ -339,7 +339,7 @@ function parseV1(req: NormalizedRequest): ApiRequest {
     region: optionalValue(fields.get('Region')),
     timestamp,
     secretId,
-    token: optionalValue(fields.get('Token')),
+    token: credentialValue(fields.get('Token')),
     language: optionalValue(fields.get('Language')),
     nonce,
     requestClient: optionalValue(fields.get('RequestClient')),
@@ -536,6 +536,14 @@ function requireValue(value: string | undefined, name: string): string {
   const trimmed = value?.trim();
   if (!trimmed) throw new MissingParameterError(name);
   return trimmed;
+}
+
+/**
+ * A credential field is absent only when missing or empty (HTTP has already stripped the header's
+ * spaces and tabs): anything else, even a lone no-break space, is a credential and is judged.
+ */
+function credentialValue(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }
 
 function optionalValue(value: string | undefined): string | undefined {

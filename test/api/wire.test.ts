@@ -220,6 +220,10 @@ describe('hand-signed rejections, each with its code and the standard envelope',
 
   it('temporary-credential tokens → AuthFailure.TokenFailure', async () => {
     await expectRejection(tc3Headers({ ...base(), extraHeaders: { 'X-TC-Token': 'sts-token' } }), '{}', 'AuthFailure.TokenFailure');
+    await expectRejection(tc3Headers({ ...base(), extraHeaders: { 'X-TC-Token': '\u00a0' } }), '{}', 'AuthFailure.TokenFailure');
+    // A blank header is no header (HTTP strips its spaces): the request is judged without a token.
+    const blank = await postRaw(url(), tc3Headers({ ...base(), extraHeaders: { 'X-TC-Token': '   ' } }), '{}');
+    expect(blank.json.Response.Regions).toHaveLength(5);
   });
 
   it('a body over the configured cap → RequestSizeLimitExceeded', async () => {
