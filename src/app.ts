@@ -182,6 +182,7 @@ export async function closeServices(s: Services): Promise<void> {
   await s.alarms.stop();
   await s.audit.drain();
   await s.trail.checkpoint().catch((err) => s.logger.error({ err }, 'audit checkpoint at shutdown failed'));
+  await s.auditRepo.close();
   await s.db.destroy();
   s.token.close();
 }

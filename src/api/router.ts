@@ -11,6 +11,7 @@ import { AuditDownError, InvalidActionError, NoSuchVersionError, RequestLimitExc
 import { type KmsAction, kmsRequestSchemas, validateKmsParams } from './kms-schemas.js';
 import type { RateLimiter } from './rate-limit.js';
 import { MissingParameterError, NonceCache, RequestSizeLimitExceededError, UnsupportedProtocolError, authenticateRequest, parseApiRequest, type ApiRequest } from './signature.js';
+import { timeOrderedUuid } from '../ids.js';
 
 // POST / and GET /: Tencent Cloud API 3.0. Requests are routed by Version and Action, never
 // by the credential scope or Host (../shared/interface.md "Wire"). API errors answer HTTP 200
@@ -163,7 +164,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
 
   const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
     const started = process.hrtime.bigint();
-    const requestId = randomUUID();
+    const requestId = timeOrderedUuid();
     let call: CallInput | undefined;
     let identity: CredentialIdentity | undefined;
     let params: Record<string, unknown> | undefined;

@@ -1,5 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
-import type { AuditEvent, AuditRepo } from '../store/audit-repo.js';
+import { createHash } from 'node:crypto';
+import { storableAuditEvent, type AuditEvent, type AuditRepo } from '../store/audit-repo.js';
+import { timeOrderedUuid } from '../ids.js';
 
 // Audit trail writer. Every call's event is appended before the call is answered, in batches:
 // events that arrive while a batch commits wait for the next one, so one transaction (one WAL
@@ -46,13 +47,14 @@ export class AuditLog {
   }
 
   newEvent(fields: Omit<AuditEvent, 'eventId' | 'eventTimeMs'>): AuditEvent {
-    return { eventId: randomUUID(), eventTimeMs: Date.now(), ...fields };
+    const eventTimeMs = Date.now();
+    return { eventId: timeOrderedUuid(eventTimeMs), eventTimeMs, ...fields };
   }
 
   /** Resolves once the event is committed; rejects (fail-closed) when it could not be. */
   record(event: AuditEvent): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
+      this.queue.push({ event: storableAuditEvent(event), resolve, reject });
       if (!this.flushing) this.flushing = this.flushLoop();
     });
   }
@@ -101,7 +103,7 @@ export class AuditLog {
     if (this.retry) return;
     this.retry = setInterval(() => {
       if (this.healthy || this.flushing) return;
-      this.record(this.newEvent({ eventName: 'AuditTrailRecovered', requestId: randomUUID(), accountUin: '', userUin: '', userName: 'system', secretId: '', sourceIp: '', region: '', resourceType: '', resourceName: '*', result: 'Success', errorCode: '', apiVersion: '' })).then(
+      this.record(this.newEvent({ eventName: 'AuditTrailRecovered', requestId: timeOrderedUuid(), accountUin: '', userUin: '', userName: 'system', secretId: '', sourceIp: '', region: '', resourceType: '', resourceName: '*', result: 'Success', errorCode: '', apiVersion: '' })).then(
         () => {
           if (this.retry) clearInterval(this.retry);
           this.retry = undefined;

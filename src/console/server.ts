@@ -14,6 +14,7 @@ import { ConsolePasswords } from './passwords.js';
 import { SessionStore, type Session } from './sessions.js';
 import * as views from './views.js';
 import type { ApiFailure, AuditFilters, KeyMeta, PageContext } from './views.js';
+import { timeOrderedUuid } from '../ids.js';
 
 // The web console at /console (issue 9): server-rendered pages for people who manage keys
 // without writing code. It holds no key logic and no authorization of its own: every action is
@@ -161,7 +162,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   // Sign-ins are audit events too (CloudAudit's ConsoleLogin), success or failure.
   const auditLogin = (req: Request, who: { accountUin: string; userUin: string; userName: string; secretId: string }, code: string | undefined) =>
     deps.audit.record(
-      deps.audit.newEvent({ eventName: 'ConsoleLogin', requestId: randomUUID(), ...who, sourceIp: sourceIpOf(req), region: '', resourceType: 'console', resourceName: '*', result: code ? 'Fail' : 'Success', errorCode: code ?? '', apiVersion: '' }),
+      deps.audit.newEvent({ eventName: 'ConsoleLogin', requestId: timeOrderedUuid(), ...who, sourceIp: sourceIpOf(req), region: '', resourceType: 'console', resourceName: '*', result: code ? 'Fail' : 'Success', errorCode: code ?? '', apiVersion: '' }),
     );
   const loginCsrfOk = (req: Request) => {
     const expected = cookies(req)[LOGIN_COOKIE];
@@ -572,7 +573,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   });
 
   router.use((err: unknown, req: Request, res: Response, _next: express.NextFunction) => {
-    const requestId = randomUUID();
+    const requestId = timeOrderedUuid();
     deps.logger.error({ err, requestId, path: req.path }, 'console error');
     res.status(500).type('text/plain').send(`InternalError: the console could not complete this request (RequestId ${requestId}).`);
   });

@@ -250,6 +250,28 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(writers.filter((w, i) => i > 0 && w !== writers[i - 1]).length).toBeGreaterThanOrEqual(2 * 10);
   }, 60_000);
 
+  it('audit: any text (quotes, NUL, SQL, non-BMP, lone surrogates) stores and reads back as the chain hashed it', async () => {
+    const repo = new AuditRepo(db);
+    const log = new AuditLog(repo, { failClosed: true });
+    const awkward = ["it's", "'); DROP TABLE audit_events; --", 'a\u0000b', '\u0000', '😀 密钥', 'x\ud800y', '', "''", '\\\'\n\r\t', 'é'.repeat(300)];
+    for (const [i, text] of awkward.entries()) {
+      await log.record({ ...auditEvent(log, `odd-${i}`), userName: text, region: text, apiVersion: text, resourceName: text, errorCode: text });
+    }
+    await log.drain();
+    const events = await repo.all();
+    expect(events).toHaveLength(awkward.length);
+    let prev = GENESIS_HASH;
+    for (const [i, e] of events.entries()) {
+      // What the database gives back is what the hash covered: NUL and lone surrogates become
+      // U+FFFD (PostgreSQL text cannot hold a NUL), text is cut to its column's length.
+      const clean = awkward[i]!.replace(/[\ud800-\udfff]/gu, '\ufffd').replaceAll('\u0000', '\ufffd');
+      expect([e.userName, e.region, e.apiVersion, e.resourceName, e.errorCode]).toEqual([clean.slice(0, 64), clean.slice(0, 32), clean.slice(0, 16), clean, clean.slice(0, 96)]);
+      expect(e.hash).toBe(eventHash(prev, e));
+      prev = e.hash;
+    }
+    await repo.close();
+  });
+
   it('audit: query filters (resource within a list, case of key ids), checkpoints, deletion up to a seq', async () => {
     const repo = new AuditRepo(db);
     const log = new AuditLog(repo, { failClosed: true });

@@ -1,0 +1,14 @@
+import { randomUUID } from 'node:crypto';
+
+/**
+ * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Used for
+ * request and audit event ids: they are indexed in the audit table, and time-ordered keys land
+ * at the end of the index B-trees instead of on random pages — measured, the audit insert cost
+ * per event fell by about half (docs/benchmarks.md). The random part comes from randomUUID's
+ * pooled entropy; the version and variant bits are set as the RFC says.
+ */
+export function timeOrderedUuid(now = Date.now()): string {
+  const t = now.toString(16).padStart(12, '0');
+  // randomUUID(): xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx (V: variant 10xx) → keep from after the '4'.
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${randomUUID().slice(15)}`;
+}
