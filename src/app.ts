@@ -15,7 +15,8 @@ import { kmsHandlers } from './api/kms-handlers.js';
 import { parseRateLimits, RateLimiter } from './api/rate-limit.js';
 import { KeyMaterialService } from './crypto/key-material.js';
 import { KeyReads, KeyService } from './domain/keys.js';
-import { CacheEpoch } from './domain/cache.js';
+import { CacheEpoch, EpochWatch } from './domain/cache.js';
+import { readCacheEpoch } from './store/cache-epoch.js';
 import { KeyRepo } from './store/key-repo.js';
 import { LifecycleJobs } from './domain/jobs.js';
 import { CryptoService } from './domain/crypto-ops.js';
@@ -51,6 +52,8 @@ export interface Services {
   placement: KeyPlacement;
   kek: Kek;
   db: Db;
+  /** Present when the mutable caches are on: requests wait on `fresh()` before using them. */
+  epochWatch?: EpochWatch;
   identities: IdentityService;
   keys: KeyService;
   material: KeyMaterialService;
@@ -113,8 +116,10 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
     const db = openDatabase(config);
     try {
       await migrate(db);
-      // Only mutable-state caches need the write watch: none are on with the default TTL 0.
+      // Mutable-state caches (KMS_CACHE_TTL_MS > 0, the default): dropped on this process's own
+      // writes (watchWrites) and whenever a request finds the database's epoch moved (EpochWatch).
       const epoch = config.cacheTtlMs > 0 ? watchWrites(db) : undefined;
+      const epochWatch = epoch ? new EpochWatch(() => readCacheEpoch(db), epoch) : undefined;
       const cache = { ttlMs: config.cacheTtlMs, epoch };
       const identityRepo = new IdentityRepo(db);
       const identities = new IdentityService(identityRepo, kek, cache);
@@ -149,7 +154,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, placement, kek, db, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
+      return { config, logger, metrics, token, placement, kek, db, epochWatch, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -195,6 +200,7 @@ function apiDeps(s: Services): ApiDeps {
     identities: s.identities,
     rateLimiter: new RateLimiter(parseRateLimits(s.config.rateLimits)),
     bodyLimitBytes: s.config.bodyLimitBytes,
+    fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined,
     audit: {
       get available() {
         return s.audit.available;
@@ -302,7 +308,7 @@ export function createApp(s: Services): Express {
   const api = apiEndpoint(apiDeps(s));
   endpoints.set(app, api);
   app.all('/', (req, res) => api.handle(req, res));
-  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), access: s.access, alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, tokenSupports: (m) => s.token.supports(m) }));
+  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), access: s.access, alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, tokenSupports: (m) => s.token.supports(m) }));
 
   return app;
 }

@@ -121,7 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alarmWebhookUrl: env.KMS_ALARM_WEBHOOK_URL || undefined,
     alarmMaxAttempts: positiveInt(env, 'KMS_ALARM_MAX_ATTEMPTS', 6),
     alarmDeliverySeconds: positiveInt(env, 'KMS_ALARM_DELIVERY_SECONDS', 10),
-    cacheTtlMs: env.KMS_CACHE_TTL_MS === undefined || env.KMS_CACHE_TTL_MS === '' || env.KMS_CACHE_TTL_MS === '0' ? 0 : positiveInt(env, 'KMS_CACHE_TTL_MS', 0),
+    cacheTtlMs: env.KMS_CACHE_TTL_MS === '0' ? 0 : positiveInt(env, 'KMS_CACHE_TTL_MS', 60_000),
     workers: positiveInt(env, 'KMS_WORKERS', 1),
     jobsIntervalSeconds: env.KMS_JOBS_INTERVAL_SECONDS === '0' ? 0 : positiveInt(env, 'KMS_JOBS_INTERVAL_SECONDS', 60),
     consoleSessionIdleSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_IDLE_SECONDS', 900),

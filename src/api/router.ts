@@ -54,6 +54,8 @@ export interface ApiDeps {
    * `record` turns the answer into an error, so nothing is acknowledged unaudited.
    */
   audit?: { readonly available: boolean; record(call: CallRecord): Promise<void> };
+  /** Resolves once the caches reflect every change committed before the call (domain/cache.ts EpochWatch). */
+  fresh?: () => Promise<void>;
 }
 
 export interface CallRecord {
@@ -165,6 +167,9 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
     const started = process.hrtime.bigint();
     const requestId = timeOrderedUuid();
+    // Begun now, awaited before the first cached read (authentication): overlaps parsing.
+    const fresh = deps.fresh?.();
+    fresh?.catch(() => undefined);
     let call: CallInput | undefined;
     let identity: CredentialIdentity | undefined;
     let params: Record<string, unknown> | undefined;
@@ -185,6 +190,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       } else if (!service.regionless.has(request.action)) {
         throw new MissingParameterError('Region');
       }
+      await fresh;
       identity = await authenticate();
       if (!deps.rateLimiter.take(identity.accountUin, region?.name ?? '', request.action)) {
         throw new RequestLimitExceededError(`Too many ${request.action} requests for this account in ${region?.name ?? 'this region'}; retry later.`);

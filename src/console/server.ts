@@ -38,6 +38,8 @@ export interface ConsoleDeps {
   audit: AuditLog;
   rootUin: string;
   tokenSupports: (mechanism: string) => boolean;
+  /** The API's freshness wait (domain/cache.ts EpochWatch): sign-in reads cached credentials too. */
+  fresh?: () => Promise<void>;
 }
 
 const KMS = '2019-01-18';
@@ -91,7 +93,8 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts.
     res.setHeader('Referrer-Policy', 'same-origin');
-    next();
+    if (!deps.fresh) return next();
+    deps.fresh().then(() => next(), next);
   });
   router.get('/assets/console.css', (_req, res) => void res.type('text/css').send(CONSOLE_CSS));
   router.get('/assets/console.js', (_req, res) => void res.type('text/javascript').send(CONSOLE_JS));

@@ -2,9 +2,12 @@
 //  - facts that cannot change (a key version's token residency, the secret key sealed in a
 //    given blob, a parsed policy document): kept until evicted by size;
 //  - mutable state (credential and user status, attached policies, key records): kept for at
-//    most `ttlMs`, and dropped at once when this process writes to the tables they come from
-//    (CacheEpoch, fed by the database's query events in app.ts). A change made by another
-//    process or node is seen within `ttlMs`.
+//    most `ttlMs`, and dropped when the cache epoch moves: at once when this process writes to
+//    the tables they come from (the database's query events, app.ts), and when a request finds
+//    the database's own epoch moved (EpochWatch: a counter that triggers move with every write
+//    to those tables, by anyone — migration 0013). Every API and console request waits for a
+//    read of that counter begun after it arrived, so a change committed anywhere (another
+//    worker or node, the CLI) holds for the next request everywhere.
 
 /**
  * A counter bumped whenever this process writes identity, policy or key rows. A read that
@@ -25,6 +28,56 @@ export class CacheEpoch {
 
   onBump(listener: () => void): void {
     this.listeners.push(listener);
+  }
+}
+
+/**
+ * Requests' view of the database's cache epoch. `fresh()` resolves after a read of the counter
+ * that began after the call; when the value moved, the local epoch is bumped first (the caches
+ * are cleared). Calls share reads: a call that finds a read in flight (begun before it) waits
+ * for the next one, which starts as soon as that one ends — at most one read in flight, however
+ * many requests, and no request served from state older than its own arrival.
+ */
+export class EpochWatch {
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+  private seen: number | undefined;
+
+  constructor(
+    private readonly read: () => Promise<number>,
+    private readonly epoch: CacheEpoch,
+  ) {}
+
+  fresh(): Promise<void> {
+    if (!this.running) return this.start();
+    this.queued ??= this.running.then(
+      () => this.next(),
+      () => this.next(),
+    );
+    return this.queued;
+  }
+
+  private next(): Promise<void> {
+    this.queued = undefined;
+    return this.start();
+  }
+
+  private start(): Promise<void> {
+    const p = this.read().then(
+      (n) => {
+        if (this.running === p) this.running = undefined;
+        if (n !== this.seen) {
+          this.seen = n;
+          this.epoch.bump();
+        }
+      },
+      (err: unknown) => {
+        if (this.running === p) this.running = undefined;
+        throw err;
+      },
+    );
+    this.running = p;
+    return p;
   }
 }
 

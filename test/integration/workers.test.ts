@@ -154,7 +154,7 @@ describe('serve --workers 2', () => {
     expect(() => d.update(Buffer.alloc(16))).not.toThrow();
   });
 
-  it('a key disabled through one worker is refused through the other at the next call (KMS_CACHE_TTL_MS defaults to 0)', async () => {
+  it('a key disabled through one worker is refused through the other at the next call (caches on by default: the database epoch)', async () => {
     const key = await call('CreateKey', { Alias: 'w-disable' });
     const keyId = key.response.KeyId as string;
     // Warm both workers' caches with the Enabled key.

@@ -13,6 +13,7 @@ import { LeaseRepo } from '../../src/store/lease-repo.js';
 import { migrations } from '../../src/store/migrations/index.js';
 import { PolicyRepo } from '../../src/store/policy-repo.js';
 import { getMeta, initMeta } from '../../src/store/service-meta.js';
+import { readCacheEpoch } from '../../src/store/cache-epoch.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 // The store's suite, run against both engines: SQLite (a file) and a real PostgreSQL server
@@ -270,6 +271,30 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
       prev = e.hash;
     }
     await repo.close();
+  });
+
+  it('cache epoch: every write to a cached table moves it, committed; audit and lease writes do not', async () => {
+    const keys = new KeyRepo(db);
+    const e0 = await readCacheEpoch(db);
+    const k = key();
+    await keys.insert(k, { keyId: k.keyId, version: 1, createdAt: k.createdAt, sealedMaterial: null, publicKey: null });
+    const e1 = await readCacheEpoch(db);
+    expect(e1).toBeGreaterThan(e0);
+    await db('keys').where('key_id', k.keyId).update({ description: 'changed by hand' });
+    const e2 = await readCacheEpoch(db);
+    expect(e2).toBeGreaterThan(e1);
+    // Rolled back: not moved.
+    await db.transaction(async (trx) => {
+      await trx('keys').where('key_id', k.keyId).update({ description: 'never' });
+      throw new Error('rollback');
+    }).catch(() => undefined);
+    expect(await readCacheEpoch(db)).toBe(e2);
+    const log = new AuditLog(new AuditRepo(db), { failClosed: true });
+    await log.record(auditEvent(log, 'epoch'));
+    await new LeaseRepo(db).acquire('epoch-test', 'me', 1000);
+    expect(await readCacheEpoch(db)).toBe(e2);
+    await db('key_versions').where('key_id', k.keyId).delete();
+    expect(await readCacheEpoch(db)).toBeGreaterThan(e2);
   });
 
   it('audit: query filters (resource within a list, case of key ids), checkpoints, deletion up to a seq', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CacheEpoch, TtlCache } from '../../src/domain/cache.js';
+import { CacheEpoch, EpochWatch, TtlCache } from '../../src/domain/cache.js';
 
 // The data-plane caches (docs/benchmarks.md "What is cached"): expiry, local-write invalidation,
 // one load for concurrent misses, and secret buffers wiped when they leave.
@@ -67,5 +67,78 @@ describe('TtlCache', () => {
     await c.getOrLoad('k', async () => ++loads);
     expect(loads).toBe(2);
     expect(c.size).toBe(0);
+  });
+});
+
+describe('EpochWatch (the database epoch, read once per wave of requests)', () => {
+  /** A counter "in the database" and a read that takes until released. */
+  function fakeDb() {
+    let n = 7;
+    const reads: Array<{ startedAt: number; release: () => void }> = [];
+    return {
+      set: (v: number) => void (n = v),
+      reads,
+      read: () =>
+        new Promise<number>((resolve) => {
+          const startedAt = n;
+          reads.push({ startedAt, release: () => resolve(n) });
+        }),
+    };
+  }
+
+  it('a call never resolves on a read begun before it; calls during one read share the next', async () => {
+    const db = fakeDb();
+    const epoch = new CacheEpoch();
+    const watch = new EpochWatch(db.read, epoch);
+    const a = watch.fresh();
+    expect(db.reads).toHaveLength(1);
+    // b and c arrive while a's read is in flight: they wait for one new read, not a's.
+    let bDone = false;
+    const b = watch.fresh().then(() => void (bDone = true));
+    const c = watch.fresh();
+    expect(db.reads).toHaveLength(1);
+    db.reads[0]!.release();
+    await a;
+    const afterA = epoch.value;
+    await new Promise((r) => setImmediate(r));
+    expect(bDone).toBe(false);
+    expect(db.reads).toHaveLength(2);
+    db.set(8); // a write committed: the second read sees it and moves the local epoch
+    db.reads[1]!.release();
+    await Promise.all([b, c]);
+    expect(db.reads).toHaveLength(2);
+    expect(epoch.value).toBe(afterA + 1);
+  });
+
+  it('a moved epoch clears the mutable caches before the waiting request goes on', async () => {
+    const db = fakeDb();
+    const epoch = new CacheEpoch();
+    const watch = new EpochWatch(db.read, epoch);
+    const cache = new TtlCache<string, string>({ ttlMs: 60_000, maxEntries: 10, epoch });
+    let p = watch.fresh();
+    db.reads.at(-1)!.release();
+    await p;
+    cache.set('k', 'Enabled');
+    p = watch.fresh();
+    db.reads.at(-1)!.release();
+    await p;
+    expect(cache.get('k')).toBe('Enabled'); // unchanged epoch: kept
+    db.set(9);
+    p = watch.fresh();
+    db.reads.at(-1)!.release();
+    await p;
+    expect(cache.get('k')).toBeUndefined();
+  });
+
+  it('a failed read fails its callers only; the next call reads again', async () => {
+    const epoch = new CacheEpoch();
+    let fail = true;
+    const watch = new EpochWatch(async () => {
+      if (fail) throw new Error('database gone');
+      return 1;
+    }, epoch);
+    await expect(watch.fresh()).rejects.toThrow('database gone');
+    fail = false;
+    await expect(watch.fresh()).resolves.toBeUndefined();
   });
 });
