@@ -16,7 +16,7 @@ import { parseRateLimits, RateLimiter } from './api/rate-limit.js';
 import { KeyMaterialService } from './crypto/key-material.js';
 import { KeyReads, KeyService } from './domain/keys.js';
 import { CacheEpoch, EpochWatch } from './domain/cache.js';
-import { readCacheEpoch } from './store/cache-epoch.js';
+import { cacheEpochReader, type CacheEpochReader } from './store/cache-epoch.js';
 import { KeyRepo } from './store/key-repo.js';
 import { LifecycleJobs } from './domain/jobs.js';
 import { CryptoService } from './domain/crypto-ops.js';
@@ -54,6 +54,7 @@ export interface Services {
   db: Db;
   /** Present when the mutable caches are on: requests wait on `fresh()` before using them. */
   epochWatch?: EpochWatch;
+  epochReader?: CacheEpochReader;
   identities: IdentityService;
   keys: KeyService;
   material: KeyMaterialService;
@@ -119,7 +120,8 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       // Mutable-state caches (KMS_CACHE_TTL_MS > 0, the default): dropped on this process's own
       // writes (watchWrites) and whenever a request finds the database's epoch moved (EpochWatch).
       const epoch = config.cacheTtlMs > 0 ? watchWrites(db) : undefined;
-      const epochWatch = epoch ? new EpochWatch(() => readCacheEpoch(db), epoch) : undefined;
+      const epochReader = epoch ? cacheEpochReader(db) : undefined;
+      const epochWatch = epoch && epochReader ? new EpochWatch(() => epochReader.read(), epoch) : undefined;
       const cache = { ttlMs: config.cacheTtlMs, epoch };
       const identityRepo = new IdentityRepo(db);
       const identities = new IdentityService(identityRepo, kek, cache);
@@ -154,7 +156,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, placement, kek, db, epochWatch, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
+      return { config, logger, metrics, token, placement, kek, db, epochWatch, epochReader, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -188,6 +190,7 @@ export async function closeServices(s: Services): Promise<void> {
   await s.audit.drain();
   await s.trail.checkpoint().catch((err) => s.logger.error({ err }, 'audit checkpoint at shutdown failed'));
   await s.auditRepo.close();
+  await s.epochReader?.close();
   await s.db.destroy();
   s.token.close();
 }

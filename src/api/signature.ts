@@ -20,8 +20,11 @@ export type SignatureProof =
       kind: 'TC3';
       date: string;
       service: string;
-      /** More than one when the Host header carries a port (see tc3Proof). */
-      stringsToSign: string[];
+      /**
+       * The candidate strings to sign, made as they are asked for (each costs a SHA-256 of the
+       * canonical request): more than one when the Host header carries a port (tc3StringsToSign).
+       */
+      stringsToSign: () => Iterable<string>;
       signature: string;
     }
   | { kind: 'HmacSHA1' | 'HmacSHA256'; stringToSign: string; signature: string };
@@ -209,7 +212,7 @@ function parseTc3(req: NormalizedRequest, services: readonly string[]): ApiReque
       kind: 'TC3',
       date: auth.date,
       service: auth.service,
-      stringsToSign: tc3StringsToSign(req, auth, timestampText.trim()),
+      stringsToSign: () => tc3StringsToSign(req, auth, timestampText.trim()),
       signature: auth.signature,
     },
   };
@@ -263,12 +266,12 @@ function parseAuthorization(value: string): Tc3Authorization {
 // §1.4 step 1–2. The Node SDKs send `Host: h:port` but sign `host:h` (URL hostname), Go and
 // Python sign the header as sent, so both readings are candidates; both are public facts of the
 // request, so offering two only doubles an already 2^-256 forgery chance.
-function tc3StringsToSign(req: NormalizedRequest, auth: Tc3Authorization, timestampText: string): string[] {
+function* tc3StringsToSign(req: NormalizedRequest, auth: Tc3Authorization, timestampText: string): Generator<string> {
   const sentHost = req.headers['host'] ?? '';
   const hosts = [...new Set([sentHost, stripPort(sentHost)])];
   const payloadHash = sha256Hex(req.body);
   const scope = `${auth.date}/${auth.service}/tc3_request`;
-  return hosts.map((host) => {
+  for (const host of hosts) {
     // The v3 doc lower-cases and trims header values; the SDKs already send them lower-case.
     const canonicalHeaders = auth.signedHeaders
       .map((name) => `${name}:${(name === 'host' ? host : req.headers[name] ?? '').trim().toLowerCase()}\n`)
@@ -283,8 +286,8 @@ function tc3StringsToSign(req: NormalizedRequest, auth: Tc3Authorization, timest
       auth.signedHeaders.join(';'),
       payloadHash,
     ].join('\n');
-    return [TC3_ALGORITHM, timestampText, scope, sha256Hex(Buffer.from(canonicalRequest, 'utf8'))].join('\n');
-  });
+    yield [TC3_ALGORITHM, timestampText, scope, sha256Hex(Buffer.from(canonicalRequest, 'utf8'))].join('\n');
+  }
 }
 
 // §1.5 signature v1: every field in the GET query or the form-encoded POST body.
@@ -356,11 +359,11 @@ export function verifySignature(request: ApiRequest, secretKey: Buffer | string)
     // §1.4 step 3: kDate = HMAC("TC3"+key, date), kService = HMAC(kDate, service), kSigning = HMAC(kService, "tc3_request").
     const kDate = hmac('sha256', Buffer.concat([Buffer.from('TC3'), key]), proof.date);
     const kSigning = hmac('sha256', hmac('sha256', kDate, proof.service), 'tc3_request');
-    let ok = false;
-    for (const candidate of proof.stringsToSign) {
-      ok = safeEqual(hmac('sha256', kSigning, candidate).toString('hex'), proof.signature) || ok;
+    // The first candidate that matches ends the search: which host form a client signed is public.
+    for (const candidate of proof.stringsToSign()) {
+      if (safeEqual(hmac('sha256', kSigning, candidate).toString('hex'), proof.signature)) return true;
     }
-    return ok;
+    return false;
   }
   const algorithm = proof.kind === 'HmacSHA256' ? 'sha256' : 'sha1';
   // Compared as canonical base64 text, so no second encoding of the same MAC is accepted.

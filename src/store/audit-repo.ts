@@ -42,6 +42,9 @@ export interface AuditQuery {
 }
 
 /** The text columns' widths (migration 0005); PostgreSQL refuses longer values, SQLite would keep them. */
+/** NUL or a surrogate that is not part of a pair (in a u-mode class, [\ud800-\udfff] matches only those). */
+const SUSPECT_TEXT = /[\ud800-\udfff\u0000]/u;
+
 const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
   eventId: 36, eventName: 64, requestId: 36, accountUin: 20, userUin: 20, userName: 64, secretId: 64,
   sourceIp: 64, region: 32, resourceType: 16, result: 8, errorCode: 96, apiVersion: 16,
@@ -54,11 +57,19 @@ const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
  * these fields: without this, one odd request failed its whole batch on PostgreSQL.
  */
 export function storableAuditEvent(e: AuditEvent): AuditEvent {
+  // Nearly every event is storable as it is: check first, copy only when something must change.
+  let clean = true;
+  for (const [k, v] of Object.entries(e)) {
+    if (typeof v === 'string' && (v.length > (WIDTHS[k as keyof AuditEvent] ?? Infinity) || SUSPECT_TEXT.test(v))) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return e;
   const out = { ...e } as Record<string, unknown>;
   for (const [k, v] of Object.entries(out)) {
     if (typeof v !== 'string') continue;
-    // In a u-mode class, [\ud800-\udfff] matches only surrogates that are not part of a pair.
-    let t = v.replace(/[\ud800-\udfff\u0000]/gu, '\ufffd');
+    let t = v.replace(new RegExp(SUSPECT_TEXT.source, 'gu'), '\ufffd');
     const width = WIDTHS[k as keyof AuditEvent];
     // Cut by code points (PostgreSQL counts characters), never inside a surrogate pair.
     if (width !== undefined && t.length > width) t = [...t].slice(0, width).join('');
@@ -126,7 +137,7 @@ function sqlLiteral(v: string | number): string {
     return String(v);
   }
   if (v.includes('\0')) return `CAST(X'${Buffer.from(v, 'utf8').toString('hex')}' AS TEXT)`;
-  return `'${v.replaceAll("'", "''")}'`;
+  return v.includes("'") ? `'${v.replaceAll("'", "''")}'` : `'${v}'`;
 }
 
 /**

@@ -13,7 +13,7 @@ import { LeaseRepo } from '../../src/store/lease-repo.js';
 import { migrations } from '../../src/store/migrations/index.js';
 import { PolicyRepo } from '../../src/store/policy-repo.js';
 import { getMeta, initMeta } from '../../src/store/service-meta.js';
-import { readCacheEpoch } from '../../src/store/cache-epoch.js';
+import { cacheEpochReader } from '../../src/store/cache-epoch.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 // The store's suite, run against both engines: SQLite (a file) and a real PostgreSQL server
@@ -275,6 +275,8 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
 
   it('cache epoch: every write to a cached table moves it, committed; audit and lease writes do not', async () => {
     const keys = new KeyRepo(db);
+    const reader = cacheEpochReader(db);
+    const readCacheEpoch = (_db: Db) => reader.read();
     const e0 = await readCacheEpoch(db);
     const k = key();
     await keys.insert(k, { keyId: k.keyId, version: 1, createdAt: k.createdAt, sealedMaterial: null, publicKey: null });
@@ -295,6 +297,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(await readCacheEpoch(db)).toBe(e2);
     await db('key_versions').where('key_id', k.keyId).delete();
     expect(await readCacheEpoch(db)).toBeGreaterThan(e2);
+    await reader.close();
   });
 
   it('audit: query filters (resource within a list, case of key ids), checkpoints, deletion up to a seq', async () => {
