@@ -41,10 +41,10 @@ export interface AuditQuery {
   limit: number;
 }
 
-/** The text columns' widths (migration 0005); PostgreSQL refuses longer values, SQLite would keep them. */
 /** NUL or a surrogate that is not part of a pair (in a u-mode class, [\ud800-\udfff] matches only those). */
 const SUSPECT_TEXT = /[\ud800-\udfff\u0000]/u;
 
+/** The text columns' widths (migration 0005); PostgreSQL refuses longer values, SQLite would keep them. */
 const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
   eventId: 36, eventName: 64, requestId: 36, accountUin: 20, userUin: 20, userName: 64, secretId: 64,
   sourceIp: 64, region: 32, resourceType: 16, result: 8, errorCode: 96, apiVersion: 16,
@@ -188,8 +188,8 @@ class SqliteAuditWriter {
       const columns = Object.keys(rows[0]!).join(', ');
       const statements = [
         'BEGIN IMMEDIATE',
-        // Hashes are hex from our own SHA-256: safe as literals.
-        `UPDATE audit_chain SET batches = batches + 1, head_hash = '${events[events.length - 1]!.hash}' WHERE id = 1 AND head_hash IS ${expected === null ? 'NULL' : `'${expected}'`}`,
+        // The expected head is whatever the row held (quoted like any text: a tampered row must not become SQL).
+        `UPDATE audit_chain SET batches = batches + 1, head_hash = ${sqlLiteral(events[events.length - 1]!.hash)} WHERE id = 1 AND head_hash IS ${expected === null ? 'NULL' : sqlLiteral(expected)}`,
         // The head moved under us: fail the transaction (a duplicate key) before anything is written.
         'INSERT INTO audit_chain (id, batches) SELECT 1, 0 WHERE changes() = 0',
       ];
@@ -235,11 +235,10 @@ export class AuditRepo {
 
   /**
    * One transaction for the whole batch: the group commit. On SQLite, SqliteAuditWriter above.
-   * On PostgreSQL it opens by updating the
-   * audit_chain row, which takes the database's write lock (SQLite) or the row's lock
-   * (PostgreSQL) before the chain head is read, so batches from several processes are
-   * serialised and each links to the head the previous one left: one linear chain. The head
-   * is kept in that row, so the chain continues after retention has removed every event.
+   * On PostgreSQL it opens by updating the audit_chain row, which takes the row's lock before
+   * the chain head is read, so batches from several nodes are serialised and each links to the
+   * head the previous one left: one linear chain. The head is kept in that row (both engines),
+   * so the chain continues after retention has removed every event.
    */
   async appendChained(link: (prevHash: string | undefined) => StoredAuditEvent[]): Promise<StoredAuditEvent[]> {
     if (this.sqlite) return this.sqlite.append(link);

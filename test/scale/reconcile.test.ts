@@ -66,6 +66,17 @@ describe('reconciliation beside a create in progress on another node', () => {
     expect((await s.keyRepo.intents()).has(`${keyId}/1`)).toBe(false);
   });
 
+  it('rows without objects: a key created after the listing is not reported; a destroyed object is', async () => {
+    const caller = { accountUin: '100000000009', userUin: '100000000009', region: s.config.regions.find((r) => r.standard === 'FIPS')! };
+    const listing = await s.token.listObjects();
+    const fresh = await s.keys.create(caller, { alias: `after-listing-${randomUUID().slice(0, 8)}`, origin: 'TENCENT_KMS', keyUsage: 'ENCRYPT_DECRYPT' });
+    const gone = await s.keys.create(caller, { alias: `gone-${randomUUID().slice(0, 8)}`, origin: 'TENCENT_KMS', keyUsage: 'ENCRYPT_DECRYPT' });
+    await s.token.destroy({ keyId: gone.keyId, version: 1 });
+    const r = await otherNode().reconcile({ objects: listing, dryRun: true });
+    expect(r.rowsWithoutObjects).not.toContain(`${fresh.keyId}/v1`);
+    expect(r.rowsWithoutObjects).toContain(`${gone.keyId}/v1`);
+  });
+
   it('CreateKey racing another process reconciling in a loop: every created key keeps its material; no intent is left behind', async () => {
     // The other node: a separate process on the same token and database, reconciling back to
     // back with no grace period (SoftHSM2 is shared between processes like a network HSM).
