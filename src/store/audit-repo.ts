@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { dialectOf, likeOperator, type Db } from './db.js';
+import { likeOperator, sqliteSideConnection, type Db, type SideConnection } from './db.js';
 
 export interface AuditEvent {
   eventId: string;
@@ -119,13 +118,6 @@ const fromRow = (r: Record<string, unknown>): StoredAuditEvent => ({
   hash: String(r.hash),
 });
 
-interface RawSqlite {
-  exec(sql: string, cb: (err: Error | null) => void): void;
-  get(sql: string, cb: (err: Error | null, row?: Record<string, unknown>) => void): void;
-  close(cb: (err: Error | null) => void): void;
-}
-const require = createRequire(import.meta.url);
-
 /**
  * A column value as an SQL literal: integers as digits; text quoted, its quotes doubled (SQLite
  * has no other escape in a string literal); text holding a NUL (which would end the SQL for
@@ -150,29 +142,18 @@ function sqlLiteral(v: string | number): string {
  * behind the audit transaction on knex's single connection (docs/benchmarks.md).
  */
 class SqliteAuditWriter {
-  private conn: RawSqlite | undefined;
   /** The head this process last wrote or read; undefined = unknown (read it first). */
   private head: string | null | undefined;
 
-  constructor(private readonly file: string) {}
-
-  private connection(): RawSqlite {
-    if (!this.conn) {
-      const sqlite3 = require('sqlite3') as { Database: new (file: string) => RawSqlite };
-      this.conn = new sqlite3.Database(this.file);
-      // Queued by node-sqlite3 ahead of any batch; journal_mode (WAL) is the file's, set by knex's connection.
-      this.conn.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;', () => undefined);
-    }
-    return this.conn;
-  }
+  constructor(private readonly side: SideConnection) {}
 
   private exec(sql: string): Promise<void> {
-    return new Promise((resolve, reject) => this.connection().exec(sql, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => this.side.get().exec(sql, (err) => (err ? reject(err) : resolve())));
   }
 
   private async readHead(): Promise<string | null> {
     const row = await new Promise<Record<string, unknown> | undefined>((resolve, reject) =>
-      this.connection().get('SELECT head_hash FROM audit_chain WHERE id = 1', (err, r) => (err ? reject(err) : resolve(r))),
+      this.side.get().get('SELECT head_hash FROM audit_chain WHERE id = 1', (err, r) => (err ? reject(err) : resolve(r))),
     );
     if (!row) throw new Error('audit: the audit_chain row is missing (migrations not applied?)');
     return (row.head_hash as string | null) ?? null;
@@ -213,10 +194,8 @@ class SqliteAuditWriter {
   }
 
   close(): Promise<void> {
-    const conn = this.conn;
-    this.conn = undefined;
     this.head = undefined;
-    return conn ? new Promise((resolve) => conn.close(() => resolve())) : Promise.resolve();
+    return this.side.close();
   }
 }
 
@@ -224,8 +203,8 @@ export class AuditRepo {
   private readonly sqlite: SqliteAuditWriter | undefined;
 
   constructor(private readonly db: Db) {
-    const filename = (db.client as { config: { connection?: { filename?: string } } }).config.connection?.filename;
-    this.sqlite = dialectOf(db) === 'sqlite' && filename && filename !== ':memory:' ? new SqliteAuditWriter(filename) : undefined;
+    const side = sqliteSideConnection(db);
+    this.sqlite = side ? new SqliteAuditWriter(side) : undefined;
   }
 
   /** Closes the SQLite writer's own connection (the knex pool is the caller's). */

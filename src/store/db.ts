@@ -89,6 +89,47 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> 
   });
 }
 
+/** A raw node-sqlite3 connection: the few calls the side connections below make. */
+export interface RawSqlite {
+  exec(sql: string, cb: (err: Error | null) => void): void;
+  get(sql: string, cb: (err: Error | null, row?: Record<string, unknown>) => void): void;
+  close(cb: (err: Error | null) => void): void;
+}
+
+/** A connection of its own to the same SQLite file, opened on first use; closing is idempotent. */
+export interface SideConnection {
+  get(): RawSqlite;
+  close(): Promise<void>;
+}
+
+/**
+ * For a hot path that must not queue behind knex's single SQLite connection nor pay knex per
+ * statement (the audit writer, the cache-epoch read: docs/benchmarks.md). Undefined on
+ * PostgreSQL and for an in-memory database (which a second connection would not share).
+ * Same waits as knex's connection; the journal mode (WAL) is the file's, set by knex's.
+ */
+export function sqliteSideConnection(db: Db): SideConnection | undefined {
+  const filename = (db.client as { config: { connection?: { filename?: string } } }).config.connection?.filename;
+  if (dialectOf(db) !== 'sqlite' || !filename || filename === ':memory:') return undefined;
+  let conn: RawSqlite | undefined;
+  return {
+    get: () => {
+      if (!conn) {
+        const sqlite3 = require('sqlite3') as { Database: new (file: string) => RawSqlite };
+        conn = new sqlite3.Database(filename);
+        // Queued by node-sqlite3 ahead of any statement sent after it.
+        conn.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;', () => undefined);
+      }
+      return conn;
+    },
+    close: () => {
+      const c = conn;
+      conn = undefined;
+      return c ? new Promise((resolve) => c.close(() => resolve())) : Promise.resolve();
+    },
+  };
+}
+
 export function dialectOf(db: Db | Knex.Transaction): Dialect {
   const client = (db as unknown as { client: { config: { client: unknown } } }).client.config.client;
   return client === 'pg' ? 'postgres' : 'sqlite';

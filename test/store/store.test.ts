@@ -276,27 +276,26 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
   it('cache epoch: every write to a cached table moves it, committed; audit and lease writes do not', async () => {
     const keys = new KeyRepo(db);
     const reader = cacheEpochReader(db);
-    const readCacheEpoch = (_db: Db) => reader.read();
-    const e0 = await readCacheEpoch(db);
+    const e0 = await reader.read();
     const k = key();
     await keys.insert(k, { keyId: k.keyId, version: 1, createdAt: k.createdAt, sealedMaterial: null, publicKey: null });
-    const e1 = await readCacheEpoch(db);
+    const e1 = await reader.read();
     expect(e1).toBeGreaterThan(e0);
     await db('keys').where('key_id', k.keyId).update({ description: 'changed by hand' });
-    const e2 = await readCacheEpoch(db);
+    const e2 = await reader.read();
     expect(e2).toBeGreaterThan(e1);
     // Rolled back: not moved.
     await db.transaction(async (trx) => {
       await trx('keys').where('key_id', k.keyId).update({ description: 'never' });
       throw new Error('rollback');
     }).catch(() => undefined);
-    expect(await readCacheEpoch(db)).toBe(e2);
+    expect(await reader.read()).toBe(e2);
     const log = new AuditLog(new AuditRepo(db), { failClosed: true });
     await log.record(auditEvent(log, 'epoch'));
     await new LeaseRepo(db).acquire('epoch-test', 'me', 1000);
-    expect(await readCacheEpoch(db)).toBe(e2);
+    expect(await reader.read()).toBe(e2);
     await db('key_versions').where('key_id', k.keyId).delete();
-    expect(await readCacheEpoch(db)).toBeGreaterThan(e2);
+    expect(await reader.read()).toBeGreaterThan(e2);
     await reader.close();
   });
 
