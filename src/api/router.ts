@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Region } from '../config.js';
 import { NotSupportedError } from '../domain/errors.js';
 import type { IdentityService } from '../domain/identity.js';
-import type { Logger } from '../log.js';
+import { requestLogger, type Logger } from '../log.js';
 import type { CredentialIdentity } from '../store/identity-repo.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
 import { mapError } from './error-codes.js';
@@ -163,6 +163,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   const byVersion = new Map(deps.services.map((s) => [s.version, s]));
   const regions = new Map(deps.regions.map((r) => [r.name, r]));
   const nonces = new NonceCache();
+  const callLog = requestLogger(deps.logger);
 
   const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
     const started = process.hrtime.bigint();
@@ -221,7 +222,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       }
     }
     const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
-    deps.logger.info(
+    callLog.info(
       { requestId, action: call?.action, region: call?.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
       'api call',
     );

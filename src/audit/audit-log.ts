@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { storableAuditEvent, type AuditEvent, type AuditRepo } from '../store/audit-repo.js';
+import { storableAuditEvent, type AuditEvent, type AuditRepo, type StoredAuditEvent } from '../store/audit-repo.js';
 import { timeOrderedUuid } from '../ids.js';
 
 // Audit trail writer. Every call's event is appended before the call is answered, in batches:
@@ -77,9 +77,15 @@ export class AuditLog {
       // sharing the database append to the same chain.
       await this.repo.appendChained((head) => {
         let prev = head ?? GENESIS_HASH;
-        return batch.map(({ event }) => {
-          const hash = eventHash(prev, event);
-          const s = { ...event, seq: 0, prevHash: prev, hash };
+        return batch.map(({ event: e }) => {
+          const hash = eventHash(prev, e);
+          // Field by field, not a spread: this runs once per API call (docs/benchmarks.md).
+          const s: StoredAuditEvent = {
+            seq: 0, eventId: e.eventId, eventTimeMs: e.eventTimeMs, eventName: e.eventName, requestId: e.requestId,
+            accountUin: e.accountUin, userUin: e.userUin, userName: e.userName, secretId: e.secretId, sourceIp: e.sourceIp,
+            region: e.region, resourceType: e.resourceType, resourceName: e.resourceName, result: e.result,
+            errorCode: e.errorCode, apiVersion: e.apiVersion, prevHash: prev, hash,
+          };
           prev = hash;
           return s;
         });

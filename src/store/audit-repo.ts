@@ -43,6 +43,13 @@ export interface AuditQuery {
 /** NUL or a surrogate that is not part of a pair (in a u-mode class, [\ud800-\udfff] matches only those). */
 const SUSPECT_TEXT = /[\ud800-\udfff\u0000]/u;
 
+type TextField = { [K in keyof AuditEvent]: AuditEvent[K] extends string ? K : never }[keyof AuditEvent];
+/** Every text field, once (a Record, so the compiler notices a field added to AuditEvent). */
+const TEXT_FIELDS = Object.keys({
+  eventId: 1, eventName: 1, requestId: 1, accountUin: 1, userUin: 1, userName: 1, secretId: 1, sourceIp: 1, region: 1,
+  resourceType: 1, resourceName: 1, result: 1, errorCode: 1, apiVersion: 1,
+} satisfies Record<TextField, 1>) as TextField[];
+
 /** The text columns' widths (migration 0005); PostgreSQL refuses longer values, SQLite would keep them. */
 const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
   eventId: 36, eventName: 64, requestId: 36, accountUin: 20, userUin: 20, userName: 64, secretId: 64,
@@ -56,46 +63,43 @@ const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
  * these fields: without this, one odd request failed its whole batch on PostgreSQL.
  */
 export function storableAuditEvent(e: AuditEvent): AuditEvent {
-  // Nearly every event is storable as it is: check first, copy only when something must change.
+  // Nearly every event is storable as it is: check first (a loop over the text fields, no
+  // allocation: this runs once per API call), copy only when something must change.
   let clean = true;
-  for (const [k, v] of Object.entries(e)) {
-    if (typeof v === 'string' && (v.length > (WIDTHS[k as keyof AuditEvent] ?? Infinity) || SUSPECT_TEXT.test(v))) {
+  for (const k of TEXT_FIELDS) {
+    const v = e[k];
+    if (v.length > (WIDTHS[k] ?? Infinity) || SUSPECT_TEXT.test(v)) {
       clean = false;
       break;
     }
   }
   if (clean) return e;
-  const out = { ...e } as Record<string, unknown>;
-  for (const [k, v] of Object.entries(out)) {
-    if (typeof v !== 'string') continue;
-    let t = v.replace(new RegExp(SUSPECT_TEXT.source, 'gu'), '\ufffd');
-    const width = WIDTHS[k as keyof AuditEvent];
+  const out = { ...e };
+  for (const k of TEXT_FIELDS) {
+    let t = out[k].replace(new RegExp(SUSPECT_TEXT.source, 'gu'), '\ufffd');
+    const width = WIDTHS[k];
     // Cut by code points (PostgreSQL counts characters), never inside a surrogate pair.
     if (width !== undefined && t.length > width) t = [...t].slice(0, width).join('');
-    out[k] = t;
+    (out as Record<string, unknown>)[k] = t;
   }
-  return out as unknown as AuditEvent;
+  return out;
 }
 
-const toRow = (e: StoredAuditEvent) => ({
-  event_id: e.eventId,
-  event_time_ms: e.eventTimeMs,
-  event_name: e.eventName,
-  request_id: e.requestId,
-  account_uin: e.accountUin,
-  user_uin: e.userUin,
-  user_name: e.userName,
-  secret_id: e.secretId,
-  source_ip: e.sourceIp,
-  region: e.region,
-  resource_type: e.resourceType,
-  resource_name: e.resourceName,
-  result: e.result,
-  error_code: e.errorCode,
-  api_version: e.apiVersion,
-  prev_hash: e.prevHash,
-  hash: e.hash,
-});
+/** Each stored field's column, in the order the SQLite writer lists them. */
+const COLUMN_OF = {
+  eventId: 'event_id', eventTimeMs: 'event_time_ms', eventName: 'event_name', requestId: 'request_id',
+  accountUin: 'account_uin', userUin: 'user_uin', userName: 'user_name', secretId: 'secret_id', sourceIp: 'source_ip',
+  region: 'region', resourceType: 'resource_type', resourceName: 'resource_name', result: 'result',
+  errorCode: 'error_code', apiVersion: 'api_version', prevHash: 'prev_hash', hash: 'hash',
+} as const satisfies Record<Exclude<keyof StoredAuditEvent, 'seq'>, string>;
+const FIELDS = Object.keys(COLUMN_OF) as Array<keyof typeof COLUMN_OF>;
+const COLUMNS = FIELDS.map((f) => COLUMN_OF[f]).join(', ');
+
+const toRow = (e: StoredAuditEvent): Record<string, string | number> => {
+  const row: Record<string, string | number> = {};
+  for (const f of FIELDS) row[COLUMN_OF[f]] = e[f];
+  return row;
+};
 
 const fromRow = (r: Record<string, unknown>): StoredAuditEvent => ({
   seq: Number(r.seq),
@@ -165,8 +169,6 @@ class SqliteAuditWriter {
       const expected = this.head;
       const events = link(expected ?? undefined);
       if (!events.length) return events;
-      const rows = events.map(toRow);
-      const columns = Object.keys(rows[0]!).join(', ');
       const statements = [
         'BEGIN IMMEDIATE',
         // The expected head is whatever the row held (quoted like any text: a tampered row must not become SQL).
@@ -174,9 +176,14 @@ class SqliteAuditWriter {
         // The head moved under us: fail the transaction (a duplicate key) before anything is written.
         'INSERT INTO audit_chain (id, batches) SELECT 1, 0 WHERE changes() = 0',
       ];
-      for (let i = 0; i < rows.length; i += 200) {
-        const values = rows.slice(i, i + 200).map((r) => `(${Object.values(r).map(sqlLiteral).join(', ')})`);
-        statements.push(`INSERT INTO audit_events (${columns}) VALUES ${values.join(', ')}`);
+      for (let i = 0; i < events.length; i += 200) {
+        let values = '';
+        for (const e of events.slice(i, i + 200)) {
+          let row = '';
+          for (const f of FIELDS) row += (row ? ', ' : '(') + sqlLiteral(e[f]);
+          values += (values ? ', ' : '') + row + ')';
+        }
+        statements.push(`INSERT INTO audit_events (${COLUMNS}) VALUES ${values}`);
       }
       statements.push('COMMIT');
       try {

@@ -274,6 +274,9 @@ describe('request logs', () => {
     expect(ok).toMatchObject({ region: 'ap-hongkong', uin: ROOT.uin });
     expect(ok?.requestId).toMatch(UUID);
     expect(typeof ok?.latencyMs).toBe('number');
+    // The line is written without the redaction pass (log.ts requestLogger): only these fields, ever.
+    const allowed = new Set(['level', 'time', 'pid', 'hostname', 'service', 'msg', 'requestId', 'action', 'region', 'uin', 'subUin', 'latencyMs', 'code']);
+    for (const l of calls) expect(Object.keys(l).filter((k) => !allowed.has(k))).toEqual([]);
     expect(calls.some((l) => l.code === 'AuthFailure.SignatureFailure')).toBe(true);
     const text = server.logText();
     expect(text).not.toContain(ROOT.secretKey);
