@@ -245,7 +245,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         if (request.token !== undefined) throw new TokenFailureError('Temporary credentials (X-TC-Token) are not supported by this server.');
         const auth = await deps.identities.authenticate(request.secretId);
         try {
-          authenticateRequest(request, auth.secretKey, nonces);
+          authenticateRequest(request, auth.secretKey, nonces, Date.now(), auth.derived);
         } finally {
           auth.secretKey.fill(0);
         }

@@ -52,6 +52,14 @@ interface OpenedSecret {
   /** The sealed blob it came from: the cached key is used only while the row still holds it. */
   sealed: Buffer;
   secretKey: Buffer;
+  /** Keys the API layer derives from this one (TC3 signing keys per date and service); wiped with it. */
+  derived: Map<string, Buffer>;
+}
+
+function wipeOpened(o: OpenedSecret): void {
+  o.secretKey.fill(0);
+  for (const k of o.derived.values()) k.fill(0);
+  o.derived.clear();
 }
 
 export class IdentityService {
@@ -70,7 +78,7 @@ export class IdentityService {
     cache: IdentityCacheOptions = { ttlMs: 0 },
   ) {
     this.identities = new TtlCache({ ttlMs: cache.ttlMs, maxEntries: 10_000, epoch: cache.epoch });
-    this.secrets = new TtlCache({ ttlMs: Infinity, maxEntries: cache.maxSecretKeys ?? 10_000, onEvict: (o) => o.secretKey.fill(0) });
+    this.secrets = new TtlCache({ ttlMs: Infinity, maxEntries: cache.maxSecretKeys ?? 10_000, onEvict: wipeOpened });
   }
 
   async createAccount(opts: { uin?: string; secretId?: string; secretKey?: string } = {}): Promise<{ uin: string } & NewCredential> {
@@ -137,9 +145,10 @@ export class IdentityService {
   /**
    * The identity behind a SecretId and its secret key, for signature verification.
    * Unknown and disabled keys are the same error. The caller wipes `secretKey` after use (it
-   * is always a copy, never the cached buffer).
+   * is always a copy, never the cached buffer). `derived`, when the key is cached, is the
+   * cache entry's own memo of keys derived from it (the caller may add to it, never wipe it).
    */
-  async authenticate(secretId: string): Promise<{ identity: CredentialIdentity; secretKey: Buffer }> {
+  async authenticate(secretId: string): Promise<{ identity: CredentialIdentity; secretKey: Buffer; derived?: Map<string, Buffer> }> {
     if (!SECRET_ID_RE.test(secretId)) throw new CredentialNotFoundError('SecretId not found');
     const identity = await this.identities.getOrLoad(secretId, () => this.repo.findCredentialIdentity(secretId) as Promise<CredentialIdentity>, (v) => v !== undefined);
     // A disabled key pair and a disabled user look the same from outside: the SecretId is refused.
@@ -148,10 +157,12 @@ export class IdentityService {
       throw new CredentialNotFoundError('SecretId not found or disabled');
     }
     const opened = this.secrets.get(secretId);
-    if (opened && opened.sealed.equals(identity.sealedSecretKey)) return { identity, secretKey: Buffer.from(opened.secretKey) };
+    if (opened && opened.sealed.equals(identity.sealedSecretKey)) return { identity, secretKey: Buffer.from(opened.secretKey), derived: opened.derived };
     const secretKey = await this.kek.open(identity.sealedSecretKey, sealContext(secretId));
-    if (this.secrets.enabled) this.secrets.set(secretId, { sealed: Buffer.from(identity.sealedSecretKey), secretKey: Buffer.from(secretKey) });
-    return { identity, secretKey };
+    if (!this.secrets.enabled) return { identity, secretKey };
+    const entry = { sealed: Buffer.from(identity.sealedSecretKey), secretKey: Buffer.from(secretKey), derived: new Map<string, Buffer>() };
+    this.secrets.set(secretId, entry);
+    return { identity, secretKey, derived: entry.derived };
   }
 
   private async prepareCredential(secretId?: string, secretKey?: string): Promise<NewCredential & { sealed: Buffer }> {

@@ -145,6 +145,9 @@ function sqlLiteral(v: string | number): string {
  * Measured: a third of knex's cost per batch, and the request path's reads no longer queue
  * behind the audit transaction on knex's single connection (docs/benchmarks.md).
  */
+/** The guard's duplicate key: the chain head is not the one the batch was linked on. */
+const HEAD_MOVED = /UNIQUE constraint failed: audit_chain\.id/;
+
 class SqliteAuditWriter {
   /** The head this process last wrote or read; undefined = unknown (read it first). */
   private head: string | null | undefined;
@@ -163,37 +166,58 @@ class SqliteAuditWriter {
     return (row.head_hash as string | null) ?? null;
   }
 
+  /** The batch's statements after BEGIN: move the head from `expected`, insert, commit. */
+  private static batchSql(expected: string | null, events: StoredAuditEvent[]): string {
+    const statements = [
+      // The expected head is whatever the row held (quoted like any text: a tampered row must not become SQL).
+      `UPDATE audit_chain SET batches = batches + 1, head_hash = ${sqlLiteral(events[events.length - 1]!.hash)} WHERE id = 1 AND head_hash IS ${expected === null ? 'NULL' : sqlLiteral(expected)}`,
+      // The head moved under us: fail (a duplicate key, HEAD_MOVED) before anything is written.
+      'INSERT INTO audit_chain (id, batches) SELECT 1, 0 WHERE changes() = 0',
+    ];
+    for (let i = 0; i < events.length; i += 200) {
+      let values = '';
+      for (const e of events.slice(i, i + 200)) {
+        let row = '';
+        for (const f of FIELDS) row += (row ? ', ' : '(') + sqlLiteral(e[f]);
+        values += (values ? ', ' : '') + row + ')';
+      }
+      statements.push(`INSERT INTO audit_events (${COLUMNS}) VALUES ${values}`);
+    }
+    statements.push('COMMIT');
+    return `${statements.join(';\n')};`;
+  }
+
   async append(link: (prevHash: string | undefined) => StoredAuditEvent[]): Promise<StoredAuditEvent[]> {
     for (let attempt = 0; ; attempt++) {
       if (this.head === undefined) this.head = await this.readHead();
       const expected = this.head;
       const events = link(expected ?? undefined);
       if (!events.length) return events;
-      const statements = [
-        'BEGIN IMMEDIATE',
-        // The expected head is whatever the row held (quoted like any text: a tampered row must not become SQL).
-        `UPDATE audit_chain SET batches = batches + 1, head_hash = ${sqlLiteral(events[events.length - 1]!.hash)} WHERE id = 1 AND head_hash IS ${expected === null ? 'NULL' : sqlLiteral(expected)}`,
-        // The head moved under us: fail the transaction (a duplicate key) before anything is written.
-        'INSERT INTO audit_chain (id, batches) SELECT 1, 0 WHERE changes() = 0',
-      ];
-      for (let i = 0; i < events.length; i += 200) {
-        let values = '';
-        for (const e of events.slice(i, i + 200)) {
-          let row = '';
-          for (const f of FIELDS) row += (row ? ', ' : '(') + sqlLiteral(e[f]);
-          values += (values ? ', ' : '') + row + ')';
-        }
-        statements.push(`INSERT INTO audit_events (${COLUMNS}) VALUES ${values}`);
-      }
-      statements.push('COMMIT');
       try {
-        await this.exec(`${statements.join(';\n')};`);
+        await this.exec(`BEGIN IMMEDIATE;\n${SqliteAuditWriter.batchSql(expected, events)}`);
         this.head = events[events.length - 1]!.hash;
         return events;
       } catch (err) {
+        if (HEAD_MOVED.test((err as Error).message)) {
+          // Another writer (a worker, a node, the CLI) moved the head. The failed statement left
+          // our transaction open with the write lock held, so the head read now cannot move
+          // again: link on it and finish — no rollback, no second race (docs/benchmarks.md).
+          try {
+            const head = await this.readHead();
+            const relinked = link(head ?? undefined);
+            await this.exec(SqliteAuditWriter.batchSql(head, relinked));
+            this.head = relinked[relinked.length - 1]!.hash;
+            return relinked;
+          } catch (again) {
+            await this.exec('ROLLBACK').catch(() => undefined);
+            this.head = undefined;
+            throw again;
+          }
+        }
         await this.exec('ROLLBACK').catch(() => undefined);
         this.head = undefined;
-        // Another writer moved the head: link again on the new one. Anything else is a failure.
+        // A head changed in a way the guard did not see (the row rewritten by hand, say): link
+        // again on the new one. Anything else is a failure.
         const now = await this.readHead().catch(() => expected);
         if (now === expected || attempt >= 100) throw err;
       }

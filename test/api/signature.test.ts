@@ -312,6 +312,30 @@ describe('TC3-HMAC-SHA256 rejections', () => {
     );
   });
 
+  it('a signing key kept between requests (DerivedKeys) verifies exactly as a fresh derivation, per scope, bounded', () => {
+    const derived = new Map<string, Buffer>();
+    const good = parseApiRequest(post);
+    const tampered = parseApiRequest(withBody(post, (body) => body.replace(K2, K1)));
+    for (let i = 0; i < 3; i++) {
+      expect(verifySignature(good, SECRET_KEY, derived)).toBe(true);
+      expect(verifySignature(tampered, SECRET_KEY, derived)).toBe(false);
+    }
+    const { date, service } = good.proof as { date: string; service: string };
+    expect([...derived.keys()]).toEqual([`tc3/${date}/${service}`]);
+    // The kept key is the one §1.4 derives (checked with node:crypto directly).
+    const h = (k: Buffer | string, m: string) => createHmac('sha256', k).update(m).digest();
+    expect([...derived.values()][0]).toEqual(h(h(h(`TC3${SECRET_KEY}`, date), service), 'tc3_request'));
+    // A memo is per secret key: another key with the same memo would be the caller's bug, but
+    // requests for other scopes (dates, services) only add entries, at most four, wiped when dropped.
+    const kept = [...derived.values()][0]!;
+    for (const other4 of ['a', 'b', 'c', 'd']) {
+      const other = { ...good, proof: { ...(good.proof as object), service: other4 } } as typeof good;
+      expect(verifySignature(other, SECRET_KEY, derived)).toBe(false);
+    }
+    expect(derived.size).toBeLessThanOrEqual(4);
+    expect(kept.equals(Buffer.alloc(32))).toBe(true);
+  });
+
   it('the body is signed', () => {
     const tampered = parseApiRequest(withBody(post, (body) => body.replace(K2, K1)));
     expect(tampered.params).toEqual({ KeyIds: [K1, K1] });
