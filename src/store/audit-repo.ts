@@ -1,4 +1,4 @@
-import { likeOperator, sqliteSideConnection, type Db, type SideConnection } from './db.js';
+import { likeOperator, sqliteSideConnection, walCheckpointer, type Db, type SideConnection } from './db.js';
 
 export interface AuditEvent {
   eventId: string;
@@ -232,15 +232,20 @@ class SqliteAuditWriter {
 
 export class AuditRepo {
   private readonly sqlite: SqliteAuditWriter | undefined;
+  /** The audit writer leaves WAL checkpoints to this (off the path every call waits on); started by the first append. */
+  private checkpointer: { close(): Promise<void> } | undefined;
 
   constructor(private readonly db: Db) {
-    const side = sqliteSideConnection(db);
+    const side = sqliteSideConnection(db, { checkpoints: false });
     this.sqlite = side ? new SqliteAuditWriter(side) : undefined;
   }
 
-  /** Closes the SQLite writer's own connection (the knex pool is the caller's). */
-  close(): Promise<void> {
-    return this.sqlite?.close() ?? Promise.resolve();
+  /** Closes the SQLite writer's own connections (the knex pool is the caller's). */
+  async close(): Promise<void> {
+    const checkpointer = this.checkpointer;
+    this.checkpointer = undefined;
+    await checkpointer?.close();
+    await this.sqlite?.close();
   }
 
   /**
@@ -251,7 +256,10 @@ export class AuditRepo {
    * so the chain continues after retention has removed every event.
    */
   async appendChained(link: (prevHash: string | undefined) => StoredAuditEvent[]): Promise<StoredAuditEvent[]> {
-    if (this.sqlite) return this.sqlite.append(link);
+    if (this.sqlite) {
+      this.checkpointer ??= walCheckpointer(this.db);
+      return this.sqlite.append(link);
+    }
     return this.db.transaction(async (trx) => {
       // Lock and read in one statement (RETURNING: PostgreSQL, SQLite ≥ 3.35): one round trip
       // less per batch on PostgreSQL, where every batch of every node passes here.

@@ -108,7 +108,7 @@ export interface SideConnection {
  * PostgreSQL and for an in-memory database (which a second connection would not share).
  * Same waits as knex's connection; the journal mode (WAL) is the file's, set by knex's.
  */
-export function sqliteSideConnection(db: Db): SideConnection | undefined {
+export function sqliteSideConnection(db: Db, opts: { checkpoints?: boolean } = {}): SideConnection | undefined {
   const filename = (db.client as { config: { connection?: { filename?: string } } }).config.connection?.filename;
   if (dialectOf(db) !== 'sqlite' || !filename || filename === ':memory:') return undefined;
   let conn: RawSqlite | undefined;
@@ -117,8 +117,9 @@ export function sqliteSideConnection(db: Db): SideConnection | undefined {
       if (!conn) {
         const sqlite3 = require('sqlite3') as { Database: new (file: string) => RawSqlite };
         conn = new sqlite3.Database(filename);
-        // Queued by node-sqlite3 ahead of any statement sent after it.
-        conn.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;', () => undefined);
+        // Queued by node-sqlite3 ahead of any statement sent after it. `checkpoints: false`: this
+        // connection's commits never run the WAL checkpoint themselves (walCheckpointer does).
+        conn.exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;${opts.checkpoints === false ? ' PRAGMA wal_autocheckpoint = 0;' : ''}`, () => undefined);
       }
       return conn;
     },
@@ -126,6 +127,35 @@ export function sqliteSideConnection(db: Db): SideConnection | undefined {
       const c = conn;
       conn = undefined;
       return c ? new Promise((resolve) => c.close(() => resolve())) : Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Checkpoints the SQLite WAL every `intervalMs` on a connection of its own (PASSIVE: never waits
+ * for, nor blocks, readers and writers), for a writer that opted out of checkpointing at commit
+ * (`checkpoints: false` above). SQLite's default is that the commit which crosses 1,000 WAL pages
+ * copies them into the database and syncs it, so every few hundred audit batches one stalled
+ * every call waiting on it (docs/benchmarks.md). Undefined where sqliteSideConnection is.
+ */
+export function walCheckpointer(db: Db, intervalMs = 1_000): { close(): Promise<void> } | undefined {
+  const side = sqliteSideConnection(db);
+  if (!side) return undefined;
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    side.get().exec('PRAGMA wal_checkpoint(PASSIVE)', () => {
+      // SQLITE_BUSY (another process is checkpointing) or a failure: the next tick tries again;
+      // meanwhile the WAL only grows, and knex's connection still checkpoints at its commits.
+      running = false;
+    });
+  }, intervalMs);
+  timer.unref();
+  return {
+    close: async () => {
+      clearInterval(timer);
+      await side.close();
     },
   };
 }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog, eventHash, GENESIS_HASH } from '../../src/audit/audit-log.js';
 import { AlarmRepo, type Alarm } from '../../src/store/alarm-repo.js';
 import { AuditCheckpointRepo, AuditRepo } from '../../src/store/audit-repo.js';
-import { describeDatabase, dialectOf, migrate, openDatabase, type Db } from '../../src/store/db.js';
+import { describeDatabase, dialectOf, migrate, openDatabase, sqliteSideConnection, walCheckpointer, type Db } from '../../src/store/db.js';
 import { IdentityRepo } from '../../src/store/identity-repo.js';
 import { KeyRepo, type KeyRecord } from '../../src/store/key-repo.js';
 import { LeaseRepo } from '../../src/store/lease-repo.js';
@@ -391,6 +391,33 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(await initMeta(db, 'instance', 'second')).toBe('first');
     expect(await getMeta(db, 'instance')).toBe('first');
   });
+});
+
+describe('SQLite WAL checkpoints off the audit path', () => {
+  it('a side connection opened with checkpoints: false never checkpoints at commit; walCheckpointer does, on its own connection', async () => {
+    const { db } = await fresh('sqlite');
+    const file = (db.client as { config: { connection: { filename: string } } }).config.connection.filename;
+    const side = sqliteSideConnection(db, { checkpoints: false })!;
+    const run = (sql: string) => new Promise<void>((resolve, reject) => side.get().exec(sql, (err) => (err ? reject(err) : resolve())));
+    try {
+      await db.raw('CREATE TABLE scratch (b BLOB)');
+      const before = statSync(file).size;
+      // ~1,500 WAL pages in one commit: past SQLite's default autocheckpoint (1,000 pages).
+      await run('INSERT INTO scratch VALUES (randomblob(6000000))');
+      expect(statSync(`${file}-wal`).size).toBeGreaterThan(6_000_000);
+      expect(statSync(file).size).toBeLessThan(before + 1_000_000);
+      const checkpointer = walCheckpointer(db, 20)!;
+      try {
+        for (let i = 0; i < 250 && statSync(file).size < 6_000_000; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(statSync(file).size).toBeGreaterThan(6_000_000);
+      } finally {
+        await checkpointer.close();
+      }
+    } finally {
+      await side.close();
+      await db.destroy();
+    }
+  }, 30_000);
 });
 
 describe('describeDatabase (the start-up log line)', () => {
