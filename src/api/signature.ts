@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 
 // Transport-level authentication for Tencent Cloud API 3.0 requests (kms-api.md §1.1–1.7).
 // Pure: no I/O, no credential lookup, no routing. The caller looks up the secret key for
@@ -286,7 +286,7 @@ function* tc3StringsToSign(req: NormalizedRequest, auth: Tc3Authorization, times
       auth.signedHeaders.join(';'),
       payloadHash,
     ].join('\n');
-    yield [TC3_ALGORITHM, timestampText, scope, sha256Hex(Buffer.from(canonicalRequest, 'utf8'))].join('\n');
+    yield [TC3_ALGORITHM, timestampText, scope, sha256Hex(canonicalRequest)].join('\n');
   }
 }
 
@@ -592,8 +592,12 @@ function parseTimestamp(text: string, name: string): number {
   return Number(text);
 }
 
+let lastDate: { timestamp: number; date: string } | undefined;
+
+/** YYYY-MM-DD (UTC) of a Unix time; the last answer is kept (every request of a second asks the same). */
 function utcDate(timestamp: number): string {
-  return new Date(timestamp * 1000).toISOString().slice(0, 10);
+  if (lastDate?.timestamp !== timestamp) lastDate = { timestamp, date: new Date(timestamp * 1000).toISOString().slice(0, 10) };
+  return lastDate.date;
 }
 
 // Node derives the scope service as endpoint.split('.')[0]: `127.0.0.1:8080` → `127`,
@@ -678,8 +682,8 @@ function utf8(bytes: Buffer, where: string): string {
   }
 }
 
-function sha256Hex(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+function sha256Hex(data: Buffer | string): string {
+  return hash('sha256', data, 'hex');
 }
 
 function hmac(algorithm: 'sha1' | 'sha256', key: Buffer, message: string): Buffer {

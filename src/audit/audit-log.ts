@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { storableAuditEvent, type AuditEvent, type AuditRepo, type StoredAuditEvent } from '../store/audit-repo.js';
 import { timeOrderedUuid } from '../ids.js';
 
@@ -17,7 +17,8 @@ export function eventHash(prevHash: string, e: AuditEvent): string {
     e.eventId, e.eventTimeMs, e.eventName, e.requestId, e.accountUin, e.userUin, e.userName, e.secretId,
     e.sourceIp, e.region, e.resourceType, e.resourceName, e.result, e.errorCode, e.apiVersion,
   ]);
-  return createHash('sha256').update(prevHash).update(canonical).digest('hex');
+  // One-shot hash: the same bytes as update(prevHash).update(canonical), without a Hash object.
+  return hash('sha256', prevHash + canonical, 'hex');
 }
 
 export class AuditUnavailableError extends Error {
