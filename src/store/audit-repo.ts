@@ -194,7 +194,9 @@ class SqliteAuditWriter {
       const events = link(expected ?? undefined);
       if (!events.length) return events;
       try {
-        await this.exec(`BEGIN IMMEDIATE;\n${SqliteAuditWriter.batchSql(expected, events)}`);
+        // The savepoint marks the transaction as this batch's: the relink below starts by releasing
+        // it, which fails — before anything is written — if the transaction is not open after all.
+        await this.exec(`BEGIN IMMEDIATE;\nSAVEPOINT audit_relink;\n${SqliteAuditWriter.batchSql(expected, events)}`);
         this.head = events[events.length - 1]!.hash;
         return events;
       } catch (err) {
@@ -205,7 +207,7 @@ class SqliteAuditWriter {
           try {
             const head = await this.readHead();
             const relinked = link(head ?? undefined);
-            await this.exec(SqliteAuditWriter.batchSql(head, relinked));
+            await this.exec(`RELEASE audit_relink;\n${SqliteAuditWriter.batchSql(head, relinked)}`);
             this.head = relinked[relinked.length - 1]!.hash;
             return relinked;
           } catch (again) {
