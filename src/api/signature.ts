@@ -353,40 +353,34 @@ function parseV1(req: NormalizedRequest): ApiRequest {
 }
 
 /**
- * Keys derived from one secret key, kept beside it by whoever caches it (IdentityService) and
- * wiped with it: TC3's signing key per credential-scope date and service, so a busy client's
+ * Keys derived from one secret key, kept beside it by whoever caches it (IdentityService's
+ * DerivedKeyMemo) and wiped with it: TC3's signing key per credential scope, so a busy client's
  * requests cost one HMAC for the signature instead of four (docs/benchmarks.md).
  */
-export type DerivedKeys = Map<string, Buffer>;
-
-/** At most this many scopes per secret key: today's and yesterday's, a service or two. */
-const MAX_DERIVED_SCOPES = 4;
+export interface DerivedKeys {
+  get(scope: string): Buffer | undefined;
+  /** Takes ownership of `key` and answers true, or false (memo already wiped): the caller wipes it. */
+  keep(scope: string, key: Buffer): boolean;
+}
 
 /** §1.4 step 3: kDate = HMAC("TC3"+key, date), kService = HMAC(kDate, service), kSigning = HMAC(kService, "tc3_request"). */
-function tc3SigningKey(key: Buffer, date: string, service: string, derived: DerivedKeys | undefined): Buffer {
+function tc3SigningKey(key: Buffer, date: string, service: string, derived: DerivedKeys | undefined): { kSigning: Buffer; kept: boolean } {
   const scope = `tc3/${date}/${service}`;
   const known = derived?.get(scope);
-  if (known) return known;
+  if (known) return { kSigning: known, kept: true };
   const secret = Buffer.concat([Buffer.from('TC3'), key]);
   const kDate = hmac('sha256', secret, date);
   const kService = hmac('sha256', kDate, service);
   const kSigning = hmac('sha256', kService, 'tc3_request');
   for (const b of [secret, kDate, kService]) b.fill(0);
-  if (derived) {
-    if (derived.size >= MAX_DERIVED_SCOPES) {
-      for (const k of derived.values()) k.fill(0);
-      derived.clear();
-    }
-    derived.set(scope, kSigning);
-  }
-  return kSigning;
+  return { kSigning, kept: derived?.keep(scope, kSigning) ?? false };
 }
 
 export function verifySignature(request: ApiRequest, secretKey: Buffer | string, derived?: DerivedKeys): boolean {
   const key = typeof secretKey === 'string' ? Buffer.from(secretKey, 'utf8') : secretKey;
   const proof = request.proof;
   if (proof.kind === 'TC3') {
-    const kSigning = tc3SigningKey(key, proof.date, proof.service, derived);
+    const { kSigning, kept } = tc3SigningKey(key, proof.date, proof.service, derived);
     try {
       // The first candidate that matches ends the search: which host form a client signed is public.
       for (const candidate of proof.stringsToSign()) {
@@ -394,7 +388,7 @@ export function verifySignature(request: ApiRequest, secretKey: Buffer | string,
       }
       return false;
     } finally {
-      if (!derived) kSigning.fill(0);
+      if (!kept) kSigning.fill(0);
     }
   }
   const algorithm = proof.kind === 'HmacSHA256' ? 'sha256' : 'sha1';

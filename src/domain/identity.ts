@@ -53,13 +53,46 @@ interface OpenedSecret {
   sealed: Buffer;
   secretKey: Buffer;
   /** Keys the API layer derives from this one (TC3 signing keys per date and service); wiped with it. */
-  derived: Map<string, Buffer>;
+  derived: DerivedKeyMemo;
+}
+
+/**
+ * Keys derived from a cached secret key, by name (the API layer's TC3 signing keys per credential
+ * scope): at most `max`, all wiped when one more comes or when the secret leaves the cache. A
+ * request may still hold the memo after that (it was handed out before an await); `keep` then
+ * refuses, and the caller wipes its key itself — nothing derived outlives the secret unwiped.
+ */
+export class DerivedKeyMemo {
+  private readonly keys = new Map<string, Buffer>();
+  private wiped = false;
+
+  constructor(private readonly max = 4) {}
+
+  get(name: string): Buffer | undefined {
+    return this.keys.get(name);
+  }
+
+  keep(name: string, key: Buffer): boolean {
+    if (this.wiped) return false;
+    if (this.keys.size >= this.max) this.clear();
+    this.keys.set(name, key);
+    return true;
+  }
+
+  wipe(): void {
+    this.wiped = true;
+    this.clear();
+  }
+
+  private clear(): void {
+    for (const k of this.keys.values()) k.fill(0);
+    this.keys.clear();
+  }
 }
 
 function wipeOpened(o: OpenedSecret): void {
   o.secretKey.fill(0);
-  for (const k of o.derived.values()) k.fill(0);
-  o.derived.clear();
+  o.derived.wipe();
 }
 
 export class IdentityService {
@@ -148,7 +181,7 @@ export class IdentityService {
    * is always a copy, never the cached buffer). `derived`, when the key is cached, is the
    * cache entry's own memo of keys derived from it (the caller may add to it, never wipe it).
    */
-  async authenticate(secretId: string): Promise<{ identity: CredentialIdentity; secretKey: Buffer; derived?: Map<string, Buffer> }> {
+  async authenticate(secretId: string): Promise<{ identity: CredentialIdentity; secretKey: Buffer; derived?: DerivedKeyMemo }> {
     if (!SECRET_ID_RE.test(secretId)) throw new CredentialNotFoundError('SecretId not found');
     const identity = await this.identities.getOrLoad(secretId, () => this.repo.findCredentialIdentity(secretId) as Promise<CredentialIdentity>, (v) => v !== undefined);
     // A disabled key pair and a disabled user look the same from outside: the SecretId is refused.
@@ -160,7 +193,7 @@ export class IdentityService {
     if (opened && opened.sealed.equals(identity.sealedSecretKey)) return { identity, secretKey: Buffer.from(opened.secretKey), derived: opened.derived };
     const secretKey = await this.kek.open(identity.sealedSecretKey, sealContext(secretId));
     if (!this.secrets.enabled) return { identity, secretKey };
-    const entry = { sealed: Buffer.from(identity.sealedSecretKey), secretKey: Buffer.from(secretKey), derived: new Map<string, Buffer>() };
+    const entry = { sealed: Buffer.from(identity.sealedSecretKey), secretKey: Buffer.from(secretKey), derived: new DerivedKeyMemo() };
     this.secrets.set(secretId, entry);
     return { identity, secretKey, derived: entry.derived };
   }

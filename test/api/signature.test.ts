@@ -21,6 +21,7 @@ import {
   type RawApiRequest,
 } from '../../src/api/signature.js';
 import { errorEnvelope, successEnvelope } from '../../src/api/envelope.js';
+import { DerivedKeyMemo } from '../../src/domain/identity.js';
 import { startCaptureServer, type CaptureServer } from '../helpers/sdk-capture.js';
 
 // Requests here are the bytes the official Node SDKs put on the wire (kms-api.md §1.2–1.5),
@@ -312,8 +313,8 @@ describe('TC3-HMAC-SHA256 rejections', () => {
     );
   });
 
-  it('a signing key kept between requests (DerivedKeys) verifies exactly as a fresh derivation, per scope, bounded', () => {
-    const derived = new Map<string, Buffer>();
+  it('a signing key kept between requests (DerivedKeyMemo) verifies exactly as a fresh derivation, per scope, bounded, wiped', () => {
+    const derived = new DerivedKeyMemo();
     const good = parseApiRequest(post);
     const tampered = parseApiRequest(withBody(post, (body) => body.replace(K2, K1)));
     for (let i = 0; i < 3; i++) {
@@ -321,19 +322,25 @@ describe('TC3-HMAC-SHA256 rejections', () => {
       expect(verifySignature(tampered, SECRET_KEY, derived)).toBe(false);
     }
     const { date, service } = good.proof as { date: string; service: string };
-    expect([...derived.keys()]).toEqual([`tc3/${date}/${service}`]);
+    const kept = derived.get(`tc3/${date}/${service}`)!;
     // The kept key is the one §1.4 derives (checked with node:crypto directly).
     const h = (k: Buffer | string, m: string) => createHmac('sha256', k).update(m).digest();
-    expect([...derived.values()][0]).toEqual(h(h(h(`TC3${SECRET_KEY}`, date), service), 'tc3_request'));
-    // A memo is per secret key: another key with the same memo would be the caller's bug, but
-    // requests for other scopes (dates, services) only add entries, at most four, wiped when dropped.
-    const kept = [...derived.values()][0]!;
+    expect(kept).toEqual(h(h(h(`TC3${SECRET_KEY}`, date), service), 'tc3_request'));
+    // Other scopes only add entries, at most four: the memo is wiped when a fifth comes.
     for (const other4 of ['a', 'b', 'c', 'd']) {
       const other = { ...good, proof: { ...(good.proof as object), service: other4 } } as typeof good;
       expect(verifySignature(other, SECRET_KEY, derived)).toBe(false);
     }
-    expect(derived.size).toBeLessThanOrEqual(4);
     expect(kept.equals(Buffer.alloc(32))).toBe(true);
+    expect(derived.get(`tc3/${date}/${service}`)).toBeUndefined();
+    // Once the secret has left the cache, the memo keeps nothing more (the caller wipes its key).
+    expect(verifySignature(good, SECRET_KEY, derived)).toBe(true);
+    const again = derived.get(`tc3/${date}/${service}`)!;
+    derived.wipe();
+    expect(again.equals(Buffer.alloc(32))).toBe(true);
+    expect(derived.keep('x', Buffer.from('k'))).toBe(false);
+    expect(verifySignature(good, SECRET_KEY, derived)).toBe(true);
+    expect(derived.get(`tc3/${date}/${service}`)).toBeUndefined();
   });
 
   it('the body is signed', () => {
