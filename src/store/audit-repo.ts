@@ -136,18 +136,20 @@ function sqlLiteral(v: string | number): string {
   return v.includes("'") ? `'${v.replaceAll("'", "''")}'` : `'${v}'`;
 }
 
+/** The guard's duplicate key: the chain head is not the one the batch was linked on. */
+const HEAD_MOVED = /UNIQUE constraint failed: audit_chain\.id/;
+
 /**
  * SQLite's audit writer: its own connection beside knex's, and one batch = one `exec` (one
  * trip through the thread pool, one WAL commit), built on the chain head this process last
  * wrote. The chain row's UPDATE is conditional on that head; when another process (a worker, a
- * second server, the CLI) moved the head in between, it matches nothing, the batch's
- * transaction fails and is rolled back, and the batch is retried on the head read afresh.
+ * second server, the CLI) moved the head in between, it matches nothing and the guard fails the
+ * statement; the transaction stays open with the write lock held, so the batch is relinked on the
+ * head read there and committed. Its connection never checkpoints the WAL at commit (AuditRepo's
+ * walCheckpointer does, off the path every call waits on).
  * Measured: a third of knex's cost per batch, and the request path's reads no longer queue
  * behind the audit transaction on knex's single connection (docs/benchmarks.md).
  */
-/** The guard's duplicate key: the chain head is not the one the batch was linked on. */
-const HEAD_MOVED = /UNIQUE constraint failed: audit_chain\.id/;
-
 class SqliteAuditWriter {
   /** The head this process last wrote or read; undefined = unknown (read it first). */
   private head: string | null | undefined;
