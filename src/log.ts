@@ -14,7 +14,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         censor: '[redacted]',
       },
     },
-    destination ?? stdoutDestination(),
+    // A silent logger (CLI commands) writes nothing: no buffer, timer or exit hook for it.
+    destination ?? (level === 'silent' ? pino.destination(1) : stdoutDestination()),
   );
 }
 

@@ -40,15 +40,22 @@ export interface AuditQuery {
   limit: number;
 }
 
-/** NUL or a surrogate that is not part of a pair (in a u-mode class, [\ud800-\udfff] matches only those). */
-const SUSPECT_TEXT = /[\ud800-\udfff\u0000]/u;
+/** Each stored field's column, in the order the SQLite writer lists them. */
+const COLUMN_OF = {
+  eventId: 'event_id', eventTimeMs: 'event_time_ms', eventName: 'event_name', requestId: 'request_id',
+  accountUin: 'account_uin', userUin: 'user_uin', userName: 'user_name', secretId: 'secret_id', sourceIp: 'source_ip',
+  region: 'region', resourceType: 'resource_type', resourceName: 'resource_name', result: 'result',
+  errorCode: 'error_code', apiVersion: 'api_version', prevHash: 'prev_hash', hash: 'hash',
+} as const satisfies Record<Exclude<keyof StoredAuditEvent, 'seq'>, string>;
+const FIELDS = Object.keys(COLUMN_OF) as Array<keyof typeof COLUMN_OF>;
+const COLUMNS = FIELDS.map((f) => COLUMN_OF[f]).join(', ');
 
 type TextField = { [K in keyof AuditEvent]: AuditEvent[K] extends string ? K : never }[keyof AuditEvent];
-/** Every text field, once (a Record, so the compiler notices a field added to AuditEvent). */
-const TEXT_FIELDS = Object.keys({
-  eventId: 1, eventName: 1, requestId: 1, accountUin: 1, userUin: 1, userName: 1, secretId: 1, sourceIp: 1, region: 1,
-  resourceType: 1, resourceName: 1, result: 1, errorCode: 1, apiVersion: 1,
-} satisfies Record<TextField, 1>) as TextField[];
+/** The event's own text fields (the chain's hashes are added later, the time is a number). */
+const TEXT_FIELDS = FIELDS.filter((f): f is TextField => f !== 'eventTimeMs' && f !== 'prevHash' && f !== 'hash');
+
+/** NUL or a surrogate that is not part of a pair (in a u-mode class, [\ud800-\udfff] matches only those). */
+const SUSPECT_TEXT = /[\ud800-\udfff\u0000]/u;
 
 /** The text columns' widths (migration 0005); PostgreSQL refuses longer values, SQLite would keep them. */
 const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
@@ -84,16 +91,6 @@ export function storableAuditEvent(e: AuditEvent): AuditEvent {
   }
   return out;
 }
-
-/** Each stored field's column, in the order the SQLite writer lists them. */
-const COLUMN_OF = {
-  eventId: 'event_id', eventTimeMs: 'event_time_ms', eventName: 'event_name', requestId: 'request_id',
-  accountUin: 'account_uin', userUin: 'user_uin', userName: 'user_name', secretId: 'secret_id', sourceIp: 'source_ip',
-  region: 'region', resourceType: 'resource_type', resourceName: 'resource_name', result: 'result',
-  errorCode: 'error_code', apiVersion: 'api_version', prevHash: 'prev_hash', hash: 'hash',
-} as const satisfies Record<Exclude<keyof StoredAuditEvent, 'seq'>, string>;
-const FIELDS = Object.keys(COLUMN_OF) as Array<keyof typeof COLUMN_OF>;
-const COLUMNS = FIELDS.map((f) => COLUMN_OF[f]).join(', ');
 
 const toRow = (e: StoredAuditEvent): Record<string, string | number> => {
   const row: Record<string, string | number> = {};
