@@ -12,3 +12,15 @@ export function timeOrderedUuid(now = Date.now()): string {
   // randomUUID(): xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx (V: variant 10xx) → keep from after the '4'.
   return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${randomUUID().slice(15)}`;
 }
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/**
+ * The Unix milliseconds a version 7 UUID carries (timeOrderedUuid's `now`); undefined for any
+ * other string (a version 4 id of an older release, a typo). The audit trail uses it to find an
+ * event by its id or its request's id through the time index (docs/audit.md).
+ */
+export function uuidTimeMs(id: string): number | undefined {
+  if (!UUID_V7.test(id)) return undefined;
+  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}

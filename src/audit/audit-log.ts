@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { storableAuditEvent, type AuditEvent, type AuditRepo, type StoredAuditEvent } from '../store/audit-repo.js';
-import { timeOrderedUuid } from '../ids.js';
+import { timeOrderedUuid, uuidTimeMs } from '../ids.js';
 
 // Audit trail writer. Every call's event is appended before the call is answered, in batches:
 // events that arrive while a batch commits wait for the next one, so one transaction (one WAL
@@ -47,8 +47,14 @@ export class AuditLog {
     return this.healthy || !this.opts.failClosed;
   }
 
+  /**
+   * The event's time is when its request arrived, which the request id (a version 7 UUID made
+   * then) carries; its id carries the same time. So both ids name the event's millisecond, and
+   * the trail finds an event by either through the time index, without an index of its own
+   * (AuditRepo.query, docs/benchmarks.md). A request id of another form: the time now.
+   */
   newEvent(fields: Omit<AuditEvent, 'eventId' | 'eventTimeMs'>): AuditEvent {
-    const eventTimeMs = Date.now();
+    const eventTimeMs = uuidTimeMs(fields.requestId) ?? Date.now();
     return { eventId: timeOrderedUuid(eventTimeMs), eventTimeMs, ...fields };
   }
 

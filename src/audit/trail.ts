@@ -124,7 +124,7 @@ export class AuditTrail {
    * `exportDir` (when set), then removed; the anchor moves to the last removed event.
    */
   async purge(retentionDays: number, exportDir: string | undefined, nowMs = Date.now()): Promise<number> {
-    const old = await this.events.olderThan(nowMs - retentionDays * 86_400_000);
+    const old = await this.events.expiredPrefix(nowMs - retentionDays * 86_400_000);
     if (old.length === 0) return 0;
     if (exportDir) {
       mkdirSync(exportDir, { recursive: true, mode: 0o700 });

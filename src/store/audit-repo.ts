@@ -1,4 +1,7 @@
+import { uuidTimeMs } from '../ids.js';
 import { likeOperator, sqliteSideConnection, walCheckpointer, type Db, type SideConnection } from './db.js';
+import { LEGACY_REQUEST_TIMES_META } from './migrations/0014_audit_lookup_by_time.js';
+import { getMeta } from './service-meta.js';
 
 export interface AuditEvent {
   eventId: string;
@@ -280,19 +283,45 @@ export class AuditRepo {
     if (q.untilMs !== undefined) b.where('event_time_ms', '<', q.untilMs);
     if (q.eventName) b.where('event_name', q.eventName);
     if (q.userName) b.where('user_name', q.userName);
-    if (q.requestId) b.where('request_id', q.requestId);
-    if (q.eventId) b.where('event_id', q.eventId);
+    // No index of their own (migration 0014): an id names its event's millisecond, so the time
+    // index finds the event. Ids of another form (an older release's) are matched by scanning.
+    if (q.requestId) {
+      b.where('request_id', q.requestId);
+      const t = uuidTimeMs(q.requestId);
+      if (t !== undefined) {
+        // Events written before migration 0014 carry their call's end time, not its request's.
+        const legacyUpTo = Number((await getMeta(this.db, LEGACY_REQUEST_TIMES_META)) ?? 0);
+        if (legacyUpTo > 0) b.where((w) => w.where('event_time_ms', t).orWhere('seq', '<=', legacyUpTo));
+        else b.where('event_time_ms', t);
+      }
+    }
+    if (q.eventId) {
+      b.where('event_id', q.eventId);
+      const t = uuidTimeMs(q.eventId);
+      if (t !== undefined) b.where('event_time_ms', t);
+    }
     if (q.resourceType) b.where('resource_type', q.resourceType);
     if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhereRaw(`(',' || resource_name || ',') ${likeOperator(this.db)} ?`, [`%,${q.resourceName},%`]));
     if (q.beforeSeq !== undefined) b.where('seq', '<', q.beforeSeq);
     return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
   }
 
-  /** In chain order, for verification and export. */
+  /**
+   * In chain order, for verification and export. With a time range: the chain's segment from the
+   * first to the last event stamped in it. Events are stamped when their request arrived and
+   * chained when written, so a few inside the segment may be stamped just outside the range (a
+   * call that arrived earlier and finished later); they are kept, or the segment would not verify.
+   */
   async all(range: { sinceMs?: number; untilMs?: number } = {}): Promise<StoredAuditEvent[]> {
     const b = this.db('audit_events');
-    if (range.sinceMs !== undefined) b.where('event_time_ms', '>=', range.sinceMs);
-    if (range.untilMs !== undefined) b.where('event_time_ms', '<', range.untilMs);
+    if (range.sinceMs !== undefined || range.untilMs !== undefined) {
+      const inRange = this.db('audit_events');
+      if (range.sinceMs !== undefined) inRange.where('event_time_ms', '>=', range.sinceMs);
+      if (range.untilMs !== undefined) inRange.where('event_time_ms', '<', range.untilMs);
+      const ends = (await inRange.min({ first: 'seq' }).max({ last: 'seq' }).first()) as { first: unknown; last: unknown } | undefined;
+      if (ends?.first === null || ends?.first === undefined) return [];
+      b.whereBetween('seq', [Number(ends.first), Number(ends.last)]);
+    }
     return (await b.orderBy('seq', 'asc')).map(fromRow);
   }
 
@@ -301,9 +330,24 @@ export class AuditRepo {
     return r ? { seq: Number(r.seq), hash: String(r.hash) } : undefined;
   }
 
-  /** Retention: events older than the cutoff, oldest first (exported before they are removed). */
-  async olderThan(cutoffMs: number): Promise<StoredAuditEvent[]> {
-    return (await this.db('audit_events').where('event_time_ms', '<', cutoffMs).orderBy('seq', 'asc')).map(fromRow);
+  /**
+   * Retention: the chain's oldest events, up to the first one stamped at or after the cutoff
+   * (exported, then removed). A chain can only lose a prefix, and times are not quite in chain
+   * order (stamped on arrival, chained when written; several nodes' clocks): selecting by time
+   * alone and removing up to the last one selected would remove, unexported, a later-stamped event
+   * among them. An event stamped late holds back the ones after it until it is due itself.
+   */
+  async expiredPrefix(cutoffMs: number, pageSize = 1000): Promise<StoredAuditEvent[]> {
+    const out: StoredAuditEvent[] = [];
+    for (let after = -1; ; ) {
+      const rows = await this.db('audit_events').where('seq', '>', after).orderBy('seq', 'asc').limit(pageSize);
+      for (const r of rows) {
+        if (Number(r.event_time_ms) >= cutoffMs) return out;
+        out.push(fromRow(r));
+      }
+      if (rows.length < pageSize) return out;
+      after = Number(rows[rows.length - 1].seq);
+    }
   }
 
   async deleteUpToSeq(seq: number): Promise<number> {

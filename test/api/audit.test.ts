@@ -7,6 +7,7 @@ import knexFactory from 'knex';
 import { cloudaudit } from 'tencentcloud-sdk-nodejs/tencentcloud/services/cloudaudit/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { uuidTimeMs } from '../../src/ids.js';
 import { cli, freePort, REPO } from '../helpers/cli.js';
 import { b64, clearProxy, cnKmsClient, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';
 
@@ -105,6 +106,10 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
     expect(JSON.parse(e.CloudAuditEvent!)).toMatchObject({ eventName: 'Encrypt', requestID: requestIds[4], apiErrorCode: '' });
     const one = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'RequestId', AttributeValue: requestIds[0] }] });
     expect(one.Events).toHaveLength(1);
+    // The event is stamped when its request arrived: the time its request id carries (docs/benchmarks.md).
+    expect(Number(one.Events![0]!.EventTime)).toBe(Math.floor(uuidTimeMs(requestIds[0]!)! / 1000));
+    const byEventId = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'EventId', AttributeValue: one.Events![0]!.EventId! }] });
+    expect(byEventId.Events?.map((e) => e.RequestID)).toEqual([requestIds[0]]);
     const none = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() - 500 });
     expect(none.Events).toEqual([]);
   });

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog, eventHash, GENESIS_HASH } from '../../src/audit/audit-log.js';
+import { AuditTrail } from '../../src/audit/trail.js';
+import { timeOrderedUuid, uuidTimeMs } from '../../src/ids.js';
 import { AlarmRepo, type Alarm } from '../../src/store/alarm-repo.js';
 import { AuditCheckpointRepo, AuditRepo } from '../../src/store/audit-repo.js';
 import { describeDatabase, dialectOf, migrate, openDatabase, sqliteSideConnection, walCheckpointer, type Db } from '../../src/store/db.js';
@@ -328,6 +330,105 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(typeof after!.seq).toBe('number');
     await new AuditCheckpointRepo(db).insert({ seq: after!.seq, headHash: after!.hash, signedAtMs: Date.now(), signature: 'c2ln' });
     expect((await new AuditCheckpointRepo(db).last())!.seq).toBe(after!.seq);
+  });
+
+  it('audit: an event is stamped with its request id’s time; lookups by either id go through the time index, found exactly', async () => {
+    const repo = new AuditRepo(db);
+    const log = new AuditLog(repo, { failClosed: true });
+    const arrived = Date.now() - 5_000;
+    const requestId = timeOrderedUuid(arrived);
+    await log.record(auditEvent(log, requestId));
+    // Same millisecond, other calls: the id, not the time, picks the event.
+    for (let i = 0; i < 3; i++) await log.record(auditEvent(log, timeOrderedUuid(arrived)));
+    await log.record(auditEvent(log, 'not-a-uuid'));
+    const [e] = await repo.query({ requestId, limit: 10 });
+    expect(e).toMatchObject({ requestId, eventTimeMs: arrived });
+    expect(uuidTimeMs(e!.eventId)).toBe(arrived);
+    expect((await repo.query({ eventId: e!.eventId, limit: 10 })).map((x) => x.requestId)).toEqual([requestId]);
+    expect((await repo.query({ requestId: 'not-a-uuid', limit: 10 })).map((x) => x.requestId)).toEqual(['not-a-uuid']);
+    expect(await repo.query({ requestId: timeOrderedUuid(arrived), limit: 10 })).toEqual([]);
+    if (engine === 'sqlite') {
+      // Neither id has an index of its own (migration 0014); the lookup is a range of the time index.
+      const indexes = (await db.raw("select name from sqlite_master where type = 'index' and tbl_name = 'audit_events'")).map((r: { name: string }) => r.name);
+      expect(indexes.sort()).toEqual(['audit_events_account_uin_event_time_ms_index', 'audit_events_event_time_ms_index']);
+      const query = db('audit_events').where('request_id', requestId).where('event_time_ms', arrived).toSQL().toNative();
+      const plan = (await db.raw(`explain query plan ${query.sql}`, query.bindings)).map((r: { detail: string }) => r.detail).join('; ');
+      expect(plan).toMatch(/USING INDEX audit_events_event_time_ms_index/);
+    }
+    await repo.close();
+  });
+
+  it('audit: events written before migration 0014 (stamped when their call ended) are still found by request id', async () => {
+    // A database at 0013 with events from that release: version 7 request ids, stamped later.
+    const legacy = await (async () => {
+      if (engine === 'sqlite') {
+        const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-store-'));
+        scratch.push(dir);
+        return openDatabase({ databaseUrl: undefined, sqliteFile: path.join(dir, 'kms.sqlite') });
+      }
+      return openDatabase({ databaseUrl: await server!.createDatabase('legacy'), sqliteFile: '/nonexistent' });
+    })();
+    extra.push(legacy);
+    for (;;) {
+      const [, applied] = (await legacy.migrate.up({ migrationSource: migrations })) as [number, string[]];
+      if (applied.includes('0013_cache_epoch')) break;
+    }
+    const repo = new AuditRepo(legacy);
+    const old = timeOrderedUuid(Date.now() - 60_000);
+    await repo.appendChained((head) => {
+      const e = { eventId: timeOrderedUuid(Date.now() - 59_000), eventTimeMs: Date.now() - 59_000, eventName: 'Encrypt', requestId: old, accountUin: '1', userUin: '1', userName: 'root', secretId: '', sourceIp: '', region: '', resourceType: 'kms', resourceName: '*', result: 'Success' as const, errorCode: '', apiVersion: '' };
+      const prevHash = head ?? GENESIS_HASH;
+      return [{ ...e, seq: 0, prevHash, hash: eventHash(prevHash, e) }];
+    });
+    await repo.close();
+    expect(await migrate(legacy)).toEqual(['0014_audit_lookup_by_time']);
+    expect(await getMeta(legacy, 'audit.request_time_from_seq')).toBe('1');
+    const log = new AuditLog(new AuditRepo(legacy), { failClosed: true });
+    const current = timeOrderedUuid();
+    await log.record(auditEvent(log, current));
+    const after = new AuditRepo(legacy);
+    expect((await after.query({ requestId: old, limit: 10 })).map((e) => e.requestId)).toEqual([old]);
+    expect((await after.query({ requestId: current, limit: 10 })).map((e) => e.requestId)).toEqual([current]);
+    await after.close();
+  });
+
+  it('audit: retention takes the chain’s expired prefix — exactly what it exports is what it removes, with times out of chain order', async () => {
+    const repo = new AuditRepo(db);
+    const log = new AuditLog(repo, { failClosed: true });
+    const day = 86_400_000;
+    const now = Date.now();
+    // Chain order vs time: a call that arrived 5 days ago is written after one from 2 days ago (a
+    // slow call, or another node's clock); retention of 3 days must stop at the 2-day-old one.
+    const ages = [10, 9, 2, 5, 1];
+    for (const [i, age] of ages.entries()) await log.record(auditEvent(log, timeOrderedUuid(now - age * day - i)));
+    expect((await repo.expiredPrefix(now - 3 * day)).map((e) => Math.round((now - e.eventTimeMs) / day))).toEqual([10, 9]);
+    expect((await repo.expiredPrefix(now - 3 * day, 1)).length).toBe(2); // in pages of one
+    const exportDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-retention-'));
+    scratch.push(exportDir);
+    const trail = new AuditTrail(db, undefined as never, repo, new AuditCheckpointRepo(db));
+    expect(await trail.purge(3, exportDir, now)).toBe(2);
+    const exported = readdirSync(exportDir).flatMap((f) => readFileSync(path.join(exportDir, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l).seq);
+    const left = await repo.all();
+    expect(left.map((e) => Math.round((now - e.eventTimeMs) / day))).toEqual([2, 5, 1]);
+    expect(exported.sort((a: number, b: number) => a - b)).toEqual([left[0]!.seq - 2, left[0]!.seq - 1]);
+    expect((await trail.anchor()).hash).toBe(left[0]!.prevHash);
+    // The 5-day-old event goes once the one before it is due.
+    expect(await trail.purge(3, exportDir, now + day)).toBe(2);
+    await repo.close();
+  });
+
+  it('audit: an export of a time range is the chain segment between its first and last event, so it verifies', async () => {
+    const repo = new AuditRepo(db);
+    const log = new AuditLog(repo, { failClosed: true });
+    const t0 = Date.now() - 100_000;
+    // Seconds after t0, in chain order; the third was stamped outside [20 s, 40 s).
+    for (const s of [10, 20, 50, 30, 60]) await log.record(auditEvent(log, timeOrderedUuid(t0 + s * 1000)));
+    const segment = await repo.all({ sinceMs: t0 + 20_000, untilMs: t0 + 40_000 });
+    expect(segment.map((e) => (e.eventTimeMs - t0) / 1000)).toEqual([20, 50, 30]);
+    for (let i = 1; i < segment.length; i++) expect(segment[i]!.prevHash).toBe(segment[i - 1]!.hash);
+    expect(await repo.all({ sinceMs: t0 + 70_000 })).toEqual([]);
+    expect((await repo.all({ untilMs: t0 + 15_000 })).map((e) => (e.eventTimeMs - t0) / 1000)).toEqual([10]);
+    await repo.close();
   });
 
   it('leases: connections racing for a free lease — exactly one wins, every time', async () => {
