@@ -341,8 +341,8 @@ export async function main(argv: string[]): Promise<void> {
     .command('export')
     .description('write audit events (and the signed checkpoints they reach) as NDJSON, for long storage and offline verification')
     .requiredOption('--out <file>', 'output file')
-    .option('--since <iso-time>', 'events at or after this time')
-    .option('--until <iso-time>', 'events before this time')
+    .option('--since <iso-time>', 'from the first event stamped at or after this time (the chain segment: it verifies)')
+    .option('--until <iso-time>', 'to the last event stamped before this time')
     .addOption(json())
     .action(async (opts: { out: string; since?: string; until?: string; json?: boolean }) => {
       const sinceMs = opts.since === undefined ? undefined : Date.parse(opts.since);
