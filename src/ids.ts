@@ -18,7 +18,7 @@ const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 /**
  * The Unix milliseconds a version 7 UUID carries (timeOrderedUuid's `now`); undefined for any
  * other string (a version 4 id of an older release, a typo). The audit trail uses it to find an
- * event by its id or its request's id through the time index (docs/audit.md).
+ * event by its id or its request's id through the time index (AuditRepo.query).
  */
 export function uuidTimeMs(id: string): number | undefined {
   if (!UUID_V7.test(id)) return undefined;

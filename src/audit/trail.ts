@@ -120,8 +120,9 @@ export class AuditTrail {
   }
 
   /**
-   * Retention: events older than `retentionDays` are appended to a daily NDJSON file in
-   * `exportDir` (when set), then removed; the anchor moves to the last removed event.
+   * Retention: the chain's oldest events, up to the first one not older than `retentionDays`
+   * (AuditRepo.expiredPrefix), are appended to a daily NDJSON file in `exportDir` (when set),
+   * then removed; the anchor moves to the last removed event.
    */
   async purge(retentionDays: number, exportDir: string | undefined, nowMs = Date.now()): Promise<number> {
     const old = await this.events.expiredPrefix(nowMs - retentionDays * 86_400_000);
