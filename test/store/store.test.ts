@@ -36,18 +36,21 @@ afterAll(() => {
 
 type Engine = 'sqlite' | 'postgres';
 
-/** A fresh, migrated database; `open` gives further connections (pools) to the same one. */
-async function fresh(engine: Engine): Promise<{ db: Db; open: () => Db }> {
-  let open: () => Db;
+/** A new, empty database: a function that opens a connection (pool) to it. */
+async function newDatabase(engine: Engine): Promise<() => Db> {
   if (engine === 'sqlite') {
     const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-store-'));
     scratch.push(dir);
     const file = path.join(dir, 'kms.sqlite');
-    open = () => openDatabase({ databaseUrl: undefined, sqliteFile: file });
-  } else {
-    const url = await server!.createDatabase('store');
-    open = () => openDatabase({ databaseUrl: url, sqliteFile: '/nonexistent' });
+    return () => openDatabase({ databaseUrl: undefined, sqliteFile: file });
   }
+  const url = await server!.createDatabase('store');
+  return () => openDatabase({ databaseUrl: url, sqliteFile: '/nonexistent' });
+}
+
+/** A fresh, migrated database; `open` gives further connections (pools) to the same one. */
+async function fresh(engine: Engine): Promise<{ db: Db; open: () => Db }> {
+  const open = await newDatabase(engine);
   const db = open();
   await migrate(db);
   return { db, open };
@@ -360,14 +363,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
 
   it('audit: events written before migration 0014 (stamped when their call ended) are still found by request id', async () => {
     // A database at 0013 with events from that release: version 7 request ids, stamped later.
-    const legacy = await (async () => {
-      if (engine === 'sqlite') {
-        const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-store-'));
-        scratch.push(dir);
-        return openDatabase({ databaseUrl: undefined, sqliteFile: path.join(dir, 'kms.sqlite') });
-      }
-      return openDatabase({ databaseUrl: await server!.createDatabase('legacy'), sqliteFile: '/nonexistent' });
-    })();
+    const legacy = (await newDatabase(engine))();
     extra.push(legacy);
     for (;;) {
       const [, applied] = (await legacy.migrate.up({ migrationSource: migrations })) as [number, string[]];
