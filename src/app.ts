@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import { readPin, type Config } from './config.js';
-import { Kek } from './crypto/kek.js';
+import { Kek, KEK_KEY_ID } from './crypto/kek.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { loadProfile } from './pkcs11/profile.js';
@@ -25,7 +25,7 @@ import { AccessService } from './domain/access.js';
 import { PolicyRepo } from './store/policy-repo.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditCheckpointRepo, AuditRepo } from './store/audit-repo.js';
-import { AuditTrail } from './audit/trail.js';
+import { AUDIT_SIGNING_KEY, AuditTrail, ensureAuditSigningKey } from './audit/trail.js';
 import { AlarmService } from './domain/alarms.js';
 import { AlarmRepo } from './store/alarm-repo.js';
 import { dataKeyIdsOfCall, keyIdsOfCall } from './domain/call-keys.js';
@@ -113,10 +113,13 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
   });
   try {
     const placement = resolvePlacement(token, { sm: config.smEngine, pqc: config.pqcEngine });
-    const kek = await Kek.ensure(token);
     const db = openDatabase(config);
     try {
       await migrate(db);
+      // A token has no lock of its own: processes starting together on a token without the
+      // service keys would each make their own (and then sign audit checkpoints with different
+      // keys). One at a time, under a lease in the shared database; the later ones find them.
+      const kek = (await hasServiceKeys(token)) ? new Kek(token) : await oneAtATime(new LeaseRepo(db), 'token-setup', () => ensureServiceKeys(token));
       // Mutable-state caches (KMS_CACHE_TTL_MS > 0, the default): dropped on this process's own
       // writes (watchWrites) and whenever a request finds the database's epoch moved (EpochWatch).
       const epoch = config.cacheTtlMs > 0 ? watchWrites(db) : undefined;
@@ -168,8 +171,25 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
 }
 
 /**
- * Several nodes starting together on one database: the root account's bootstrap (check, create,
- * record) runs in one process at a time, under a short lease, so the later ones find it made.
+ * The keys the service itself keeps in the token: the KEK (seals software-module keys and
+ * credentials) and the audit signing key pair (checkpoints). Made when absent, by `token init`
+ * and at start; not safe for two processes at once (openServices takes a lease around it).
+ */
+export async function ensureServiceKeys(token: Token): Promise<Kek> {
+  const kek = await Kek.ensure(token);
+  await ensureAuditSigningKey(token);
+  return kek;
+}
+
+/** Both of ensureServiceKeys' keys are there (the usual start: no lease needed). */
+async function hasServiceKeys(token: Token): Promise<boolean> {
+  return (await token.exists({ keyId: KEK_KEY_ID, version: 1 })) && (await token.exists(AUDIT_SIGNING_KEY));
+}
+
+/**
+ * Several nodes starting together on one database: a check-then-create step (the root account's
+ * bootstrap, the token's service keys) runs in one process at a time, under a short lease, so
+ * the later ones find it done.
  */
 async function oneAtATime<T>(leases: LeaseRepo, task: string, fn: () => Promise<T>): Promise<T> {
   const holder = `${process.pid}/${randomUUID()}`;

@@ -25,7 +25,6 @@ function leaseTtlMs(intervalSeconds: number): number {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const services = await openServices(config, logger);
-  await services.trail.ensureSigningKey();
   const listener = createRequestListener(services, createApp(services));
   // Node's own refusals (header block too large, malformed HTTP) answered in Tencent's envelope.
   const server = createServer({ keepAliveTimeout: 65_000, maxHeaderSize: MAX_HEADER_BYTES }, listener);
@@ -124,12 +123,8 @@ export interface RunningCluster {
 export async function startCluster(config: Config, logger: Logger, workers: number): Promise<RunningCluster> {
   const { default: cluster } = await import('node:cluster');
   if (!cluster.isPrimary) throw new Error('startCluster runs in the primary process');
-  const prepared = await openServices(config, logger);
-  try {
-    await prepared.trail.ensureSigningKey();
-  } finally {
-    await closeServices(prepared);
-  }
+  // Opening the services once migrates and makes the service keys and the root account.
+  await closeServices(await openServices(config, logger));
   let closing = false;
   const live = new Set<import('node:cluster').Worker>();
   const fork = () => {

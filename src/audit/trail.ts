@@ -17,6 +17,16 @@ import { eventHash, GENESIS_HASH } from './audit-log.js';
 export const AUDIT_SIGNING_KEY = { keyId: 'audit-signing', version: 1 };
 const ANCHOR_META = 'audit_anchor';
 
+/**
+ * Makes the audit signing key pair when the token has none. Not safe for two processes at once:
+ * each would find none and make its own, and nodes would then sign checkpoints with different
+ * keys. `token init` (once, before the nodes start) and openServices (under a database lease)
+ * call it; see ensureServiceKeys in app.ts.
+ */
+export async function ensureAuditSigningKey(token: Token): Promise<void> {
+  if (!(await token.exists(AUDIT_SIGNING_KEY))) await token.generateEcKeyPair(AUDIT_SIGNING_KEY, 'P-256', { sign: true });
+}
+
 export function checkpointMessage(c: Pick<Checkpoint, 'seq' | 'headHash' | 'signedAtMs'>): Buffer {
   return Buffer.from(`hsmkms-audit-checkpoint:v1:${c.seq}:${c.headHash}:${c.signedAtMs}`, 'utf8');
 }
@@ -72,13 +82,8 @@ export class AuditTrail {
     private readonly checkpoints: AuditCheckpointRepo,
   ) {}
 
-  /** The signing key pair in the token, created on first use. */
-  async ensureSigningKey(): Promise<void> {
-    if (!(await this.token.exists(AUDIT_SIGNING_KEY))) await this.token.generateEcKeyPair(AUDIT_SIGNING_KEY, 'P-256', { sign: true });
-  }
-
+  /** The signing key pair was made by `token init` or at start (ensureServiceKeys in app.ts). */
   async publicKey(): Promise<KeyObject> {
-    await this.ensureSigningKey();
     return (await this.token.exportPublicKey(AUDIT_SIGNING_KEY)).keyObject;
   }
 
@@ -88,7 +93,6 @@ export class AuditTrail {
     if (!head) return undefined;
     const last = await this.checkpoints.last();
     if (last && last.seq >= head.seq) return undefined;
-    await this.ensureSigningKey();
     const c = { seq: head.seq, headHash: head.hash, signedAtMs: nowMs };
     const digest = createHash('sha256').update(checkpointMessage(c)).digest();
     const signature = (await this.token.sign(AUDIT_SIGNING_KEY, 'ecdsa', digest, 'der')).toString('base64');

@@ -1,8 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { closeServices, openServices, openToken, type Services } from '../app.js';
+import { closeServices, ensureServiceKeys, openServices, openToken, type Services } from '../app.js';
 import { loadConfig, type Config } from '../config.js';
-import { Kek } from '../crypto/kek.js';
 import { createLogger } from '../log.js';
 import { provisionSoftHsm } from '../pkcs11/softhsm.js';
 import type { TokenStatus } from '../pkcs11/token.js';
@@ -104,7 +103,7 @@ export async function main(argv: string[]): Promise<void> {
     });
   token
     .command('init')
-    .description('create the SoftHSM2 token under KMS_DATA_DIR when absent (softhsm2 profile), then the KEK and the health sentinel')
+    .description('create the SoftHSM2 token under KMS_DATA_DIR when absent (softhsm2 profile), then the KEK, the audit signing key and the health sentinel')
     .addOption(json())
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
@@ -114,10 +113,10 @@ export async function main(argv: string[]): Promise<void> {
         process.env.SOFTHSM2_CONF ??= config.softhsmConf;
       }
       const result = await withToken(config, async (t) => {
-        const kek = await Kek.ensure(t);
+        const kek = await ensureServiceKeys(t);
         return { tokenCreated: created, tokenLabel: config.tokenLabel, kekVersion: kek.version };
       });
-      print(!!opts.json, result, () => `token ${result.tokenLabel}: ${created ? 'created' : 'present'}; KEK v${result.kekVersion} ready`);
+      print(!!opts.json, result, () => `token ${result.tokenLabel}: ${created ? 'created' : 'present'}; KEK v${result.kekVersion} and the audit signing key ready`);
     });
 
   program

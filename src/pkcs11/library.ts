@@ -49,6 +49,11 @@ export function initializeLibrary(modulePath: string): void {
   entry.initialized = true;
 }
 
+/** How many Token instances of this process use the library (C_Finalize affects them all). */
+export function libraryUsers(modulePath: string): number {
+  return loaded.get(modulePath)?.refs ?? 0;
+}
+
 /** C_Finalize for recovery: everything (sessions, session objects, login) is gone after it. */
 export function finalizeLibrary(modulePath: string): void {
   const entry = loaded.get(modulePath);

@@ -17,7 +17,7 @@ import {
   ckrOf,
   translate,
 } from './errors.js';
-import { acquireLibrary, finalizeLibrary, flagsOf, initializeLibrary, releaseLibrary } from './library.js';
+import { acquireLibrary, finalizeLibrary, flagsOf, initializeLibrary, libraryUsers, releaseLibrary } from './library.js';
 import type { TokenProfile } from './profile.js';
 import {
   assertFlatTemplate,
@@ -62,6 +62,8 @@ export interface TokenOptions {
   maxSessionCopies?: number;
   /** How long an operation waits for the token to come back before TokenUnavailableError. */
   recoverTimeoutMs?: number;
+  /** How long open() looks again for a token it did not find (default 2 s; see open()). */
+  openRetryMs?: number;
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
 
@@ -172,14 +174,29 @@ export class Token {
 
   static async open(opts: TokenOptions): Promise<Token> {
     const token = new Token(opts);
-    try {
-      token.connect();
-      token.ensureSentinel();
-    } catch (err) {
-      token.close();
-      throw translate(err, 'open token');
+    const deadline = Date.now() + (opts.openRetryMs ?? 2_000);
+    for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
+      try {
+        token.connect();
+        token.ensureSentinel();
+        return token;
+      } catch (err) {
+        // SoftHSM2 reads a token's files without a lock against another process rewriting them
+        // (its login, its new objects): a process starting then finds no token of that label,
+        // or C_GetTokenInfo or C_Login fails with CKR_GENERAL_ERROR (seen with processes
+        // starting together; SoftHSMv2 issue #757). A fresh C_Initialize a moment later reads
+        // them whole. Not for a refused PIN; and only when no other Token of this process uses
+        // the library, since C_Finalize would end their sessions too.
+        if (!(err instanceof LoginFailedError) && Date.now() + delay < deadline && libraryUsers(opts.modulePath) === 1) {
+          token.disconnect();
+          finalizeLibrary(opts.modulePath);
+          await sleep(delay);
+          continue;
+        }
+        token.close();
+        throw translate(err, 'open token');
+      }
     }
-    return token;
   }
 
   get profile(): TokenProfile {
@@ -218,6 +235,9 @@ export class Token {
           /* closing a session we could not use */
         }
         const e = translate(err, 'login');
+        // CKR_GENERAL_ERROR: SoftHSM2 could not read the token's files (see open()), not a
+        // refusal of the PIN; open() and recover() try again.
+        if (isGeneralError(err)) throw e;
         throw e instanceof LoginFailedError ? e : new LoginFailedError(`login: ${e.message}`, e.ckr);
       }
     }

@@ -21,7 +21,7 @@ afterAll(() => {
 });
 
 describe('hsmkms CLI', () => {
-  it('token init creates the token, a 0600 PIN file and the KEK, and is idempotent', () => {
+  it('token init creates the token, a 0600 PIN file, the KEK and the audit signing key, and is idempotent', () => {
     const first = cli(['token', 'init', '--json'], env);
     expect(first.stderr).toBe('');
     expect(JSON.parse(first.stdout)).toEqual({ tokenCreated: true, tokenLabel: 'hsmkms', kekVersion: 1 });
@@ -40,7 +40,7 @@ describe('hsmkms CLI', () => {
     expect(s).toMatchObject({ module: '/usr/lib/softhsm/libsofthsm2.so', profile: 'softhsm2', tokenLabel: 'hsmkms', loggedIn: true });
     expect(s.serial).toMatch(/\S/);
     expect(s.slot).toMatch(/^\d+$/);
-    expect(s.objects).toMatchObject({ secret: 1, data: 1, total: 2 }); // KEK and sentinel
+    expect(s.objects).toEqual({ secret: 1, private: 1, public: 1, data: 1, total: 4 }); // KEK, audit signing key pair, sentinel
     expect(s.mechanisms.find((m: { name: string }) => m.name === 'CKM_AES_GCM')).toMatchObject({ expected: true, offered: true });
     const human = cli(['token', 'status'], env);
     expect(human.stdout).toMatch(/logged in: yes/);
