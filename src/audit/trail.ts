@@ -47,7 +47,17 @@ export interface VerifyResult {
  * Checks links and hashes from the anchor, then every checkpoint: its signature, and that the
  * event it names exists with that hash. Names the first problem found.
  */
-export function verifyTrail(events: StoredAuditEvent[], checkpoints: Checkpoint[], publicKey: KeyObject, anchor: Anchor = { seq: 0, hash: GENESIS_HASH }): VerifyResult {
+export function verifyTrail(read: StoredAuditEvent[], checkpoints: Checkpoint[], publicKey: KeyObject, anchor: Anchor = { seq: 0, hash: GENESIS_HASH }): VerifyResult {
+  // Events at or before the anchor: retention removed them while the trail was being read
+  // (AuditTrail.verify reads the anchor last). They must end at the anchor's event; the chain
+  // is checked from there.
+  let from = 0;
+  while (from < read.length && read[from]!.seq <= anchor.seq) from++;
+  const events = read.slice(from);
+  const removed = read[from - 1];
+  if (removed && (removed.seq !== anchor.seq || removed.hash !== anchor.hash)) {
+    return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: removed.seq, eventId: removed.eventId, reason: 'chain differs from the retention anchor' } };
+  }
   let prev = anchor.hash;
   const bySeq = new Map<number, StoredAuditEvent>();
   for (const e of events) {
@@ -106,16 +116,32 @@ export class AuditTrail {
     return raw ? (JSON.parse(raw) as Anchor) : { seq: 0, hash: GENESIS_HASH };
   }
 
+  /**
+   * The trail is read while calls append to it, the lease holder signs checkpoints and retention
+   * removes its oldest events: there is no read snapshot (on SQLite a read transaction here
+   * would hold the writers' lock for the whole read). So the checkpoints are read first (the
+   * events read after them reach at least as far: the chain only grows at its head) and the
+   * anchor last (events retention removed in between are then at or before it; verifyTrail).
+   */
   async verify(): Promise<VerifyResult> {
-    return verifyTrail(await this.events.all(), await this.checkpoints.all(), await this.publicKey(), await this.anchor());
+    const checkpoints = await this.checkpoints.all();
+    const events = await this.events.all();
+    const anchor = await this.anchor();
+    return verifyTrail(events, checkpoints, await this.publicKey(), anchor);
   }
 
-  /** NDJSON: a header line with the anchor, the events in chain order, then the checkpoints. */
+  /**
+   * NDJSON: a header line with the anchor, the events in chain order, then the checkpoints that
+   * sign one of them (read first, as in verify(); one signed after the last exported event would
+   * make the export look cut short).
+   */
   async exportLines(range: { sinceMs?: number; untilMs?: number } = {}): Promise<string[]> {
+    const signed = await this.checkpoints.all();
     const events = await this.events.all(range);
     const anchor = events.length ? { seq: events[0]!.seq - 1, hash: events[0]!.prevHash } : await this.anchor();
     const first = events[0]?.seq ?? Infinity;
-    const checkpoints = (await this.checkpoints.all()).filter((c) => c.seq >= first);
+    const last = events[events.length - 1]?.seq ?? -Infinity;
+    const checkpoints = signed.filter((c) => c.seq >= first && c.seq <= last);
     return [
       JSON.stringify({ type: 'header', format: 'hsmkms-audit-export', version: 1, anchor }),
       ...events.map((e) => JSON.stringify({ type: 'event', ...e })),

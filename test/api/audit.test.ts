@@ -156,6 +156,11 @@ describe('tamper evidence', () => {
     await db()('audit_events').where({ seq: sb }).update(restB);
     await db()('audit_events').where({ seq: sa }).update({ event_id: restA.event_id });
     expect((await run(['audit', 'verify', '--json'])).out.ok).toBe(true);
+    // a retention anchor that is not where the events before it end (an anchor is the hash of
+    // the last event retention removed)
+    await db()('service_meta').insert({ name: 'audit_anchor', value: JSON.stringify({ seq: sa, hash: '1'.repeat(64) }), updated_at: Date.now() });
+    expect((await run(['audit', 'verify', '--json'])).out).toMatchObject({ ok: false, firstBad: { seq: sa, reason: 'chain differs from the retention anchor' } });
+    await db()('service_meta').where({ name: 'audit_anchor' }).delete();
     // removed in the middle
     await db()('audit_events').where({ seq: sa }).delete();
     expect((await run(['audit', 'verify', '--json'])).out).toMatchObject({ ok: false, firstBad: { seq: sb } });
@@ -185,6 +190,15 @@ describe('tamper evidence', () => {
           (e: { stdout: string }) => JSON.parse(e.stdout),
         );
       expect(await offline(['audit', 'verify', '--export', file, '--public-key', pub, '--json'])).toMatchObject({ ok: true });
+      // A range that ends before the newest checkpoint: the export carries only the checkpoints
+      // of its own events (one signed later would make it look cut short).
+      const times = (await db()('audit_events').orderBy('seq').select('event_time_ms')).map((r) => Number(r.event_time_ms));
+      const until = new Date(times[Math.floor(times.length / 2)]!).toISOString();
+      const ranged = path.join(dir, 'ranged.ndjson');
+      const part = (await run(['audit', 'export', '--out', ranged, '--until', until, '--json'])).out.events;
+      expect(part).toBeGreaterThan(0);
+      expect(part).toBeLessThan(times.length);
+      expect(await offline(['audit', 'verify', '--export', ranged, '--public-key', pub, '--json'])).toMatchObject({ ok: true, events: part });
       const lines = readFileSync(file, 'utf8').split('\n');
       const i = lines.findIndex((l) => l.includes('"eventName":"Encrypt"'));
       lines[i] = lines[i]!.replace('"result":"Success"', '"result":"Fail"');
@@ -205,6 +219,41 @@ describe('tamper evidence', () => {
     await hk('GetRegions');
     await server.services.trail.checkpoint();
     expect((await run(['audit', 'verify', '--json'])).out).toMatchObject({ ok: true });
+  });
+});
+
+describe('verify while the trail moves', () => {
+  it('reads a consistent trail while calls append, checkpoints are signed and retention removes events', async () => {
+    const { trail } = server.services;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let stop = false;
+    const loops = [
+      (async () => {
+        while (!stop) await hk('GenerateRandom', { NumberOfBytes: 4 });
+      })(),
+      (async () => {
+        while (!stop) {
+          await trail.checkpoint();
+          await sleep(1);
+        }
+      })(),
+      (async () => {
+        // What the lease holder's retention does, here with a cutoff of now: all but the newest.
+        while (!stop) {
+          await trail.purge(0, server.config.auditExportDir);
+          await sleep(15);
+        }
+      })(),
+    ];
+    const results = [];
+    try {
+      for (let i = 0; i < 60; i++) results.push(await trail.verify());
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(results.some((r) => r.checkpoints > 0 && r.events > 0)).toBe(true);
   });
 });
 
