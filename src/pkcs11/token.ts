@@ -62,7 +62,7 @@ export interface TokenOptions {
   maxSessionCopies?: number;
   /** How long an operation waits for the token to come back before TokenUnavailableError. */
   recoverTimeoutMs?: number;
-  /** How long open() looks again for a token it did not find (default 2 s; see open()). */
+  /** How long open() tries again when it did not find or could not read the token (default 2 s; see open()). */
   openRetryMs?: number;
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
