@@ -158,7 +158,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const access = new AccessService(new PolicyRepo(db), identityRepo, keyReads, dataKeyRepo, cache);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
-      const trail = new AuditTrail(db, token, auditRepo, new AuditCheckpointRepo(db));
+      const trail = new AuditTrail(token, auditRepo, new AuditCheckpointRepo(db));
       return { config, logger, metrics, token, placement, kek, db, epochWatch, epochReader, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
     } catch (err) {
       await db.destroy();

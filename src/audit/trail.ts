@@ -3,8 +3,6 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Token } from '../pkcs11/token.js';
 import type { AuditCheckpointRepo, AuditRepo, Checkpoint, StoredAuditEvent } from '../store/audit-repo.js';
-import type { Db } from '../store/db.js';
-import { getMeta } from '../store/service-meta.js';
 import { eventHash, GENESIS_HASH } from './audit-log.js';
 
 // Tamper evidence beyond the hash chain: the chain head is signed periodically (checkpoints) by a
@@ -15,7 +13,6 @@ import { eventHash, GENESIS_HASH } from './audit-log.js';
 // export with Node's crypto, not the token.
 
 export const AUDIT_SIGNING_KEY = { keyId: 'audit-signing', version: 1 };
-const ANCHOR_META = 'audit_anchor';
 
 /**
  * Makes the audit signing key pair when the token has none. Not safe for two processes at once:
@@ -86,7 +83,6 @@ export function verifyTrail(read: StoredAuditEvent[], checkpoints: Checkpoint[],
 
 export class AuditTrail {
   constructor(
-    private readonly db: Db,
     private readonly token: Token,
     private readonly events: AuditRepo,
     private readonly checkpoints: AuditCheckpointRepo,
@@ -112,8 +108,7 @@ export class AuditTrail {
   }
 
   async anchor(): Promise<Anchor> {
-    const raw = await getMeta(this.db, ANCHOR_META);
-    return raw ? (JSON.parse(raw) as Anchor) : { seq: 0, hash: GENESIS_HASH };
+    return (await this.events.anchor()) ?? { seq: 0, hash: GENESIS_HASH };
   }
 
   /**
@@ -164,11 +159,7 @@ export class AuditTrail {
         appendFileSync(file, `${JSON.stringify({ type: 'event', ...e })}\n`, { mode: 0o600 });
       }
     }
-    const last = old[old.length - 1]!;
-    await this.db.transaction(async (trx) => {
-      await trx('service_meta').insert({ name: ANCHOR_META, value: JSON.stringify({ seq: last.seq, hash: last.hash }), updated_at: Date.now() }).onConflict('name').merge();
-      await trx('audit_events').where('seq', '<=', last.seq).delete();
-    });
+    await this.events.removePrefix(old[old.length - 1]!);
     return old.length;
   }
 }

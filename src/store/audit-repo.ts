@@ -3,6 +3,9 @@ import { likeOperator, sqliteSideConnection, walCheckpointer, type Db, type Side
 import { LEGACY_REQUEST_TIMES_META } from './migrations/0014_audit_lookup_by_time.js';
 import { getMeta } from './service-meta.js';
 
+/** service_meta row holding the retention anchor (AuditRepo.anchor). */
+const ANCHOR_META = 'audit_anchor';
+
 export interface AuditEvent {
   eventId: string;
   eventTimeMs: number;
@@ -348,6 +351,23 @@ export class AuditRepo {
       if (rows.length < pageSize) return out;
       after = Number(rows[rows.length - 1].seq);
     }
+  }
+
+  /**
+   * Where the chain starts once retention has removed its oldest events: the last removed event
+   * (its seq and hash); undefined while nothing was removed.
+   */
+  async anchor(): Promise<{ seq: number; hash: string } | undefined> {
+    const raw = await getMeta(this.db, ANCHOR_META);
+    return raw ? (JSON.parse(raw) as { seq: number; hash: string }) : undefined;
+  }
+
+  /** Retention: removes the events up to `last` and makes it the anchor, in one transaction. */
+  async removePrefix(last: { seq: number; hash: string }): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      await trx('service_meta').insert({ name: ANCHOR_META, value: JSON.stringify({ seq: last.seq, hash: last.hash }), updated_at: Date.now() }).onConflict('name').merge();
+      await trx('audit_events').where('seq', '<=', last.seq).delete();
+    });
   }
 
   async deleteUpToSeq(seq: number): Promise<number> {

@@ -401,7 +401,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect((await repo.expiredPrefix(now - 3 * day, 1)).length).toBe(2); // in pages of one
     const exportDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-retention-'));
     scratch.push(exportDir);
-    const trail = new AuditTrail(db, undefined as never, repo, new AuditCheckpointRepo(db));
+    const trail = new AuditTrail(undefined as never, repo, new AuditCheckpointRepo(db));
     expect(await trail.purge(3, exportDir, now)).toBe(2);
     const exported = readdirSync(exportDir).flatMap((f) => readFileSync(path.join(exportDir, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l).seq);
     const left = await repo.all();
