@@ -22,6 +22,24 @@ export function cli(args: string[], env: NodeJS.ProcessEnv): CliResult {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A child process run to its end, its output collected (without blocking this process, unlike spawnSync). */
+export function runCollected(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** `cli`, for several at once. */
+export function cliAsync(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  assertBuilt();
+  return runCollected(process.execPath, [BIN, ...args], env);
+}
+
 /** `hsmkms serve` as a child process; resolves once /healthz answers. */
 export async function serve(env: NodeJS.ProcessEnv, port: number): Promise<{ url: string; logs: () => string; stop: () => Promise<number | null> }> {
   assertBuilt();

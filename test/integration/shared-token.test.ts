@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenUnavailableError } from '../../src/pkcs11/errors.js';
-import { cli, freePort, REPO, serve } from '../helpers/cli.js';
+import { cli, cliAsync, freePort, serve } from '../helpers/cli.js';
 import { clearProxy, cnKmsClient } from '../helpers/sdk-clients.js';
 import { createTestToken, SOFTHSM_MODULE, type TestToken } from '../helpers/softhsm.js';
 
@@ -76,17 +76,6 @@ function expectOneOfEachServiceKey(token: TestToken): void {
   expect(new Set(labels.filter((l) => l.startsWith('Data:')))).toEqual(new Set(['Data:hsmkms/sentinel/v0']));
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'hsmkms.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
 describe('one token, several processes', () => {
   it('open() finds a token whose files were being rewritten when it looked, and fails clearly when they stay unreadable', async () => {
     const token = createTestToken('hsmkms-shared-open-');
@@ -118,7 +107,7 @@ describe('one token, several processes', () => {
     // reached that step left duplicates in 3 of 4 runs.
     const lock = new sqlite3.Database(path.join(token.dataDir, 'hsmkms.sqlite'));
     await new Promise<void>((resolve, reject) => lock.exec('BEGIN IMMEDIATE', (err) => (err ? reject(err) : resolve())));
-    const runs = Array.from({ length: 8 }, () => run(['audit', 'verify', '--json'], env));
+    const runs = Array.from({ length: 8 }, () => cliAsync(['audit', 'verify', '--json'], env));
     await new Promise((r) => setTimeout(r, 3_000));
     await new Promise<void>((resolve, reject) => lock.exec('ROLLBACK', (err) => (err ? reject(err) : resolve())));
     await new Promise<void>((resolve) => lock.close(() => resolve()));

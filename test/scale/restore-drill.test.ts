@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO } from '../helpers/cli.js';
+import { REPO, runCollected, type CliResult } from '../helpers/cli.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 // scripts/restore-drill against SoftHSM2 and a real PostgreSQL server: backup (metadata, then
@@ -13,15 +12,8 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => pg?.stop());
 
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(path.join(REPO, 'scripts', 'restore-drill'), args, { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
+function run(args: string[]): Promise<CliResult> {
+  return runCollected(path.join(REPO, 'scripts', 'restore-drill'), args, { PATH: process.env.PATH, HOME: process.env.HOME });
 }
 
 describe('scripts/restore-drill', () => {
