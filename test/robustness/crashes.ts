@@ -79,6 +79,21 @@ export function crashSuite(): void {
       return { action: 'Encrypt', params: { KeyId: baseKey, Plaintext: plaintext }, onAck: (r) => acked.encrypts.push({ blob: r.CiphertextBlob as string, plaintext, keyId: baseKey }) };
     }
 
+    /** What the server logged as errors (message, error type, code, message): for a failure's report. */
+    function serverErrors(): string {
+      const lines = readFileSync(path.join(dir, 'server.log'), 'utf8').split('\n').filter((l) => l.startsWith('{'));
+      type Line = { level?: number; msg?: string; err?: { type?: string; code?: string; message?: string } };
+      const parsed = (l: string): Line => {
+        try {
+          return JSON.parse(l) as Line;
+        } catch {
+          return {}; // the line being written
+        }
+      };
+      const errors = lines.map(parsed).filter((l) => (l.level ?? 0) >= 50);
+      return JSON.stringify(errors.slice(-5).map((l) => ({ msg: l.msg, type: l.err?.type, code: l.err?.code, message: l.err?.message })));
+    }
+
     /** WORKERS callers run `next` (and Encrypts) until `killWhen` holds, then the server gets SIGKILL mid-load. */
     async function loadAndKill(name: string, next: () => Op | undefined, killWhen: () => boolean): Promise<void> {
       let killed = false;
@@ -97,7 +112,7 @@ export function crashSuite(): void {
             op.onAck?.(r);
           } catch (err) {
             if (killed) return;
-            throw new Error(`${name} worker ${w}: ${op.action} failed before the kill: ${(err as Error).message}`);
+            throw new Error(`${name} worker ${w}: ${op.action} failed before the kill: ${(err as Error).message}; the server logged: ${serverErrors()}`);
           } finally {
             inFlight--;
           }
