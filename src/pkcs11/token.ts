@@ -511,6 +511,25 @@ export class Token {
     return next;
   }
 
+  /**
+   * Makes a token object under a name that is free (the caller checked): SoftHSM2 now and then
+   * fails a creation with CKR_GENERAL_ERROR under load (its file store; the crash suite hit it
+   * about one run in four with the API suites running beside it). Whatever the failed attempt
+   * left under the name is destroyed and the creation tried again, at most three times in all.
+   */
+  private async creating<T>(label: string, create: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await create();
+      } catch (err) {
+        if (!isGeneralError(err) || attempt >= 3) throw err;
+        this.opts.onEvent?.('token.create-retried', { label, attempt });
+        for (const h of this.findObjects(this.main!, label)) this.p11.C_DestroyObject(this.main!, h);
+        await sleep(10 * attempt);
+      }
+    }
+  }
+
   /** True when at least one object carries the name. */
   async exists(name: ObjectName): Promise<boolean> {
     return this.run('find', 'other', () => this.findObjects(this.main!, labelOf(name)).length > 0);
@@ -526,7 +545,7 @@ export class Token {
     const template = assertFlatTemplate(secretKeyTemplate(name, 'AES', usage, { token: true, modifiable: this.maxCopies > 0, valueLen: bits / 8 }));
     await this.serialized(() => this.run('generate AES key', 'other', async () => {
       if (!opts.freshName && this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
-      return this.withPoolSession((s) => this.p11.C_GenerateKeyAsync(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template));
+      return this.creating(label, () => this.withPoolSession((s) => this.p11.C_GenerateKeyAsync(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template)));
     }));
   }
 
@@ -543,7 +562,7 @@ export class Token {
     const priv = assertFlatTemplate(privateKeyTemplate(name, 'RSA', usage));
     await this.serialized(() => this.run('generate RSA key pair', 'other', async () => {
       if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
-      return this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN }, pub, priv));
+      return this.creating(label, () => this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN }, pub, priv)));
     }));
   }
 
@@ -555,7 +574,7 @@ export class Token {
     const priv = assertFlatTemplate(privateKeyTemplate(name, 'EC', usage));
     await this.serialized(() => this.run('generate EC key pair', 'other', async () => {
       if (this.findObjects(this.main!, label).length > 0) throw new InvalidInputError(`token object ${label} already exists`);
-      return this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN }, pub, priv));
+      return this.creating(label, () => this.withPoolSession((s) => this.p11.C_GenerateKeyPairAsync(s, { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN }, pub, priv)));
     }));
   }
 
