@@ -98,6 +98,7 @@ export function crashSuite(): void {
     async function loadAndKill(name: string, next: () => Op | undefined, killWhen: () => boolean): Promise<void> {
       let killed = false;
       let killing = false;
+      let failed = false;
       let inFlight = 0;
       let atKill = 0;
       const worker = async (w: number) => {
@@ -112,11 +113,14 @@ export function crashSuite(): void {
             op.onAck?.(r);
           } catch (err) {
             if (killed) return;
+            // No kill now: the server writes its log every 250 ms, and its errors are the report.
+            failed = true;
+            await new Promise((r) => setTimeout(r, 600));
             throw new Error(`${name} worker ${w}: ${op.action} failed before the kill: ${(err as Error).message}; the server logged: ${serverErrors()}`);
           } finally {
             inFlight--;
           }
-          if (!killing && killWhen()) {
+          if (!killing && !failed && killWhen()) {
             killing = true;
             // a few milliseconds later, while the other workers keep calling
             await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 20)));
