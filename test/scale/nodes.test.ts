@@ -100,7 +100,7 @@ beforeAll(async () => {
     KMS_JOBS_INTERVAL_SECONDS: '1',
     KMS_AUDIT_CHECKPOINT_SECONDS: '2',
   };
-  // As docs/deployment.md says: the token (and its KEK) and the schema are set up once,
+  // As docs/deployment.md says: the token (its KEK and audit signing key) and the schema are set up once,
   // before the nodes start.
   for (const args of [['token', 'init', '--json'], ['db', 'migrate', '--json']]) {
     const r = cli(args, env);
