@@ -1,5 +1,5 @@
 import { uuidTimeMs } from '../ids.js';
-import { likeOperator, sqliteSideConnection, walCheckpointer, type Db, type SideConnection } from './db.js';
+import { sqliteSideConnection, whereContains, walCheckpointer, type Db, type SideConnection } from './db.js';
 import { LEGACY_REQUEST_TIMES_META } from './migrations/0014_audit_lookup_by_time.js';
 import { getMeta } from './service-meta.js';
 
@@ -304,7 +304,8 @@ export class AuditRepo {
       if (t !== undefined) b.where('event_time_ms', t);
     }
     if (q.resourceType) b.where('resource_type', q.resourceType);
-    if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhereRaw(`(',' || resource_name || ',') ${likeOperator(this.db)} ?`, [`%,${q.resourceName},%`]));
+    // One of the event's resources (a comma-separated list).
+    if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhere((x) => whereContains(x, this.db, ["(',' || resource_name || ',')"], `,${q.resourceName},`)));
     if (q.beforeSeq !== undefined) b.where('seq', '<', q.beforeSeq);
     return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
   }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { DataKeyState } from '../domain/data-keys.js';
-import { escapeLike, likeOperator, type Db } from './db.js';
+import { whereContains, type Db } from './db.js';
 import type { Origin, Tag } from './key-repo.js';
 
 // Hosted data keys (migration 0010). The row holds the data key only as the CiphertextBlob
@@ -134,11 +134,7 @@ export class DataKeyRepo {
     if (f.origin) q.andWhere({ 'd.origin': f.origin });
     if (f.keyId) q.andWhere({ 'd.key_id': f.keyId });
     if (f.numberOfBytes) q.andWhere({ 'd.number_of_bytes': f.numberOfBytes });
-    if (f.search) {
-      const like = `%${escapeLike(f.search)}%`;
-      const op = likeOperator(conn); // case-insensitive on both engines, as the key list
-      q.andWhere((w) => w.whereRaw(`d.data_key_name ${op} ? escape '\\'`, [like]).orWhereRaw(`d.data_key_id ${op} ? escape '\\'`, [like]));
-    }
+    if (f.search) whereContains(q, conn, ['d.data_key_name', 'd.data_key_id'], f.search);
     for (const tf of f.tagFilters ?? []) {
       q.whereIn('d.data_key_id', function () {
         this.select('data_key_id').from('data_key_tags').where('tag_key', tf.key);

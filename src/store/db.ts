@@ -214,12 +214,25 @@ export async function retryingTransaction<T>(db: Db, fn: (trx: Knex.Transaction)
   }
 }
 
-/** LIKE that ignores ASCII case on both engines (SQLite's LIKE does; PostgreSQL's ILIKE does). */
 /** A search term for LIKE … ESCAPE '\\': its own %, _ and \\ match literally. */
-export const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-export function likeOperator(db: Db | Knex.Transaction): 'like' | 'ilike' {
-  return dialectOf(db) === 'postgres' ? 'ilike' : 'like';
+/**
+ * Rows where `term` occurs in any of `expressions` (SQL column expressions: the caller's
+ * constants, never input), its characters all literal, ignoring case (ASCII case on SQLite, as
+ * its LIKE does). SQLite: instr(lower(…), lower(?)), not LIKE, which refuses a pattern over
+ * 50,000 bytes ("LIKE or GLOB pattern too complex") — a long search term was an InternalError
+ * (found by the fuzz suite). PostgreSQL: ILIKE with %, _ and \ escaped.
+ */
+export function whereContains(q: Knex.QueryBuilder, conn: Db | Knex.Transaction, expressions: string[], term: string): void {
+  const postgres = dialectOf(conn) === 'postgres';
+  const like = `%${escapeLike(term)}%`;
+  q.andWhere((w) => {
+    for (const e of expressions) {
+      if (postgres) w.orWhereRaw(`${e} ilike ? escape '\\'`, [like]);
+      else w.orWhereRaw(`instr(lower(${e}), lower(?)) > 0`, [term]);
+    }
+  });
 }
 
 /** /readyz: the database answers. */

@@ -74,6 +74,25 @@ describe('requests the HTTP parser refuses get the Tencent envelope', () => {
     expect(judgeEnvelope(r.status, r.body)).toEqual({ ok: true, code: 'UnsupportedProtocol' });
   });
 
+  it('a search term over 50,000 characters is an empty result, not an InternalError (SQLite refused it as a LIKE pattern)', async () => {
+    const call = async (action: string, params: Record<string, unknown>) => {
+      const body = JSON.stringify(params);
+      const r = await fetch(`http://${server.endpoint}/`, { method: 'POST', headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action, version: '2019-01-18', region: 'ap-hongkong', body }), body });
+      return ((await r.json()) as { Response: Record<string, unknown> }).Response;
+    };
+    // Rows to match against: with none, SQLite never compiles the pattern.
+    const keyId = (await call('CreateKey', { Alias: 'long-search' })).KeyId;
+    expect(keyId).toBeTruthy();
+    expect((await call('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', IsHostedByKms: 1, DataKeyName: 'long-search' })).Error).toBeUndefined();
+    const long = 'A'.repeat(60_000);
+    for (const action of ['ListKeyDetail', 'ListDataKeyDetail']) {
+      const r = await call(action, { SearchKeyAlias: long });
+      expect(r.Error, action).toBeUndefined();
+      expect(r.TotalCount, action).toBe(0);
+      expect((await call(action, { SearchKeyAlias: 'LONG-SEARCH' })).TotalCount, action).toBe(1); // still a case-insensitive substring
+    }
+  });
+
   it('the server still answers signed calls afterwards', async () => {
     const body = '{"NumberOfBytes":8}';
     const res = await fetch(server.url, { method: 'POST', headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action: 'GenerateRandom', version: '2019-01-18', region: 'ap-hongkong', body }), body });
