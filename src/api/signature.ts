@@ -227,7 +227,20 @@ interface Tc3Authorization {
 }
 
 // `TC3-HMAC-SHA256 Credential=<id>/<date>/<service>/tc3_request, SignedHeaders=a;b, Signature=<hex>`
+const HEX_SIGNATURE = /^[0-9a-f]{64}$/;
+const CANONICAL_TC3_AUTHORIZATION =
+  /^TC3-HMAC-SHA256 Credential=([^/,=\s]+)\/(\d{4}-\d{2}-\d{2})\/([^/,=\s]+)\/tc3_request, SignedHeaders=([a-z0-9-]+(?:;[a-z0-9-]+)*), Signature=([0-9a-f]{64})$/;
 function parseAuthorization(value: string): Tc3Authorization {
+  // The form every SDK sends, read by one expression; anything else (other spacing, extra or
+  // reordered fields, a malformed part) goes through the general reading below, which also names
+  // what is wrong. For a header this matches, both readings give the same result.
+  const m = CANONICAL_TC3_AUTHORIZATION.exec(value);
+  if (m) {
+    const names = m[4]!.split(';');
+    if (names.includes('host') && names.includes('content-type')) {
+      return { secretId: m[1]!, date: m[2]!, service: m[3]!, signedHeaders: names, signature: m[5]! };
+    }
+  }
   const invalid = (reason: string) =>
     new InvalidAuthorizationError(`The request \`Authorization\` header does not conform to tencentcloud standards: ${reason}.`);
   // Also rejects the SDKs' `Authorization: SKIP` for unsigned calls (§1.3).
@@ -259,7 +272,7 @@ function parseAuthorization(value: string): Tc3Authorization {
   if (!names.includes('host') || !names.includes('content-type')) {
     throw invalid('`SignedHeaders` must include content-type and host');
   }
-  if (!/^[0-9a-f]{64}$/.test(signature)) throw invalid('`Signature` must be 64 lower-case hex digits');
+  if (!HEX_SIGNATURE.test(signature)) throw invalid('`Signature` must be 64 lower-case hex digits');
   return { secretId, date, service, signedHeaders: names, signature };
 }
 
@@ -268,26 +281,22 @@ function parseAuthorization(value: string): Tc3Authorization {
 // request, so offering two only doubles an already 2^-256 forgery chance.
 function* tc3StringsToSign(req: NormalizedRequest, auth: Tc3Authorization, timestampText: string): Generator<string> {
   const sentHost = req.headers['host'] ?? '';
-  const hosts = [...new Set([sentHost, stripPort(sentHost)])];
   const payloadHash = sha256Hex(req.body);
   const scope = `${auth.date}/${auth.service}/tc3_request`;
-  for (const host of hosts) {
+  const signedHeaders = auth.signedHeaders.join(';');
+  const stringToSign = (host: string): string => {
     // The v3 doc lower-cases and trims header values; the SDKs already send them lower-case.
-    const canonicalHeaders = auth.signedHeaders
-      .map((name) => `${name}:${(name === 'host' ? host : req.headers[name] ?? '').trim().toLowerCase()}\n`)
-      .join('');
-    const canonicalRequest = [
-      req.method,
-      // Canonical URI is `/`; the Node SDKs sign the URL path, which is `/` on the only route we serve.
-      req.path,
-      // GET: the raw query exactly as received, not re-sorted or re-encoded (the SDKs sign URL.search).
-      req.query,
-      canonicalHeaders,
-      auth.signedHeaders.join(';'),
-      payloadHash,
-    ].join('\n');
-    yield [TC3_ALGORITHM, timestampText, scope, sha256Hex(canonicalRequest)].join('\n');
-  }
+    let canonicalHeaders = '';
+    for (const name of auth.signedHeaders) canonicalHeaders += `${name}:${(name === 'host' ? host : req.headers[name] ?? '').trim().toLowerCase()}\n`;
+    // Canonical URI is `/`; the Node SDKs sign the URL path, which is `/` on the only route we serve.
+    // GET: the raw query exactly as received, not re-sorted or re-encoded (the SDKs sign URL.search).
+    const canonicalRequest = `${req.method}\n${req.path}\n${req.query}\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
+    return `${TC3_ALGORITHM}\n${timestampText}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+  };
+  yield stringToSign(sentHost);
+  // The second reading only when the first did not match (the generator is not resumed otherwise).
+  const bare = stripPort(sentHost);
+  if (bare !== sentHost) yield stringToSign(bare);
 }
 
 // §1.5 signature v1: every field in the GET query or the form-encoded POST body.
@@ -383,8 +392,13 @@ export function verifySignature(request: ApiRequest, secretKey: Buffer | string,
     const { kSigning, kept } = tc3SigningKey(key, proof.date, proof.service, derived);
     try {
       // The first candidate that matches ends the search: which host form a client signed is public.
+      // 64 lower-case hex digits (all parseAuthorization admits) have one reading as bytes:
+      // compare MACs as bytes, without hex-encoding ours.
+      if (!HEX_SIGNATURE.test(proof.signature)) return false;
+      const given = Buffer.from(proof.signature, 'hex');
       for (const candidate of proof.stringsToSign()) {
-        if (safeEqual(hmac('sha256', kSigning, candidate).toString('hex'), proof.signature)) return true;
+        const mac = hmac('sha256', kSigning, candidate);
+        if (mac.length === given.length && timingSafeEqual(mac, given)) return true;
       }
       return false;
     } finally {
@@ -547,7 +561,9 @@ function treeValue(node: FlatTree | string, path: string): unknown {
 
 function lowerCaseHeaders(headers: RawApiRequest['headers']): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  // Object.keys, not Object.entries: no [name, value] array per header (this runs for every request).
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
     if (value === undefined) continue;
     out[name.toLowerCase()] = typeof value === 'string' ? value : value.join(', ');
   }

@@ -402,6 +402,34 @@ describe('TC3-HMAC-SHA256 rejections', () => {
     expect(parseApiRequest(asGo).proof).toMatchObject({ service: 'kms' });
   });
 
+  it('the SDK form of Authorization and other spellings of it read the same and verify alike', () => {
+    // The SDKs' exact form is read by one expression, any other spelling by the general reading:
+    // both must give the same scope and signature, and the same verdict.
+    const sent = header(post, 'authorization');
+    const m = /^TC3-HMAC-SHA256 Credential=(\S+), SignedHeaders=(\S+), Signature=([0-9a-f]{64})$/.exec(sent)!;
+    expect(m).not.toBeNull();
+    const [, credential, signed, signature] = m;
+    const spellings = [
+      sent,
+      `TC3-HMAC-SHA256 Credential=${credential},SignedHeaders=${signed},Signature=${signature}`,
+      `TC3-HMAC-SHA256 Signature=${signature}, Credential=${credential}, SignedHeaders=${signed}`,
+      `TC3-HMAC-SHA256 Credential = ${credential} , SignedHeaders=${signed}, Signature=${signature} `,
+      `TC3-HMAC-SHA256 Credential=${credential}, SignedHeaders=${signed}, Signature=${signature}, Extra=1`,
+      `TC3-HMAC-SHA256 Credential=${credential}, SignedHeaders=${signed.split(';').reverse().join(';')}, Signature=${signature}`,
+    ];
+    const reference = parseApiRequest(post);
+    for (const value of spellings) {
+      const request = parseApiRequest(withHeaders(post, { authorization: value }));
+      expect(request.secretId).toBe(reference.secretId);
+      expect(request.proof).toMatchObject({ kind: 'TC3', date: (reference.proof as { date: string }).date, service: (reference.proof as { service: string }).service, signature });
+      const verdict = () => authenticateRequest(request, SECRET_KEY, new NonceCache(), nowFor(request));
+      // Reordered SignedHeaders change the canonical request: the SDK's signature no longer holds.
+      if (value.includes(signed.split(';').reverse().join(';')) && signed.includes(';')) expectRejected(verdict, SignatureFailureError, 'AuthFailure.SignatureFailure');
+      else expect(verdict).not.toThrow();
+      expect(() => authenticateRequest(request, 'not-the-key', new NonceCache(), nowFor(request))).toThrow(SignatureFailureError);
+    }
+  });
+
   it('a missing Authorization header is MissingParameter; SKIP or another scheme is InvalidAuthorization', () => {
     const missing = expectRejected(
       () => parseApiRequest(withHeaders(post, { authorization: undefined })),
