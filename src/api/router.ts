@@ -166,7 +166,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   const callLog = requestLogger(deps.logger);
 
   const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const requestId = timeOrderedUuid();
     // Begun now, awaited before the first cached read (authentication): overlaps parsing.
     const fresh = deps.fresh?.();
@@ -221,7 +221,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         answer = errorEnvelope(mapped.code, mapped.message, requestId);
       }
     }
-    const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
+    const latencyMs = performance.now() - started;
     callLog.info(
       { requestId, action: call?.action, region: call?.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
       'api call',
