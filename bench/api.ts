@@ -13,7 +13,11 @@
 // (default 0 = skipped; 100000 for the issue's figure) CMKs in the token and the database, with
 // the ratio against the 10-key Encrypt figure at the same connection count (`vs_10_keys`).
 //
-// Environment: BENCH_SECONDS (5) per case, BENCH_WORKERS (2: KMS_WORKERS of the server),
+// Each case runs in BENCH_ROUNDS (3) rounds of a server run and a bare run back to back (order
+// alternating); its figures are the rounds' medians and `ratio` the median of the rounds' ratios
+// (`ratio_min`/`ratio_max`: their spread).
+//
+// Environment: BENCH_SECONDS (3) per run, BENCH_ROUNDS (3), BENCH_WORKERS (2: KMS_WORKERS of the server),
 // BENCH_CASES (regexp over case names), BENCH_CONNECTIONS, BENCH_MANY_KEYS, BENCH_DATA_DIR (keep
 // and reuse the many-keys data dir there: building 100,000 token objects takes minutes),
 // BENCH_CPU_PROF (a directory: the server runs with node --cpu-prof there).
@@ -322,6 +326,54 @@ async function drive(target: Running, connections: number, seconds: number, body
 }
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+interface Paired {
+  kms: Measured;
+  bare: Measured;
+  /** Median of the rounds' ratios (each round: a server run and a bare run next to each other). */
+  ratio: number;
+  /** Every round's ratio, for the spread. */
+  ratios: number[];
+}
+
+/**
+ * The case and the bare server in `rounds` rounds, each a run of both back to back (the order
+ * alternating), so each ratio compares runs made seconds apart: on a shared machine throughput
+ * drifts by tens of percent over a minute, and one bare run made minutes before or after a case
+ * moved the ratio by as much as the changes being measured. Figures are the rounds' medians.
+ */
+async function paired(kms: Running, bare: Running, connections: number, seconds: number, rounds: number, bodyOf: BodyOf, creds: { secretId: string; secretKey: string }): Promise<Paired> {
+  const ks: Measured[] = [];
+  const bs: Measured[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Same generator, same signing work, same Encrypt-sized body for the bare server.
+    if (r % 2 === 0) {
+      ks.push(await drive(kms, connections, seconds, bodyOf, creds));
+      bs.push(await drive(bare, connections, seconds, bareBody, creds));
+    } else {
+      bs.push(await drive(bare, connections, seconds, bareBody, creds));
+      ks.push(await drive(kms, connections, seconds, bodyOf, creds));
+    }
+  }
+  const med = (ms: Measured[]): Measured => ({
+    cpuUs: median(ms.map((m) => m.cpuUs)),
+    rps: median(ms.map((m) => m.rps)),
+    p50: median(ms.map((m) => m.p50)),
+    p99: median(ms.map((m) => m.p99)),
+    errors: ms.reduce((a, m) => a + m.errors, 0),
+    requests: ms.reduce((a, m) => a + m.requests, 0),
+  });
+  const ratios = ks.map((k, i) => k.rps / bs[i]!.rps);
+  return { kms: med(ks), bare: med(bs), ratio: median(ratios), ratios };
+}
+
+/** The bare server's body: the Encrypt request's (set by parent() once the keys exist). */
+let bareBody: BodyOf = () => ({ action: 'Encrypt', body: '{}' });
 
 /**
  * CPU time (user + system, ms) of a process and its children (the cluster's workers), from
@@ -347,7 +399,8 @@ function cpuMs(pid: number): number {
 }
 
 async function parent(): Promise<void> {
-  const seconds = Number(process.env.BENCH_SECONDS || 5);
+  const seconds = Number(process.env.BENCH_SECONDS || 3);
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS || 3));
   const workers = Number(process.env.BENCH_WORKERS || 2);
   const connectionsList = (process.env.BENCH_CONNECTIONS || '1,8,64').split(',').map(Number);
   const only = process.env.BENCH_CASES ? new RegExp(process.env.BENCH_CASES) : undefined;
@@ -374,25 +427,18 @@ async function parent(): Promise<void> {
       ['GenerateDataKey', (i) => ({ action: 'GenerateDataKey', body: JSON.stringify({ KeyId: ds.aesKeys[i % n], KeySpec: 'AES_256' }) })],
       ['SignByAsymmetricKey', () => ({ action: 'SignByAsymmetricKey', body: JSON.stringify({ KeyId: ds.eccKey, Algorithm: 'ECC_P256_R1', Message: message, MessageType: 'RAW' }) })],
     ];
-    const bareRuns = new Map<number, Measured>();
-    const bareOf = async (connections: number): Promise<Measured> => {
-      if (!bareRuns.has(connections)) {
-        // Same generator, same signing work, same Encrypt-sized body.
-        bareRuns.set(connections, await drive(bare, connections, seconds, cases[0]![1], creds));
-      }
-      return bareRuns.get(connections)!;
-    };
+    bareBody = cases[0]![1];
+    await drive(bare, 64, 1, bareBody, creds); // the bare server's warm-up
     const encrypt10 = new Map<number, number>();
     for (const [name, bodyOf] of cases) {
       if (!want(name)) continue;
       for (const connections of connectionsList) {
         // Warm-up (handle caches, JIT, connections) is not measured.
         await drive(kms, connections, 1, bodyOf, creds);
-        const m = await drive(kms, connections, seconds, bodyOf, creds);
-        const b = await bareOf(connections);
+        const { kms: m, bare: b, ratio, ratios } = await paired(kms, bare, connections, seconds, rounds, bodyOf, creds);
         if (name === 'Encrypt') encrypt10.set(connections, m.rps);
         process.stdout.write(
-          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(m.rps / b.rps), bare_p50_ms: b.p50, bare_p99_ms: b.p99, workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), errors: m.errors, requests: m.requests })}\n`,
+          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), errors: m.errors, requests: m.requests })}\n`,
         );
       }
     }
@@ -421,11 +467,10 @@ async function parent(): Promise<void> {
       await drive(big, 8, Math.max(10, seconds), body, mcreds);
       for (const connections of connectionsList) {
         await drive(big, connections, 1, body, mcreds);
-        const m = await drive(big, connections, seconds, body, mcreds);
-        const b = await bareOf(connections);
+        const { kms: m, bare: b, ratio } = await paired(big, bare, connections, seconds, rounds, body, mcreds);
         const ten = encrypt10.get(connections);
         process.stdout.write(
-          `${JSON.stringify({ case: `Encrypt@${manyKeys}keys`, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(m.rps / b.rps), vs_10_keys: ten ? round(m.rps / ten) : null, workers, cpu_us_per_req: round(m.cpuUs, 0), server_start_s: round(startSeconds, 1), first_use_ms: first.map((x) => round(x, 1)), errors: m.errors })}\n`,
+          `${JSON.stringify({ case: `Encrypt@${manyKeys}keys`, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), vs_10_keys: ten ? round(m.rps / ten) : null, workers, cpu_us_per_req: round(m.cpuUs, 0), server_start_s: round(startSeconds, 1), first_use_ms: first.map((x) => round(x, 1)), errors: m.errors })}\n`,
         );
       }
     }
