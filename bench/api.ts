@@ -17,6 +17,10 @@
 // alternating); its figures are the rounds' medians and `ratio` the median of the rounds' ratios
 // (`ratio_min`/`ratio_max`: their spread).
 //
+// BENCH_AGAINST=<another checkout, built> compares two builds instead: the same cases on that
+// checkout's server (its own data dir, same workers), paired the same way; one JSON line per case
+// with `vs_against` (this build's rps / the other's, median of the rounds) and `cpu_vs_against`.
+//
 // Environment: BENCH_SECONDS (3) per run, BENCH_ROUNDS (3), BENCH_WORKERS (2: KMS_WORKERS of the server),
 // BENCH_CASES (regexp over case names), BENCH_CONNECTIONS, BENCH_MANY_KEYS, BENCH_DATA_DIR (keep
 // and reuse the many-keys data dir there: building 100,000 token objects takes minutes),
@@ -223,10 +227,12 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-function setup(dataDir: string, filler: number): Dataset {
+/** A data dir provisioned by `repo`'s own bench (this checkout's by default). */
+function setup(dataDir: string, filler: number, repo = REPO): Dataset {
   const cache = path.join(dataDir, 'bench-dataset.json');
   if (existsSync(cache)) return JSON.parse(readFileSync(cache, 'utf8')) as Dataset;
-  const r = spawnSync(process.execPath, [SELF, '--setup', dataDir, String(filler)], { env: serverEnv(dataDir), stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  const script = repo === REPO ? SELF : path.join(repo, 'dist', 'bench', 'api.js');
+  const r = spawnSync(process.execPath, [script, '--setup', dataDir, String(filler)], { env: serverEnv(dataDir), stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`setup failed (exit ${r.status})`);
   const ds = JSON.parse(r.stdout.toString().trim().split('\n').pop()!) as Dataset;
   writeFileSync(cache, JSON.stringify(ds));
@@ -239,10 +245,11 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function startKms(ds: Dataset, workers: number): Promise<Running> {
+/** `hsmkms serve` of `repo` (this checkout by default) on a data dir. */
+async function startKms(ds: Dataset, workers: number, repo = REPO): Promise<Running> {
   const port = await freePort();
   const prof = process.env.BENCH_CPU_PROF;
-  const args = [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), BIN, 'serve'];
+  const args = [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), repo === REPO ? BIN : path.join(repo, 'bin', 'hsmkms.js'), 'serve'];
   // Logs go to /dev/null: the server still formats and writes every request line (its real
   // cost), the bench just does not keep them.
   const child = spawn(process.execPath, args, { env: serverEnv(ds.dataDir, { KMS_PORT: String(port), KMS_WORKERS: String(workers) }), stdio: ['ignore', 'ignore', 'inherit'] });
@@ -284,6 +291,8 @@ type BodyOf = (i: number) => { action: string; body: string };
 interface Measured {
   /** Server CPU (all its processes) per answered request, µs. */
   cpuUs: number;
+  /** The load generator's own CPU (this process: autocannon and the signing) per answered request, µs. */
+  genUs: number;
   rps: number;
   p50: number;
   p99: number;
@@ -294,6 +303,7 @@ interface Measured {
 async function drive(target: Running, connections: number, seconds: number, bodyOf: BodyOf, creds: { secretId: string; secretKey: string }): Promise<Measured> {
   const port = target.port;
   const cpu0 = cpuMs(target.child.pid!);
+  const gen0 = process.cpuUsage();
   let i = 0;
   let errors = 0;
   let firstError: string | undefined;
@@ -322,7 +332,9 @@ async function drive(target: Running, connections: number, seconds: number, body
   });
   if (firstError) process.stderr.write(`first error answer: ${firstError}\n`);
   const cpuUs = ((cpuMs(target.child.pid!) - cpu0) * 1000) / Math.max(1, result.requests.total);
-  return { cpuUs, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: errors + result.errors + result.non2xx, requests: result.requests.total };
+  const gen = process.cpuUsage(gen0);
+  const genUs = (gen.user + gen.system) / Math.max(1, result.requests.total);
+  return { cpuUs, genUs, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: errors + result.errors + result.non2xx, requests: result.requests.total };
 }
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
@@ -332,48 +344,70 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** One side of a paired measurement: a server, the request bodies for it and the caller. */
+interface Side {
+  target: Running;
+  bodyOf: BodyOf;
+  creds: { secretId: string; secretKey: string };
+}
+
 interface Paired {
-  kms: Measured;
-  bare: Measured;
-  /** Median of the rounds' ratios (each round: a server run and a bare run next to each other). */
+  a: Measured;
+  b: Measured;
+  /** Median of the rounds' ratios a/b (each round: a run of each side next to each other). */
   ratio: number;
   /** Every round's ratio, for the spread. */
   ratios: number[];
 }
 
 /**
- * The case and the bare server in `rounds` rounds, each a run of both back to back (the order
- * alternating), so each ratio compares runs made seconds apart: on a shared machine throughput
- * drifts by tens of percent over a minute, and one bare run made minutes before or after a case
- * moved the ratio by as much as the changes being measured. Figures are the rounds' medians.
+ * Two sides (the case and the bare server, or two builds' servers) in `rounds` rounds, each a
+ * run of both back to back (the order alternating), so each ratio compares runs made seconds
+ * apart: on a shared machine throughput drifts by tens of percent over a minute, and one bare
+ * run made minutes before or after a case moved the ratio by as much as the changes being
+ * measured. Figures are the rounds' medians.
  */
-async function paired(kms: Running, bare: Running, connections: number, seconds: number, rounds: number, bodyOf: BodyOf, creds: { secretId: string; secretKey: string }): Promise<Paired> {
-  const ks: Measured[] = [];
+async function paired(a: Side, b: Side, connections: number, seconds: number, rounds: number): Promise<Paired> {
+  const as: Measured[] = [];
   const bs: Measured[] = [];
+  const run = (side: Side) => drive(side.target, connections, seconds, side.bodyOf, side.creds);
   for (let r = 0; r < rounds; r++) {
-    // Same generator, same signing work, same Encrypt-sized body for the bare server.
     if (r % 2 === 0) {
-      ks.push(await drive(kms, connections, seconds, bodyOf, creds));
-      bs.push(await drive(bare, connections, seconds, bareBody, creds));
+      as.push(await run(a));
+      bs.push(await run(b));
     } else {
-      bs.push(await drive(bare, connections, seconds, bareBody, creds));
-      ks.push(await drive(kms, connections, seconds, bodyOf, creds));
+      bs.push(await run(b));
+      as.push(await run(a));
     }
   }
   const med = (ms: Measured[]): Measured => ({
     cpuUs: median(ms.map((m) => m.cpuUs)),
+    genUs: median(ms.map((m) => m.genUs)),
     rps: median(ms.map((m) => m.rps)),
     p50: median(ms.map((m) => m.p50)),
     p99: median(ms.map((m) => m.p99)),
-    errors: ms.reduce((a, m) => a + m.errors, 0),
-    requests: ms.reduce((a, m) => a + m.requests, 0),
+    errors: ms.reduce((n, m) => n + m.errors, 0),
+    requests: ms.reduce((n, m) => n + m.requests, 0),
   });
-  const ratios = ks.map((k, i) => k.rps / bs[i]!.rps);
-  return { kms: med(ks), bare: med(bs), ratio: median(ratios), ratios };
+  const ratios = as.map((m, i) => m.rps / bs[i]!.rps);
+  return { a: med(as), b: med(bs), ratio: median(ratios), ratios };
 }
 
-/** The bare server's body: the Encrypt request's (set by parent() once the keys exist). */
-let bareBody: BodyOf = () => ({ action: 'Encrypt', body: '{}' });
+/** The data-plane cases on one server: its keys, and ciphertexts it made for Decrypt. */
+async function casesFor(ds: Dataset, port: number): Promise<Array<[string, BodyOf]>> {
+  const creds = { secretId: ds.secretId, secretKey: ds.secretKey };
+  const plaintext = randomBytes(32).toString('base64');
+  const blobs: string[] = [];
+  for (const keyId of ds.aesKeys) blobs.push((await call(port, creds, 'Encrypt', { KeyId: keyId, Plaintext: plaintext })).CiphertextBlob as string);
+  const n = ds.aesKeys.length;
+  const message = randomBytes(32).toString('base64');
+  return [
+    ['Encrypt', (i) => ({ action: 'Encrypt', body: JSON.stringify({ KeyId: ds.aesKeys[i % n], Plaintext: plaintext }) })],
+    ['Decrypt', (i) => ({ action: 'Decrypt', body: JSON.stringify({ CiphertextBlob: blobs[i % n] }) })],
+    ['GenerateDataKey', (i) => ({ action: 'GenerateDataKey', body: JSON.stringify({ KeyId: ds.aesKeys[i % n], KeySpec: 'AES_256' }) })],
+    ['SignByAsymmetricKey', () => ({ action: 'SignByAsymmetricKey', body: JSON.stringify({ KeyId: ds.eccKey, Algorithm: 'ECC_P256_R1', Message: message, MessageType: 'RAW' }) })],
+  ];
+}
 
 /**
  * CPU time (user + system, ms) of a process and its children (the cluster's workers), from
@@ -405,6 +439,8 @@ async function parent(): Promise<void> {
   const connectionsList = (process.env.BENCH_CONNECTIONS || '1,8,64').split(',').map(Number);
   const only = process.env.BENCH_CASES ? new RegExp(process.env.BENCH_CASES) : undefined;
   const manyKeys = Number(process.env.BENCH_MANY_KEYS || 0);
+  // Another checkout (built: dist/ and node_modules present) to compare this one with, instead of the bare server.
+  const against = process.env.BENCH_AGAINST ? path.resolve(process.env.BENCH_AGAINST) : undefined;
   const want = (name: string) => !only || only.test(name);
 
   const tmp = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-api-'));
@@ -413,32 +449,45 @@ async function parent(): Promise<void> {
     const ds = setup(tmp, 0);
     const kms = await startKms(ds, workers);
     running.push(kms);
+    const creds = { secretId: ds.secretId, secretKey: ds.secretKey };
+    const cases = await casesFor(ds, kms.port);
+    const n = ds.aesKeys.length;
+    const plaintext = randomBytes(32).toString('base64');
+    const encrypt10 = new Map<number, number>();
+    if (against) {
+      // Two builds side by side: the same cases on the other checkout's server (its own data dir).
+      const other = setup(path.join(tmp, 'against'), 0, against);
+      const theirs = await startKms(other, workers, against);
+      running.push(theirs);
+      const otherCases = new Map(await casesFor(other, theirs.port));
+      const otherCreds = { secretId: other.secretId, secretKey: other.secretKey };
+      for (const [name, bodyOf] of cases) {
+        if (!want(name)) continue;
+        for (const connections of connectionsList) {
+          await drive(kms, connections, 1, bodyOf, creds);
+          await drive(theirs, connections, 1, otherCases.get(name)!, otherCreds);
+          const p = await paired({ target: kms, bodyOf, creds }, { target: theirs, bodyOf: otherCases.get(name)!, creds: otherCreds }, connections, seconds, rounds);
+          process.stdout.write(
+            `${JSON.stringify({ case: name, connections, rps: round(p.a.rps, 0), against_rps: round(p.b.rps, 0), vs_against: round(p.ratio, 3), vs_against_min: round(Math.min(...p.ratios), 3), vs_against_max: round(Math.max(...p.ratios), 3), rounds, p50_ms: p.a.p50, p99_ms: p.a.p99, against_p50_ms: p.b.p50, against_p99_ms: p.b.p99, cpu_us_per_req: round(p.a.cpuUs, 0), against_cpu_us_per_req: round(p.b.cpuUs, 0), cpu_vs_against: round(p.a.cpuUs / p.b.cpuUs, 3), workers, against, errors: p.a.errors + p.b.errors })}\n`,
+          );
+        }
+      }
+      return;
+    }
     const bare = await startBare();
     running.push(bare);
-    const creds = { secretId: ds.secretId, secretKey: ds.secretKey };
-    const plaintext = randomBytes(32).toString('base64');
-    const blobs: string[] = [];
-    for (const keyId of ds.aesKeys) blobs.push((await call(kms.port, creds, 'Encrypt', { KeyId: keyId, Plaintext: plaintext })).CiphertextBlob as string);
-    const n = ds.aesKeys.length;
-    const message = randomBytes(32).toString('base64');
-    const cases: Array<[string, BodyOf]> = [
-      ['Encrypt', (i) => ({ action: 'Encrypt', body: JSON.stringify({ KeyId: ds.aesKeys[i % n], Plaintext: plaintext }) })],
-      ['Decrypt', (i) => ({ action: 'Decrypt', body: JSON.stringify({ CiphertextBlob: blobs[i % n] }) })],
-      ['GenerateDataKey', (i) => ({ action: 'GenerateDataKey', body: JSON.stringify({ KeyId: ds.aesKeys[i % n], KeySpec: 'AES_256' }) })],
-      ['SignByAsymmetricKey', () => ({ action: 'SignByAsymmetricKey', body: JSON.stringify({ KeyId: ds.eccKey, Algorithm: 'ECC_P256_R1', Message: message, MessageType: 'RAW' }) })],
-    ];
-    bareBody = cases[0]![1];
-    await drive(bare, 64, 1, bareBody, creds); // the bare server's warm-up
-    const encrypt10 = new Map<number, number>();
+    // Same generator, same signing work, same Encrypt-sized body for the bare server.
+    const bareSide: Side = { target: bare, bodyOf: cases[0]![1], creds };
+    await drive(bare, 64, 1, bareSide.bodyOf, creds); // the bare server's warm-up
     for (const [name, bodyOf] of cases) {
       if (!want(name)) continue;
       for (const connections of connectionsList) {
         // Warm-up (handle caches, JIT, connections) is not measured.
         await drive(kms, connections, 1, bodyOf, creds);
-        const { kms: m, bare: b, ratio, ratios } = await paired(kms, bare, connections, seconds, rounds, bodyOf, creds);
+        const { a: m, b, ratio, ratios } = await paired({ target: kms, bodyOf, creds }, bareSide, connections, seconds, rounds);
         if (name === 'Encrypt') encrypt10.set(connections, m.rps);
         process.stdout.write(
-          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), errors: m.errors, requests: m.requests })}\n`,
+          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
         );
       }
     }
@@ -467,7 +516,7 @@ async function parent(): Promise<void> {
       await drive(big, 8, Math.max(10, seconds), body, mcreds);
       for (const connections of connectionsList) {
         await drive(big, connections, 1, body, mcreds);
-        const { kms: m, bare: b, ratio } = await paired(big, bare, connections, seconds, rounds, body, mcreds);
+        const { a: m, b, ratio } = await paired({ target: big, bodyOf: body, creds: mcreds }, bareSide, connections, seconds, rounds);
         const ten = encrypt10.get(connections);
         process.stdout.write(
           `${JSON.stringify({ case: `Encrypt@${manyKeys}keys`, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), vs_10_keys: ten ? round(m.rps / ten) : null, workers, cpu_us_per_req: round(m.cpuUs, 0), server_start_s: round(startSeconds, 1), first_use_ms: first.map((x) => round(x, 1)), errors: m.errors })}\n`,
