@@ -445,6 +445,7 @@ async function parent(): Promise<void> {
 
   const tmp = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-api-'));
   const running: Running[] = [];
+  const cleanups: Array<() => void> = [];
   try {
     const ds = setup(tmp, 0);
     const kms = await startKms(ds, workers);
@@ -456,7 +457,9 @@ async function parent(): Promise<void> {
     const encrypt10 = new Map<number, number>();
     if (against) {
       // Two builds side by side: the same cases on the other checkout's server (its own data dir).
-      const other = setup(path.join(tmp, 'against'), 0, against);
+      const otherDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-against-'));
+      cleanups.push(() => rmSync(otherDir, { recursive: true, force: true }));
+      const other = setup(otherDir, 0, against);
       const theirs = await startKms(other, workers, against);
       running.push(theirs);
       const otherCases = new Map(await casesFor(other, theirs.port));
@@ -526,6 +529,7 @@ async function parent(): Promise<void> {
   } finally {
     for (const r of running) await r.stop();
     rmSync(tmp, { recursive: true, force: true });
+    for (const c of cleanups) c();
   }
 }
 
