@@ -25,6 +25,16 @@ function leaseTtlMs(intervalSeconds: number): number {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const services = await openServices(config, logger);
+  // One listing fills the token handle cache before the port opens, so no key's first use
+  // scans the token on the event loop (seconds at 100,000 objects; docs/benchmarks.md).
+  try {
+    const started = Date.now();
+    const objects = await services.token.indexObjects();
+    logger.info({ objects, ms: Date.now() - started }, 'token objects indexed');
+  } catch (err) {
+    // Not fatal: every first use then finds its object by name, as it would without the index.
+    logger.warn({ err }, 'token objects not indexed');
+  }
   const listener = createRequestListener(services, createApp(services));
   // Node's own refusals (header block too large, malformed HTTP) answered in Tencent's envelope.
   const server = createServer({ keepAliveTimeout: 65_000, maxHeaderSize: MAX_HEADER_BYTES }, listener);

@@ -1140,7 +1140,14 @@ export class Token {
     }));
   }
 
-  /** Every object the service named in the token (for reconciliation and status). */
+  /**
+   * Every object the service named in the token (for reconciliation and status). The listing
+   * also fills the handle cache for every object it names, so a key's first use after it makes
+   * no find: a find is a linear scan in SoftHSM2 (0.5–12 s at 100,000 objects, on the event
+   * loop: docs/benchmarks.md "The 100,000-CMK case"). An object made after the listing, by
+   * this process or another, is found by name at its first use as before; a listed handle
+   * whose object another process destroyed is re-found once (run()), like any stale handle.
+   */
   async listObjects(): Promise<TokenObjectInfo[]> {
     // Under the object lock: SoftHSM2 once failed a key generation in this process while a
     // listing ran on the main session (reconciliation beside CreateKey).
@@ -1163,14 +1170,23 @@ export class Token {
         if (seen.has(h.toString('hex'))) continue;
         seen.add(h.toString('hex'));
         const [labelAttr, clsAttr] = this.p11.C_GetAttributeValue(s, h, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_CLASS }]);
-        const name = parseLabel((labelAttr?.value as Buffer).toString('utf8'));
+        const label = (labelAttr?.value as Buffer).toString('utf8');
+        const name = parseLabel(label);
         if (!name) continue;
         const cls = ulong(clsAttr?.value as Buffer);
+        // The first handle of a name, as handleOf takes the first a find returns.
+        const key = `${cls}|${label}`;
+        if (!this.handles.has(key)) this.handles.set(key, h);
         const kind = cls === pkcs11js.CKO_SECRET_KEY ? 'secret' : cls === pkcs11js.CKO_PRIVATE_KEY ? 'private' : cls === pkcs11js.CKO_PUBLIC_KEY ? 'public' : 'data';
         out.push({ name, kind });
       }
       return out;
     }));
+  }
+
+  /** The handle cache filled from one listing (listObjects); `serve` does this at start-up. Answers the objects listed. */
+  async indexObjects(): Promise<number> {
+    return (await this.listObjects()).length;
   }
 
   /**

@@ -422,6 +422,42 @@ describe('random, naming, destroy, KEK', () => {
     await expect(token.aesGcmEncrypt(name('doomed-aes'), Buffer.from('x'))).rejects.toBeInstanceOf(ObjectNotFoundError);
   });
 
+  it('a listing indexes handles: listed keys are used without a find, later ones are still found', async () => {
+    // A second Token on the same token: another process's view, with caches of its own.
+    const other = await tt.open();
+    try {
+      // Counts the finds the other Token starts (a find is a scan of every object in SoftHSM2).
+      const p11 = (other as unknown as { p11: pkcs11js.PKCS11 }).p11;
+      const init = p11.C_FindObjectsInit.bind(p11);
+      let finds = 0;
+      p11.C_FindObjectsInit = (session, template) => {
+        finds++;
+        return init(session, template);
+      };
+      const listedKey = name(`indexed-${crypto.randomUUID()}`);
+      const listedPair = name(`indexed-ec-${crypto.randomUUID()}`);
+      await token.generateAesKey(listedKey, 256, { encrypt: true, decrypt: true });
+      await token.generateEcKeyPair(listedPair, 'P-256', { sign: true });
+      expect(await other.indexObjects()).toBeGreaterThanOrEqual(3);
+      finds = 0;
+      const { iv, ciphertext } = await other.aesGcmEncrypt(listedKey, Buffer.from('indexed'));
+      const digest = Token.digest('ecdsa', Buffer.from('indexed'));
+      const signature = await other.sign(listedPair, 'ecdsa', digest);
+      expect(finds).toBe(0);
+      // The handles are the right objects: the first Token, which found them by name, agrees.
+      expect(await token.aesGcmDecrypt(listedKey, iv, ciphertext)).toEqual(Buffer.from('indexed'));
+      expect(await token.verify(listedPair, 'ecdsa', digest, signature)).toBe(true);
+      // Made after the listing: not in the index, found by name at its first use.
+      const later = name(`later-${crypto.randomUUID()}`);
+      await token.generateAesKey(later, 256, { encrypt: true, decrypt: true });
+      const sealed = await other.aesGcmEncrypt(later, Buffer.from('later'));
+      expect(finds).toBeGreaterThan(0);
+      expect(await token.aesGcmDecrypt(later, sealed.iv, sealed.ciphertext)).toEqual(Buffer.from('later'));
+    } finally {
+      other.close();
+    }
+  });
+
   it('seals secrets under the token KEK, bound to their context', async () => {
     const kek = await Kek.ensure(token);
     const again = await Kek.ensure(token); // idempotent
