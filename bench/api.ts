@@ -38,6 +38,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { tc3Authorization } from './tc3.js';
+import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -338,11 +339,6 @@ async function drive(target: Running, connections: number, seconds: number, body
 }
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** One side of a paired measurement: a server, the request bodies for it and the caller. */
 interface Side {
@@ -444,8 +440,9 @@ async function parent(): Promise<void> {
   const want = (name: string) => !only || only.test(name);
 
   const tmp = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-api-'));
+  /** Data dirs this run made, removed at the end. */
+  const dirs = [tmp];
   const running: Running[] = [];
-  const cleanups: Array<() => void> = [];
   try {
     const ds = setup(tmp, 0);
     const kms = await startKms(ds, workers);
@@ -458,7 +455,7 @@ async function parent(): Promise<void> {
     if (against) {
       // Two builds side by side: the same cases on the other checkout's server (its own data dir).
       const otherDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-against-'));
-      cleanups.push(() => rmSync(otherDir, { recursive: true, force: true }));
+      dirs.push(otherDir);
       const other = setup(otherDir, 0, against);
       const theirs = await startKms(other, workers, against);
       running.push(theirs);
@@ -467,9 +464,10 @@ async function parent(): Promise<void> {
       for (const [name, bodyOf] of cases) {
         if (!want(name)) continue;
         for (const connections of connectionsList) {
+          const theirBody = otherCases.get(name)!;
           await drive(kms, connections, 1, bodyOf, creds);
-          await drive(theirs, connections, 1, otherCases.get(name)!, otherCreds);
-          const p = await paired({ target: kms, bodyOf, creds }, { target: theirs, bodyOf: otherCases.get(name)!, creds: otherCreds }, connections, seconds, rounds);
+          await drive(theirs, connections, 1, theirBody, otherCreds);
+          const p = await paired({ target: kms, bodyOf, creds }, { target: theirs, bodyOf: theirBody, creds: otherCreds }, connections, seconds, rounds);
           process.stdout.write(
             `${JSON.stringify({ case: name, connections, rps: round(p.a.rps, 0), against_rps: round(p.b.rps, 0), vs_against: round(p.ratio, 3), vs_against_min: round(Math.min(...p.ratios), 3), vs_against_max: round(Math.max(...p.ratios), 3), rounds, p50_ms: p.a.p50, p99_ms: p.a.p99, against_p50_ms: p.b.p50, against_p99_ms: p.b.p99, cpu_us_per_req: round(p.a.cpuUs, 0), against_cpu_us_per_req: round(p.b.cpuUs, 0), cpu_vs_against: round(p.a.cpuUs / p.b.cpuUs, 3), workers, against, errors: p.a.errors + p.b.errors })}\n`,
           );
@@ -528,8 +526,7 @@ async function parent(): Promise<void> {
     }
   } finally {
     for (const r of running) await r.stop();
-    rmSync(tmp, { recursive: true, force: true });
-    for (const c of cleanups) c();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }
 

@@ -22,6 +22,7 @@ import type { Knex } from 'knex';
 import type { KeyState } from '../src/domain/key-state.js';
 import { migrate, openDatabase, type Db } from '../src/store/db.js';
 import { KeyRepo, type KeyListFilter, type KeyRecord } from '../src/store/key-repo.js';
+import { median } from './stats.js';
 
 const N = Number(process.env.BENCH_KEYS || 100_000);
 const SMALL = 1_000;
@@ -55,7 +56,6 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round3 = (x: number) => Number(x.toFixed(3));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function record(i: number, accountUin: string, region: string, alias: string, createdAt: number): KeyRecord {
   // ~93% Enabled, 5% Disabled, 2% PendingDelete; a tag on every 10th key.

@@ -12,6 +12,7 @@ import { loadProfile } from '../src/pkcs11/profile.js';
 import { provisionSoftHsm } from '../src/pkcs11/softhsm.js';
 import { labelOf } from '../src/pkcs11/templates.js';
 import { Token } from '../src/pkcs11/token.js';
+import { median } from './stats.js';
 
 const MODULE = process.env.KMS_PKCS11_MODULE || '/usr/lib/softhsm/libsofthsm2.so';
 const SECONDS = Number(process.env.BENCH_SECONDS || 1.5);
@@ -40,8 +41,6 @@ async function rate(op: Op, concurrency = 1): Promise<number> {
   await Promise.all(Array.from({ length: concurrency }, worker));
   return n / (Number(process.hrtime.bigint() - start) / 1e9);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const ONLY = process.env.BENCH_CASES ? new RegExp(process.env.BENCH_CASES) : undefined;
 
