@@ -147,7 +147,7 @@ async function fill(s: Awaited<ReturnType<typeof import('../src/app.js').openSer
   process.once('SIGTERM', () => (stop = true));
   for (let done = 0; done < n && !stop; done += batch) {
     const ids = Array.from({ length: Math.min(batch, n - done) }, () => randomUUID());
-    for (const keyId of ids) await s.token.generateAesKey({ keyId, version: 1 }, 256, { encrypt: true, decrypt: true }, { freshName: true });
+    for (const keyId of ids) await s.token.generate({ keyId, version: 1 }, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } }, { freshName: true });
     const now = Math.floor(Date.now() / 1000);
     await s.db.transaction(async (trx) => {
       for (const [i, keyId] of ids.entries()) {

@@ -31,6 +31,9 @@ import { AlarmRepo } from './store/alarm-repo.js';
 import { dataKeyIdsOfCall, keyIdsOfCall } from './domain/call-keys.js';
 import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
+import { AsymmetricEngine } from './crypto/asymmetric.js';
+import { ByokEngine } from './crypto/byok.js';
+import { PqcEngine } from './crypto/pqc-engine.js';
 import { resolvePlacement, type KeyPlacement } from './crypto/placement.js';
 import { BackgroundLeases } from './domain/coordination.js';
 import { LeaseRepo } from './store/lease-repo.js';
@@ -112,7 +115,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
     if (event === 'token.recovered') metrics.tokenRecoveries.inc();
   });
   try {
-    const placement = resolvePlacement(token, { sm: config.smEngine, pqc: config.pqcEngine });
+    const placement = resolvePlacement(token.capabilities, { sm: config.smEngine, pqc: config.pqcEngine });
     const db = openDatabase(config);
     try {
       await migrate(db);
@@ -143,18 +146,18 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       });
       const keys = new KeyService(keyRepo, material, {
         cmkLimit: config.cmkLimit,
-        tokenSupports: (m) => token.supports(m),
+        capabilities: () => token.capabilities,
         reads: keyReads,
         onPendingDeleteUse: (key, caller, operation) =>
           void alarms.pendingDeleteKeyUsed({ accountUin: key.accountUin, region: key.region, keyId: key.keyId, action: operation, userUin: caller.userUin, deletionDate: key.deletionDate }),
       });
       const dataKeyRepo = new DataKeyRepo(db);
-      const imports = new ImportService(keys, keyRepo, new ImportRepo(db), token, kek);
-      const jobs = new LifecycleJobs(keyRepo, keys, material, token, { orphanGraceMs: 2_000, alarms, imports, dataKeys: dataKeyRepo });
-      const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), token, { enabled: true });
-      const asymmetric = new AsymmetricService(keys, keyRepo, token, kek);
+      const imports = new ImportService(keys, keyRepo, new ImportRepo(db), new ByokEngine(token, kek), material);
+      const jobs = new LifecycleJobs(keyRepo, keys, material, { orphanGraceMs: 2_000, alarms, imports, dataKeys: dataKeyRepo });
+      const crypto = new CryptoService(keys, keyRepo, new SymmetricEngine(token, kek), { enabled: true });
+      const asymmetric = new AsymmetricService(keys, keyRepo, new AsymmetricEngine(token, kek));
       const dataKeys = new DataKeyService(dataKeyRepo, keys, crypto, { dataKeyLimit: config.dataKeyLimit });
-      const pqc = new PqcService(keys, keyRepo, token, kek);
+      const pqc = new PqcService(keys, keyRepo, new PqcEngine(token, kek));
       const access = new AccessService(new PolicyRepo(db), identityRepo, keyReads, dataKeyRepo, cache);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
@@ -254,7 +257,7 @@ function apiDeps(s: Services): ApiDeps {
       kmsService(
         kmsHandlers({
           config: s.config,
-          tokenSupports: (m) => s.token.supports(m),
+          capabilities: () => s.token.capabilities,
           keys: s.keys,
           crypto: s.crypto,
           asymmetric: s.asymmetric,
@@ -331,7 +334,7 @@ export function createApp(s: Services): Express {
   const api = apiEndpoint(apiDeps(s));
   endpoints.set(app, api);
   app.all('/', (req, res) => api.handle(req, res));
-  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), access: s.access, alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, tokenSupports: (m) => s.token.supports(m) }));
+  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), access: s.access, alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, capabilities: () => s.token.capabilities }));
 
   return app;
 }

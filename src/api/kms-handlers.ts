@@ -7,7 +7,8 @@ import type { DataKeyService } from '../domain/data-keys.js';
 import type { PqcService } from '../domain/pqc-ops.js';
 import { dataKeyHandlers } from './data-key-handlers.js';
 import type { WrapAlgorithm } from '../crypto/public-wrap.js';
-import { algorithmsFor } from '../domain/service-info.js';
+import { algorithmsFor } from '../domain/key-usages.js';
+import type { TokenCapabilities } from '../crypto/port.js';
 import { callerOf, keyMetadata, LIST_KEYS_STATES, listKeyDetailFilter } from './key-wire.js';
 import type { KmsAction, KmsRequest } from './kms-schemas.js';
 import type { CallContext, Handler } from './router.js';
@@ -16,7 +17,7 @@ import type { CallContext, Handler } from './router.js';
 
 export interface KmsHandlerDeps {
   config: Pick<Config, 'regions' | 'cmkLimit' | 'dataKeyLimit'>;
-  tokenSupports: (mechanism: string) => boolean;
+  capabilities: () => TokenCapabilities;
   keys: KeyService;
   crypto: CryptoService;
   asymmetric: AsymmetricService;
@@ -198,7 +199,7 @@ export function kmsHandlers(deps: KmsHandlerDeps): Partial<Record<KmsAction, Han
 
     // §4.10: driven by the region's standard and what the token offers.
     ListAlgorithms: async (_params, ctx) => {
-      const a = algorithmsFor(ctx.region!, deps.tokenSupports);
+      const a = algorithmsFor(ctx.region!, deps.capabilities());
       return { SymmetricAlgorithms: a.symmetric, AsymmetricAlgorithms: a.asymmetric, AsymmetricSignVerifyAlgorithms: a.sign };
     },
   };

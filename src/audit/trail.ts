@@ -21,7 +21,7 @@ export const AUDIT_SIGNING_KEY = { keyId: 'audit-signing', version: 1 };
  * call it; see ensureServiceKeys in app.ts.
  */
 export async function ensureAuditSigningKey(token: Token): Promise<void> {
-  if (!(await token.exists(AUDIT_SIGNING_KEY))) await token.generateEcKeyPair(AUDIT_SIGNING_KEY, 'P-256', { sign: true });
+  if (!(await token.exists(AUDIT_SIGNING_KEY))) await token.generate(AUDIT_SIGNING_KEY, { kind: 'ec', curve: 'P-256', usage: { sign: true } });
 }
 
 export function checkpointMessage(c: Pick<Checkpoint, 'seq' | 'headHash' | 'signedAtMs'>): Buffer {

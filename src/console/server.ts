@@ -4,7 +4,8 @@ import type { Config, Region } from '../config.js';
 import type { AccessService } from '../domain/access.js';
 import type { AlarmService } from '../domain/alarms.js';
 import type { IdentityService } from '../domain/identity.js';
-import { algorithmsFor } from '../domain/service-info.js';
+import { usagesOffered } from '../domain/key-usages.js';
+import type { TokenCapabilities } from '../crypto/port.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Logger } from '../log.js';
 import type { CredentialIdentity, IdentityRepo } from '../store/identity-repo.js';
@@ -37,7 +38,7 @@ export interface ConsoleDeps {
   alarms: AlarmService;
   audit: AuditLog;
   rootUin: string;
-  tokenSupports: (mechanism: string) => boolean;
+  capabilities: () => TokenCapabilities;
   /** The API's freshness wait (domain/cache.ts EpochWatch): sign-in reads cached credentials too. */
   fresh?: () => Promise<void>;
 }
@@ -310,10 +311,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   router.get('/', (_req, res) => res.redirect(302, '/console/keys'));
 
   // ---- key list and the create dialog -------------------------------------------------------
-  const usagesOf = (region: Region) => {
-    const a = algorithmsFor(region, deps.tokenSupports);
-    return [...new Set([...a.symmetric, ...a.asymmetric, ...a.sign].map((e) => e.KeyUsage))];
-  };
+  const usagesOf = (region: Region) => usagesOffered(region, deps.capabilities());
 
   const renderList = async (req: Request, res: Response, create?: views.KeyListView['create'], status = 200) => {
     const region = regionOf(req, res);

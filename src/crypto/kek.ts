@@ -22,7 +22,7 @@ export class Kek {
   /** Create the KEK in the token when absent (setup and first start). */
   static async ensure(token: Token, version = 1): Promise<Kek> {
     const name = { keyId: KEK_KEY_ID, version };
-    if (!(await token.exists(name))) await token.generateAesKey(name, 256, { encrypt: true, decrypt: true });
+    if (!(await token.exists(name))) await token.generate(name, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
     return new Kek(token, version);
   }
 

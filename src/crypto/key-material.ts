@@ -1,8 +1,9 @@
 import { sm2 } from 'sm-crypto-v2';
 import type { Kek } from './kek.js';
 import { ML_DSA_65_SEED_BYTES, ML_KEM_768_SEED_BYTES, mlDsa65PemFromRaw, mlDsa65PublicKeyPem, mlKem768PublicKeyPem } from './pqc.js';
-import type { Token } from '../pkcs11/token.js';
-import type { KeySpec } from '../store/key-repo.js';
+import type { Token, TokenObjectInfo } from '../pkcs11/token.js';
+import type { ObjectName } from '../pkcs11/templates.js';
+import type { KeySpec } from '../model/keys.js';
 import type { KeyPlacement } from './placement.js';
 
 // Where a key version's material is made and destroyed. Token specs (AES, RSA, EC) are
@@ -23,7 +24,23 @@ export interface NewMaterial {
   publicKey: string | null;
 }
 
-export const TOKEN_SPECS: ReadonlySet<KeySpec> = new Set(['AES_256', 'RSA_2048', 'EC_P256', 'EC_P384']);
+/**
+ * Where each kind of material is made: always in the token, always in the software module, or
+ * where the placement (KMS_SM_ENGINE, KMS_PQC_ENGINE) puts that family.
+ */
+const RESIDENCE: Record<KeySpec, 'token' | 'software' | keyof Pick<KeyPlacement, 'sm2' | 'sm4' | 'mldsa'>> = {
+  AES_256: 'token',
+  RSA_2048: 'token',
+  EC_P256: 'token',
+  EC_P384: 'token',
+  SM4: 'sm4',
+  SM2: 'sm2',
+  ML_DSA_65: 'mldsa',
+  ML_KEM_768: 'software',
+};
+
+/** Material that only ever lives in the token (imported AES material goes there too). */
+export const alwaysInToken = (spec: KeySpec): boolean => RESIDENCE[spec] === 'token';
 
 // SubjectPublicKeyInfo header for an uncompressed SM2 point: id-ecPublicKey, curve sm2p256v1
 // (OID 1.2.156.10197.1.301, GB/T 35276), BIT STRING of 66 bytes.
@@ -46,10 +63,8 @@ export class KeyMaterialService {
 
   /** Whether a new key of this spec is made in the token. */
   inToken(spec: KeySpec): boolean {
-    if (spec === 'SM4') return this.place.sm4 === 'token';
-    if (spec === 'SM2') return this.place.sm2 === 'token';
-    if (spec === 'ML_DSA_65') return this.place.mldsa === 'token';
-    return TOKEN_SPECS.has(spec);
+    const r = RESIDENCE[spec];
+    return r === 'token' || (r !== 'software' && this.place[r] === 'token');
   }
 
   /**
@@ -59,27 +74,27 @@ export class KeyMaterialService {
   async generate(keyId: string, version: number, spec: KeySpec, purpose: KeyPurpose, inToken = this.inToken(spec)): Promise<NewMaterial> {
     const name = { keyId, version };
     if (spec === 'SM4' && inToken) {
-      await this.token.generateSm4Key(name);
+      await this.token.generate(name, { kind: 'sm4' });
       return { tokenResident: true, sealedMaterial: null, publicKey: null };
     }
     if (spec === 'SM2' && inToken) {
-      const point = await this.token.generateSm2KeyPair(name, purpose === 'sign' ? { sign: true } : { decrypt: true });
-      return { tokenResident: true, sealedMaterial: null, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, point])) };
+      const { publicKey } = await this.token.generate(name, { kind: 'sm2', usage: purpose === 'sign' ? { sign: true } : { decrypt: true } });
+      return { tokenResident: true, sealedMaterial: null, publicKey: pem(Buffer.concat([SM2_SPKI_PREFIX, publicKey!])) };
     }
     if (spec === 'ML_DSA_65' && inToken) {
-      const raw = await this.token.generateMlDsa65KeyPair(name);
-      return { tokenResident: true, sealedMaterial: null, publicKey: mlDsa65PemFromRaw(raw) };
+      const { publicKey } = await this.token.generate(name, { kind: 'ml-dsa-65' });
+      return { tokenResident: true, sealedMaterial: null, publicKey: mlDsa65PemFromRaw(publicKey!) };
     }
     switch (spec) {
       case 'AES_256':
-        await this.token.generateAesKey(name, 256, { encrypt: true, decrypt: true });
+        await this.token.generate(name, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
         return { tokenResident: true, sealedMaterial: null, publicKey: null };
       case 'RSA_2048':
-        await this.token.generateRsaKeyPair(name, 2048, purpose === 'sign' ? { sign: true } : { decrypt: true });
+        await this.token.generate(name, { kind: 'rsa', bits: 2048, usage: purpose === 'sign' ? { sign: true } : { decrypt: true } });
         return { tokenResident: true, sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
       case 'EC_P256':
       case 'EC_P384':
-        await this.token.generateEcKeyPair(name, spec === 'EC_P256' ? 'P-256' : 'P-384', { sign: true });
+        await this.token.generate(name, { kind: 'ec', curve: spec === 'EC_P256' ? 'P-256' : 'P-384', usage: { sign: true } });
         return { tokenResident: true, sealedMaterial: null, publicKey: (await this.token.exportPublicKey(name)).pem };
       case 'SM4': {
         const key = await this.token.random(16);
@@ -112,6 +127,20 @@ export class KeyMaterialService {
         }
       }
     }
+  }
+
+  /** Every object the service named in the token (reconciliation); fills the token layer's handle cache. */
+  listTokenObjects(): Promise<TokenObjectInfo[]> {
+    return this.token.listObjects();
+  }
+
+  tokenObjectExists(name: ObjectName): Promise<boolean> {
+    return this.token.exists(name);
+  }
+
+  /** Destroy a named token object (a leftover of a create that crashed). Idempotent. */
+  async destroyTokenObject(name: ObjectName): Promise<void> {
+    await this.token.destroy(name);
   }
 
   /** Destroy a version's token objects (software material dies with its database row). Idempotent. */

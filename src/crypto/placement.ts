@@ -1,4 +1,4 @@
-import type { Token } from '../pkcs11/token.js';
+import type { TokenCapabilities, TokenFamily } from '../pkcs11/capabilities.js';
 
 // Where keys of the families SoftHSM2 cannot hold live: the software module (material sealed
 // under the token KEK) or the token itself, when its profile declares the mechanisms and the
@@ -26,41 +26,20 @@ export interface KeyPlacement {
   detail: string[];
 }
 
-/** Profile names (hsm/*.json smMechanisms) each family needs in the token. */
-export const SM_FAMILIES = {
-  sm4: ['SM4_KEY_GEN', 'SM4_GCM', 'CKK_SM4'],
-  sm2: ['SM2_KEY_PAIR_GEN', 'SM2_SIGN', 'SM2_ENCRYPT', 'CKK_SM2'],
-} as const;
-
-/** PKCS#11 3.2 mechanisms ML-DSA needs in the token (standard numbers, in src/pkcs11/token.ts). */
-export const PQC_FAMILIES = {
-  mldsa: ['CKM_ML_DSA_KEY_PAIR_GEN', 'CKM_ML_DSA'],
-} as const;
-
 export class PlacementError extends Error {
   readonly code = 'PlacementError';
 }
 
-type TokenView = Pick<Token, 'smNumber' | 'offersNumber' | 'pqcMechanismNumber'> & { profile: { mechanisms: Record<string, { available: boolean }> } };
-
-function missing(token: TokenView, names: readonly string[]): string[] {
-  return names.filter((n) => {
-    const number = token.smNumber(n);
-    if (number === undefined) return true;
-    // Key types (CKK_*) are not listed by C_GetMechanismList: declared is all we can check.
-    return !n.startsWith('CKK_') && !token.offersNumber(number);
-  });
-}
-
-export function resolvePlacement(token: TokenView, settings: { sm: EngineSetting; pqc: EngineSetting }): KeyPlacement {
+export function resolvePlacement(caps: TokenCapabilities, settings: { sm: EngineSetting; pqc: EngineSetting }): KeyPlacement {
   const detail: string[] = [];
-  const decide = (family: string, setting: EngineSetting, variable: string, gaps: string[], needs: readonly string[]): Place => {
+  const decide = (family: string, setting: EngineSetting, variable: string, offered: TokenFamily): Place => {
+    const gaps = offered.missing;
     if (setting === 'software') {
       detail.push(`${family}: software module (${variable}=software)`);
       return 'software';
     }
-    if (gaps.length === 0) {
-      detail.push(`${family}: token (${needs.join(', ')})`);
+    if (offered.available) {
+      detail.push(`${family}: token`);
       return 'token';
     }
     if (setting === 'token') {
@@ -69,10 +48,9 @@ export function resolvePlacement(token: TokenView, settings: { sm: EngineSetting
     detail.push(`${family}: software module (token lacks ${gaps.join(', ')})`);
     return 'software';
   };
-  const sm4 = decide('sm4', settings.sm, 'KMS_SM_ENGINE', missing(token, SM_FAMILIES.sm4), SM_FAMILIES.sm4);
-  const sm2 = decide('sm2', settings.sm, 'KMS_SM_ENGINE', missing(token, SM_FAMILIES.sm2), SM_FAMILIES.sm2);
-  const pqcGaps = PQC_FAMILIES.mldsa.filter((n) => token.profile.mechanisms[n]?.available !== true || !token.offersNumber(token.pqcMechanismNumber(n)));
-  const mldsa = decide('ml-dsa', settings.pqc, 'KMS_PQC_ENGINE', pqcGaps, PQC_FAMILIES.mldsa);
+  const sm4 = decide('sm4', settings.sm, 'KMS_SM_ENGINE', caps.sm4);
+  const sm2 = decide('sm2', settings.sm, 'KMS_SM_ENGINE', caps.sm2);
+  const mldsa = decide('ml-dsa', settings.pqc, 'KMS_PQC_ENGINE', caps.mlDsa);
   detail.push('ml-kem: software module (pkcs11js exposes no C_EncapsulateKey/C_DecapsulateKey)');
   return { sm4, sm2, mldsa, mlkem: 'software', detail };
 }

@@ -52,6 +52,11 @@ export class SymmetricEngine {
     }
   }
 
+  /** Bytes from the token's random generator (data keys, GenerateRandom). */
+  random(bytes: number): Promise<Buffer> {
+    return this.token.random(bytes);
+  }
+
   async decrypt(key: KeyVersionRef, algorithm: BlobAlgorithm, iv: Buffer, sealed: Buffer, aad: Buffer): Promise<Buffer> {
     const expected = key.spec === 'SM4' ? BlobAlgorithm.SM4_GCM : BlobAlgorithm.AES_256_GCM;
     if (algorithm !== expected || sealed.length <= 16) throw new DecryptFailedError('decrypt: failed');

@@ -1,9 +1,9 @@
 import { aadPrefix, assembleBlob, blobAad, BlobAlgorithm, canonicalContext, InvalidContextError, parseBlob } from '../crypto/blob.js';
 import { PublicKeyWrapError, wrapToPublicKey, type WrapAlgorithm } from '../crypto/public-wrap.js';
 import type { KeyVersionRef, SymmetricEngine } from '../crypto/symmetric.js';
-import { DecryptFailedError } from '../pkcs11/errors.js';
-import type { Token } from '../pkcs11/token.js';
-import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
+import { DecryptFailedError } from '../crypto/port.js';
+import type { KeyRecord } from '../model/keys.js';
+import type { KeyRepo } from '../store/key-repo.js';
 import { EncryptionError, InvalidArgumentError, InvalidCiphertextError, InvalidKeyUsageError } from './errors.js';
 import { isSymmetric, type Caller, type KeyService } from './keys.js';
 import { TtlCache } from './cache.js';
@@ -39,7 +39,6 @@ export class CryptoService {
     private readonly keys: KeyService,
     private readonly repo: KeyRepo,
     private readonly engine: SymmetricEngine,
-    private readonly token: Token,
     cache: { enabled: boolean } = { enabled: false },
   ) {
     this.tokenVersions = new TtlCache({ ttlMs: cache.enabled ? Infinity : 0, maxEntries: 200_000 });
@@ -121,7 +120,7 @@ export class CryptoService {
   async generateDataKey(caller: Caller, keyId: string, bytes: number, encryptionContext?: string): Promise<{ keyId: string; plaintext: Buffer; blob: Buffer }> {
     const ctx = context(encryptionContext);
     const key = await this.symmetricKey(caller, keyId, 'Encrypt');
-    const plaintext = await this.token.random(bytes);
+    const plaintext = await this.engine.random(bytes);
     try {
       return { keyId: key.keyId, plaintext, blob: await this.seal(key, plaintext, ctx) };
     } catch (err) {
@@ -131,7 +130,7 @@ export class CryptoService {
   }
 
   random(bytes: number): Promise<Buffer> {
-    return this.token.random(bytes);
+    return this.engine.random(bytes);
   }
 
   /** EncryptionPublicKey: hand the plaintext back encrypted to the caller's own public key. */

@@ -19,8 +19,8 @@ import type { Caller, KeyService } from './keys.js';
 // PendingDelete. "?" cells of the contract mirror the CMK rules (§4.6 ScheduleDataKeyDeletion:
 // "mirror CMK rule: Disabled first"; cancelling returns the data key to Disabled).
 
-export const DATA_KEY_STATES = ['Enabled', 'Disabled', 'PendingDelete'] as const;
-export type DataKeyState = (typeof DATA_KEY_STATES)[number];
+export { DATA_KEY_STATES, type DataKeyState } from '../model/data-keys.js';
+import type { DataKeyState } from '../model/data-keys.js';
 
 export const DATA_KEY_OPERATIONS = ['GetPlaintext', 'GetCiphertext', 'Enable', 'Disable', 'ScheduleDeletion', 'CancelDeletion', 'UpdateMetadata', 'Read'] as const;
 export type DataKeyOperation = (typeof DATA_KEY_OPERATIONS)[number];

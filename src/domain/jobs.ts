@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KeyMaterialService } from '../crypto/key-material.js';
-import type { Token, TokenObjectInfo } from '../pkcs11/token.js';
-import type { ObjectName } from '../pkcs11/templates.js';
+import type { ObjectName, TokenObjectInfo } from '../crypto/port.js';
 import type { KeyRepo } from '../store/key-repo.js';
+import { CMK_ID } from './key-ids.js';
 import type { KeyService } from './keys.js';
 import type { AlarmService } from './alarms.js';
 import type { ImportService } from './imports.js';
@@ -36,15 +36,12 @@ export interface ReconcileReport {
 /** A create still unfinished after this is a crashed one (key generation takes seconds at most). */
 export const CREATION_TIMEOUT_MS = 10 * 60_000;
 
-/** Token objects of CMK versions are named by the key's UUID (other names are service-internal). */
-export const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class LifecycleJobs {
   constructor(
     private readonly repo: KeyRepo,
     private readonly keys: KeyService,
     private readonly material: KeyMaterialService,
-    private readonly token: Token,
     private readonly opts: { orphanGraceMs: number; alarms?: AlarmService; imports?: ImportService; dataKeys?: DataKeyRepo; creationTimeoutMs?: number } = { orphanGraceMs: 2_000 },
   ) {}
 
@@ -109,7 +106,7 @@ export class LifecycleJobs {
     }
 
     // One listing of the token serves both passes (a linear scan: seconds at 100,000 objects).
-    const objects = await this.token.listObjects();
+    const objects = await this.material.listTokenObjects();
     if (this.opts.imports) {
       const imports = this.opts.imports;
       await attempt('imports', '*', async () => {
@@ -127,7 +124,7 @@ export class LifecycleJobs {
    * so a create in progress in another process is not mistaken for one.
    */
   async reconcile(opts: { dryRun?: boolean; objects?: TokenObjectInfo[] } = {}): Promise<ReconcileReport> {
-    const objects = (opts.objects ?? (await this.token.listObjects())).filter((o) => KEY_ID.test(o.name.keyId));
+    const objects = (opts.objects ?? (await this.material.listTokenObjects())).filter((o) => CMK_ID.test(o.name.keyId));
     const pairs = [...new Map(objects.map((o) => [`${o.name.keyId}/${o.name.version}`, o.name])).values()];
     // Creation intents are read before the rows: a create (on any node) records its intent
     // before it makes the object and removes it in the transaction that inserts the row, so
@@ -144,7 +141,7 @@ export class LifecycleJobs {
       orphans = orphans.filter((p) => !present.has(`${p.keyId}/${p.version}`));
     }
     if (!opts.dryRun) {
-      for (const o of orphans) await this.token.destroy(o);
+      for (const o of orphans) await this.material.destroyTokenObject(o);
       // Intents of creates that never finished (their process died): the object, if any, is gone now.
       for (const [k, at] of intents) {
         if (nowMs - at < creationTimeoutMs) continue;
@@ -181,7 +178,7 @@ export class LifecycleJobs {
     // 100,000 objects), and beyond that the report is an operator's starting point anyway.
     const missing: string[] = [];
     for (const [i, n] of notListed.entries()) {
-      if (i < 50 && (await this.token.exists(n).catch(() => false))) continue;
+      if (i < 50 && (await this.material.tokenObjectExists(n).catch(() => false))) continue;
       missing.push(`${n.keyId}/v${n.version}`);
     }
     const staleNames = new Set(stale.map((v) => `${v.keyId}/v${v.version}`));

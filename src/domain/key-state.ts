@@ -5,8 +5,8 @@ import { DomainError } from './errors.js';
 // contract (kms-api.md §2.3) and the seed KMS guide (deletion: an Enabled key must be
 // disabled first; cancelling returns it to Disabled). Enforced only through `transition`.
 
-export const KEY_STATES = ['Enabled', 'Disabled', 'PendingDelete', 'PendingImport', 'Archived'] as const;
-export type KeyState = (typeof KEY_STATES)[number];
+export { KEY_STATES, type KeyState } from '../model/keys.js';
+import type { KeyState } from '../model/keys.js';
 
 export const KEY_OPERATIONS = [
   'Encrypt', // Encrypt, GenerateDataKey, ReEncrypt destination

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Region } from '../config.js';
-import type { KeyMaterialService, KeyPurpose, NewMaterial } from '../crypto/key-material.js';
-import { TOKEN_SPECS } from '../crypto/key-material.js';
-import type { KeyListFilter, KeyPatch, KeyRecord, KeyRepo, KeySpec, Origin, Tag } from '../store/key-repo.js';
+import type { KeyMaterialService, NewMaterial } from '../crypto/key-material.js';
+import { alwaysInToken } from '../crypto/key-material.js';
+import type { TokenCapabilities } from '../crypto/port.js';
+import type { KeyListFilter, KeyPatch, KeyRecord, Origin, Tag } from '../model/keys.js';
+import type { KeyRepo } from '../store/key-repo.js';
 import {
   AliasExistsError,
   BindingNotFoundError,
@@ -18,7 +20,7 @@ import {
 } from './errors.js';
 import { transition, type KeyOperation, type KeyState } from './key-state.js';
 import { TtlCache, type CacheEpoch } from './cache.js';
-import { keyUsageOffered, PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE } from './service-info.js';
+import { keyUsageEntry, missingMechanisms, variantFor } from './key-usages.js';
 
 // CMK lifecycle use cases (kms-api.md §4.1, §4.5, §4.9). Token objects are created before
 // their metadata commits and destroyed after it is gone, so a crash leaves at most an orphan
@@ -34,34 +36,6 @@ export interface Caller {
 const DAY = 86_400;
 export const DEFAULT_ROTATE_DAYS = 365;
 const now = () => Math.floor(Date.now() / 1000);
-
-/** Key usage → material spec and purpose, per the region's standard (§2.4). */
-function specFor(region: Region, keyUsage: string): { spec: KeySpec; purpose: KeyPurpose } | undefined {
-  const sm = region.standard === 'SM';
-  switch (keyUsage) {
-    case 'ENCRYPT_DECRYPT':
-      return { spec: sm ? 'SM4' : 'AES_256', purpose: 'encrypt' };
-    case 'ASYMMETRIC_DECRYPT_RSA_2048':
-      return sm ? undefined : { spec: 'RSA_2048', purpose: 'decrypt' };
-    case 'ASYMMETRIC_SIGN_VERIFY_RSA_2048':
-      return sm ? undefined : { spec: 'RSA_2048', purpose: 'sign' };
-    case 'ASYMMETRIC_SIGN_VERIFY_ECC':
-      return sm ? undefined : { spec: 'EC_P256', purpose: 'sign' };
-    case 'ASYMMETRIC_SIGN_VERIFY_ECDSA384':
-      return sm ? undefined : { spec: 'EC_P384', purpose: 'sign' };
-    case 'ASYMMETRIC_DECRYPT_SM2':
-      return sm ? { spec: 'SM2', purpose: 'decrypt' } : undefined;
-    case 'ASYMMETRIC_SIGN_VERIFY_SM2':
-      return sm ? { spec: 'SM2', purpose: 'sign' } : undefined;
-    // Post-quantum (issue 13): both standards; the hybrid's AEAD follows the region (pqc-ops.ts).
-    case PQC_ENCRYPT_USAGE:
-      return { spec: 'ML_KEM_768', purpose: 'decrypt' };
-    case PQC_SIGN_USAGE:
-      return { spec: 'ML_DSA_65', purpose: 'sign' };
-    default:
-      return undefined;
-  }
-}
 
 export const isSymmetric = (k: Pick<KeyRecord, 'keyUsage'>) => k.keyUsage === 'ENCRYPT_DECRYPT';
 
@@ -134,7 +108,8 @@ export class KeyService {
     private readonly material: KeyMaterialService,
     private readonly opts: {
       cmkLimit: number;
-      tokenSupports: (mechanism: string) => boolean;
+      /** What the token offers (key usages it cannot serve are refused). */
+      capabilities: () => TokenCapabilities;
       /** The KMS guide's deletion alarm: any attempt to use a key pending deletion. */
       onPendingDeleteUse?: (key: KeyRecord, caller: Caller, operation: KeyOperation) => void;
       /** Cached key reads for the data plane; management operations always read the row. */
@@ -146,8 +121,9 @@ export class KeyService {
 
   async create(caller: Caller, input: CreateKeyInput): Promise<KeyRecord> {
     const keyUsage = input.keyUsage ?? 'ENCRYPT_DECRYPT';
-    const target = specFor(caller.region, keyUsage);
-    if (!target || !keyUsageOffered(caller.region, keyUsage, this.opts.tokenSupports)) {
+    const target = variantFor(caller.region, keyUsage);
+    const purpose = keyUsageEntry(keyUsage)?.purpose;
+    if (!target || !purpose || missingMechanisms(target, this.opts.capabilities()).length > 0) {
       throw new UnsupportedKeyUsageError(`key usage ${keyUsage} is not offered in ${caller.region.name} (${caller.region.standard}); ListAlgorithms lists what is`);
     }
     if (input.origin === 'EXTERNAL' && keyUsage !== 'ENCRYPT_DECRYPT') {
@@ -166,7 +142,7 @@ export class KeyService {
     let made: NewMaterial;
     try {
       // EXTERNAL keys get material from ImportKeyMaterial: AES into the token, SM4 sealed under the KEK.
-      made = external ? { tokenResident: TOKEN_SPECS.has(target.spec), sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, target.purpose);
+      made = external ? { tokenResident: alwaysInToken(target.spec), sealedMaterial: null, publicKey: null } : await this.material.generate(keyId, 1, target.spec, purpose);
     } catch (err) {
       await this.repo.clearIntent(keyId, 1).catch(() => undefined);
       throw err;

@@ -65,18 +65,28 @@ export class HsmInternalError extends HsmError {
 }
 
 const ckrNames = new Map<number, string>();
+const ckrValues = new Map<string, number>();
 for (const [name, value] of Object.entries(pkcs11js)) {
-  if (name.startsWith('CKR_') && typeof value === 'number' && !ckrNames.has(value)) ckrNames.set(value, name);
+  if (!name.startsWith('CKR_') || typeof value !== 'number') continue;
+  if (!ckrNames.has(value)) ckrNames.set(value, name);
+  ckrValues.set(name, value);
 }
 
 export function ckrName(code: number): string {
   return ckrNames.get(code) ?? `CKR_0x${code.toString(16)}`;
 }
 
-/** The CKR code of a pkcs11js error, or undefined for anything else. */
+/**
+ * The CKR code of a pkcs11js error, or undefined for anything else. pkcs11js throws two forms:
+ * a `Pkcs11Error` with `.code` from most calls, and a plain `Error("CKR_NAME:n")` from
+ * C_CreateObject, C_CopyObject and C_Initialize (docs/contract/token-facts.md#pkcs11js).
+ */
 export function ckrOf(err: unknown): number | undefined {
   if (err instanceof pkcs11js.Pkcs11Error) return err.code;
-  return undefined;
+  if (!(err instanceof Error) || err instanceof HsmError) return undefined;
+  const m = /^(CKR_[A-Z0-9_]+):(\d+)$/.exec(err.message.trim());
+  if (!m) return undefined;
+  return ckrValues.get(m[1]!) ?? Number(m[2]);
 }
 
 // Codes that mean the session or the whole token is gone (hsm-notes.md §6):

@@ -5,11 +5,17 @@ import { ckrOf } from './errors.js';
 // process-wide, and so is the login (hsm-notes.md must-know 5). Token instances
 // share it and count their references.
 
-interface Loaded {
+export interface LibraryOptions {
+  /** C_Initialize flags (CKF_OS_LOCKING_OK keeps SoftHSM2's mutexes on). */
+  flags: number;
+  /** C_Initialize pReserved: a module's init string (NSS softoken needs its database there). */
+  initArgs?: string;
+}
+
+interface Loaded extends LibraryOptions {
   p11: pkcs11js.PKCS11;
   refs: number;
   initialized: boolean;
-  flags: number;
 }
 
 const loaded = new Map<string, Loaded>();
@@ -24,25 +30,30 @@ export function flagsOf(names: string[]): number {
   return flags;
 }
 
-export function acquireLibrary(modulePath: string, flags: number): pkcs11js.PKCS11 {
+export function acquireLibrary(modulePath: string, options: LibraryOptions): pkcs11js.PKCS11 {
   let entry = loaded.get(modulePath);
   if (!entry) {
     const p11 = new pkcs11js.PKCS11();
     p11.load(modulePath);
-    entry = { p11, refs: 0, initialized: false, flags };
+    entry = { p11, refs: 0, initialized: false, ...options };
     loaded.set(modulePath, entry);
   }
   entry.refs++;
-  initializeLibrary(modulePath);
+  try {
+    initializeLibrary(modulePath);
+  } catch (err) {
+    releaseLibrary(modulePath);
+    throw err;
+  }
   return entry.p11;
 }
 
-/** C_Initialize with the profile's flags; CKF_OS_LOCKING_OK is what keeps SoftHSM2's mutexes on. */
+/** C_Initialize with the profile's flags and init string. */
 export function initializeLibrary(modulePath: string): void {
   const entry = loaded.get(modulePath);
   if (!entry || entry.initialized) return;
   try {
-    entry.p11.C_Initialize({ flags: entry.flags });
+    entry.p11.C_Initialize(entry.initArgs === undefined ? { flags: entry.flags } : { flags: entry.flags, libraryParameters: entry.initArgs });
   } catch (err) {
     if (ckrOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }

@@ -1,9 +1,11 @@
 import pkcs11js from 'pkcs11js';
 import { InvalidInputError } from './errors.js';
+import { PKCS11_3_2, SM2_EC_PARAMS } from './mechanisms.js';
 
-// Complete templates for every object the service creates (hsm-notes.md must-know 2:
-// SoftHSM2's defaults for a minimal AES template are SENSITIVE=false with every usage
-// flag on). Every usage flag is written explicitly, true or false.
+// Complete templates for every object the service creates (docs/contract/token-facts.md#templates:
+// SoftHSM2's and NSS's defaults for a minimal AES template are SENSITIVE=false with every usage
+// flag on). Every usage flag is written explicitly, true or false. No template is built anywhere
+// else in the token layer.
 
 export type Template = pkcs11js.Template;
 
@@ -80,26 +82,37 @@ export function secretKeyTemplate(name: ObjectName, keyType: 'AES' | 'GENERIC_SE
   return t;
 }
 
-export function publicKeyTemplate(name: ObjectName, keyType: 'RSA' | 'EC', usage: PairUsage, extra: Template): Template {
+/** A vendor key type number (SM2, SM4) in place of the standard one. */
+type KeyType = 'RSA' | 'EC' | { vendor: number; like: 'EC' };
+
+const keyTypeValue = (t: KeyType) => (typeof t === 'object' ? t.vendor : t === 'RSA' ? pkcs11js.CKK_RSA : pkcs11js.CKK_EC);
+const family = (t: KeyType) => (typeof t === 'object' ? t.like : t);
+
+export function publicKeyTemplate(name: ObjectName, keyType: KeyType, usage: PairUsage, extra: Template): Template {
+  const rsa = family(keyType) === 'RSA';
+  // A vendor SM2 public key encrypts (SM2 decryption keys); an EC one never does.
+  const encrypts = rsa || typeof keyType === 'object';
   return [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-    { type: pkcs11js.CKA_KEY_TYPE, value: keyType === 'RSA' ? pkcs11js.CKK_RSA : pkcs11js.CKK_EC },
+    { type: pkcs11js.CKA_KEY_TYPE, value: keyTypeValue(keyType) },
     { type: pkcs11js.CKA_TOKEN, value: true },
     { type: pkcs11js.CKA_PRIVATE, value: false },
     { type: pkcs11js.CKA_MODIFIABLE, value: false },
     { type: pkcs11js.CKA_VERIFY, value: !!usage.sign },
-    { type: pkcs11js.CKA_ENCRYPT, value: keyType === 'RSA' && !!usage.decrypt },
-    { type: pkcs11js.CKA_WRAP, value: keyType === 'RSA' && !!usage.unwrap },
+    { type: pkcs11js.CKA_ENCRYPT, value: encrypts && !!usage.decrypt },
+    { type: pkcs11js.CKA_WRAP, value: rsa && !!usage.unwrap },
     { type: pkcs11js.CKA_DERIVE, value: false },
     ...identity(name),
     ...extra,
   ];
 }
 
-export function privateKeyTemplate(name: ObjectName, keyType: 'RSA' | 'EC', usage: PairUsage): Template {
+export function privateKeyTemplate(name: ObjectName, keyType: KeyType, usage: PairUsage): Template {
+  const rsa = family(keyType) === 'RSA';
+  const decrypts = rsa || typeof keyType === 'object';
   return [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-    { type: pkcs11js.CKA_KEY_TYPE, value: keyType === 'RSA' ? pkcs11js.CKK_RSA : pkcs11js.CKK_EC },
+    { type: pkcs11js.CKA_KEY_TYPE, value: keyTypeValue(keyType) },
     { type: pkcs11js.CKA_TOKEN, value: true },
     { type: pkcs11js.CKA_PRIVATE, value: true },
     { type: pkcs11js.CKA_SENSITIVE, value: true },
@@ -109,10 +122,85 @@ export function privateKeyTemplate(name: ObjectName, keyType: 'RSA' | 'EC', usag
     { type: pkcs11js.CKA_SIGN_RECOVER, value: false },
     // Raw RSA (CKM_RSA_X_509) for OAEP-SHA256 on tokens without it needs DECRYPT on an unwrap
     // key: the caller asks for both then, and only then.
-    { type: pkcs11js.CKA_DECRYPT, value: keyType === 'RSA' && !!usage.decrypt },
-    { type: pkcs11js.CKA_UNWRAP, value: keyType === 'RSA' && !!usage.unwrap },
+    { type: pkcs11js.CKA_DECRYPT, value: decrypts && !!usage.decrypt },
+    { type: pkcs11js.CKA_UNWRAP, value: rsa && !!usage.unwrap },
     { type: pkcs11js.CKA_DERIVE, value: false },
     ...identity(name),
+  ];
+}
+
+/** A vendor SM2 key pair (CKK_SM2 from the profile, CKA_EC_PARAMS = sm2p256v1). */
+export function sm2PairTemplates(name: ObjectName, keyType: number, usage: PairUsage): { pub: Template; priv: Template } {
+  const t: KeyType = { vendor: keyType, like: 'EC' };
+  return { pub: publicKeyTemplate(name, t, usage, [{ type: pkcs11js.CKA_EC_PARAMS, value: SM2_EC_PARAMS }]), priv: privateKeyTemplate(name, t, usage) };
+}
+
+/** A vendor SM4 key (CKK_SM4 from the profile), 16 bytes, otherwise as an AES key. */
+export function sm4KeyTemplate(name: ObjectName, keyType: number): Template {
+  return secretKeyTemplate(name, 'AES', { encrypt: true, decrypt: true }, { token: true, modifiable: false, valueLen: 16 }).map((a) =>
+    a.type === pkcs11js.CKA_KEY_TYPE ? { type: pkcs11js.CKA_KEY_TYPE, value: keyType } : a,
+  );
+}
+
+/** A PKCS#11 3.2 ML-DSA-65 key pair (CKK_ML_DSA, CKP_ML_DSA_65). */
+export function mlDsaPairTemplates(name: ObjectName): { pub: Template; priv: Template } {
+  const common: Template = [
+    { type: pkcs11js.CKA_KEY_TYPE, value: PKCS11_3_2.CKK_ML_DSA },
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_MODIFIABLE, value: false },
+    ...identity(name),
+  ];
+  return {
+    pub: [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+      ...common,
+      { type: pkcs11js.CKA_PRIVATE, value: false },
+      { type: pkcs11js.CKA_VERIFY, value: true },
+      { type: PKCS11_3_2.CKA_PARAMETER_SET, value: PKCS11_3_2.CKP_ML_DSA_65 },
+    ],
+    priv: [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      ...common,
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11js.CKA_SIGN, value: true },
+      { type: pkcs11js.CKA_DERIVE, value: false },
+    ],
+  };
+}
+
+/**
+ * The short-lived session key BYOK unwraps imported material into: sensitive, but extractable
+ * so that it can be wrapped under a token key to check its size; it dies with the import.
+ */
+export function stagingKeyTemplate(): Template {
+  return [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+    { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+    { type: pkcs11js.CKA_TOKEN, value: false },
+    { type: pkcs11js.CKA_PRIVATE, value: true },
+    { type: pkcs11js.CKA_SENSITIVE, value: true },
+    { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+    { type: pkcs11js.CKA_ENCRYPT, value: true },
+    { type: pkcs11js.CKA_DECRYPT, value: false },
+    { type: pkcs11js.CKA_WRAP, value: false },
+    { type: pkcs11js.CKA_UNWRAP, value: false },
+    { type: pkcs11js.CKA_SIGN, value: false },
+    { type: pkcs11js.CKA_VERIFY, value: false },
+    { type: pkcs11js.CKA_DERIVE, value: false },
+  ];
+}
+
+/** The persistent data object `/readyz` looks for on tokens that keep data objects. */
+export function sentinelTemplate(name: ObjectName): Template {
+  return [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_PRIVATE, value: false },
+    { type: pkcs11js.CKA_LABEL, value: labelOf(name) },
+    { type: pkcs11js.CKA_APPLICATION, value: 'hsmkms' },
+    { type: pkcs11js.CKA_VALUE, value: Buffer.from('hsmkms token sentinel') },
   ];
 }
 

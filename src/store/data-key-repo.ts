@@ -1,46 +1,12 @@
 import type { Knex } from 'knex';
-import type { DataKeyState } from '../domain/data-keys.js';
 import { whereContains, type Db } from './db.js';
-import type { Origin, Tag } from './key-repo.js';
+import type { Origin, Tag } from '../model/keys.js';
 
 // Hosted data keys (migration 0010). The row holds the data key only as the CiphertextBlob
 // sealed under its CMK; nothing here can open it.
 
-export interface DataKeyRecord {
-  dataKeyId: string;
-  accountUin: string;
-  region: string;
-  keyId: string;
-  /** Alias of the wrapping CMK (DataKeyMetadata.KeyName), read with the row. */
-  keyName: string;
-  name: string;
-  description: string;
-  state: DataKeyState;
-  origin: Origin;
-  creatorUin: string;
-  createdAt: number;
-  deletionDate: number;
-  numberOfBytes: number;
-  ciphertextBlob: Buffer;
-  tags: Tag[];
-}
-
-export type DataKeyPatch = Partial<Pick<DataKeyRecord, 'name' | 'description' | 'state' | 'deletionDate'>>;
-
-export interface DataKeyListFilter {
-  accountUin: string;
-  region: string;
-  states?: DataKeyState[];
-  origin?: Origin;
-  keyId?: string;
-  numberOfBytes?: number;
-  /** Substring of the data key id or name. */
-  search?: string;
-  tagFilters?: Array<{ key: string; values: string[] }>;
-  newestFirst: boolean;
-  offset: number;
-  limit: number;
-}
+export type { DataKeyListFilter, DataKeyPatch, DataKeyRecord } from '../model/data-keys.js';
+import type { DataKeyListFilter, DataKeyPatch, DataKeyRecord, DataKeyState } from '../model/data-keys.js';
 
 type Conn = Db | Knex.Transaction;
 

@@ -1,64 +1,11 @@
 import type { Knex } from 'knex';
-import type { KeyState } from '../domain/key-state.js';
+import type { KeyState } from '../model/keys.js';
 import { retryingTransaction, whereContains, type Db } from './db.js';
 
-export type Origin = 'TENCENT_KMS' | 'EXTERNAL';
-export type KeySpec = 'AES_256' | 'SM4' | 'RSA_2048' | 'EC_P256' | 'EC_P384' | 'SM2' | 'ML_KEM_768' | 'ML_DSA_65';
-
-export interface Tag {
-  key: string;
-  value: string;
-}
-
-export interface KeyRecord {
-  keyId: string;
-  accountUin: string;
-  region: string;
-  alias: string;
-  description: string;
-  keyUsage: string;
-  keySpec: KeySpec;
-  origin: Origin;
-  state: KeyState;
-  creatorUin: string;
-  createdAt: number;
-  deletionDate: number;
-  rotationEnabled: boolean;
-  rotateDays: number;
-  nextRotateTime: number;
-  lastRotateTime: number;
-  validTo: number;
-  currentVersion: number;
-  tokenResident: boolean;
-  hasMaterial: boolean;
-  tags: Tag[];
-}
-
-export interface KeyVersionRecord {
-  keyId: string;
-  version: number;
-  createdAt: number;
-  sealedMaterial: Buffer | null;
-  publicKey: string | null;
-}
-
-export interface KeyListFilter {
-  accountUin: string;
-  region: string;
-  states?: KeyState[];
-  origin?: Origin;
-  keyUsages?: string[];
-  /** Substring of the key id or alias. */
-  search?: string;
-  /** AND across filters, OR across a filter's values; an empty value list means "has the tag". */
-  tagFilters?: Array<{ key: string; values: string[] }>;
-  newestFirst: boolean;
-  offset: number;
-  limit: number;
-}
+export type { KeyListFilter, KeyPatch, KeyRecord, KeySpec, KeyVersionRecord, Origin, Tag } from '../model/keys.js';
+import type { KeyListFilter, KeyPatch, KeyRecord, KeySpec, KeyVersionRecord, Origin, Tag } from '../model/keys.js';
 
 type Conn = Db | Knex.Transaction;
-export type KeyPatch = Partial<Omit<KeyRecord, 'keyId' | 'accountUin' | 'region' | 'tags' | 'createdAt' | 'creatorUin' | 'origin' | 'keyUsage' | 'keySpec' | 'tokenResident'>>;
 
 const COLUMNS: Record<keyof KeyPatch, string> = {
   alias: 'alias',

@@ -123,7 +123,7 @@ describe('expiry of imported material', () => {
     const { KeyId } = await hk('CreateKey', { Alias: 'expiring', Type: 2 });
     const id = KeyId as string;
     // Import arrives with BYOK (issue 6); stand in for it: material in the token, ValidTo soon.
-    await server.services.token.generateAesKey({ keyId: id, version: 1 }, 256, { encrypt: true, decrypt: true });
+    await server.services.token.generate({ keyId: id, version: 1 }, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
     const validTo = Math.floor(Date.now() / 1000) + 3600;
     expect(await server.services.keyRepo.update(id, 'PendingImport', { state: 'Enabled', hasMaterial: true, validTo })).toBe(true);
     expect((await server.services.jobs.run((validTo - 1) * 1000)).expired).not.toContain(id);
@@ -229,7 +229,7 @@ describe('listing', () => {
 describe('token and database stay consistent', () => {
   it('destroys token objects left by a create that crashed before its metadata committed', async () => {
     const orphan = { keyId: randomUUID(), version: 1 };
-    await server.services.token.generateAesKey(orphan, 256, { encrypt: true, decrypt: true });
+    await server.services.token.generate(orphan, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
     const status = JSON.parse((await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'token', 'status', '--json'], { cwd: REPO, encoding: 'utf8', env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234' } })).stdout);
     expect(status.reconciliation.orphanObjectsDestroyed).toEqual([`${orphan.keyId}/v1`]);
     const r = await server.services.jobs.reconcile();

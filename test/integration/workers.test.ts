@@ -171,7 +171,7 @@ describe('serve --workers 2', () => {
   });
 
   it('the lifecycle-jobs lease is held by exactly one worker, the same one tick after tick', async () => {
-    const db = openDatabase({ sqliteFile: path.join(dataDir, 'hsmkms.sqlite') });
+    const db = openDatabase({ databaseUrl: undefined, sqliteFile: path.join(dataDir, 'hsmkms.sqlite') });
     try {
       const holders: string[] = [];
       for (let i = 0; i < 4; i++) {

@@ -79,7 +79,7 @@ export function fuzzSuite(): void {
         for (let i = 0; i < 4; i++) {
           const plaintext = b64(randomBytes(32));
           ledger.addBase64Secret(`fuzz plaintext ${region} ${i}`, plaintext);
-          const ctx = i % 2 ? { EncryptionContext: '{"app":"fuzz"}' } : {};
+          const ctx: Record<string, string> = i % 2 ? { EncryptionContext: '{"app":"fuzz"}' } : {};
           known.push({ blob: (await call('Encrypt', { KeyId: keyId, Plaintext: plaintext, ...ctx })).CiphertextBlob as string, plaintext, region, ctx });
         }
         const dk = await call('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256' });

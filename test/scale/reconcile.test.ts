@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 /** Another node's job: no grace period at all, so only the intent can protect the object. */
-const otherNode = (creationTimeoutMs?: number) => new LifecycleJobs(s.keyRepo, s.keys, s.material, s.token, { orphanGraceMs: 0, creationTimeoutMs });
+const otherNode = (creationTimeoutMs?: number) => new LifecycleJobs(s.keyRepo, s.keys, s.material, { orphanGraceMs: 0, creationTimeoutMs });
 const inToken = async (keyId: string) => (await s.token.listObjects()).some((o) => o.name.keyId === keyId);
 
 describe('reconciliation beside a create in progress on another node', () => {
@@ -86,7 +86,7 @@ describe('reconciliation beside a create in progress on another node', () => {
       const { LifecycleJobs } = await import(${JSON.stringify(pathToFileURL(path.join(REPO, 'dist/src/domain/jobs.js')).href)});
       const { createLogger } = await import(${JSON.stringify(pathToFileURL(path.join(REPO, 'dist/src/log.js')).href)});
       const s = await openServices(loadConfig(), createLogger('silent'), { bootstrap: false });
-      const jobs = new LifecycleJobs(s.keyRepo, s.keys, s.material, s.token, { orphanGraceMs: 0 });
+      const jobs = new LifecycleJobs(s.keyRepo, s.keys, s.material, { orphanGraceMs: 0 });
       const destroyed = [];
       let runs = 0;
       process.stdout.write('ready\\n');
@@ -111,7 +111,7 @@ describe('reconciliation beside a create in progress on another node', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     const caller = { accountUin: '100000000009', userUin: '100000000009', region: s.config.regions.find((r) => r.standard === 'FIPS')! };
-    const created = [];
+    const created: Awaited<ReturnType<typeof s.keys.create>>[] = [];
     for (let i = 0; i < 12; i++) created.push(await s.keys.create(caller, { alias: `race-${i}`, origin: 'TENCENT_KMS', keyUsage: i % 2 ? 'ASYMMETRIC_SIGN_VERIFY_ECC' : 'ENCRYPT_DECRYPT' }));
     child.stdin!.end('stop\n');
     await new Promise((r) => child.once('exit', r));
