@@ -121,8 +121,8 @@ export function whiteboxDecryptCbc(tables: WhiteboxCipher | Uint8Array | string,
     for (let i = 0; i < BLOCK; i++) out[at + i] ^= at === 0 ? iv[i]! : ciphertext[at - BLOCK + i]!;
   }
   const pad = out[out.length - 1]!;
-  let bad = pad < 1 || pad > BLOCK ? 1 : 0;
-  for (let i = 1; i <= BLOCK && !bad; i++) if (i <= pad && out[out.length - i] !== pad) bad = 1;
+  let bad = pad < 1 || pad > BLOCK;
+  for (let i = 2; i <= pad && !bad; i++) bad = out[out.length - i] !== pad;
   if (bad) {
     out.fill(0);
     throw new WhiteboxPaddingError('bad PKCS#7 padding: wrong key, IV or damaged ciphertext');
