@@ -93,6 +93,16 @@ describe.each(cases)('$name binding', ({ algorithm, keyBytes }) => {
     expect(() => whiteboxEncryptCbc(e, iv, message, listed[1])).toThrow(FingerprintNotBoundError);
   });
 
+  it('EncryptKey and DecryptKey sharing seeds and table-set id use different slot nonces', () => {
+    const bindingSeed = crypto.randomBytes(32);
+    const common = { algorithm, key, keyId: KEY_ID, seed, tableSetId, bindingSeed, fingerprints: [listed[0]!] };
+    const e = generateTables({ ...common, direction: WhiteboxDirection.ENCRYPT });
+    const d = generateTables({ ...common, direction: WhiteboxDirection.DECRYPT });
+    const nonce = (b: Buffer) => b.subarray(b.length - 32 - WB_SLOT_BYTES, b.length - 32 - WB_SLOT_BYTES + 12);
+    expect(nonce(e).equals(nonce(d))).toBe(false);
+    expect(nonce(generateTables({ ...common, direction: WhiteboxDirection.DECRYPT })).equals(nonce(d))).toBe(true);
+  });
+
   it('re-binding without the key equals regenerating from the seeds with the new binding seed', () => {
     const newBinding = crypto.randomBytes(32);
     const newList = [identity(), listed[2]!];

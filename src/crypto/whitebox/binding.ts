@@ -12,9 +12,10 @@ import { type Affine, affineInverse, randomAffinePair, randomPermutation } from 
 //   K_i ‖ N_i = HKDF(identity, salt = table-set id, info = "hsmkms-wb-fp-v1" ‖ KeyId)
 // HKDF-SHA256 and AES-256-GCM for AES keys; HKDF-SM3 (node's OpenSSL) and SM4-GCM (RFC 8998,
 // sm-crypto-v2) for SM4 keys, so an SM table set uses SM primitives only for secrets. The slot
-// nonce is HMAC_{N_i}("hsmkms-wb-fp-nonce-v1" ‖ s)[0..12]: a set regenerated from the same seeds
-// is byte-identical, and one key K_i never seals two different seeds under one nonce. The AAD is
-// the 48-byte header, so a slot cannot be moved to another key, direction or table set.
+// nonce is HMAC_{N_i}("hsmkms-wb-fp-nonce-v1" ‖ header ‖ s)[0..12]: a set regenerated from the
+// same seeds is byte-identical, and one K_i (shared by a key's EncryptKey and DecryptKey when they
+// share a table-set id) never meets one nonce with another header or seed. The AAD is the 48-byte
+// header, so a slot cannot be moved to another key, direction or table set.
 // Identities are not secret; this is a deployment control, not access control.
 
 export const FINGERPRINT_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{14}-[0-9a-f]{14}-[0-9a-f]{14}-[0-9a-f]{16}$/;
@@ -103,7 +104,7 @@ export function sealSlot(spec: WhiteboxAlgorithmSpec, identity: string, tableSet
   checkSeed(seed);
   const k = slotKeys(spec, identity, tableSetId, keyId);
   try {
-    const nonce = createHmac(spec.family === 'aes' ? 'sha256' : 'sm3', k.nonce).update(NONCE_LABEL).update(seed).digest().subarray(0, NONCE_BYTES);
+    const nonce = createHmac(spec.family === 'aes' ? 'sha256' : 'sm3', k.nonce).update(NONCE_LABEL).update(header).update(seed).digest().subarray(0, NONCE_BYTES);
     let sealed: Buffer;
     let tag: Buffer;
     if (spec.family === 'aes') {

@@ -45,12 +45,6 @@ export class RandomStream {
     return ((b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0);
   }
 
-  bytes(n: number): Buffer {
-    const out = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) out[i] = this.u8();
-    return out;
-  }
-
   /** Uniform in 0..n−1 for 1 ≤ n ≤ 256, by rejection (no modulo bias). */
   below(n: number): number {
     const limit = 256 - (256 % n);
