@@ -2,6 +2,7 @@ import { AES_INV_SBOX, AES_SBOX, INV_MIX_COLUMNS, MIX_COLUMNS, gmul } from './ae
 import type { RandomStream } from './drbg.js';
 import { WhiteboxFormatError } from './errors.js';
 import { byteSliced32, randomInvertible, randomPermutation, sliced32Apply } from './gf2.js';
+import { readWordsLE, writeWordsLE } from './words.js';
 
 // White-box AES-256 after Chow, Eisen, Johnson and van Oorschot (SAC 2002), "variant A" of
 // docs/whitebox.md: no 128-bit external encodings, a byte-wise output encoding G merged into the
@@ -218,16 +219,6 @@ function unpackNibbles(buf: Buffer, at: number, dst: Uint8Array): number {
   return at;
 }
 
-function writeWords(src: Uint32Array, out: Buffer, at: number): number {
-  for (let i = 0; i < src.length; i++, at += 4) out.writeUInt32LE(src[i]!, at);
-  return at;
-}
-
-function readWords(buf: Buffer, at: number, dst: Uint32Array): number {
-  for (let i = 0; i < dst.length; i++, at += 4) dst[i] = buf.readUInt32LE(at);
-  return at;
-}
-
 /**
  * Per round r = 0..12: Type II (16 × 256 uint32 LE), its XOR tables (96 × 128 bytes, two
  * nibbles a byte, entry 2m in the low half), Type III, its XOR tables; then the 16 last-round
@@ -239,9 +230,9 @@ export function serializeChowTables(t: ChowTables): Buffer {
   const words = 16 * TABLE_WORDS;
   const xors = XORS_PER_STAGE * 256;
   for (let r = 0; r < MID; r++) {
-    at = writeWords(t.ty.subarray(r * words, (r + 1) * words), out, at);
+    at = writeWordsLE(t.ty.subarray(r * words, (r + 1) * words), out, at);
     at = packNibbles(t.xorTy.subarray(r * xors, (r + 1) * xors), out, at);
-    at = writeWords(t.mbl.subarray(r * words, (r + 1) * words), out, at);
+    at = writeWordsLE(t.mbl.subarray(r * words, (r + 1) * words), out, at);
     at = packNibbles(t.xorMbl.subarray(r * xors, (r + 1) * xors), out, at);
   }
   out.set(t.last, at);
@@ -258,9 +249,9 @@ export function deserializeChowTables(buf: Buffer): ChowTables {
   const xors = XORS_PER_STAGE * 256;
   let at = 0;
   for (let r = 0; r < MID; r++) {
-    at = readWords(buf, at, ty.subarray(r * words, (r + 1) * words));
+    at = readWordsLE(buf, at, ty.subarray(r * words, (r + 1) * words));
     at = unpackNibbles(buf, at, xorTy.subarray(r * xors, (r + 1) * xors));
-    at = readWords(buf, at, mbl.subarray(r * words, (r + 1) * words));
+    at = readWordsLE(buf, at, mbl.subarray(r * words, (r + 1) * words));
     at = unpackNibbles(buf, at, xorMbl.subarray(r * xors, (r + 1) * xors));
   }
   const last = Uint8Array.from(buf.subarray(at, at + 16 * 256));

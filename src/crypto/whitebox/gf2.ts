@@ -30,37 +30,45 @@ export function identity(n: number): Matrix {
   return m;
 }
 
-/** Gauss–Jordan on rows; undefined if singular. */
+/**
+ * Gauss–Jordan on rows; undefined if singular. Works in Int32Array so no intermediate becomes a
+ * heap number: the runtime inverts its output maps before the JIT has warmed up.
+ */
 export function invert(m: Matrix): Matrix | undefined {
   const n = m.length;
-  const rows = new Uint32Array(n);
-  const aug = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    let row = 0;
-    for (let j = 0; j < n; j++) row |= ((m[j]! >>> i) & 1) << j;
-    rows[i] = row >>> 0;
-    aug[i] = (1 << i) >>> 0;
-  }
+  const rows = new Int32Array(n);
+  const aug = new Int32Array(n);
   for (let j = 0; j < n; j++) {
+    const col = m[j]! | 0;
+    for (let i = 0; i < n; i++) if ((col >>> i) & 1) rows[i] = rows[i]! | (1 << j);
+  }
+  for (let i = 0; i < n; i++) aug[i] = 1 << i;
+  for (let j = 0; j < n; j++) {
+    const bit = 1 << j;
     let p = j;
-    while (p < n && !((rows[p]! >>> j) & 1)) p++;
+    while (p < n && (rows[p]! & bit) === 0) p++;
     if (p === n) return undefined;
     if (p !== j) {
-      [rows[p], rows[j]] = [rows[j]!, rows[p]!];
-      [aug[p], aug[j]] = [aug[j]!, aug[p]!];
+      let t = rows[p]!;
+      rows[p] = rows[j]!;
+      rows[j] = t;
+      t = aug[p]!;
+      aug[p] = aug[j]!;
+      aug[j] = t;
     }
+    const rj = rows[j]!;
+    const aj = aug[j]!;
     for (let i = 0; i < n; i++) {
-      if (i !== j && (rows[i]! >>> j) & 1) {
-        rows[i] = (rows[i]! ^ rows[j]!) >>> 0;
-        aug[i] = (aug[i]! ^ aug[j]!) >>> 0;
+      if (i !== j && (rows[i]! & bit) !== 0) {
+        rows[i] = rows[i]! ^ rj;
+        aug[i] = aug[i]! ^ aj;
       }
     }
   }
   const inv = new Uint32Array(n);
-  for (let j = 0; j < n; j++) {
-    let col = 0;
-    for (let i = 0; i < n; i++) col |= ((aug[i]! >>> j) & 1) << i;
-    inv[j] = col >>> 0;
+  for (let i = 0; i < n; i++) {
+    const row = aug[i]!;
+    for (let j = 0; j < n; j++) if ((row >>> j) & 1) inv[j] = inv[j]! | (1 << i);
   }
   return inv;
 }
@@ -115,11 +123,12 @@ export function randomPermutation(n: number, rng: RandomStream): { p: Uint8Array
 /**
  * A 32-bit affine map as four 256-entry tables, one per input byte (bits 8b..8b+7), the constant
  * folded into the first: apply(x) = t[x & 255] ^ t[256 + (x >>> 8 & 255)] ^ t[512 + …] ^ t[768 + …].
+ * Written into `t` when given (1,024 entries), so a runtime can expand many maps into one array.
  */
-export function byteSliced32(a: Affine): Uint32Array {
-  const t = new Uint32Array(1024);
+export function byteSliced32(a: Affine, t: Uint32Array = new Uint32Array(1024)): Uint32Array {
   for (let b = 0; b < 4; b++) {
     const cols = a.m.subarray(8 * b, 8 * b + 8);
+    t[256 * b] = 0;
     for (let x = 1; x < 256; x++) {
       const low = x & -x;
       const k = 31 - Math.clz32(low);

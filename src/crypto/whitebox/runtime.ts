@@ -55,7 +55,7 @@ export function loadTables(blob: Uint8Array | string, fingerprint?: string): Whi
     }
     if (p.algorithm === WhiteboxAlgorithm.SM4) {
       const x = expandXiaoLai(deserializeXiaoLaiTables(p.tables));
-      const gInv = sm4OutputEncoding(seed, p.direction, kid).gInv.map(byteSliced32);
+      const gInv = sm4OutputEncoding(seed, p.direction, kid).gInv.map((a) => byteSliced32(a));
       return {
         ...info,
         block(input, inAt, out, outAt) {

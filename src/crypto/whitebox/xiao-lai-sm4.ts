@@ -1,6 +1,7 @@
 import type { RandomStream } from './drbg.js';
 import { WhiteboxFormatError } from './errors.js';
 import { type Affine, affineCompose, byteSliced32, matVec, randomAffinePair } from './gf2.js';
+import { readWordsLE, writeWordsLE } from './words.js';
 import { SM4_SBOX, sm4L } from './sm4.js';
 
 // White-box SM4 after Xiao and Lai, "A Secure Implementation of White-Box SM4" (2009). Every state
@@ -95,14 +96,14 @@ export function reencodeXiaoLaiOutput(tables: Buffer, gInvOld: Affine[], gNew: A
 }
 
 function writeAffine(a: Affine, out: Buffer, at: number): number {
-  for (let k = 0; k < 32; k++, at += 4) out.writeUInt32LE(a.m[k]!, at);
+  at = writeWordsLE(a.m, out, at);
   out.writeUInt32LE(a.c, at);
   return at + 4;
 }
 
 function readAffine(buf: Buffer, at: number): Affine {
   const m = new Uint32Array(32);
-  for (let k = 0; k < 32; k++) m[k] = buf.readUInt32LE(at + 4 * k);
+  readWordsLE(buf, at, m);
   return { m, c: buf.readUInt32LE(at + 128) };
 }
 
@@ -116,7 +117,7 @@ export function serializeXiaoLaiTables(x: XiaoLaiTables): Buffer {
   for (const a of x.se) at = writeAffine(a, out, at);
   for (let i = 0; i < XIAO_LAI_SM4_ROUNDS; i++) {
     for (let j = 0; j < 3; j++) at = writeAffine(x.m[3 * i + j]!, out, at);
-    for (let k = 0; k < 4 * 256; k++, at += 4) out.writeUInt32LE(x.t[i * 1024 + k]!, at);
+    at = writeWordsLE(x.t.subarray(i * 1024, (i + 1) * 1024), out, at);
     at = writeAffine(x.c[i]!, out, at);
     at = writeAffine(x.d[i]!, out, at);
   }
@@ -139,7 +140,7 @@ export function deserializeXiaoLaiTables(buf: Buffer): XiaoLaiTables {
   const t = new Uint32Array(XIAO_LAI_SM4_ROUNDS * 1024);
   for (let i = 0; i < XIAO_LAI_SM4_ROUNDS; i++) {
     m.push(next(), next(), next());
-    for (let k = 0; k < 1024; k++, at += 4) t[i * 1024 + k] = buf.readUInt32LE(at);
+    at = readWordsLE(buf, at, t.subarray(i * 1024, (i + 1) * 1024));
     c.push(next());
     d.push(next());
   }
@@ -159,7 +160,7 @@ export interface XiaoLaiRuntime {
 
 function expandAll(maps: Affine[]): Uint32Array {
   const out = new Uint32Array(maps.length * 1024);
-  maps.forEach((a, i) => out.set(byteSliced32(a), i * 1024));
+  for (let i = 0; i < maps.length; i++) byteSliced32(maps[i]!, out.subarray(i * 1024, (i + 1) * 1024));
   return out;
 }
 
