@@ -1,6 +1,6 @@
 import { DomainError } from '../domain/errors.js';
 import { HsmError } from '../pkcs11/errors.js';
-import { isStoreBusy } from '../store/db.js';
+import { StoreBusyError } from '../model/errors.js';
 import { ParameterError } from './kms-schemas.js';
 import { ApiRequestError } from './signature.js';
 
@@ -80,6 +80,6 @@ export function mapError(err: unknown): MappedError {
     if (code) return { code, message: err.message, internal: false };
   }
   // Another writer kept the database locked past SQLite's busy wait: transient, nothing was written.
-  if (isStoreBusy(err)) return { code: 'ServiceUnavailable', message: 'The metadata store is busy; retry later.', internal: true };
+  if (err instanceof StoreBusyError) return { code: 'ServiceUnavailable', message: 'The metadata store is busy; retry later.', internal: true };
   return { code: 'InternalError', message: 'An internal error occurred; quote the RequestId when reporting it.', internal: true };
 }

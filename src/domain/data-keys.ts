@@ -1,3 +1,4 @@
+import { StoreConflictError } from '../model/errors.js';
 import { randomUUID } from 'node:crypto';
 import { parseBlob } from '../crypto/blob.js';
 import type { DataKeyListFilter, DataKeyPatch, DataKeyRecord, DataKeyRepo } from '../store/data-key-repo.js';
@@ -151,7 +152,7 @@ export class DataKeyService {
         await this.repo.insert(record, trx);
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new DataKeyNameExistsError(`data key name ${input.name} is already used in ${caller.region.name}`);
+      if (err instanceof StoreConflictError) throw new DataKeyNameExistsError(`data key name ${input.name} is already used in ${caller.region.name}`);
       throw err;
     }
     return record;
@@ -302,7 +303,7 @@ export class DataKeyService {
         return { name };
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new DataKeyNameExistsError(`data key name ${name} is already used in ${caller.region.name}`);
+      if (err instanceof StoreConflictError) throw new DataKeyNameExistsError(`data key name ${name} is already used in ${caller.region.name}`);
       throw err;
     }
   }
@@ -340,7 +341,3 @@ export class DataKeyService {
   }
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string };
-  return e?.code === 'SQLITE_CONSTRAINT' || e?.code === '23505';
-}

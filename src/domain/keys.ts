@@ -1,3 +1,4 @@
+import { StoreConflictError } from '../model/errors.js';
 import { randomUUID } from 'node:crypto';
 import type { Region } from '../config.js';
 import type { KeyMaterialService, NewMaterial } from '../crypto/key-material.js';
@@ -181,7 +182,7 @@ export class KeyService {
         await this.material.destroy(keyId, 1, record.tokenResident).catch(() => undefined);
         await this.repo.clearIntent(keyId, 1).catch(() => undefined);
       }
-      if (isUniqueViolation(err)) throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
+      if (err instanceof StoreConflictError) throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
       throw err;
     }
     return record;
@@ -297,7 +298,7 @@ export class KeyService {
     try {
       await this.repo.insertVersion({ keyId: key.keyId, version, createdAt: at, sealedMaterial: null, publicKey: null });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new RotationRunningError(`a rotation of key ${key.keyId} is already running`);
+      if (err instanceof StoreConflictError) throw new RotationRunningError(`a rotation of key ${key.keyId} is already running`);
       throw err;
     }
     let made: Awaited<ReturnType<KeyMaterialService['generate']>> | undefined;
@@ -364,7 +365,3 @@ export class KeyService {
   }
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e?.code === 'SQLITE_CONSTRAINT' || e?.code === '23505';
-}

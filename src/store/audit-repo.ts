@@ -6,45 +6,8 @@ import { getMeta } from './service-meta.js';
 /** service_meta row holding the retention anchor (AuditRepo.anchor). */
 const ANCHOR_META = 'audit_anchor';
 
-export interface AuditEvent {
-  eventId: string;
-  eventTimeMs: number;
-  eventName: string;
-  requestId: string;
-  accountUin: string;
-  userUin: string;
-  userName: string;
-  secretId: string;
-  sourceIp: string;
-  region: string;
-  resourceType: string;
-  resourceName: string;
-  result: 'Success' | 'Fail';
-  errorCode: string;
-  apiVersion: string;
-}
-
-export interface StoredAuditEvent extends AuditEvent {
-  seq: number;
-  prevHash: string;
-  hash: string;
-}
-
-export interface AuditQuery {
-  accountUin?: string;
-  sinceMs?: number;
-  untilMs?: number;
-  eventName?: string;
-  userName?: string;
-  requestId?: string;
-  eventId?: string;
-  /** A key id among the event's resources. */
-  resourceName?: string;
-  resourceType?: string;
-  /** Pagination cursor: events with a smaller seq (the query is newest first). */
-  beforeSeq?: number;
-  limit: number;
-}
+export type { AuditEvent, AuditQuery, StoredAuditEvent } from '../model/audit.js';
+import type { AuditEvent, AuditQuery, StoredAuditEvent } from '../model/audit.js';
 
 /** Each stored field's column, in the order the SQLite writer lists them. */
 const COLUMN_OF = {

@@ -1,3 +1,4 @@
+import { StoreBusyError, StoreConflictError } from '../model/errors.js';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,7 +12,8 @@ import { migrations } from './migrations/index.js';
 // docs/deployment.md). SQL lives only under src/store, written for both dialects.
 
 export type Db = Knex;
-export type Dialect = 'sqlite' | 'postgres';
+export { dialectOf, type Dialect } from './dialect.js';
+import { dialectOf } from './dialect.js';
 
 export class StoreConfigError extends Error {
   readonly code = 'StoreConfigError';
@@ -47,25 +49,46 @@ class ImmediateTransaction extends SqliteTransaction {
     return this.query(conn, 'BEGIN IMMEDIATE;');
   }
 }
-class ImmediateSqlite3Client extends Sqlite3Client {
+const PgClient = require('knex/lib/dialects/postgres/index.js') as new (config: Knex.Config) => object;
+
+/**
+ * Driver errors callers react to, as the model's types (model/errors.ts): a unique violation is
+ * a conflict; a lock held past the waits is busy (SQLite: locked past busy_timeout; PostgreSQL:
+ * lock_not_available, and a deadlock or serialisation failure — retryingTransaction retries
+ * those first, by the code the translated error keeps).
+ */
+function translated(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return err;
+  if (code === 'SQLITE_CONSTRAINT' || code === '23505') return Object.assign(new StoreConflictError('the row conflicts with one that exists', code), { cause: err });
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '55P03' || code === '40P01' || code === '40001') return Object.assign(new StoreBusyError('the database is locked by another writer', code), { cause: err });
+  return err;
+}
+
+/** Every query of a knex client goes through `query`: its failures are translated there, once. */
+type QueryingClient = new (...args: unknown[]) => { query(connection: unknown, queryParam: unknown): Promise<unknown> };
+function translating(Base: new (config: Knex.Config) => object): QueryingClient {
+  return class extends (Base as unknown as QueryingClient) {
+    override query(connection: unknown, queryParam: unknown): Promise<unknown> {
+      return super.query(connection, queryParam).catch((err: unknown) => {
+        throw translated(err);
+      });
+    }
+  };
+}
+
+class ImmediateSqlite3Client extends translating(Sqlite3Client) {
   transaction(...args: unknown[]): unknown {
     return new ImmediateTransaction(this, ...args);
   }
 }
-
-/** The database stayed locked by another writer beyond the bounded waits and retries. */
-export function isStoreBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  // SQLite: locked past busy_timeout. PostgreSQL: lock_not_available, and a deadlock or
-  // serialisation failure left after retryingTransaction's retries.
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '55P03' || code === '40P01' || code === '40001';
-}
+const TranslatingPgClient = translating(PgClient);
 
 export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> & { databasePoolMax?: number }): Db {
   const url = config.databaseUrl;
   if (url && POSTGRES_URL.test(url)) {
     return knexFactory({
-      client: 'pg',
+      client: TranslatingPgClient as unknown as typeof Knex.Client,
       connection: { connectionString: url, application_name: 'hsmkms' },
       // Several connections per node: the audit batch holds the chain row's lock while
       // requests go on reading and writing keys beside it.
@@ -160,10 +183,6 @@ export function walCheckpointer(db: Db, intervalMs = 1_000): { close(): Promise<
   };
 }
 
-export function dialectOf(db: Db | Knex.Transaction): Dialect {
-  const client = (db as unknown as { client: { config: { client: unknown } } }).client.config.client;
-  return client === 'pg' ? 'postgres' : 'sqlite';
-}
 
 /** Where the database is, for the start-up log: the file, or the PostgreSQL URL without credentials. */
 export function describeDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): string {

@@ -1,51 +1,8 @@
 import type { Knex } from 'knex';
 import type { Db } from './db.js';
 
-export type CredentialStatus = 'Enabled' | 'Disabled';
-
-export interface AccountRow {
-  uin: string;
-  appId: string;
-  createdAt: number;
-}
-
-export type UserStatus = 'Enabled' | 'Disabled';
-
-export interface UserRow {
-  uin: string;
-  accountUin: string;
-  name: string;
-  isRoot: boolean;
-  createdAt: number;
-  status?: UserStatus;
-}
-
-export interface CredentialRow {
-  secretId: string;
-  userUin: string;
-  sealedSecretKey: Buffer;
-  status: CredentialStatus;
-  createdAt: number;
-}
-
-/** A credential with the identity it authenticates, as the API layer needs it per request. */
-export interface CredentialIdentity extends CredentialRow {
-  accountUin: string;
-  appId: string;
-  userName: string;
-  isRoot: boolean;
-  userStatus: UserStatus;
-}
-
-/** A user as the console knows it after a password sign-in (no API key involved). */
-export interface ConsoleUserIdentity {
-  userUin: string;
-  accountUin: string;
-  appId: string;
-  userName: string;
-  isRoot: boolean;
-  userStatus: UserStatus;
-}
+export type { AccountRow, ConsoleUserIdentity, CredentialIdentity, CredentialRow, CredentialStatus, UserRow, UserStatus } from '../model/identity.js';
+import type { AccountRow, ConsoleUserIdentity, CredentialIdentity, CredentialRow, CredentialStatus, UserRow, UserStatus } from '../model/identity.js';
 
 type Conn = Db | Knex.Transaction;
 

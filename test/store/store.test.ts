@@ -1,3 +1,4 @@
+import { StoreConflictError } from '../../src/model/errors.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -207,6 +208,8 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     await repo.insert(dup, { keyId: dup.keyId, version: 1, createdAt: 1, sealedMaterial: null, publicKey: null });
     const again = key({ alias: 'same' });
     const err = await repo.insert(again, { keyId: again.keyId, version: 1, createdAt: 1, sealedMaterial: null, publicKey: null }).catch((e) => e);
+    // The driver's unique violation reaches callers as the store's conflict error, whichever the database.
+    expect(err).toBeInstanceOf(StoreConflictError);
     expect(['SQLITE_CONSTRAINT', '23505']).toContain(err.code);
     expect(await repo.count('100000000001', 'ap-hongkong')).toBe(46); // the failed insert rolled back its counter
   }, 60_000);

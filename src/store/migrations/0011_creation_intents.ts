@@ -1,3 +1,4 @@
+import { dialectOf } from '../dialect.js';
 import type { Knex } from 'knex';
 
 // Token objects being created (issue 12). CreateKey makes the key's token object before its
@@ -11,7 +12,7 @@ import type { Knex } from 'knex';
 // (SQLite's integers are 64-bit already); at 1,000 audited calls a second it would run out in
 // under 25 days.
 export async function up(knex: Knex): Promise<void> {
-  if (knex.client.config.client === 'pg') {
+  if (dialectOf(knex) === 'postgres') {
     await knex.raw('alter table audit_events alter column seq type bigint');
     await knex.raw("alter sequence if exists audit_events_seq_seq as bigint");
     await knex.raw('alter table audit_checkpoints alter column seq type bigint');

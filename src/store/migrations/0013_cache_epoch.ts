@@ -1,3 +1,4 @@
+import { dialectOf } from '../dialect.js';
 import type { Knex } from 'knex';
 
 // The cache epoch (issue 10): one counter that every write to a table the data-plane caches draw
@@ -15,7 +16,7 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger('n').notNullable();
   });
   await knex('cache_epoch').insert({ id: 1, n: 0 });
-  if (knex.client.config.client === 'pg') {
+  if (dialectOf(knex) === 'postgres') {
     await knex.raw(`create or replace function hsmkms_bump_cache_epoch() returns trigger language plpgsql as $$
       begin update cache_epoch set n = n + 1 where id = 1; return null; end $$`);
     for (const table of CACHED_TABLES) {
@@ -31,7 +32,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  if (knex.client.config.client === 'pg') {
+  if (dialectOf(knex) === 'postgres') {
     for (const table of CACHED_TABLES) await knex.raw(`drop trigger if exists ${table}_cache_epoch on ${table}`);
     await knex.raw('drop function if exists hsmkms_bump_cache_epoch()');
   } else {
