@@ -347,6 +347,17 @@ interface Side {
   creds: { secretId: string; secretKey: string };
 }
 
+/**
+ * The latency targets (docs/benchmarks.md "Targets"): at 64 connections p99 within 1.5× the bare
+ * server's p99 in the same rounds — a closed loop that saturates the machine queues in any
+ * server, so only the relative figure says something — and at 8 connections p99 ≤ 5 ms.
+ */
+function p99Target(connections: number, p99: number, bareP99: number): { p99_target?: string; p99_target_met?: boolean } {
+  if (connections === 64) return { p99_target: '<= 1.5 x bare p99', p99_target_met: p99 <= 1.5 * bareP99 };
+  if (connections === 8) return { p99_target: '<= 5 ms', p99_target_met: p99 <= 5 };
+  return {};
+}
+
 interface Paired {
   a: Measured;
   b: Measured;
@@ -486,9 +497,10 @@ async function parent(): Promise<void> {
         // Warm-up (handle caches, JIT, connections) is not measured.
         await drive(kms, connections, 1, bodyOf, creds);
         const { a: m, b, ratio, ratios } = await paired({ target: kms, bodyOf, creds }, bareSide, connections, seconds, rounds);
+        const p99 = p99Target(connections, m.p99, b.p99);
         if (name === 'Encrypt') encrypt10.set(connections, m.rps);
         process.stdout.write(
-          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
+          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
         );
       }
     }
