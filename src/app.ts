@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import { readPin, type Config } from './config.js';
-import { Kek, KEK_KEY_ID } from './crypto/kek.js';
+import type { Kek } from './crypto/kek.js';
+import { KEK_KEY_ID } from './crypto/kek.js';
+import { ensureServiceKeys as makeServiceKeys, existingServiceKeys, type ServiceKeyOrder, type ServiceKeys, DEFAULT_SERVICE_KEY_ORDER } from './crypto/service-keys.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { loadProfile } from './pkcs11/profile.js';
+import { initArgsFor, loadProfile, type TokenProfile } from './pkcs11/profile.js';
 import { Token } from './pkcs11/token.js';
 import { databaseReachable, migrate, openDatabase, type Db } from './store/db.js';
 import { IdentityRepo } from './store/identity-repo.js';
@@ -25,7 +27,7 @@ import { AccessService } from './domain/access.js';
 import { PolicyRepo } from './store/policy-repo.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditCheckpointRepo, AuditRepo } from './store/audit-repo.js';
-import { AUDIT_SIGNING_KEY, AuditTrail, ensureAuditSigningKey } from './audit/trail.js';
+import { AuditTrail } from './audit/trail.js';
 import { AlarmService } from './domain/alarms.js';
 import { AlarmRepo } from './store/alarm-repo.js';
 import { dataKeyIdsOfCall, keyIdsOfCall } from './domain/call-keys.js';
@@ -86,7 +88,15 @@ function prepareEnvironment(config: Config): void {
 export async function openToken(config: Config, onEvent?: (event: string, detail: Record<string, unknown>) => void): Promise<Token> {
   prepareEnvironment(config);
   const profile = loadProfile(config.hsmProfile);
-  return Token.open({ modulePath: config.pkcs11Module ?? profile.module, tokenLabel: config.tokenLabel, pin: readPin(config), profile, onEvent });
+  return Token.open({
+    modulePath: config.pkcs11Module ?? profile.module,
+    tokenLabel: config.tokenLabel,
+    pin: readPin(config),
+    profile,
+    initArgs: initArgsFor(profile, { override: config.pkcs11InitArgs, dataDir: config.dataDir, label: config.tokenLabel }),
+    healthObject: { keyId: KEK_KEY_ID, version: 1 },
+    onEvent,
+  });
 }
 
 /** Tables whose rows the data-plane caches hold (domain/cache.ts). */
@@ -122,7 +132,8 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       // A token has no lock of its own: processes starting together on a token without the
       // service keys would each make their own (and then sign audit checkpoints with different
       // keys). One at a time, under a lease in the shared database; the later ones find them.
-      const kek = (await hasServiceKeys(token)) ? new Kek(token) : await oneAtATime(new LeaseRepo(db), 'token-setup', () => ensureServiceKeys(token));
+      const order = serviceKeyOrder(token.profile);
+      const { kek, signer } = (await existingServiceKeys(token, order)) ?? (await oneAtATime(new LeaseRepo(db), 'token-setup', () => makeServiceKeys(token, order)));
       // Mutable-state caches (KMS_CACHE_TTL_MS > 0, the default): dropped on this process's own
       // writes (watchWrites) and whenever a request finds the database's epoch moved (EpochWatch).
       const epoch = config.cacheTtlMs > 0 ? watchWrites(db) : undefined;
@@ -161,7 +172,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const access = new AccessService(new PolicyRepo(db), identityRepo, keyReads, dataKeyRepo, cache);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
-      const trail = new AuditTrail(token, auditRepo, new AuditCheckpointRepo(db));
+      const trail = new AuditTrail(signer, auditRepo, new AuditCheckpointRepo(db));
       return { config, logger, metrics, token, placement, kek, db, epochWatch, epochReader, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
     } catch (err) {
       await db.destroy();
@@ -173,20 +184,18 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
   }
 }
 
+/** The profile's order of service-key schemes (crypto/service-keys.ts), each defaulting to all of them. */
+export function serviceKeyOrder(profile: TokenProfile): ServiceKeyOrder {
+  return { kek: profile.kekSchemes ?? DEFAULT_SERVICE_KEY_ORDER.kek, audit: profile.auditKeySchemes ?? DEFAULT_SERVICE_KEY_ORDER.audit };
+}
+
 /**
  * The keys the service itself keeps in the token: the KEK (seals software-module keys and
  * credentials) and the audit signing key pair (checkpoints). Made when absent, by `token init`
  * and at start; not safe for two processes at once (openServices takes a lease around it).
  */
-export async function ensureServiceKeys(token: Token): Promise<Kek> {
-  const kek = await Kek.ensure(token);
-  await ensureAuditSigningKey(token);
-  return kek;
-}
-
-/** Both of ensureServiceKeys' keys are there (the usual start: no lease needed). */
-async function hasServiceKeys(token: Token): Promise<boolean> {
-  return (await token.exists({ keyId: KEK_KEY_ID, version: 1 })) && (await token.exists(AUDIT_SIGNING_KEY));
+export function ensureServiceKeys(token: Token): Promise<ServiceKeys> {
+  return makeServiceKeys(token, serviceKeyOrder(token.profile));
 }
 
 /**

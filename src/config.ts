@@ -17,6 +17,8 @@ export interface Config {
   databaseUrl: string | undefined;
   sqliteFile: string;
   pkcs11Module: string | undefined;
+  /** C_Initialize pReserved (KMS_PKCS11_INIT_ARGS); the profile's `initArgs` when unset. */
+  pkcs11InitArgs: string | undefined;
   tokenLabel: string;
   pin: string | undefined;
   pinFile: string;
@@ -100,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.KMS_DATABASE_URL || undefined,
     sqliteFile: path.join(dataDir, 'hsmkms.sqlite'),
     pkcs11Module: env.KMS_PKCS11_MODULE || undefined,
+    pkcs11InitArgs: env.KMS_PKCS11_INIT_ARGS || undefined,
     tokenLabel: env.KMS_PKCS11_TOKEN_LABEL || 'hsmkms',
     pin: env.KMS_PKCS11_PIN || undefined,
     pinFile: env.KMS_PKCS11_PIN_FILE || path.join(dataDir, 'user.pin'),

@@ -1,28 +1,17 @@
-import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Token } from '../pkcs11/token.js';
-import type { AuditCheckpointRepo, AuditRepo, Checkpoint, StoredAuditEvent } from '../store/audit-repo.js';
+import { verifyAuditSignature, type AuditSigner } from '../crypto/service-keys.js';
+import type { Checkpoint, StoredAuditEvent } from '../model/audit.js';
+import type { AuditCheckpointRepo, AuditRepo } from '../store/audit-repo.js';
 import { eventHash, GENESIS_HASH } from './audit-log.js';
 
 // Tamper evidence beyond the hash chain: the chain head is signed periodically (checkpoints) by a
-// token-resident ECDSA P-256 key, so removing events at the end or rewriting the whole chain is
+// token-resident key (ECDSA P-256, or RSA-PSS on tokens without EC: crypto/service-keys.ts), so removing events at the end or rewriting the whole chain is
 // caught too. Events past the retention period are exported (NDJSON "tracking set") and then
 // removed; the last removed event's hash becomes the anchor the remaining chain starts from.
 // Verification needs only the events, the checkpoints and the public key: it runs offline on an
 // export with Node's crypto, not the token.
-
-export const AUDIT_SIGNING_KEY = { keyId: 'audit-signing', version: 1 };
-
-/**
- * Makes the audit signing key pair when the token has none. Not safe for two processes at once:
- * each would find none and make its own, and nodes would then sign checkpoints with different
- * keys. `token init` (once, before the nodes start) and openServices (under a database lease)
- * call it; see ensureServiceKeys in app.ts.
- */
-export async function ensureAuditSigningKey(token: Token): Promise<void> {
-  if (!(await token.exists(AUDIT_SIGNING_KEY))) await token.generate(AUDIT_SIGNING_KEY, { kind: 'ec', curve: 'P-256', usage: { sign: true } });
-}
 
 export function checkpointMessage(c: Pick<Checkpoint, 'seq' | 'headHash' | 'signedAtMs'>): Buffer {
   return Buffer.from(`hsmkms-audit-checkpoint:v1:${c.seq}:${c.headHash}:${c.signedAtMs}`, 'utf8');
@@ -67,8 +56,8 @@ export function verifyTrail(read: StoredAuditEvent[], checkpoints: Checkpoint[],
   for (const c of checkpoints) {
     let valid = false;
     try {
-      // The token signed SHA-256(message) with CKM_ECDSA; Node hashes the message itself.
-      valid = verifySignature('sha256', checkpointMessage(c), { key: publicKey, dsaEncoding: 'der' }, Buffer.from(c.signature, 'base64'));
+      // The token signed SHA-256(message) (CKM_ECDSA or CKM_RSA_PKCS_PSS); Node hashes the message itself.
+      valid = verifyAuditSignature(c.scheme, checkpointMessage(c), publicKey, Buffer.from(c.signature, 'base64'));
     } catch {
       valid = false;
     }
@@ -83,14 +72,14 @@ export function verifyTrail(read: StoredAuditEvent[], checkpoints: Checkpoint[],
 
 export class AuditTrail {
   constructor(
-    private readonly token: Token,
+    private readonly signer: AuditSigner,
     private readonly events: AuditRepo,
     private readonly checkpoints: AuditCheckpointRepo,
   ) {}
 
   /** The signing key pair was made by `token init` or at start (ensureServiceKeys in app.ts). */
   async publicKey(): Promise<KeyObject> {
-    return (await this.token.exportPublicKey(AUDIT_SIGNING_KEY)).keyObject;
+    return this.signer.publicKey();
   }
 
   /** Signs the chain head when events were added since the last checkpoint. */
@@ -100,9 +89,8 @@ export class AuditTrail {
     const last = await this.checkpoints.last();
     if (last && last.seq >= head.seq) return undefined;
     const c = { seq: head.seq, headHash: head.hash, signedAtMs: nowMs };
-    const digest = createHash('sha256').update(checkpointMessage(c)).digest();
-    const signature = (await this.token.sign(AUDIT_SIGNING_KEY, 'ecdsa', digest, 'der')).toString('base64');
-    const cp = { ...c, signature };
+    const signature = (await this.signer.sign(checkpointMessage(c))).toString('base64');
+    const cp = { ...c, signature, scheme: this.signer.scheme };
     await this.checkpoints.insert(cp);
     return cp;
   }
@@ -174,7 +162,11 @@ export function verifyExport(ndjson: string, publicKeyPem: string): VerifyResult
     const o = JSON.parse(line) as { type: string } & Record<string, unknown>;
     if (o.type === 'header') anchor = o.anchor as Anchor;
     else if (o.type === 'event') events.push(o as unknown as StoredAuditEvent);
-    else if (o.type === 'checkpoint') checkpoints.push(o as unknown as Checkpoint);
+    // Exports made before checkpoints recorded their scheme were all ECDSA P-256.
+    else if (o.type === 'checkpoint') {
+      const c = o as unknown as Omit<Checkpoint, 'scheme'> & { scheme?: string };
+      checkpoints.push({ ...c, scheme: c.scheme ?? 'ecdsa-p256' });
+    }
   }
   return verifyTrail(events, checkpoints, createPublicKey(publicKeyPem), anchor);
 }

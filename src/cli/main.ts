@@ -1,10 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { closeServices, ensureServiceKeys, openServices, openToken, type Services } from '../app.js';
+import { closeServices, ensureServiceKeys, openServices, openToken, serviceKeyOrder, type Services } from '../app.js';
+import { resolvePlacement } from '../crypto/placement.js';
+import { checkServiceKeys, existingServiceKeys, planServiceKeys } from '../crypto/service-keys.js';
+import { KEY_USAGES, missingMechanisms, variantFor } from '../domain/key-usages.js';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import { provisionSoftHsm } from '../pkcs11/softhsm.js';
-import type { TokenStatus } from '../pkcs11/token.js';
+import type { Token, TokenStatus } from '../pkcs11/token.js';
 import { migrate, openDatabase } from '../store/db.js';
 import { startCluster, startServer } from '../server.js';
 import { verifyExport } from '../audit/trail.js';
@@ -18,7 +21,52 @@ function print(json: boolean, data: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data)}\n` : `${human()}\n`);
 }
 
-function humanStatus(s: TokenStatus): string {
+interface TokenReport extends TokenStatus {
+  /** The service keys exist and a round trip with each works: `serve` would start. */
+  ready: boolean;
+  /** CKM names the service keys need and the token lacks. */
+  missing: string[];
+  serviceKeys: { kek: { scheme: string | null; present: boolean }; auditSigningKey: { scheme: string | null; present: boolean }; problems: string[] };
+  /** Per region standard: each key usage, and what the token lacks for it (empty: served). */
+  keyUsages: Array<{ standard: string; keyUsage: string; missing: string[] }>;
+  placement: { detail: string[] } | { error: string };
+}
+
+/** What `token status` prints: everything read from the token alone, so it works on any token. */
+async function tokenReport(t: Token, config: Config): Promise<TokenReport> {
+  const status = await t.status();
+  const order = serviceKeyOrder(t.profile);
+  const plan = planServiceKeys(t.capabilities, order);
+  const keys = await existingServiceKeys(t, order);
+  const problems = keys ? await checkServiceKeys(keys) : [];
+  const keyUsages = (['FIPS', 'SM'] as const).flatMap((standard) =>
+    KEY_USAGES.flatMap((keyUsage) => {
+      const v = variantFor({ standard }, keyUsage);
+      return v ? [{ standard, keyUsage, missing: missingMechanisms(v, t.capabilities) }] : [];
+    }),
+  );
+  let placement: TokenReport['placement'];
+  try {
+    placement = { detail: resolvePlacement(t.capabilities, { sm: config.smEngine, pqc: config.pqcEngine }).detail };
+  } catch (err) {
+    placement = { error: (err as Error).message };
+  }
+  return {
+    ...status,
+    ready: keys !== undefined && problems.length === 0,
+    missing: plan.missing,
+    serviceKeys: {
+      kek: { scheme: keys?.kek.scheme ?? plan.kek ?? null, present: keys !== undefined },
+      auditSigningKey: { scheme: keys?.signer.scheme ?? plan.audit ?? null, present: keys !== undefined },
+      problems,
+    },
+    keyUsages,
+    placement,
+  };
+}
+
+function humanReport(s: TokenReport & { reconciliation: unknown }): string {
+  const r = s.reconciliation as { orphanObjectsDestroyed?: string[]; rowsWithoutObjects?: string[] } | null;
   const lines = [
     `module:    ${s.module}`,
     `profile:   ${s.profile}`,
@@ -26,9 +74,17 @@ function humanStatus(s: TokenStatus): string {
     `token:     ${s.tokenLabel} (serial ${s.serial}, ${s.manufacturer} ${s.model})`,
     `logged in: ${s.loggedIn ? 'yes' : 'no'}`,
     `objects:   ${s.objects.total} (secret ${s.objects.secret}, private ${s.objects.private}, public ${s.objects.public}, data ${s.objects.data})`,
-    'mechanisms (profile expects / token offers):',
-    ...s.mechanisms.map((m) => `  ${m.name.padEnd(28)} ${m.expected ? 'yes' : 'no '} / ${m.offered === null ? 'n/a' : m.offered ? 'yes' : 'no '}  ${m.use}`),
+    `ready:     ${s.ready ? 'yes' : 'no'}${s.missing.length ? ` (the token lacks ${s.missing.join(', ')})` : ''}`,
+    `KEK:       ${s.serviceKeys.kek.scheme ?? 'none possible'}${s.serviceKeys.kek.present ? '' : ' (not made yet: npx hsmkms token init)'}`,
+    `audit key: ${s.serviceKeys.auditSigningKey.scheme ?? 'none possible'}`,
+    ...s.serviceKeys.problems.map((p) => `problem:   ${p}`),
+    'mechanisms (token offers / profile says):',
+    ...s.mechanisms.map((m) => `  ${m.name.padEnd(28)} ${m.offered ? 'yes' : 'no '} / ${m.expected === null ? 'n/a' : m.expected ? 'yes' : 'no '}  ${m.use}`),
+    'key usages:',
+    ...s.keyUsages.map((u) => `  ${u.standard.padEnd(4)} ${u.keyUsage.padEnd(34)} ${u.missing.length ? `no (lacks ${u.missing.join(', ')})` : 'yes'}`),
+    `placement: ${'detail' in s.placement ? s.placement.detail.join('; ') : s.placement.error}`,
   ];
+  if (r) lines.push(`orphan token objects: ${r.orphanObjectsDestroyed?.join(', ') || 'none'}`, `keys missing token objects: ${r.rowsWithoutObjects?.join(', ') || 'none'}`);
   return lines.join('\n');
 }
 
@@ -93,17 +149,26 @@ export async function main(argv: string[]): Promise<void> {
   const token = program.command('token').description('the PKCS#11 token');
   token
     .command('status')
-    .description('module, slot, token label, serial, login state, object counts and the mechanisms the profile relies on')
+    .description('the token, every mechanism the service relies on and whether the token offers it, the service keys (ready, missing), the key usages each region standard can serve here, and reconciliation; exits 0 on any token, even one that cannot serve')
     .addOption(json())
     .action(async (opts: { json?: boolean }) => {
-      const status = await withServices(async (s) => ({ ...(await s.token.status()), placement: s.placement, reconciliation: await s.jobs.reconcile({ dryRun: true }) }), { bootstrap: false });
-      print(!!opts.json, status, () =>
-        [humanStatus(status), `keys outside SoftHSM2's reach: ${status.placement.detail.join('; ')}`, `orphan token objects: ${status.reconciliation.orphanObjectsDestroyed.join(', ') || 'none'}`, `keys missing token objects: ${status.reconciliation.rowsWithoutObjects.join(', ') || 'none'}`].join('\n'),
-      );
+      const config = loadConfig();
+      const report = await withToken(config, (t) => tokenReport(t, config));
+      // Reconciliation needs the database and the service keys: only for a token that can serve.
+      let reconciliation: unknown = null;
+      if (report.ready) {
+        try {
+          reconciliation = await withServices(async (s) => s.jobs.reconcile({ dryRun: true }), { bootstrap: false });
+        } catch (err) {
+          reconciliation = { error: (err as Error).message };
+        }
+      }
+      const status = { ...report, reconciliation };
+      print(!!opts.json, status, () => humanReport(status));
     });
   token
     .command('init')
-    .description('create the SoftHSM2 token under KMS_DATA_DIR when absent (softhsm2 profile), then the KEK, the audit signing key and the health sentinel')
+    .description('create the SoftHSM2 token under KMS_DATA_DIR when absent (softhsm2 profile), then the service keys (KEK, audit signing key) in the schemes this token offers, with a round trip of each; fails with one line naming what the token lacks')
     .addOption(json())
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
@@ -113,10 +178,12 @@ export async function main(argv: string[]): Promise<void> {
         process.env.SOFTHSM2_CONF ??= config.softhsmConf;
       }
       const result = await withToken(config, async (t) => {
-        const kek = await ensureServiceKeys(t);
-        return { tokenCreated: created, tokenLabel: config.tokenLabel, kekVersion: kek.version };
+        const keys = await ensureServiceKeys(t);
+        const problems = await checkServiceKeys(keys);
+        if (problems.length) throw new Error(`service keys made, but their round trip failed: ${problems.join('; ')}`);
+        return { tokenCreated: created, tokenLabel: config.tokenLabel, kekVersion: keys.kek.version, kekScheme: keys.kek.scheme, auditKeyScheme: keys.signer.scheme };
       });
-      print(!!opts.json, result, () => `token ${result.tokenLabel}: ${created ? 'created' : 'present'}; KEK v${result.kekVersion} and the audit signing key ready`);
+      print(!!opts.json, result, () => `token ${result.tokenLabel}: ${created ? 'created' : 'present'}; KEK v${result.kekVersion} (${result.kekScheme}) and the audit signing key (${result.auditKeyScheme}) ready, round trips checked`);
     });
 
   program
@@ -369,8 +436,8 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     // commander reports --help and --version as "errors" with exit code 0
-    const e = err as { code?: string; exitCode?: number };
-    if (e.code?.startsWith('commander.')) process.exit(e.exitCode ?? 1);
+    const e = err as { code?: unknown; exitCode?: number };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) process.exit(e.exitCode ?? 1);
     throw err;
   }
 }

@@ -40,3 +40,14 @@ export interface AuditQuery {
   limit: number;
 }
 
+
+/** A signed head of the audit chain (audit/trail.ts). */
+export interface Checkpoint {
+  seq: number;
+  headHash: string;
+  signedAtMs: number;
+  /** base64 signature over checkpointMessage(), by the audit signing key. */
+  signature: string;
+  /** How it was signed (crypto/service-keys.ts AuditKeyScheme): `ecdsa-p256` (DER) or `rsa-pss-sha256`. */
+  scheme: string;
+}

@@ -43,6 +43,30 @@ export interface TokenCapabilities {
   readonly mlDsa: TokenFamily;
 }
 
+/**
+ * Every mechanism the service calls, and what for (`token status` lists each with whether the
+ * token offers it; every profile in hsm/ must list them all, test/unit/profiles.test.ts).
+ * `CKM_RSA_PKCS_OAEP_SHA256` is a parameter variant no mechanism list can show: the profile says.
+ */
+export const RELIED_ON: ReadonlyArray<{ readonly name: string; readonly use: string }> = [
+  { name: 'CKM_AES_KEY_GEN', use: 'AES-256 CMKs, the KEK, BYOK staging and fingerprint keys' },
+  { name: 'CKM_AES_GCM', use: 'CMK Encrypt/Decrypt (FIPS regions); KEK scheme aes-gcm' },
+  { name: 'CKM_AES_CBC_PAD', use: 'KEK scheme aes-cbc-hmac-sha256 (tokens without AES-GCM)' },
+  { name: 'CKM_GENERIC_SECRET_KEY_GEN', use: 'HMAC keys: KEK scheme aes-cbc-hmac-sha256, BYOK fingerprints without AES-CMAC' },
+  { name: 'CKM_SHA256_HMAC', use: 'KEK scheme aes-cbc-hmac-sha256; BYOK fingerprints without AES-CMAC' },
+  { name: 'CKM_AES_KEY_WRAP', use: 'BYOK: size check of unwrapped material (RFC 3394 wrap under the staging key)' },
+  { name: 'CKM_AES_ECB', use: 'BYOK: key check value of imported material' },
+  { name: 'CKM_AES_CMAC', use: 'BYOK: keyed fingerprint of imported material' },
+  { name: 'CKM_RSA_PKCS_KEY_PAIR_GEN', use: 'RSA-2048 CMKs, BYOK wrapping keys, the RSA-PSS audit key' },
+  { name: 'CKM_RSA_PKCS', use: 'RSAES_PKCS1_V1_5 decrypt and BYOK unwrap; RSA_PKCS1_SHA_256 signing over a DigestInfo' },
+  { name: 'CKM_RSA_PKCS_OAEP', use: 'RSAES_OAEP_SHA_1 decrypt and BYOK unwrap' },
+  { name: 'CKM_RSA_PKCS_OAEP_SHA256', use: 'RSAES_OAEP_SHA_256 decrypt and BYOK unwrap in the token (else raw RSA below)' },
+  { name: 'CKM_RSA_X_509', use: 'raw RSA for RSAES_OAEP_SHA_256 where the token has no OAEP with SHA-256 (decoded in the service)' },
+  { name: 'CKM_RSA_PKCS_PSS', use: 'RSA_PSS_SHA_256 signing over a digest; the RSA-PSS audit key' },
+  { name: 'CKM_EC_KEY_PAIR_GEN', use: 'ECC P-256/P-384 CMKs; the ECDSA audit key' },
+  { name: 'CKM_ECDSA', use: 'ECC_P256_R1 / P-384 signing over a digest; audit checkpoints' },
+];
+
 /** Profile names (hsm/*.json smMechanisms) each vendor SM family needs in the token. */
 export const SM_FAMILIES = {
   sm4: ['SM4_KEY_GEN', 'SM4_GCM', 'CKK_SM4'],

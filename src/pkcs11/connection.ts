@@ -18,8 +18,6 @@ export interface ConnectionOptions {
   library: LibraryOptions;
   poolSize: number;
   recoverTimeoutMs: number;
-  /** Runs on the main session after every (re)connect, before any operation (e.g. make the health object). */
-  afterConnect: (s: Handle) => void;
   /** True when the token still answers for the service (a known object is there). */
   probe: (s: Handle) => boolean;
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
@@ -32,7 +30,9 @@ function trimmed(s: string): string {
 }
 
 export class Connection {
-  readonly p11: pkcs11js.PKCS11;
+  /** The loaded library (set by open()). */
+  p11!: pkcs11js.PKCS11;
+  private acquired = false;
   private slot: Handle | undefined;
   private main: Handle | undefined;
   private readonly free: Handle[] = [];
@@ -46,9 +46,7 @@ export class Connection {
   /** Called whenever handles this process holds may be stale: after a (re)connect, and on a stale handle. */
   private readonly resetListeners: Array<() => void> = [];
 
-  constructor(private readonly opts: ConnectionOptions) {
-    this.p11 = acquireLibrary(opts.modulePath, opts.library);
-  }
+  constructor(private readonly opts: ConnectionOptions) {}
 
   /**
    * Connect, with a short retry: SoftHSM2 reads a token's files without a lock against another
@@ -58,6 +56,13 @@ export class Connection {
    * and only when no other user of this library in the process would lose its sessions.
    */
   async open(retryMs: number): Promise<void> {
+    try {
+      // Loading and C_Initialize: a vendor library whose configuration is missing fails here.
+      this.p11 = acquireLibrary(this.opts.modulePath, this.opts.library);
+      this.acquired = true;
+    } catch (err) {
+      throw translate(err, 'initialise the PKCS#11 library');
+    }
     const deadline = Date.now() + retryMs;
     for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
       try {
@@ -78,6 +83,7 @@ export class Connection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (!this.acquired) return;
     this.disconnect();
     releaseLibrary(this.opts.modulePath);
   }
@@ -140,7 +146,6 @@ export class Connection {
     this.free.push(...this.poolSessions);
     this.generation++;
     this.reset();
-    this.opts.afterConnect(main);
   }
 
   private disconnect(): void {

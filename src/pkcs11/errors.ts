@@ -84,7 +84,7 @@ export function ckrName(code: number): string {
 export function ckrOf(err: unknown): number | undefined {
   if (err instanceof pkcs11js.Pkcs11Error) return err.code;
   if (!(err instanceof Error) || err instanceof HsmError) return undefined;
-  const m = /^(CKR_[A-Z0-9_]+):(\d+)$/.exec(err.message.trim());
+  const m = /^(CKR_[A-Z0-9_]+):(\d+)/.exec(err.message.trim());
   if (!m) return undefined;
   return ckrValues.get(m[1]!) ?? Number(m[2]);
 }

@@ -1,5 +1,6 @@
 import pkcs11js from 'pkcs11js';
-import { ckrOf } from './errors.js';
+import path from 'node:path';
+import { ckrOf, InvalidInputError } from './errors.js';
 
 // One loaded PKCS#11 library per module path and process: C_Initialize is
 // process-wide, and so is the login (hsm-notes.md must-know 5). Token instances
@@ -33,6 +34,11 @@ export function flagsOf(names: string[]): number {
 export function acquireLibrary(modulePath: string, options: LibraryOptions): pkcs11js.PKCS11 {
   let entry = loaded.get(modulePath);
   if (!entry) {
+    // NSS softoken without its configuration directory crashes the process inside C_Initialize
+    // (SIGSEGV) instead of answering an error (docs/contract/token-facts.md#nss-softoken).
+    if (/^libsoftokn3\b/.test(path.basename(modulePath)) && !/\bconfigdir\s*=/.test(options.initArgs ?? '')) {
+      throw new InvalidInputError(`NSS softoken (${modulePath}) needs an init string with configdir='sql:<database dir>': set KMS_PKCS11_INIT_ARGS or the profile's initArgs (docs/hsm.md)`);
+    }
     const p11 = new pkcs11js.PKCS11();
     p11.load(modulePath);
     entry = { p11, refs: 0, initialized: false, ...options };
@@ -53,7 +59,9 @@ export function initializeLibrary(modulePath: string): void {
   const entry = loaded.get(modulePath);
   if (!entry || entry.initialized) return;
   try {
-    entry.p11.C_Initialize(entry.initArgs === undefined ? { flags: entry.flags } : { flags: entry.flags, libraryParameters: entry.initArgs });
+    // pkcs11js 2.1.7 copies libraryParameters into a buffer one byte short and so drops its
+    // last character (docs/contract/token-facts.md#pkcs11js-errors): a trailing space is what it drops.
+    entry.p11.C_Initialize(entry.initArgs === undefined ? { flags: entry.flags } : { flags: entry.flags, libraryParameters: `${entry.initArgs} ` });
   } catch (err) {
     if (ckrOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }

@@ -40,6 +40,15 @@ const profileSchema = z.object({
     .nullable(),
   quirks: z.array(z.string()),
   sources: z.array(z.string()),
+  /**
+   * C_Initialize pReserved (NSS softoken's configuration string); `{dataDir}` and `{label}` are
+   * replaced by KMS_DATA_DIR and KMS_PKCS11_TOKEN_LABEL. KMS_PKCS11_INIT_ARGS overrides it.
+   */
+  initArgs: z.string().optional(),
+  /** KEK schemes in order of preference; the first the token offers is used (crypto/kek.ts). */
+  kekSchemes: z.array(z.enum(['aes-gcm', 'aes-cbc-hmac-sha256'])).min(1).optional(),
+  /** Audit signing key schemes in order of preference (crypto/service-keys.ts). */
+  auditKeySchemes: z.array(z.enum(['ecdsa-p256', 'rsa-pss-sha256'])).min(1).optional(),
 }).refine((p) => (p.importOaepSha256 === 'native') === (p.mechanisms.CKM_RSA_PKCS_OAEP_SHA256?.available === true), {
   message: 'importOaepSha256 must be "native" exactly when CKM_RSA_PKCS_OAEP_SHA256 is available',
   path: ['importOaepSha256'],
@@ -75,4 +84,13 @@ export function loadProfile(nameOrFile: string, dir = PROFILE_DIR): TokenProfile
   }
   if (parsed.data.name !== name) throw new ProfileError(`token profile ${file} names itself "${parsed.data.name}"`);
   return parsed.data;
+}
+
+/**
+ * The C_Initialize string for this deployment: KMS_PKCS11_INIT_ARGS when set, else the profile's
+ * `initArgs` with `{dataDir}` and `{label}` filled in; undefined when neither gives one.
+ */
+export function initArgsFor(profile: TokenProfile, opts: { override?: string; dataDir: string; label: string }): string | undefined {
+  if (opts.override !== undefined) return opts.override;
+  return profile.initArgs?.replaceAll('{dataDir}', opts.dataDir).replaceAll('{label}', opts.label);
 }

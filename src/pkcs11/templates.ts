@@ -192,18 +192,6 @@ export function stagingKeyTemplate(): Template {
   ];
 }
 
-/** The persistent data object `/readyz` looks for on tokens that keep data objects. */
-export function sentinelTemplate(name: ObjectName): Template {
-  return [
-    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
-    { type: pkcs11js.CKA_TOKEN, value: true },
-    { type: pkcs11js.CKA_PRIVATE, value: false },
-    { type: pkcs11js.CKA_LABEL, value: labelOf(name) },
-    { type: pkcs11js.CKA_APPLICATION, value: 'hsmkms' },
-    { type: pkcs11js.CKA_VALUE, value: Buffer.from('hsmkms token sentinel') },
-  ];
-}
-
 /**
  * pkcs11js crashes the process on an attribute value of an unsupported type
  * (an object, a nested template: hsm-notes.md must-know 3). Check before the addon.

@@ -1,5 +1,4 @@
-import pkcs11js from 'pkcs11js';
-import { capabilitiesOf, type TokenCapabilities } from './capabilities.js';
+import { capabilitiesOf, RELIED_ON, type TokenCapabilities } from './capabilities.js';
 import { Connection, type Handle } from './connection.js';
 import { flagsOf } from './library.js';
 import { CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS, mechanismNumber } from './mechanisms.js';
@@ -10,7 +9,7 @@ import { KeyGenerator, type GeneratedKey, type GenerateOptions, type GenerateSpe
 import { ImportOps, type ImportAesKeyRequest } from './ops/import.js';
 import { SymmetricOps, type GcmResult } from './ops/symmetric.js';
 import type { TokenProfile } from './profile.js';
-import { assertFlatTemplate, labelOf, sentinelTemplate, type ObjectName } from './templates.js';
+import { labelOf, type ObjectName } from './templates.js';
 import type { EcCurve, RsaDecryptScheme, SignScheme } from './mechanisms.js';
 
 // The token port: the only place the service speaks PKCS#11. Handles, CKA and CKM constants
@@ -38,13 +37,23 @@ export interface TokenOptions {
   recoverTimeoutMs?: number;
   /** How long open() tries again when it did not find or could not read the token (default 2 s). */
   openRetryMs?: number;
+  /** C_Initialize pReserved (NSS softoken's configuration string). */
+  initArgs?: string;
+  /**
+   * An object the service keeps in the token (the KEK): the health probe looks for it, once this
+   * process has seen it (finds answer "none" without an error when a token's storage is gone).
+   * Tokens need keep no data object of ours: NSS softoken refuses persistent CKO_DATA objects.
+   */
+  healthObject?: ObjectName;
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
 
 export interface MechanismStatus {
   name: string;
-  expected: boolean;
-  offered: boolean | null;
+  /** What the profile says (its `available`); null when the profile does not list it. */
+  expected: boolean | null;
+  /** Whether C_GetMechanismList has it; for the parameter variant CKM_RSA_PKCS_OAEP_SHA256, the profile's word. */
+  offered: boolean;
   use: string;
 }
 
@@ -60,8 +69,6 @@ export interface TokenStatus {
   objects: { secret: number; private: number; public: number; data: number; total: number };
   mechanisms: MechanismStatus[];
 }
-
-const SENTINEL: ObjectName = { keyId: 'sentinel', version: 0 };
 
 function trimmed(s: string): string {
   return s.replace(/[\s\0]+$/, '');
@@ -83,11 +90,10 @@ export class Token {
       modulePath: opts.modulePath,
       tokenLabel: opts.tokenLabel,
       pin: opts.pin,
-      library: { flags: flagsOf(opts.profile.initializeFlags) },
+      library: { flags: flagsOf(opts.profile.initializeFlags), initArgs: opts.initArgs },
       poolSize: opts.poolSize ?? opts.profile.sessionPoolSize,
       recoverTimeoutMs: this.recoverTimeoutMs,
-      afterConnect: (s) => this.ensureSentinel(s),
-      probe: (s) => this.objects.find(s, labelOf(SENTINEL), pkcs11js.CKO_DATA).length > 0,
+      probe: (s) => this.probe(s),
       onEvent: opts.onEvent,
     });
     this.conn.onReset(() => {
@@ -126,9 +132,15 @@ export class Token {
     this.conn.close();
   }
 
-  private ensureSentinel(s: Handle): void {
-    if (this.objects.find(s, labelOf(SENTINEL), pkcs11js.CKO_DATA).length > 0) return;
-    this.conn.p11.C_CreateObject(s, assertFlatTemplate(sentinelTemplate(SENTINEL)));
+  private healthSeen = false;
+
+  /** The health object is there, or this process never saw it (the token answers; `token init` has not run). */
+  private probe(s: Handle): boolean {
+    const h = this.opts.healthObject;
+    if (!h) return true;
+    const found = this.objects.find(s, labelOf(h)).length > 0;
+    if (found) this.healthSeen = true;
+    return found || !this.healthSeen;
   }
 
   // Objects
@@ -167,6 +179,18 @@ export class Token {
 
   sm4GcmDecrypt(name: ObjectName, iv: Buffer, ciphertext: Buffer, aad: Buffer): Promise<Buffer> {
     return this.symmetric.sm4GcmDecrypt(name, iv, ciphertext, aad);
+  }
+
+  aesCbcPadEncrypt(name: ObjectName, iv: Buffer, plaintext: Buffer): Promise<Buffer> {
+    return this.symmetric.aesCbcPadEncrypt(name, iv, plaintext);
+  }
+
+  aesCbcPadDecrypt(name: ObjectName, iv: Buffer, ciphertext: Buffer): Promise<Buffer> {
+    return this.symmetric.aesCbcPadDecrypt(name, iv, ciphertext);
+  }
+
+  hmacSha256(name: ObjectName, data: Buffer): Promise<Buffer> {
+    return this.symmetric.hmacSha256(name, data);
   }
 
   cmac(name: ObjectName, data: Buffer): Promise<Buffer> {
@@ -224,9 +248,11 @@ export class Token {
     return this.conn.run('token status', 'other', (s) => {
       const { slot, info, session, mechanisms: list } = this.conn.describe(s);
       const offered = new Set(list);
-      const mechanisms: MechanismStatus[] = Object.entries(this.opts.profile.mechanisms).map(([name, m]) => {
+      const profiled = this.opts.profile.mechanisms;
+      const caps = capabilitiesOf(offered, this.opts.profile);
+      const mechanisms: MechanismStatus[] = RELIED_ON.map(({ name, use }) => {
         const n = mechanismNumber(name);
-        return { name, expected: m.available, offered: n === undefined ? null : offered.has(n), use: m.use };
+        return { name, expected: profiled[name]?.available ?? null, offered: name === 'CKM_RSA_PKCS_OAEP_SHA256' ? caps.rsa.oaepSha256 : n !== undefined && offered.has(n), use };
       });
       const count = (k: TokenObjectInfo['kind']) => objects.filter((o) => o.kind === k).length;
       return {

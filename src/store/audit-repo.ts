@@ -6,8 +6,8 @@ import { getMeta } from './service-meta.js';
 /** service_meta row holding the retention anchor (AuditRepo.anchor). */
 const ANCHOR_META = 'audit_anchor';
 
-export type { AuditEvent, AuditQuery, StoredAuditEvent } from '../model/audit.js';
-import type { AuditEvent, AuditQuery, StoredAuditEvent } from '../model/audit.js';
+export type { AuditEvent, AuditQuery, Checkpoint, StoredAuditEvent } from '../model/audit.js';
+import type { AuditEvent, AuditQuery, Checkpoint, StoredAuditEvent } from '../model/audit.js';
 
 /** Each stored field's column, in the order the SQLite writer lists them. */
 const COLUMN_OF = {
@@ -339,28 +339,22 @@ export class AuditRepo {
   }
 }
 
-export interface Checkpoint {
-  seq: number;
-  headHash: string;
-  signedAtMs: number;
-  /** base64 DER ECDSA P-256 signature over checkpointMessage() */
-  signature: string;
-}
+const checkpoint = (r: Record<string, unknown>): Checkpoint => ({ seq: Number(r.seq), headHash: String(r.head_hash), signedAtMs: Number(r.signed_at_ms), signature: String(r.signature), scheme: String(r.scheme) });
 
 export class AuditCheckpointRepo {
   constructor(private readonly db: Db) {}
 
   async insert(c: Checkpoint): Promise<void> {
-    await this.db('audit_checkpoints').insert({ seq: c.seq, head_hash: c.headHash, signed_at_ms: c.signedAtMs, signature: c.signature });
+    await this.db('audit_checkpoints').insert({ seq: c.seq, head_hash: c.headHash, signed_at_ms: c.signedAtMs, signature: c.signature, scheme: c.scheme });
   }
 
   async last(): Promise<Checkpoint | undefined> {
     const r = await this.db('audit_checkpoints').orderBy('id', 'desc').first();
-    return r ? { seq: Number(r.seq), headHash: String(r.head_hash), signedAtMs: Number(r.signed_at_ms), signature: String(r.signature) } : undefined;
+    return r ? checkpoint(r) : undefined;
   }
 
   async all(): Promise<Checkpoint[]> {
-    return (await this.db('audit_checkpoints').orderBy('id')).map((r) => ({ seq: Number(r.seq), headHash: String(r.head_hash), signedAtMs: Number(r.signed_at_ms), signature: String(r.signature) }));
+    return (await this.db('audit_checkpoints').orderBy('id')).map(checkpoint);
   }
 
   async deleteUpTo(seq: number): Promise<void> {

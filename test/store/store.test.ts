@@ -317,7 +317,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect((await repo.query({ requestId: 'r2', limit: 10 }))[0]!.seq).toBeTypeOf('number');
     const head = await repo.head();
     const cps = new AuditCheckpointRepo(db);
-    await cps.insert({ seq: head!.seq, headHash: head!.hash, signedAtMs: Date.now(), signature: 'c2ln' });
+    await cps.insert({ seq: head!.seq, headHash: head!.hash, signedAtMs: Date.now(), signature: 'c2ln', scheme: 'ecdsa-p256' });
     expect((await cps.last())!.seq).toBe(head!.seq);
     expect(await repo.deleteUpToSeq(head!.seq - 1)).toBe(1);
     expect((await repo.all()).map((e) => e.requestId)).toEqual(['r2']);
@@ -334,7 +334,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     const [after] = await repo.query({ requestId: 'after', limit: 1 });
     expect(after!.seq).toBeGreaterThan(2 ** 31);
     expect(typeof after!.seq).toBe('number');
-    await new AuditCheckpointRepo(db).insert({ seq: after!.seq, headHash: after!.hash, signedAtMs: Date.now(), signature: 'c2ln' });
+    await new AuditCheckpointRepo(db).insert({ seq: after!.seq, headHash: after!.hash, signedAtMs: Date.now(), signature: 'c2ln', scheme: 'ecdsa-p256' });
     expect((await new AuditCheckpointRepo(db).last())!.seq).toBe(after!.seq);
   });
 

@@ -14,6 +14,8 @@ export type RsaBits = 2048 | 3072 | 4096;
 
 export type GenerateSpec =
   | { kind: 'aes'; bits: 128 | 256; usage: SecretUsage }
+  /** A generic secret for HMAC-SHA256 (sign and verify only). */
+  | { kind: 'hmac'; bytes: 32 }
   | { kind: 'rsa'; bits: RsaBits; usage: PairUsage }
   | { kind: 'ec'; curve: EcCurve; usage: PairUsage }
   /** Vendor SM4 (CKK_SM4 from the profile), for encryption. */
@@ -57,6 +59,9 @@ export class KeyGenerator {
     switch (spec.kind) {
       case 'aes':
         await secret(pkcs11js.CKM_AES_KEY_GEN, secretKeyTemplate(name, 'AES', spec.usage, { token: true, modifiable: objects.copiesEnabled, valueLen: spec.bits / 8 }), 'generate AES key');
+        return {};
+      case 'hmac':
+        await secret(pkcs11js.CKM_GENERIC_SECRET_KEY_GEN, secretKeyTemplate(name, 'GENERIC_SECRET', { sign: true, verify: true }, { token: true, modifiable: false, valueLen: spec.bytes }), 'generate HMAC key');
         return {};
       case 'rsa': {
         // 0.2–0.8 s on SoftHSM2: the async call keeps the event loop free.

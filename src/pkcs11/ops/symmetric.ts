@@ -87,6 +87,40 @@ export class SymmetricOps {
     });
   }
 
+  /**
+   * AES-CBC with PKCS#7 padding (the KEK's scheme on tokens without GCM). openCryptoki does not
+   * check the padding when it decrypts: callers authenticate the ciphertext first.
+   */
+  aesCbcPadEncrypt(name: ObjectName, iv: Buffer, plaintext: Buffer): Promise<Buffer> {
+    if (iv.length !== 16) return Promise.reject(new InvalidInputError('AES-CBC IV must be 16 bytes'));
+    const { conn, objects } = this.t;
+    return conn.run('AES-CBC encrypt', 'other', (s) => {
+      conn.p11.C_EncryptInit(s, { mechanism: pkcs11js.CKM_AES_CBC_PAD, parameter: iv }, objects.secretHandle(s, name));
+      return Buffer.from(conn.p11.C_Encrypt(s, plaintext, Buffer.alloc(plaintext.length + 16)));
+    });
+  }
+
+  aesCbcPadDecrypt(name: ObjectName, iv: Buffer, ciphertext: Buffer): Promise<Buffer> {
+    if (iv.length !== 16 || ciphertext.length === 0 || ciphertext.length % 16 !== 0) return Promise.reject(new DecryptFailedError('AES-CBC decrypt: failed'));
+    const { conn, objects } = this.t;
+    return conn.run('AES-CBC decrypt', 'decrypt', (s) => {
+      conn.p11.C_DecryptInit(s, { mechanism: pkcs11js.CKM_AES_CBC_PAD, parameter: iv }, objects.secretHandle(s, name));
+      return Buffer.from(conn.p11.C_Decrypt(s, ciphertext, Buffer.alloc(ciphertext.length)));
+    });
+  }
+
+  /**
+   * HMAC-SHA256 (32 bytes) under a token generic-secret key. Compared by the caller, never with
+   * C_Verify: openCryptoki's C_Verify accepts any prefix of the MAC.
+   */
+  hmacSha256(name: ObjectName, data: Buffer): Promise<Buffer> {
+    const { conn, objects } = this.t;
+    return conn.run('HMAC-SHA256', 'other', (s) => {
+      conn.p11.C_SignInit(s, { mechanism: pkcs11js.CKM_SHA256_HMAC }, objects.handle(s, name, pkcs11js.CKO_SECRET_KEY));
+      return Buffer.from(conn.p11.C_Sign(s, data, Buffer.alloc(32)));
+    });
+  }
+
   /** AES-CMAC (16 bytes) of data under a token AES key with CKA_SIGN (keyed fingerprints). */
   cmac(name: ObjectName, data: Buffer): Promise<Buffer> {
     const { conn, objects } = this.t;
