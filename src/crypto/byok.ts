@@ -1,7 +1,7 @@
 import { constants, createCipheriv, publicEncrypt, timingSafeEqual } from 'node:crypto';
-import type { Token, TokenObjectInfo } from '../pkcs11/token.js';
+import { StagingRefusedError, type FingerprintMac, type ImportPath, type Token, type TokenObjectInfo } from '../pkcs11/token.js';
 import type { ObjectName } from '../pkcs11/templates.js';
-import { InvalidInputError, MaterialMismatchError } from '../pkcs11/errors.js';
+import { InvalidInputError, MaterialMismatchError, MechanismUnsupportedError } from '../pkcs11/errors.js';
 import type { Kek } from './kek.js';
 import { materialContext } from './key-material.js';
 
@@ -15,15 +15,26 @@ import { materialContext } from './key-material.js';
 //   OAEP-SHA1 and wiped, then the in-token path. The material is in memory for microseconds.
 // - SM regions: SM4 material lives in the software module anyway: RSA decryption in the token,
 //   the 16 bytes sealed under the KEK and wiped.
-// Re-import must be the same material: a keyed fingerprint (AES-CMAC under a token key of the
-// material's key check value and the key id) is kept, never the material.
+// Re-import must be the same material: a keyed fingerprint (AES-CMAC, or HMAC-SHA256 on tokens
+// without CMAC, under a token key, of the material's key check value and the key id) is kept,
+// never the material; the stored fingerprint names its MAC (`hmac-sha256:` prefix; none = CMAC).
+// How the FIPS path checks the material follows the token (pkcs11/ops/import.ts): wrapped under a
+// staging key where the token has AES key wrap and allows an extractable session key, else a
+// non-extractable session key whose reported length and AES-ECB check it.
 // Failures: DecryptFailedError (the material does not unwrap), InvalidInputError (wrong size),
 // MaterialMismatchError (not the material imported before).
 
 export type WrapScheme = 'pkcs1' | 'oaep-sha1' | 'oaep-sha256';
 
 const STAGING_KEY: ObjectName = { keyId: 'import-staging', version: 1 };
-const FINGERPRINT_KEY: ObjectName = { keyId: 'import-fingerprint', version: 1 };
+const FINGERPRINT_KEYS: Record<FingerprintMac, ObjectName> = { cmac: { keyId: 'import-fingerprint', version: 1 }, 'hmac-sha256': { keyId: 'import-fingerprint-hmac', version: 1 } };
+const HMAC_TAG = 'hmac-sha256:';
+
+/** A stored fingerprint: its MAC and bytes. */
+function parseFingerprint(stored: string): { mac: FingerprintMac; bytes: Buffer } {
+  return stored.startsWith(HMAC_TAG) ? { mac: 'hmac-sha256', bytes: Buffer.from(stored.slice(HMAC_TAG.length), 'hex') } : { mac: 'cmac', bytes: Buffer.from(stored, 'hex') };
+}
+const formatFingerprint = (mac: FingerprintMac, bytes: Buffer) => (mac === 'cmac' ? bytes.toString('hex') : `${HMAC_TAG}${bytes.toString('hex')}`);
 const WRAP_PREFIX = 'wrap-';
 
 const pairName = (importId: string): ObjectName => ({ keyId: `${WRAP_PREFIX}${importId}`, version: 0 });
@@ -31,7 +42,8 @@ const fingerprintContext = (keyId: string) => Buffer.from(`hsmkms-byok-fingerpri
 const UNWRAP = { pkcs1: 'rsa-pkcs1', 'oaep-sha1': 'rsa-oaep-sha1', 'oaep-sha256': 'rsa-oaep-sha256' } as const;
 
 export interface ImportedMaterial {
-  fingerprint: Buffer;
+  /** The keyed fingerprint to keep, naming its MAC. */
+  fingerprint: string;
   /** A token object was made for the key (FIPS, first import). */
   created: boolean;
   /** SM4 material sealed under the KEK (SM, first import). */
@@ -51,15 +63,40 @@ export class ByokEngine {
     return this.token.capabilities.rsa.oaepSha256;
   }
 
+  /** The fingerprint MAC this token offers: AES-CMAC, else HMAC-SHA256. */
+  private fingerprintMac(): FingerprintMac {
+    const caps = this.token.capabilities;
+    if (caps.aes.cmac) return 'cmac';
+    if (caps.hmacSha256) return 'hmac-sha256';
+    throw new MechanismUnsupportedError('this token offers neither CKM_AES_CMAC nor CKM_SHA256_HMAC for BYOK fingerprints');
+  }
+
+  /** The FIPS path's check of unwrapped material (see above). */
+  private importPath(): ImportPath {
+    const caps = this.token.capabilities;
+    return caps.aes.keyWrap && caps.aes.ecb && this.stagingAllowed ? 'staging' : 'direct';
+  }
+
+  /** False once the token refused an extractable staging key (then every import takes the direct path). */
+  private stagingAllowed = true;
+
   private ensureInternalKeys(): Promise<void> {
     this.internalKeys ??= (async () => {
-      if (!(await this.token.exists(STAGING_KEY))) await this.token.generate(STAGING_KEY, { kind: 'aes', bits: 256, usage: { wrap: true, unwrap: true } });
-      if (!(await this.token.exists(FINGERPRINT_KEY))) await this.token.generate(FINGERPRINT_KEY, { kind: 'aes', bits: 256, usage: { sign: true } });
+      const mac = this.fingerprintMac();
+      const fp = FINGERPRINT_KEYS[mac];
+      if (this.importPath() === 'staging' && !(await this.token.exists(STAGING_KEY))) await this.token.generate(STAGING_KEY, { kind: 'aes', bits: 256, usage: { wrap: true, unwrap: true } });
+      if (!(await this.token.exists(fp))) await this.token.generate(fp, mac === 'cmac' ? { kind: 'aes', bits: 256, usage: { sign: true } } : { kind: 'hmac', bytes: 32 });
     })().catch((err) => {
       this.internalKeys = undefined;
       throw err;
     });
     return this.internalKeys;
+  }
+
+  /** A keyed fingerprint of a key check value, with the given MAC (or the token's). */
+  private async fingerprintOf(context: Buffer, kcv: Buffer, mac: FingerprintMac): Promise<Buffer> {
+    const data = Buffer.concat([context, kcv]);
+    return mac === 'cmac' ? this.token.cmac(FINGERPRINT_KEYS.cmac, data) : this.token.hmacSha256(FINGERPRINT_KEYS['hmac-sha256'], data);
   }
 
   /** A new RSA-2048 wrapping pair in the token for one set of import parameters; answers its SubjectPublicKeyInfo (DER). */
@@ -85,19 +122,22 @@ export class ByokEngine {
    * fingerprint, and — on a first import — keep it: an AES token object named key id / v1
    * (FIPS), or the SM4 key sealed under the KEK (SM).
    */
-  async importMaterial(p: { importId: string; standard: 'FIPS' | 'SM'; scheme: WrapScheme; encrypted: Buffer; keyId: string; expectFingerprint?: Buffer; hasMaterial: boolean }): Promise<ImportedMaterial> {
+  async importMaterial(p: { importId: string; standard: 'FIPS' | 'SM'; scheme: WrapScheme; encrypted: Buffer; keyId: string; expectFingerprint?: string; hasMaterial: boolean }): Promise<ImportedMaterial> {
     await this.ensureInternalKeys();
     const pair = pairName(p.importId);
     const context = fingerprintContext(p.keyId);
+    // A re-import is checked with the MAC its first import was fingerprinted with.
+    const expected = p.expectFingerprint === undefined ? undefined : parseFingerprint(p.expectFingerprint);
+    const mac = expected?.mac ?? this.fingerprintMac();
     const mismatch = () => new MaterialMismatchError('the key material differs from the material imported before into this key');
     if (p.standard === 'SM') {
       const material = await this.token.rsaDecrypt(pair, p.encrypted, p.scheme);
       try {
         if (material.length !== 16) throw new InvalidInputError('key material must be 128 bits (16 bytes) for SM4 keys in SM regions');
-        const fingerprint = await this.token.cmac(FINGERPRINT_KEY, Buffer.concat([context, sm4Kcv(material)]));
-        if (p.expectFingerprint && (p.expectFingerprint.length !== fingerprint.length || !timingSafeEqual(p.expectFingerprint, fingerprint))) throw mismatch();
+        const fingerprint = await this.fingerprintOf(context, sm4Kcv(material), mac);
+        if (expected && (expected.bytes.length !== fingerprint.length || !timingSafeEqual(expected.bytes, fingerprint))) throw mismatch();
         const sealed = p.hasMaterial ? undefined : await this.kek.seal(material, materialContext(p.keyId, 1));
-        return { fingerprint, created: false, sealed };
+        return { fingerprint: formatFingerprint(mac, fingerprint), created: false, sealed };
       } finally {
         material.fill(0);
       }
@@ -115,18 +155,27 @@ export class ByokEngine {
         material.fill(0);
       }
     }
-    const fingerprint = await this.token.importAesKey({
+    const request = {
       unwrapper: pair,
       scheme: UNWRAP[scheme],
       wrapped,
-      bytes: 32,
+      bytes: 32 as const,
       staging: STAGING_KEY,
-      fingerprint: { key: FINGERPRINT_KEY, context },
-      expectFingerprint: p.expectFingerprint,
+      fingerprint: { key: FINGERPRINT_KEYS[mac], mac, context },
+      expectFingerprint: expected?.bytes,
       // Material already present (re-import to set a new ValidTo): checked, not replaced.
       target: p.hasMaterial ? undefined : { name: { keyId: p.keyId, version: 1 }, usage: { encrypt: true, decrypt: true } },
-    });
-    return { fingerprint, created: !p.hasMaterial };
+    };
+    let fingerprint: Buffer;
+    try {
+      fingerprint = await this.token.importAesKey({ ...request, path: this.importPath() });
+    } catch (err) {
+      if (!(err instanceof StagingRefusedError)) throw err;
+      // The token will not make an extractable session key (a FIPS-mode HSM, openCryptoki).
+      this.stagingAllowed = false;
+      fingerprint = await this.token.importAesKey({ ...request, path: 'direct' });
+    }
+    return { fingerprint: formatFingerprint(mac, fingerprint), created: !p.hasMaterial };
   }
 }
 

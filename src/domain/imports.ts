@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { ByokEngine } from '../crypto/byok.js';
+import type { ByokEngine, ImportedMaterial } from '../crypto/byok.js';
 import type { KeyMaterialService } from '../crypto/key-material.js';
 import { DecryptFailedError, InvalidInputError, MaterialMismatchError, type TokenObjectInfo } from '../crypto/port.js';
 import type { KeyRecord } from '../model/keys.js';
@@ -99,14 +99,14 @@ export class ImportService {
     let created = false;
     try {
       const expected = await this.repo.fingerprint(keyId);
-      const outcome = await this.unwrapAndCheck(caller, key, params, encrypted, expected ? Buffer.from(expected, 'hex') : undefined);
+      const outcome = await this.unwrapAndCheck(caller, key, params, encrypted, expected ?? undefined);
       created = outcome.created;
       await this.keyRepo.transaction(async (trx) => {
         const current = await this.keyRepo.get(caller.accountUin, caller.region.name, keyId, trx);
         if (!current) throw new KeyNotFoundError(`key ${keyId} not found in ${caller.region.name}`);
         const state = transition(keyId, 'ImportMaterial', current.state);
         if (outcome.sealed) await this.keyRepo.completeVersion(keyId, 1, outcome.sealed, null, trx);
-        await this.repo.keepFingerprint(keyId, outcome.fingerprint.toString('hex'), t, trx);
+        await this.repo.keepFingerprint(keyId, outcome.fingerprint, t, trx);
         if (!(await this.keyRepo.update(keyId, current.state, { state, hasMaterial: true, validTo }, trx))) throw new KeyNotFoundError(`key ${keyId} changed concurrently; retry`);
         await this.repo.complete(params.importId, t, trx);
       });
@@ -174,8 +174,8 @@ export class ImportService {
     key: KeyRecord,
     params: ImportParams,
     encrypted: Buffer,
-    expected: Buffer | undefined,
-  ): Promise<{ fingerprint: Buffer; created: boolean; sealed?: Buffer }> {
+    expected: string | undefined,
+  ): Promise<ImportedMaterial> {
     const sm = caller.region.standard === 'SM';
     try {
       return await this.engine.importMaterial({

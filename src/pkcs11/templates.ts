@@ -171,17 +171,18 @@ export function mlDsaPairTemplates(name: ObjectName): { pub: Template; priv: Tem
 }
 
 /**
- * The short-lived session key BYOK unwraps imported material into: sensitive, but extractable
- * so that it can be wrapped under a token key to check its size; it dies with the import.
+ * The short-lived session key BYOK unwraps imported material into: sensitive; extractable only
+ * on the staging path, so that it can be wrapped under a token key to check its size. It dies
+ * with the import.
  */
-export function stagingKeyTemplate(): Template {
+export function stagingKeyTemplate(extractable: boolean): Template {
   return [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
     { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
     { type: pkcs11js.CKA_TOKEN, value: false },
     { type: pkcs11js.CKA_PRIVATE, value: true },
     { type: pkcs11js.CKA_SENSITIVE, value: true },
-    { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+    { type: pkcs11js.CKA_EXTRACTABLE, value: extractable },
     { type: pkcs11js.CKA_ENCRYPT, value: true },
     { type: pkcs11js.CKA_DECRYPT, value: false },
     { type: pkcs11js.CKA_WRAP, value: false },

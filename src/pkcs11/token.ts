@@ -7,6 +7,7 @@ import { AsymmetricOps, type PublicKeyExport } from './ops/asymmetric.js';
 import type { TokenContext } from './ops/context.js';
 import { KeyGenerator, type GeneratedKey, type GenerateOptions, type GenerateSpec } from './ops/generate.js';
 import { ImportOps, type ImportAesKeyRequest } from './ops/import.js';
+export { StagingRefusedError, type FingerprintMac, type ImportPath } from './ops/import.js';
 import { SymmetricOps, type GcmResult } from './ops/symmetric.js';
 import type { TokenProfile } from './profile.js';
 import { labelOf, type ObjectName } from './templates.js';

@@ -24,7 +24,7 @@ describe('hsmkms CLI', () => {
   it('token init creates the token, a 0600 PIN file, the KEK and the audit signing key, and is idempotent', () => {
     const first = cli(['token', 'init', '--json'], env);
     expect(first.stderr).toBe('');
-    expect(JSON.parse(first.stdout)).toEqual({ tokenCreated: true, tokenLabel: 'hsmkms', kekVersion: 1 });
+    expect(JSON.parse(first.stdout)).toEqual({ tokenCreated: true, tokenLabel: 'hsmkms', kekVersion: 1, kekScheme: 'aes-gcm', auditKeyScheme: 'ecdsa-p256' });
     const pinFile = path.join(dataDir, 'user.pin');
     expect(statSync(pinFile).mode & 0o777).toBe(0o600);
     expect(statSync(path.join(dataDir, 'so.pin')).mode & 0o777).toBe(0o600);
@@ -40,8 +40,10 @@ describe('hsmkms CLI', () => {
     expect(s).toMatchObject({ module: '/usr/lib/softhsm/libsofthsm2.so', profile: 'softhsm2', tokenLabel: 'hsmkms', loggedIn: true });
     expect(s.serial).toMatch(/\S/);
     expect(s.slot).toMatch(/^\d+$/);
-    expect(s.objects).toEqual({ secret: 1, private: 1, public: 1, data: 1, total: 4 }); // KEK, audit signing key pair, sentinel
+    expect(s.objects).toEqual({ secret: 1, private: 1, public: 1, data: 0, total: 3 }); // KEK, audit signing key pair
     expect(s.mechanisms.find((m: { name: string }) => m.name === 'CKM_AES_GCM')).toMatchObject({ expected: true, offered: true });
+    expect(s).toMatchObject({ ready: true, missing: [], serviceKeys: { kek: { scheme: 'aes-gcm', present: true }, auditSigningKey: { scheme: 'ecdsa-p256', present: true }, problems: [] } });
+    expect(s.reconciliation).toEqual({ orphanObjectsDestroyed: [], rowsWithoutObjects: [] });
     const human = cli(['token', 'status'], env);
     expect(human.stdout).toMatch(/logged in: yes/);
   });

@@ -302,7 +302,7 @@ describe('BYOK import into the token (importAesKey)', () => {
   });
   const wrap = (material: Buffer, scheme: 'rsa-oaep-sha1' | 'rsa-pkcs1' = 'rsa-oaep-sha1') =>
     crypto.publicEncrypt(scheme === 'rsa-pkcs1' ? { key: pub, padding: crypto.constants.RSA_PKCS1_PADDING } : { key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, material);
-  const base = { unwrapper: name('byok-wrap'), bytes: 32 as const, staging, fingerprint: { key: fpKey, context } };
+  const base = { unwrapper: name('byok-wrap'), bytes: 32 as const, path: 'staging' as const, staging, fingerprint: { key: fpKey, mac: 'cmac' as const, context } };
 
   it('imports the exact material: non-extractable, interoperates with Node, keyed fingerprint equals a CMAC of the KCV', async () => {
     const material = crypto.randomBytes(32);

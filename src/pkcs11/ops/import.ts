@@ -1,96 +1,125 @@
 import { timingSafeEqual } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { Handle } from '../connection.js';
-import { ckrOf, InvalidInputError, isTokenLost, MaterialMismatchError, MechanismUnsupportedError } from '../errors.js';
-import { rsaUnwrapMechanism, type UnwrapScheme } from '../mechanisms.js';
+import { ckrName, ckrOf, HsmError, InvalidInputError, MaterialMismatchError, MechanismUnsupportedError } from '../errors.js';
+import { gcm, rsaUnwrapMechanism, type UnwrapScheme } from '../mechanisms.js';
+import { ulong } from '../objects.js';
 import { assertFlatTemplate, labelOf, secretKeyTemplate, stagingKeyTemplate, type ObjectName, type SecretUsage } from '../templates.js';
 import type { TokenContext } from './context.js';
 
 // BYOK: externally wrapped AES material brought into the token without passing through the
-// service's memory.
+// service's memory, its size checked and a keyed fingerprint taken, with what the token offers.
+
+/** How the unwrapped material is checked before it becomes a key (chosen by the caller from the capabilities). */
+export type ImportPath =
+  /** Unwrap into an extractable session key, wrap it under the staging key (RFC 3394): the wrap's length is the material's size. */
+  | 'staging'
+  /** Unwrap into a non-extractable session key; its CKA_VALUE_LEN (when the token reports it) and AES-ECB check the size. */
+  | 'direct';
+
+export type FingerprintMac = 'cmac' | 'hmac-sha256';
 
 export interface ImportAesKeyRequest {
   unwrapper: ObjectName;
   scheme: UnwrapScheme;
   wrapped: Buffer;
   bytes: 16 | 32;
-  staging: ObjectName;
-  fingerprint: { key: ObjectName; context: Buffer };
+  path: ImportPath;
+  /** The staging key (path 'staging'). */
+  staging?: ObjectName;
+  fingerprint: { key: ObjectName; mac: FingerprintMac; context: Buffer };
   expectFingerprint?: Buffer;
   target?: { name: ObjectName; usage: SecretUsage };
+}
+
+const READ_ONLY_REFUSALS = new Set<number>([pkcs11js.CKR_ATTRIBUTE_READ_ONLY, pkcs11js.CKR_TEMPLATE_INCONSISTENT, pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID]);
+
+/** The token refused the extractable staging key (openCryptoki: CKR_ATTRIBUTE_READ_ONLY): the caller takes the direct path. */
+export class StagingRefusedError extends HsmError {
+  readonly code = 'StagingRefused';
 }
 
 export class ImportOps {
   constructor(private readonly t: TokenContext) {}
 
   /**
-   * Bring externally wrapped AES material into the token (BYOK), checking what SoftHSM2 cannot
-   * report (unwrapped keys show CKA_VALUE_LEN 0):
-   *  1. C_UnwrapKey under the RSA wrapping key into a session object, sensitive but extractable
-   *     (wrong ciphertext → DecryptFailedError);
-   *  2. C_WrapKey of it with CKM_AES_KEY_WRAP (RFC 3394) under the service's staging key: its
-   *     length (material rounded up to 8 bytes, + 8) and step 3 (AES-ECB accepts only 16, 24
-   *     or 32-byte keys) check the material's exact size (→ InvalidInputError) unread;
-   *  3. its key check value (AES-ECB of a zero block) is MACed with the fingerprint key
-   *     (AES-CMAC, in the token) over `context` → the returned keyed fingerprint;
-   *  4. when `expectFingerprint` is given and differs → MaterialMismatchError;
-   *  5. when `target` is given, the staged wrap is unwrapped into it: a token object,
-   *     sensitive, non-extractable (an existing object of that name is replaced).
+   * A failure of a call made on the unwrapped material that says the material is no AES key of
+   * the right size (SoftHSM2 answers AES-ECB with a 31-byte key CKR_MECHANISM_INVALID although
+   * it lists the mechanism); anything else is the token's failure and is translated as such.
+   */
+  private sizeOrToken(err: unknown, mechanism: number): never {
+    const ckr = ckrOf(err);
+    const sizeCodes = [pkcs11js.CKR_KEY_SIZE_RANGE, pkcs11js.CKR_KEY_TYPE_INCONSISTENT, pkcs11js.CKR_WRAPPED_KEY_LEN_RANGE, pkcs11js.CKR_DATA_LEN_RANGE, pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID];
+    if (ckr !== undefined && (sizeCodes.includes(ckr) || (ckr === pkcs11js.CKR_MECHANISM_INVALID && this.t.conn.offered.has(mechanism)))) throw new InvalidInputError('key material is not an AES key of the expected size');
+    throw err;
+  }
+
+  /**
+   * Bring externally wrapped AES material into the token (BYOK):
+   *  1. C_UnwrapKey under the RSA wrapping key into a session object (wrong ciphertext →
+   *     DecryptFailedError; a decrypted value of no AES key length → InvalidInputError);
+   *  2. its size is checked unread — 'staging': wrapped with CKM_AES_KEY_WRAP under the
+   *     service's staging key, whose length tells the size; 'direct': CKA_VALUE_LEN where the
+   *     token reports it — and AES-ECB (16, 24 or 32-byte keys only) of a zero block gives its
+   *     key check value (AES-GCM with a fixed IV where the token has no ECB);
+   *  3. the check value is MACed with the fingerprint key (AES-CMAC, or HMAC-SHA256) over
+   *     `context` → the returned keyed fingerprint; when `expectFingerprint` differs →
+   *     MaterialMismatchError;
+   *  4. when `target` is given, the material becomes a sensitive, non-extractable token object
+   *     under that name (an existing object of that name is replaced): from the staged wrap, or
+   *     by unwrapping the customer's ciphertext again straight into it.
    * The session object is destroyed in every case.
    */
   importAesKey(p: ImportAesKeyRequest): Promise<Buffer> {
     const { conn, objects } = this.t;
-    if (p.scheme === 'rsa-oaep-sha256' && !this.t.capabilities().rsa.oaepSha256) {
-      return Promise.reject(new MechanismUnsupportedError('this token cannot unwrap with RSA-OAEP-SHA256'));
-    }
-    const stagingTemplate = assertFlatTemplate(stagingKeyTemplate());
+    const caps = this.t.capabilities();
+    if (p.scheme === 'rsa-oaep-sha256' && !caps.rsa.oaepSha256) return Promise.reject(new MechanismUnsupportedError('this token cannot unwrap with RSA-OAEP-SHA256'));
+    if (p.path === 'staging' && !p.staging) return Promise.reject(new InvalidInputError('the staging path needs the staging key'));
     const target = p.target;
     const finalTemplate = target ? assertFlatTemplate(secretKeyTemplate(target.name, 'AES', target.usage, { token: true, modifiable: objects.copiesEnabled })) : undefined;
     const p11 = conn.p11;
-    const sizeError = () => new InvalidInputError(`key material must be ${p.bytes * 8} bits`);
     return objects.serialized(() =>
       conn.run('import key material', 'decrypt', (s) => {
         const rsa = objects.handle(s, p.unwrapper, pkcs11js.CKO_PRIVATE_KEY);
         const mech = rsaUnwrapMechanism(p.scheme);
+        const stagingTemplate = assertFlatTemplate(stagingKeyTemplate(p.path === 'staging'));
         let staged: Handle;
         try {
           staged = p11.C_UnwrapKey(s, mech, rsa, p.wrapped, stagingTemplate);
         } catch (err) {
+          const ckr = ckrOf(err);
+          if (p.path === 'staging' && ckr !== undefined && READ_ONLY_REFUSALS.has(ckr)) throw new StagingRefusedError('import key material: the token refused an extractable staging key', ckr === undefined ? undefined : ckrName(ckr));
           // The RSA mechanism is offered; SoftHSM2 answers CKR_MECHANISM_INVALID when the
           // decrypted value is no AES key length (e.g. 31 bytes): the material's fault.
-          const ckr = ckrOf(err);
-          if (conn.offered.has(mech.mechanism) && (ckr === pkcs11js.CKR_MECHANISM_INVALID || ckr === pkcs11js.CKR_KEY_SIZE_RANGE || ckr === pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID)) throw sizeError();
-          throw err;
+          this.sizeOrToken(err, mech.mechanism);
         }
         let kw: Buffer | undefined;
         try {
-          const stagingKey = objects.handle(s, p.staging, pkcs11js.CKO_SECRET_KEY);
-          try {
-            kw = Buffer.from(p11.C_WrapKey(s, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, stagingKey, staged, Buffer.alloc(p.bytes + 64)));
-          } catch (err) {
-            if (ckrOf(err) === undefined || isTokenLost(err)) throw err;
-            throw sizeError();
+          if (p.path === 'staging') {
+            try {
+              kw = Buffer.from(p11.C_WrapKey(s, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, objects.handle(s, p.staging!, pkcs11js.CKO_SECRET_KEY), staged, Buffer.alloc(p.bytes + 64)));
+            } catch (err) {
+              this.sizeOrToken(err, pkcs11js.CKM_AES_KEY_WRAP);
+            }
+            // SoftHSM2 zero-pads a key of 25–31 bytes to 32 before wrapping (not RFC 3394), so the
+            // length leaves lengths that are no AES key size; AES-ECB refuses exactly those.
+            if (kw.length !== p.bytes + 8) throw new InvalidInputError('key material is not an AES key of the expected size');
+          } else {
+            // Tokens that report it (NSS, openCryptoki) say the size here; SoftHSM2 reports 0.
+            const [len] = p11.C_GetAttributeValue(s, staged, [{ type: pkcs11js.CKA_VALUE_LEN }]);
+            const n = len?.value ? ulong(len.value as Buffer) : 0;
+            if (n !== 0 && n !== p.bytes) throw new InvalidInputError('key material is not an AES key of the expected size');
           }
-          // SoftHSM2 zero-pads a key of 25–31 bytes to 32 before wrapping (not RFC 3394), so the
-          // length leaves lengths that are no AES key size; AES-ECB refuses exactly those.
-          if (kw.length !== p.bytes + 8) throw sizeError();
-          let kcv: Buffer;
-          try {
-            p11.C_EncryptInit(s, { mechanism: pkcs11js.CKM_AES_ECB }, staged);
-            kcv = Buffer.from(p11.C_Encrypt(s, Buffer.alloc(16), Buffer.alloc(16)));
-          } catch (err) {
-            if (ckrOf(err) === undefined || isTokenLost(err)) throw err;
-            throw sizeError();
-          }
-          p11.C_SignInit(s, { mechanism: pkcs11js.CKM_AES_CMAC }, objects.handle(s, p.fingerprint.key, pkcs11js.CKO_SECRET_KEY));
-          const fingerprint = Buffer.from(p11.C_Sign(s, Buffer.concat([p.fingerprint.context, kcv]), Buffer.alloc(16)));
+          const kcv = this.checkValue(s, staged, caps.aes.ecb);
+          const fingerprint = this.mac(s, p.fingerprint, kcv);
           if (p.expectFingerprint && (p.expectFingerprint.length !== fingerprint.length || !timingSafeEqual(p.expectFingerprint, fingerprint))) {
             throw new MaterialMismatchError('the key material differs from the material imported before');
           }
           if (target && finalTemplate) {
             objects.forget(s, target.name);
             for (const h of objects.find(s, labelOf(target.name))) p11.C_DestroyObject(s, h);
-            p11.C_UnwrapKey(s, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, stagingKey, kw, finalTemplate);
+            if (kw) p11.C_UnwrapKey(s, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, objects.handle(s, p.staging!, pkcs11js.CKO_SECRET_KEY), kw, finalTemplate);
+            else p11.C_UnwrapKey(s, mech, rsa, p.wrapped, finalTemplate);
           }
           return fingerprint;
         } finally {
@@ -103,5 +132,24 @@ export class ImportOps {
         }
       }),
     );
+  }
+
+  /** AES-ECB of a zero block (the usual key check value), or AES-GCM of one under a fixed IV on a token without ECB. */
+  private checkValue(s: Handle, key: Handle, ecb: boolean): Buffer {
+    const p11 = this.t.conn.p11;
+    const mechanism = ecb ? { mechanism: pkcs11js.CKM_AES_ECB } : gcm(Buffer.alloc(12), undefined);
+    try {
+      p11.C_EncryptInit(s, mechanism, key);
+      return Buffer.from(p11.C_Encrypt(s, Buffer.alloc(16), Buffer.alloc(32))).subarray(0, 16);
+    } catch (err) {
+      this.sizeOrToken(err, mechanism.mechanism);
+    }
+  }
+
+  private mac(s: Handle, f: ImportAesKeyRequest['fingerprint'], kcv: Buffer): Buffer {
+    const p11 = this.t.conn.p11;
+    const cmac = f.mac === 'cmac';
+    p11.C_SignInit(s, { mechanism: cmac ? pkcs11js.CKM_AES_CMAC : pkcs11js.CKM_SHA256_HMAC }, this.t.objects.handle(s, f.key, pkcs11js.CKO_SECRET_KEY));
+    return Buffer.from(p11.C_Sign(s, Buffer.concat([f.context, kcv]), Buffer.alloc(cmac ? 16 : 32)));
   }
 }

@@ -13,7 +13,7 @@ import * as m0011 from './0011_creation_intents.js';
 import * as m0012 from './0012_console_passwords.js';
 import * as m0013 from './0013_cache_epoch.js';
 import * as m0014 from './0014_audit_lookup_by_time.js';
-import * as m0015 from './0015_checkpoint_scheme.js';
+import * as m0015 from './0015_service_key_schemes.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
 const all: Record<string, Knex.Migration> = {
@@ -31,7 +31,7 @@ const all: Record<string, Knex.Migration> = {
   '0012_console_passwords': m0012,
   '0013_cache_epoch': m0013,
   '0014_audit_lookup_by_time': m0014,
-  '0015_checkpoint_scheme': m0015,
+  '0015_service_key_schemes': m0015,
 };
 
 export const migrations: Knex.MigrationSource<string> = {
