@@ -130,7 +130,7 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
 
 describe('tamper evidence', () => {
   const run = (args: string[]) =>
-    promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234', SOFTHSM2_CONF: server.config.softhsmConf }, encoding: 'utf8' }).then(
+    promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv }, encoding: 'utf8' }).then(
       (r) => ({ code: 0, out: JSON.parse(r.stdout || 'null') }),
       (e: { stdout: string; code: number }) => ({ code: e.code, out: JSON.parse(e.stdout || 'null') }),
     );
@@ -181,7 +181,7 @@ describe('tamper evidence', () => {
       const file = path.join(dir, 'trail.ndjson');
       const pub = path.join(dir, 'audit.pem');
       expect((await run(['audit', 'export', '--out', file, '--json'])).out.events).toBeGreaterThan(5);
-      await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'public-key', '--out', pub], { cwd: REPO, env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234' } });
+      await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'public-key', '--out', pub], { cwd: REPO, env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv } });
       expect(readFileSync(pub, 'utf8')).toMatch(/BEGIN PUBLIC KEY/);
       // offline: the CLI reads only the two files (no token, no database: another data dir)
       const offline = (args: string[]) =>

@@ -257,7 +257,7 @@ describe('what the CMK’s state does to its hosted data keys (docs/data-keys.md
 
 describe('data-key deletion drill: `hsmkms jobs run --at`', () => {
   async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
-    const env = { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234', SOFTHSM2_CONF: server.config.softhsmConf, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey };
+    const env = { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey };
     const r = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--at', iso, '--json'], { cwd: REPO, env, encoding: 'utf8' });
     return JSON.parse(r.stdout);
   }

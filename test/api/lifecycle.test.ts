@@ -38,7 +38,7 @@ const describeKey = async (call: KmsCaller, keyId: string) => (await call('Descr
 
 /** `hsmkms jobs run --at`, as an operator would run it, in its own process beside the server. */
 async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
-  const env = { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234', SOFTHSM2_CONF: server.config.softhsmConf, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey };
+  const env = { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey };
   const r = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--at', iso, '--json'], { cwd: REPO, env, encoding: 'utf8' });
   return JSON.parse(r.stdout);
 }
@@ -230,7 +230,7 @@ describe('token and database stay consistent', () => {
   it('destroys token objects left by a create that crashed before its metadata committed', async () => {
     const orphan = { keyId: randomUUID(), version: 1 };
     await server.services.token.generate(orphan, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
-    const status = JSON.parse((await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'token', 'status', '--json'], { cwd: REPO, encoding: 'utf8', env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, KMS_PKCS11_PIN: 'test-pin-1234' } })).stdout);
+    const status = JSON.parse((await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'token', 'status', '--json'], { cwd: REPO, encoding: 'utf8', env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv } })).stdout);
     expect(status.reconciliation.orphanObjectsDestroyed).toEqual([`${orphan.keyId}/v1`]);
     const r = await server.services.jobs.reconcile();
     expect(r.orphanObjectsDestroyed).toEqual([`${orphan.keyId}/v1`]);

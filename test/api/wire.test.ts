@@ -281,7 +281,7 @@ describe('request logs', () => {
     const text = server.logText();
     expect(text).not.toContain(ROOT.secretKey);
     expect(text).not.toMatch(/Signature=[0-9a-f]{64}/);
-    expect(text).not.toContain('test-pin-1234');
+    expect(text).not.toContain(server.tokenEnv.KMS_PKCS11_PIN);
   });
 });
 

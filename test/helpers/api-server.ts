@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { provisionSoftHsm } from '../../src/pkcs11/softhsm.js';
+import { MODULE_UNDER_TEST, provisionModuleToken } from './modules.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { testDatabaseUrl } from './postgres.js';
 import { cnKmsClient, intlKmsClient, type KmsCaller } from './sdk-clients.js';
@@ -13,6 +13,8 @@ export const ROOT = { uin: '100000000001', secretId: 'AKIDtestROOT00000000000000
 
 export interface TestServer extends RunningServer {
   config: Config;
+  /** What a CLI child needs to reach this server's token: KMS_PKCS11_* (the PIN too), KMS_HSM_PROFILE, SOFTHSM2_CONF. */
+  tokenEnv: Record<string, string>;
   endpoint: string;
   /** Everything the server logged, one JSON object per line. */
   logLines: () => Array<Record<string, unknown>>;
@@ -32,19 +34,21 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
   // per data dir), as scripts/test runs the store-touching suites a second time.
   const pg = share ? undefined : await testDatabaseUrl();
   const databaseUrl = share?.config.databaseUrl ?? pg?.url;
+  // The token on the module under test (KMS_TEST_MODULE, default SoftHSM2), provisioned under the data dir.
+  const token = share ? undefined : provisionModuleToken(MODULE_UNDER_TEST, dataDir);
+  const tokenEnv = share ? tokenEnvOf.get(share)! : Object.fromEntries(Object.entries(token!.env).filter(([k]) => k.startsWith('KMS_PKCS11') || k === 'KMS_HSM_PROFILE' || k === 'SOFTHSM2_CONF')) as Record<string, string>;
   const config = loadConfig({
     ...(databaseUrl ? { KMS_DATABASE_URL: databaseUrl } : {}),
     KMS_DATA_DIR: dataDir,
     KMS_PORT: '0',
-    KMS_PKCS11_PIN: 'test-pin-1234',
+    ...tokenEnv,
     KMS_ROOT_UIN: ROOT.uin,
     KMS_ROOT_SECRET_ID: ROOT.secretId,
     KMS_ROOT_SECRET_KEY: ROOT.secretKey,
     KMS_LOG_LEVEL: 'info',
     ...env,
   });
-  const { conf } = provisionSoftHsm({ dataDir, conf: config.softhsmConf, label: config.tokenLabel, pin: config.pin, pinFile: config.pinFile });
-  process.env.SOFTHSM2_CONF = conf;
+  if (tokenEnv.SOFTHSM2_CONF) process.env.SOFTHSM2_CONF = tokenEnv.SOFTHSM2_CONF;
   let text = '';
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -57,21 +61,28 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
     running = await startServer(config, createLogger('info', sink));
   } catch (err) {
     pg?.release();
+    token?.cleanup();
     throw err;
   }
-  return {
+  const server: TestServer = {
     ...running,
     config,
+    tokenEnv,
     endpoint: running.url.replace('http://', ''),
     logText: () => text,
     logLines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
     stop: async () => {
       await running.close();
       pg?.release();
-      if (!share) rmSync(dataDir, { recursive: true, force: true });
+      if (!share) token!.cleanup();
     },
   };
+  tokenEnvOf.set(server, tokenEnv);
+  return server;
 }
+
+/** The token settings of a server, for a second server sharing its token. */
+const tokenEnvOf = new WeakMap<TestServer, Record<string, string>>();
 
 /** Root's SDK callers, one per region the tests use: FIPS (hk, sg) and SM (gz). */
 export function rootCallers(server: TestServer): { hk: KmsCaller; sg: KmsCaller; gz: KmsCaller; hkIntl: KmsCaller } {

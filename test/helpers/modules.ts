@@ -5,6 +5,7 @@ import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { loadProfile } from '../../src/pkcs11/profile.js';
 import { provisionSoftHsm } from '../../src/pkcs11/softhsm.js';
+import { Token, type TokenOptions } from '../../src/pkcs11/token.js';
 
 // A fresh token on one of the PKCS#11 modules CI runs the token suites on (hsm/<module>.json):
 //  - softhsm2: its own token directory and softhsm2.conf in a temp data dir (as scripts/setup);
@@ -66,6 +67,21 @@ function run(script: string, args: string[], env: NodeJS.ProcessEnv = process.en
  * SOFTHSM2_CONF at C_Initialize: for softhsm2 it is also set in this process's environment.
  */
 export function createModuleToken(name: ModuleName = MODULE_UNDER_TEST, prefix = 'hsmkms-test-'): ModuleToken {
+  const dataDir = mkdtempSync(path.join(tmpdir(), prefix));
+  try {
+    return provisionModuleToken(name, dataDir);
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * The same, in a data dir the caller made (a test server's): the token's files (SoftHSM2's token
+ * directory, NSS's database) go under it; openCryptoki's machine-wide token is wiped. `cleanup()`
+ * removes the data dir.
+ */
+export function provisionModuleToken(name: ModuleName, dataDir: string): ModuleToken {
   const profile = loadProfile(name);
   const module = profile.module;
   if (!existsSync(module)) {
@@ -75,7 +91,6 @@ export function createModuleToken(name: ModuleName = MODULE_UNDER_TEST, prefix =
   if (name === 'opencryptoki' && liveOpencryptoki) {
     throw new Error(`openCryptoki has one token per machine, still in use by ${liveOpencryptoki}: cleanup() it (and C_Finalize) before making the next`);
   }
-  const dataDir = mkdtempSync(path.join(tmpdir(), prefix));
   const pinFile = path.join(dataDir, 'user.pin');
   // Variables of the parent's own token must not leak into this one's (an init string on a
   // module that takes none fails C_Initialize with CKR_ARGUMENTS_BAD).
@@ -84,25 +99,21 @@ export function createModuleToken(name: ModuleName = MODULE_UNDER_TEST, prefix =
   const started = performance.now();
   let initArgs: string | undefined;
   let conf: string | undefined;
-  try {
-    switch (name) {
-      case 'softhsm2': {
-        conf = path.join(dataDir, 'softhsm2.conf');
-        provisionSoftHsm({ dataDir, conf, label: LABEL, pinFile });
-        break;
-      }
-      case 'nss':
-        initArgs = run('token-nss', ['provision', path.join(dataDir, 'nssdb'), LABEL, pinFile], base).trim();
-        break;
-      case 'opencryptoki':
-        run('token-opencryptoki', ['status'], base);
-        run('token-opencryptoki', ['reset', LABEL, pinFile], base);
-        liveOpencryptoki = dataDir;
-        break;
+  switch (name) {
+    case 'softhsm2': {
+      conf = path.join(dataDir, 'softhsm2.conf');
+      provisionSoftHsm({ dataDir, conf, label: LABEL, pinFile });
+      break;
     }
-  } catch (err) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
+    case 'nss':
+      // Where hsm/nss.json's initArgs puts it ({dataDir}/nss), so a server finds it unaided.
+      initArgs = run('token-nss', ['provision', path.join(dataDir, 'nss'), LABEL, pinFile], base).trim();
+      break;
+    case 'opencryptoki':
+      run('token-opencryptoki', ['status'], base);
+      run('token-opencryptoki', ['reset', LABEL, pinFile], base);
+      liveOpencryptoki = dataDir;
+      break;
   }
   const provisionSeconds = (performance.now() - started) / 1000;
   const pin = readFileSync(pinFile, 'utf8').trim();
@@ -133,6 +144,11 @@ export function createModuleToken(name: ModuleName = MODULE_UNDER_TEST, prefix =
       if (liveOpencryptoki === dataDir) liveOpencryptoki = undefined;
     },
   };
+}
+
+/** Opens the token layer on a module token, as the server would. */
+export function openModuleToken(token: ModuleToken, extra: Partial<TokenOptions> = {}): Promise<Token> {
+  return Token.open({ modulePath: token.module, tokenLabel: token.label, pin: token.pin, profile: loadProfile(token.profile), initArgs: token.initArgs, healthObject: { keyId: 'kek', version: 1 }, ...extra });
 }
 
 /**
