@@ -1,7 +1,7 @@
 import { constants, createCipheriv, publicEncrypt, timingSafeEqual } from 'node:crypto';
 import { StagingRefusedError, type FingerprintMac, type ImportPath, type Token, type TokenObjectInfo } from '../pkcs11/token.js';
 import type { ObjectName } from '../pkcs11/templates.js';
-import { InvalidInputError, MaterialMismatchError, MechanismUnsupportedError } from '../pkcs11/errors.js';
+import { MaterialMismatchError, MaterialSizeError, MechanismUnsupportedError } from '../pkcs11/errors.js';
 import type { Kek } from './kek.js';
 import { materialContext } from './key-material.js';
 
@@ -21,7 +21,7 @@ import { materialContext } from './key-material.js';
 // How the FIPS path checks the material follows the token (pkcs11/ops/import.ts): wrapped under a
 // staging key where the token has AES key wrap and allows an extractable session key, else a
 // non-extractable session key whose reported length and AES-ECB check it.
-// Failures: DecryptFailedError (the material does not unwrap), InvalidInputError (wrong size),
+// Failures: DecryptFailedError (the material does not unwrap), MaterialSizeError (wrong size),
 // MaterialMismatchError (not the material imported before).
 
 export type WrapScheme = 'pkcs1' | 'oaep-sha1' | 'oaep-sha256';
@@ -133,7 +133,7 @@ export class ByokEngine {
     if (p.standard === 'SM') {
       const material = await this.token.rsaDecrypt(pair, p.encrypted, p.scheme);
       try {
-        if (material.length !== 16) throw new InvalidInputError('key material must be 128 bits (16 bytes) for SM4 keys in SM regions');
+        if (material.length !== 16) throw new MaterialSizeError('key material must be 128 bits (16 bytes) for SM4 keys in SM regions');
         const fingerprint = await this.fingerprintOf(context, sm4Kcv(material), mac);
         if (expected && (expected.bytes.length !== fingerprint.length || !timingSafeEqual(expected.bytes, fingerprint))) throw mismatch();
         const sealed = p.hasMaterial ? undefined : await this.kek.seal(material, materialContext(p.keyId, 1));
@@ -147,7 +147,7 @@ export class ByokEngine {
     if (scheme === 'oaep-sha256' && !this.nativeOaepSha256) {
       const material = await this.token.rsaDecrypt(pair, p.encrypted, 'oaep-sha256');
       try {
-        if (material.length !== 32) throw new InvalidInputError('key material must be 256 bits (32 bytes) for AES keys in FIPS regions');
+        if (material.length !== 32) throw new MaterialSizeError('key material must be 256 bits (32 bytes) for AES keys in FIPS regions');
         const { keyObject } = await this.token.exportPublicKey(pair);
         wrapped = publicEncrypt({ key: keyObject, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, material);
         scheme = 'oaep-sha1';

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ByokEngine, ImportedMaterial } from '../crypto/byok.js';
 import type { KeyMaterialService } from '../crypto/key-material.js';
-import { DecryptFailedError, InvalidInputError, MaterialMismatchError, type TokenObjectInfo } from '../crypto/port.js';
+import { DecryptFailedError, MaterialMismatchError, MaterialSizeError, type TokenObjectInfo } from '../crypto/port.js';
 import type { KeyRecord } from '../model/keys.js';
 import type { ImportParams, ImportRepo } from '../store/import-repo.js';
 import type { KeyRepo } from '../store/key-repo.js';
@@ -189,7 +189,7 @@ export class ImportService {
       });
     } catch (err) {
       if (err instanceof DecryptFailedError) throw new ImportMaterialUnreadableError('EncryptedKeyMaterial could not be unwrapped with this ImportToken’s wrapping key and algorithm');
-      if (err instanceof InvalidInputError) throw new ImportMaterialSizeError(sm ? 'key material must be 128 bits (16 bytes) for SM4 keys in SM regions' : 'key material must be 256 bits (32 bytes) for AES keys in FIPS regions');
+      if (err instanceof MaterialSizeError) throw new ImportMaterialSizeError(sm ? 'key material must be 128 bits (16 bytes) for SM4 keys in SM regions' : 'key material must be 256 bits (32 bytes) for AES keys in FIPS regions');
       if (err instanceof MaterialMismatchError) throw new MaterialNotMatchError('the key material differs from the material imported before into this key');
       throw err;
     }

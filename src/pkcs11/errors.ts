@@ -39,6 +39,11 @@ export class MaterialMismatchError extends HsmError {
   readonly code = 'MaterialMismatch';
 }
 
+/** Imported key material is not a key of the size it must have (BYOK). */
+export class MaterialSizeError extends HsmError {
+  readonly code = 'MaterialSize';
+}
+
 /** A signature did not verify. */
 export class SignatureInvalidError extends HsmError {
   readonly code = 'SignatureInvalid';
@@ -131,6 +136,9 @@ export function translate(err: unknown, operation: string, kind: 'decrypt' | 've
   const name = ckrName(code);
   const p = pkcs11js;
   if (LOST.has(code)) return new TokenUnavailableError(`${operation}: token unavailable`, name);
+  // A ciphertext of a length the key cannot have (NSS answers RSA decryption and unwrap so) is a
+  // decryption that failed, like any other.
+  if (kind === 'decrypt' && (code === p.CKR_DATA_LEN_RANGE || code === p.CKR_DATA_INVALID)) return new DecryptFailedError(`${operation}: failed`, name);
   switch (code) {
     case p.CKR_MECHANISM_INVALID:
     case p.CKR_MECHANISM_PARAM_INVALID:

@@ -214,7 +214,7 @@ describe('FIPS region: material unwrapped into the token', () => {
     expect(new Set(first.map((o) => o.name.keyId)).size).toBe(1);
     // Read independently of the token layer: the private half is sensitive, non-extractable,
     // and may unwrap but not decrypt (FIPS region, OAEP-SHA1: the in-token path).
-    const raw = rawSession(server.config.tokenLabel);
+    const raw = rawSession(server.config.tokenLabel, server.tokenEnv);
     try {
       const [priv] = raw.find(`hsmkms/${first[0]!.name.keyId}/v0`, pkcs11js.CKO_PRIVATE_KEY);
       expect(priv).toBeDefined();

@@ -1,9 +1,11 @@
 import pkcs11js from 'pkcs11js';
-import { SOFTHSM_MODULE } from './softhsm.js';
+import { loadProfile } from '../../src/pkcs11/profile.js';
+import { MODULE_UNDER_TEST } from './modules.js';
 
 // Raw pkcs11js access for tests that check the token independently of the token layer
-// (attributes, refused exports, sessions closed under the pool). The library is already
-// initialised by the Token in this process; login state is per process.
+// (attributes, refused exports, sessions closed under the pool), on the module under test. The
+// library is usually initialised by the Token in this process already (then C_Initialize answers
+// CKR_CRYPTOKI_ALREADY_INITIALIZED); login state is per process.
 
 export interface Raw {
   p11: pkcs11js.PKCS11;
@@ -13,15 +15,17 @@ export interface Raw {
   close(): void;
 }
 
-export function rawSession(tokenLabel = 'hsmkms'): Raw {
+/** `token`: a module token's settings (its KMS_PKCS11_* variables); the module under test's profile when absent. */
+export function rawSession(tokenLabel = 'hsmkms', token: { KMS_PKCS11_MODULE?: string; KMS_PKCS11_INIT_ARGS?: string } = {}): Raw {
   const p11 = new pkcs11js.PKCS11();
-  p11.load(SOFTHSM_MODULE);
+  p11.load(token.KMS_PKCS11_MODULE ?? loadProfile(MODULE_UNDER_TEST).module);
   try {
-    p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    // pkcs11js drops the last byte of libraryParameters: a blank is what it drops.
+    p11.C_Initialize(token.KMS_PKCS11_INIT_ARGS ? { libraryParameters: `${token.KMS_PKCS11_INIT_ARGS} `, flags: pkcs11js.CKF_OS_LOCKING_OK } : { flags: pkcs11js.CKF_OS_LOCKING_OK });
   } catch (err) {
     if ((err as pkcs11js.Pkcs11Error).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }
-  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === tokenLabel);
+  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.replace(/[\s\0]+$/, '') === tokenLabel);
   if (!slot) throw new Error(`no token ${tokenLabel}`);
   const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   return {

@@ -99,7 +99,7 @@ function faults(): void {
     });
 
     it('sessions closed under the pool: the next calls reopen them and succeed', async () => {
-      const raw = rawSession(server.config.tokenLabel);
+      const raw = rawSession(server.config.tokenLabel, server.tokenEnv);
       try {
         for (let round = 0; round < 3; round++) {
           raw.p11.C_CloseAllSessions(raw.slot);

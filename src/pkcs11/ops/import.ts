@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { Handle } from '../connection.js';
-import { ckrName, ckrOf, HsmError, InvalidInputError, MaterialMismatchError, MechanismUnsupportedError } from '../errors.js';
+import { ckrName, ckrOf, HsmError, InvalidInputError, MaterialMismatchError, MaterialSizeError, MechanismUnsupportedError } from '../errors.js';
 import { gcm, rsaUnwrapMechanism, type UnwrapScheme } from '../mechanisms.js';
 import { ulong } from '../objects.js';
 import { assertFlatTemplate, labelOf, secretKeyTemplate, stagingKeyTemplate, type ObjectName, type SecretUsage } from '../templates.js';
@@ -49,15 +49,16 @@ export class ImportOps {
    */
   private sizeOrToken(err: unknown, mechanism: number): never {
     const ckr = ckrOf(err);
-    const sizeCodes = [pkcs11js.CKR_KEY_SIZE_RANGE, pkcs11js.CKR_KEY_TYPE_INCONSISTENT, pkcs11js.CKR_WRAPPED_KEY_LEN_RANGE, pkcs11js.CKR_DATA_LEN_RANGE, pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID];
-    if (ckr !== undefined && (sizeCodes.includes(ckr) || (ckr === pkcs11js.CKR_MECHANISM_INVALID && this.t.conn.offered.has(mechanism)))) throw new InvalidInputError('key material is not an AES key of the expected size');
+    // Not CKR_WRAPPED_KEY_LEN_RANGE or CKR_DATA_LEN_RANGE: those are about the ciphertext (DecryptFailed).
+    const sizeCodes = [pkcs11js.CKR_KEY_SIZE_RANGE, pkcs11js.CKR_KEY_TYPE_INCONSISTENT, pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID];
+    if (ckr !== undefined && (sizeCodes.includes(ckr) || (ckr === pkcs11js.CKR_MECHANISM_INVALID && this.t.conn.offered.has(mechanism)))) throw new MaterialSizeError('key material is not an AES key of the expected size');
     throw err;
   }
 
   /**
    * Bring externally wrapped AES material into the token (BYOK):
    *  1. C_UnwrapKey under the RSA wrapping key into a session object (wrong ciphertext →
-   *     DecryptFailedError; a decrypted value of no AES key length → InvalidInputError);
+   *     DecryptFailedError; a decrypted value of no AES key length → MaterialSizeError);
    *  2. its size is checked unread — 'staging': wrapped with CKM_AES_KEY_WRAP under the
    *     service's staging key, whose length tells the size; 'direct': CKA_VALUE_LEN where the
    *     token reports it — and AES-ECB (16, 24 or 32-byte keys only) of a zero block gives its
@@ -103,12 +104,12 @@ export class ImportOps {
             }
             // SoftHSM2 zero-pads a key of 25–31 bytes to 32 before wrapping (not RFC 3394), so the
             // length leaves lengths that are no AES key size; AES-ECB refuses exactly those.
-            if (kw.length !== p.bytes + 8) throw new InvalidInputError('key material is not an AES key of the expected size');
+            if (kw.length !== p.bytes + 8) throw new MaterialSizeError('key material is not an AES key of the expected size');
           } else {
             // Tokens that report it (NSS, openCryptoki) say the size here; SoftHSM2 reports 0.
             const [len] = p11.C_GetAttributeValue(s, staged, [{ type: pkcs11js.CKA_VALUE_LEN }]);
             const n = len?.value ? ulong(len.value as Buffer) : 0;
-            if (n !== 0 && n !== p.bytes) throw new InvalidInputError('key material is not an AES key of the expected size');
+            if (n !== 0 && n !== p.bytes) throw new MaterialSizeError('key material is not an AES key of the expected size');
           }
           const kcv = this.checkValue(s, staged, caps.aes.ecb);
           const fingerprint = this.mac(s, p.fingerprint, kcv);
