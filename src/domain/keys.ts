@@ -124,8 +124,12 @@ export class KeyService {
     const keyUsage = input.keyUsage ?? 'ENCRYPT_DECRYPT';
     const target = variantFor(caller.region, keyUsage);
     const purpose = keyUsageEntry(keyUsage)?.purpose;
-    if (!target || !purpose || missingMechanisms(target, this.opts.capabilities()).length > 0) {
+    if (!target || !purpose) {
       throw new UnsupportedKeyUsageError(`key usage ${keyUsage} is not offered in ${caller.region.name} (${caller.region.standard}); ListAlgorithms lists what is`);
+    }
+    const missing = missingMechanisms(target, this.opts.capabilities());
+    if (missing.length > 0) {
+      throw new UnsupportedKeyUsageError(`key usage ${keyUsage} (${target.algorithm}) needs ${missing.join(', ')}, which this deployment's token does not offer; ListAlgorithms lists what it serves`);
     }
     if (input.origin === 'EXTERNAL' && keyUsage !== 'ENCRYPT_DECRYPT') {
       throw new InvalidKeyTypeError('external key material is for symmetric ENCRYPT_DECRYPT keys only');

@@ -145,7 +145,8 @@ export function translate(err: unknown, operation: string, kind: 'decrypt' | 've
     case p.CKR_FUNCTION_NOT_SUPPORTED:
       return new MechanismUnsupportedError(`${operation}: the token does not support this mechanism or its parameters`, name);
     case p.CKR_ARGUMENTS_BAD:
-      // SoftHSM2 answers OAEP with SHA-256 this way (hsm-notes.md).
+      // SoftHSM2 answers OAEP with SHA-256 this way; NSS a signature of the wrong length.
+      if (kind === 'verify') return new SignatureInvalidError(`${operation}: signature does not verify`, name);
       return kind === 'other'
         ? new MechanismUnsupportedError(`${operation}: the token refused the mechanism parameters`, name)
         : new DecryptFailedError(`${operation}: failed`, name);
@@ -158,10 +159,13 @@ export function translate(err: unknown, operation: string, kind: 'decrypt' | 've
     case p.CKR_WRAPPED_KEY_LEN_RANGE:
     case p.CKR_UNWRAPPING_KEY_HANDLE_INVALID:
       return new DecryptFailedError(`${operation}: failed`, name);
+    // openCryptoki answers a failed OAEP decoding CKR_FUNCTION_FAILED; SoftHSM2 a bad GCM tag
+    // CKR_GENERAL_ERROR: in a decryption (or verification) both mean it did not succeed.
+    case p.CKR_FUNCTION_FAILED:
     case p.CKR_GENERAL_ERROR:
       if (kind === 'decrypt') return new DecryptFailedError(`${operation}: failed`, name);
       if (kind === 'verify') return new SignatureInvalidError(`${operation}: signature does not verify`, name);
-      return new HsmInternalError(`${operation}: token general error`, name);
+      return new HsmInternalError(`${operation}: token error`, name);
     case p.CKR_KEY_UNEXTRACTABLE:
     case p.CKR_KEY_FUNCTION_NOT_PERMITTED:
     case p.CKR_KEY_TYPE_INCONSISTENT:

@@ -47,6 +47,11 @@ const profileSchema = z.object({
   initArgs: z.string().optional(),
   /** KEK schemes in order of preference; the first the token offers is used (crypto/kek.ts). */
   kekSchemes: z.array(z.enum(['aes-gcm', 'aes-cbc-hmac-sha256'])).min(1).optional(),
+  /**
+   * false for a module that lets a key marked CKA_EXTRACTABLE=false be wrapped out anyway (NSS
+   * softoken): not a custody boundary; `token status` says so. Default true.
+   */
+  enforcesNonExtractable: z.boolean().optional(),
   /** Audit signing key schemes in order of preference (crypto/service-keys.ts). */
   auditKeySchemes: z.array(z.enum(['ecdsa-p256', 'rsa-pss-sha256'])).min(1).optional(),
 }).refine((p) => (p.importOaepSha256 === 'native') === (p.mechanisms.CKM_RSA_PKCS_OAEP_SHA256?.available === true), {

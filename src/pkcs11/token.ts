@@ -112,6 +112,8 @@ export class Token {
     const token = new Token(opts);
     try {
       await token.conn.open(opts.openRetryMs ?? 2_000);
+      // Whether the health object is there from the start (a serving token: yes).
+      if (opts.healthObject) await token.exists(opts.healthObject);
       return token;
     } catch (err) {
       token.close();
@@ -146,12 +148,21 @@ export class Token {
 
   // Objects
 
-  generate(name: ObjectName, spec: GenerateSpec, opts?: GenerateOptions): Promise<GeneratedKey> {
-    return this.generator.generate(name, spec, opts);
+  async generate(name: ObjectName, spec: GenerateSpec, opts?: GenerateOptions): Promise<GeneratedKey> {
+    const made = await this.generator.generate(name, spec, opts);
+    if (this.isHealthObject(name)) this.healthSeen = true;
+    return made;
   }
 
-  exists(name: ObjectName): Promise<boolean> {
-    return this.objects.exists(name);
+  async exists(name: ObjectName): Promise<boolean> {
+    const found = await this.objects.exists(name);
+    if (found && this.isHealthObject(name)) this.healthSeen = true;
+    return found;
+  }
+
+  private isHealthObject(name: ObjectName): boolean {
+    const h = this.opts.healthObject;
+    return h !== undefined && h.keyId === name.keyId && h.version === name.version;
   }
 
   /** Destroy every object carrying the name (both halves of a pair). Idempotent. */

@@ -6,7 +6,8 @@ import { rootCallers, ROOT, startTestServer, type TestServer } from '../helpers/
 import pkcs11js from 'pkcs11js';
 import { cli } from '../helpers/cli.js';
 import { rawSession } from '../helpers/raw-pkcs11.js';
-import { b64, clearProxy, cnKmsClient, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
+import { describeWhere, MODULE_OFFERS, MODULE_UNDER_TEST } from '../helpers/modules.js';
+import { b64, clearProxy, cnKmsClient, errorCode, sdkError, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // Bring your own key through the official SDK: client-side wrapping by Node's crypto for each
 // WrappingAlgorithm, the imported key proven to be the one in use by decrypting hsmkms'
@@ -74,7 +75,17 @@ function decryptBlobSm4(blobB64: string, material: Buffer): Buffer {
   return Buffer.from(out);
 }
 
-describe('FIPS region: material unwrapped into the token', () => {
+if (!MODULE_OFFERS.aesGcm) {
+  describe(`FIPS region on ${MODULE_UNDER_TEST} (no AES-GCM in the token)`, () => {
+    it('an EXTERNAL symmetric key is refused like any AES key there, naming the mechanism', async () => {
+      const e = await sdkError(hk('CreateKey', { Alias: 'byok-no-aes', Type: 2 }));
+      expect(e.code).toBe('UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion');
+      expect(e.message).toContain('CKM_AES_GCM');
+    });
+  });
+}
+
+describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the token', () => {
   it.each(ALGORITHMS)('%s: PendingImport → Enabled, and the key in use is exactly the imported material', async (algorithm) => {
     const keyId = await external(hk, `byok-${algorithm}`);
     expect(await state(hk, keyId)).toBe('PendingImport');
@@ -281,11 +292,13 @@ describe('SM region: 128-bit SM4 material re-wrapped under the KEK for the softw
 
 describe('secrets stay out of the logs and the audit trail', () => {
   it('no ImportToken or wrapped material in the server log', async () => {
-    const keyId = await external(hk, 'byok-secrets');
-    const p = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
-    const material = crypto.randomBytes(32);
+    // FIPS (AES material into the token) where the module serves AES keys, else SM.
+    const [call, bytes] = MODULE_OFFERS.aesGcm ? [hk, 32] : [gz, 16];
+    const keyId = await external(call, 'byok-secrets');
+    const p = await call('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
+    const material = crypto.randomBytes(bytes);
     const wrapped = wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', material);
-    await hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped });
+    await call('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped });
     const log = server.logText();
     expect(log).not.toContain(p.ImportToken as string);
     expect(log).not.toContain(wrapped.slice(0, 40));

@@ -5,7 +5,8 @@ import { sm2 as sm2v2 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
 import { rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
-import { b64, clearProxy, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
+import { MODULE_OFFERS, MODULE_UNDER_TEST } from '../helpers/modules.js';
+import { b64, clearProxy, errorCode, sdkError, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // Asymmetric keys through the official SDK, checked against independent implementations:
 // Node's crypto and @noble/curves for RSA and ECDSA (token keys), sm-crypto (the original
@@ -108,10 +109,23 @@ describe('RSA-2048 signatures (token)', () => {
   });
 });
 
-describe.each([
+const curves = [
   ['ECC P-256', 'ASYMMETRIC_SIGN_VERIFY_ECC', 'ECC_P256_R1', 'sha256', p256],
   ['ECDSA P-384', 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', 'ECDSA384', 'sha384', p384],
-] as const)('%s signatures (token)', (_n, usage, alg, hash, noble) => {
+] as const;
+
+if (!MODULE_OFFERS.ec) {
+  describe(`EC keys on ${MODULE_UNDER_TEST} (no EC in the token)`, () => {
+    it.each(curves)('%s: CreateKey is refused naming the mechanisms; ListAlgorithms leaves it out', async (_n, usage) => {
+      const e = await sdkError(hk('CreateKey', { Alias: `no-ec-${usage.length}`, KeyUsage: usage }));
+      expect(e.code).toBe('UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion');
+      expect(e.message).toContain('CKM_EC_KEY_PAIR_GEN');
+      expect(((await hk('ListAlgorithms', {})).AsymmetricSignVerifyAlgorithms as Array<{ KeyUsage: string }>).map((a) => a.KeyUsage)).not.toContain(usage);
+    });
+  });
+}
+
+describe.each(MODULE_OFFERS.ec ? curves : [])('%s signatures (token)', (_n, usage, alg, hash, noble) => {
   it('DER signatures verify with Node and @noble/curves, and through VerifyByAsymmetricKey', async () => {
     const keyId = await create(hk, `ec-${alg}`, usage);
     const pub = await publicKey(hk, keyId);
@@ -163,14 +177,16 @@ describe('SM2 (software module, SM region)', () => {
 
 describe('asymmetric limits, each violated once', () => {
   it('Message over 4096 bytes, SM2 ciphertext over 256 bytes, an unknown RSA algorithm, a symmetric key', async () => {
-    const signer = await create(hk, 'limit-sign', 'ASYMMETRIC_SIGN_VERIFY_ECC');
-    expect(await code(hk('SignByAsymmetricKey', { KeyId: signer, Algorithm: 'ECC_P256_R1', Message: b64(Buffer.alloc(4097)) }))).toMatch(/^InvalidParameterValue/);
+    const signer = await create(hk, 'limit-sign', 'ASYMMETRIC_SIGN_VERIFY_RSA_2048');
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: signer, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.alloc(4097)) }))).toMatch(/^InvalidParameterValue/);
     const sm2Key = await create(gz, 'limit-sm2', 'ASYMMETRIC_DECRYPT_SM2');
     expect(await code(gz('AsymmetricSm2Decrypt', { KeyId: sm2Key, Ciphertext: b64(Buffer.alloc(257, 1)) }))).toMatch(/^InvalidParameterValue/);
     const rsa = await create(hk, 'limit-rsa', 'ASYMMETRIC_DECRYPT_RSA_2048');
     expect(await code(hk('AsymmetricRsaDecrypt', { KeyId: rsa, Ciphertext: b64('x'), Algorithm: 'RSAES_RAW' }))).toMatch(/^InvalidParameterValue/);
-    const sym = (await hk('CreateKey', { Alias: 'limit-sym' })).KeyId as string;
-    expect(await code(hk('GetPublicKey', { KeyId: sym }))).toBe('InvalidParameterValue.InvalidKeyUsage');
-    expect(await code(hk('AsymmetricRsaDecrypt', { KeyId: sym, Ciphertext: b64('x'), Algorithm: 'RSAES_OAEP_SHA_256' }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    // A symmetric key (FIPS where the token has AES-GCM, else SM) is no asymmetric key.
+    const symCall = MODULE_OFFERS.aesGcm ? hk : gz;
+    const sym = (await symCall('CreateKey', { Alias: 'limit-sym' })).KeyId as string;
+    expect(await code(symCall('GetPublicKey', { KeyId: sym }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    expect(await code(symCall('AsymmetricRsaDecrypt', { KeyId: sym, Ciphertext: b64('x'), Algorithm: 'RSAES_OAEP_SHA_256' }))).toBe('InvalidParameterValue.InvalidKeyUsage');
   });
 });

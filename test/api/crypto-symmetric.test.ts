@@ -7,20 +7,28 @@ import { sm2 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
 import { rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
-import { b64, clearProxy, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
+import { MODULE_OFFERS, MODULE_UNDER_TEST } from '../helpers/modules.js';
+import { b64, clearProxy, errorCode, sdkError, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // Encrypt, Decrypt, ReEncrypt, GenerateDataKey and GenerateRandom through the official SDKs:
-// AES-256-GCM in the token (FIPS region), SM4-GCM in the software module (SM region).
+// AES-256-GCM in the token (FIPS region), SM4-GCM in the software module (SM region). On a
+// module without AES-GCM (openCryptoki) FIPS symmetric keys are refused, and that is asserted;
+// what does not depend on the region runs in the SM region there.
 
 let server: TestServer;
 let hk: KmsCaller;
 let gz: KmsCaller;
 let hkIntl: KmsCaller;
+let gzIntl: KmsCaller;
+/** A region whose symmetric keys this module serves: FIPS where the token has AES-GCM, else SM. */
+let sym: KmsCaller;
+let symIntl: KmsCaller;
 
 beforeAll(async () => {
   clearProxy();
   server = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0' });
-  ({ hk, hkIntl, gz } = rootCallers(server));
+  ({ hk, hkIntl, gz, gzIntl } = rootCallers(server));
+  [sym, symIntl] = MODULE_OFFERS.aesGcm ? [hk, hkIntl] : [gz, gzIntl];
 });
 
 afterAll(async () => {
@@ -31,10 +39,25 @@ const code = errorCode;
 
 const newKey = async (call: KmsCaller, alias: string, extra: Record<string, unknown> = {}) => (await call('CreateKey', { Alias: alias, ...extra })).KeyId as string;
 
-describe.each([
+const regions = [
   ['FIPS (AES-256-GCM in the token)', () => hk, 1],
   ['SM (SM4-GCM in the software module)', () => gz, 2],
-] as const)('%s', (_name, callOf, algorithm) => {
+] as const;
+
+if (!MODULE_OFFERS.aesGcm) {
+  describe(`FIPS symmetric keys on ${MODULE_UNDER_TEST} (no AES-GCM in the token)`, () => {
+    it('CreateKey is UnsupportedOperation naming the mechanism, ListAlgorithms leaves AES_256 out, and nothing is made', async () => {
+      const before = (await hk('ListKeys', {})).TotalCount;
+      const e = await sdkError(hk('CreateKey', { Alias: 'no-aes-here' }));
+      expect(e.code).toMatch(/^UnsupportedOperation/);
+      expect(e.message).toContain('CKM_AES_GCM');
+      expect((await hk('ListAlgorithms', {})).SymmetricAlgorithms).toEqual([]);
+      expect((await hk('ListKeys', {})).TotalCount).toBe(before);
+    });
+  });
+}
+
+describe.each(MODULE_OFFERS.aesGcm ? regions : regions.slice(1))('%s', (_name, callOf, algorithm) => {
   let keyId: string;
   beforeAll(async () => {
     keyId = await newKey(callOf(), `sym-${algorithm}`);
@@ -153,17 +176,17 @@ function clientDecrypt(privateKey: crypto.KeyObject, alg: string, ct: Buffer): B
 describe('EncryptionPublicKey: the plaintext comes back encrypted to the caller’s own key', () => {
   let keyId: string;
   beforeAll(async () => {
-    keyId = await newKey(hk, 'wrap-to-caller');
+    keyId = await newKey(sym, 'wrap-to-caller');
   });
 
   it.each(['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1', 'RSAES_PKCS1_V1_5'] as const)('RSA-2048 with %s, decrypted by Node with the client’s private key', async (alg) => {
     const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const r = await hk('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionPublicKey: pem, EncryptionAlgorithm: alg });
+    const r = await sym('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionPublicKey: pem, EncryptionAlgorithm: alg });
     const dataKey = clientDecrypt(privateKey, alg, unb64(r.Plaintext));
     expect(dataKey).toHaveLength(32);
     // the same data key through Decrypt, wrapped again
-    const d = await hk('Decrypt', { CiphertextBlob: r.CiphertextBlob, EncryptionPublicKey: pem, EncryptionAlgorithm: alg });
+    const d = await sym('Decrypt', { CiphertextBlob: r.CiphertextBlob, EncryptionPublicKey: pem, EncryptionAlgorithm: alg });
     expect(clientDecrypt(privateKey, alg, unb64(d.Plaintext))).toEqual(dataKey);
   });
 
@@ -171,67 +194,67 @@ describe('EncryptionPublicKey: the plaintext comes back encrypted to the caller�
     const pair = sm2.generateKeyPairHex();
     const spki = Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a811ccf5501822d034200', 'hex'), Buffer.from(pair.publicKey, 'hex')]);
     const pem = `-----BEGIN PUBLIC KEY-----\n${spki.toString('base64')}\n-----END PUBLIC KEY-----\n`;
-    const raw = await hk('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 32, EncryptionPublicKey: pem });
+    const raw = await sym('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 32, EncryptionPublicKey: pem });
     const c1c3c2 = unb64(raw.Plaintext);
     expect(c1c3c2[0]).toBe(0x04);
     const dk = Buffer.from(sm2.doDecrypt(c1c3c2.subarray(1).toString('hex'), pair.privateKey, 1, { output: 'array' }));
     expect(dk).toHaveLength(32);
-    const asn1 = await hk('Decrypt', { CiphertextBlob: raw.CiphertextBlob, EncryptionPublicKey: pem, EncryptionAlgorithm: 'SM2_C1C3C2_ASN1' });
+    const asn1 = await sym('Decrypt', { CiphertextBlob: raw.CiphertextBlob, EncryptionPublicKey: pem, EncryptionAlgorithm: 'SM2_C1C3C2_ASN1' });
     expect(Buffer.from(sm2.doDecrypt(unb64(asn1.Plaintext).toString('hex'), pair.privateKey, 1, { output: 'array', asn1: true }))).toEqual(dk);
   });
 
   it('a public key that is not RSA-2048 or SM2, or a mismatched algorithm, is FailedOperation.EncryptionError', async () => {
     const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    expect(await code(hk('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionPublicKey: ec }))).toBe('FailedOperation.EncryptionError');
+    expect(await code(sym('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionPublicKey: ec }))).toBe('FailedOperation.EncryptionError');
     const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    expect(await code(hk('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionPublicKey: rsa, EncryptionAlgorithm: 'SM2' }))).toBe('FailedOperation.EncryptionError');
-    expect(await code(hk('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionPublicKey: 'not pem' }))).toBe('FailedOperation.EncryptionError');
+    expect(await code(sym('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionPublicKey: rsa, EncryptionAlgorithm: 'SM2' }))).toBe('FailedOperation.EncryptionError');
+    expect(await code(sym('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionPublicKey: 'not pem' }))).toBe('FailedOperation.EncryptionError');
   });
 });
 
 describe('limits and misuse, each violated once', () => {
   let keyId: string;
   beforeAll(async () => {
-    keyId = await newKey(hk, 'limits');
+    keyId = await newKey(sym, 'limits');
   });
 
   it('Plaintext over 4096 bytes, or not base64', async () => {
-    expect(await code(hk('Encrypt', { KeyId: keyId, Plaintext: b64(Buffer.alloc(4097)) }))).toBe('InvalidParameterValue.InvalidPlaintext');
-    expect(await code(hkIntl('Encrypt', { KeyId: keyId, Plaintext: '***' }))).toBe('InvalidParameterValue.InvalidPlaintext');
+    expect(await code(sym('Encrypt', { KeyId: keyId, Plaintext: b64(Buffer.alloc(4097)) }))).toBe('InvalidParameterValue.InvalidPlaintext');
+    expect(await code(symIntl('Encrypt', { KeyId: keyId, Plaintext: '***' }))).toBe('InvalidParameterValue.InvalidPlaintext');
   });
 
   it('EncryptionContext over 1024 bytes, or not a JSON object', async () => {
     const big = JSON.stringify({ k: 'x'.repeat(1020) });
-    expect(await code(hk('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: big }))).toMatch(/^InvalidParameterValue/);
-    expect(await code(hk('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: '[1,2]' }))).toMatch(/^InvalidParameterValue/);
-    expect(await code(hk('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: 'plain text' }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(sym('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: big }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(sym('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: '[1,2]' }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(sym('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: 'plain text' }))).toMatch(/^InvalidParameterValue/);
   });
 
   it('NumberOfBytes outside 1–1024; KeySpec outside AES_128/AES_256', async () => {
-    expect(await code(hk('GenerateRandom', { NumberOfBytes: 0 }))).toMatch(/^InvalidParameterValue/);
-    expect(await code(hk('GenerateRandom', { NumberOfBytes: 1025 }))).toMatch(/^InvalidParameterValue/);
-    expect(await code(hk('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 1025 }))).toMatch(/^InvalidParameterValue/);
-    expect(await code(hk('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_512' }))).toMatch(/^InvalidParameterValue/);
-    expect(await code(hk('GenerateDataKey', { KeyId: keyId }))).toBe('MissingParameter');
+    expect(await code(sym('GenerateRandom', { NumberOfBytes: 0 }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(sym('GenerateRandom', { NumberOfBytes: 1025 }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(sym('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 1025 }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(sym('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_512' }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(sym('GenerateDataKey', { KeyId: keyId }))).toBe('MissingParameter');
   });
 
   it('GenerateRandom returns token randomness of the requested length', async () => {
-    const a = unb64((await hk('GenerateRandom', { NumberOfBytes: 1024 })).Plaintext);
-    const b = unb64((await hkIntl('GenerateRandom', { NumberOfBytes: 1024 })).Plaintext);
+    const a = unb64((await sym('GenerateRandom', { NumberOfBytes: 1024 })).Plaintext);
+    const b = unb64((await symIntl('GenerateRandom', { NumberOfBytes: 1024 })).Plaintext);
     expect(a).toHaveLength(1024);
     expect(a.equals(b)).toBe(false);
-    expect(unb64((await hk('GenerateRandom', { NumberOfBytes: 1 })).Plaintext)).toHaveLength(1);
+    expect(unb64((await sym('GenerateRandom', { NumberOfBytes: 1 })).Plaintext)).toHaveLength(1);
   });
 
   it('a signing key cannot encrypt; an unknown key is CmkNotFound', async () => {
-    const signer = await newKey(hk, 'not-for-encrypt', { KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_ECC' });
-    expect(await code(hk('Encrypt', { KeyId: signer, Plaintext: b64('x') }))).toBe('InvalidParameterValue.InvalidKeyUsage');
-    expect(await code(hk('Encrypt', { KeyId: crypto.randomUUID(), Plaintext: b64('x') }))).toBe('ResourceUnavailable.CmkNotFound');
+    const signer = await newKey(sym, 'not-for-encrypt', { KeyUsage: sym === gz ? 'ASYMMETRIC_SIGN_VERIFY_SM2' : 'ASYMMETRIC_SIGN_VERIFY_ECC' });
+    expect(await code(sym('Encrypt', { KeyId: signer, Plaintext: b64('x') }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    expect(await code(sym('Encrypt', { KeyId: crypto.randomUUID(), Plaintext: b64('x') }))).toBe('ResourceUnavailable.CmkNotFound');
   });
 
   it('a ciphertext of one region does not open in another', async () => {
-    const blob = (await hk('Encrypt', { KeyId: keyId, Plaintext: b64('x') })).CiphertextBlob;
-    expect(await code(gz('Decrypt', { CiphertextBlob: blob }))).toBe('ResourceUnavailable.CmkNotFound');
+    const blob = (await sym('Encrypt', { KeyId: keyId, Plaintext: b64('x') })).CiphertextBlob;
+    expect(await code((sym === gz ? hk : gz)('Decrypt', { CiphertextBlob: blob }))).toBe('ResourceUnavailable.CmkNotFound');
   });
 
   it('nothing secret in the logs: no plaintext field, no plaintext value', () => {

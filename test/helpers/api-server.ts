@@ -85,12 +85,13 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
 const tokenEnvOf = new WeakMap<TestServer, Record<string, string>>();
 
 /** Root's SDK callers, one per region the tests use: FIPS (hk, sg) and SM (gz). */
-export function rootCallers(server: TestServer): { hk: KmsCaller; sg: KmsCaller; gz: KmsCaller; hkIntl: KmsCaller } {
+export function rootCallers(server: TestServer): { hk: KmsCaller; sg: KmsCaller; gz: KmsCaller; hkIntl: KmsCaller; gzIntl: KmsCaller } {
   const creds = { endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey };
   return {
     hk: cnKmsClient({ ...creds, region: 'ap-hongkong' }),
     hkIntl: intlKmsClient({ ...creds, region: 'ap-hongkong' }),
     sg: intlKmsClient({ ...creds, region: 'ap-singapore' }),
     gz: cnKmsClient({ ...creds, region: 'ap-guangzhou' }),
+    gzIntl: intlKmsClient({ ...creds, region: 'ap-guangzhou' }),
   };
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pkcs11js from 'pkcs11js';
+import { describe } from 'vitest';
 import { loadProfile } from '../../src/pkcs11/profile.js';
 import { provisionSoftHsm } from '../../src/pkcs11/softhsm.js';
 import { Token, type TokenOptions } from '../../src/pkcs11/token.js';
@@ -206,4 +207,31 @@ export async function openRaw(token: ModuleToken, opts: { login?: boolean } = {}
       }
     },
   };
+}
+
+/**
+ * What the module under test offers, as its profile says; the token suites hold the profile
+ * against the token itself (token status: every mechanism's `expected` equals `offered`), so
+ * suites may shape themselves by it. What a module lacks is then asserted refused, not skipped.
+ */
+export const MODULE_OFFERS = (() => {
+  const m = loadProfile(MODULE_UNDER_TEST).mechanisms;
+  const has = (name: string) => m[name]?.available === true;
+  return {
+    /** AES-256 CMKs in FIPS regions (and AES-GCM for the KEK). */
+    aesGcm: has('CKM_AES_KEY_GEN') && has('CKM_AES_GCM'),
+    /** ECC P-256/P-384 signing keys. */
+    ec: has('CKM_EC_KEY_PAIR_GEN') && has('CKM_ECDSA'),
+    /** The audit key's scheme on this module. */
+    auditScheme: has('CKM_EC_KEY_PAIR_GEN') && has('CKM_ECDSA') ? 'ecdsa-p256' : 'rsa-pss-sha256',
+  } as const;
+})();
+
+/**
+ * `describe` for a block that needs something the module under test may lack: defined where it
+ * offers it, not defined at all elsewhere (so not counted as skipped) — a test beside it asserts
+ * the refusal instead.
+ */
+export function describeWhere(offered: boolean): (name: string, fn: () => void) => void {
+  return offered ? describe : () => undefined;
 }

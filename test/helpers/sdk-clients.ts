@@ -95,5 +95,17 @@ export async function errorCode(p: Promise<unknown>): Promise<string> {
   return 'OK';
 }
 
+/** The API error a call fails with (code and message); throws when it succeeds or fails otherwise. */
+export async function sdkError(p: Promise<unknown>): Promise<SdkError> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as SdkError;
+    if (typeof e?.code !== 'string') throw err;
+    return e;
+  }
+  throw new Error('expected the call to fail');
+}
+
 export const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 export const unb64 = (s: unknown) => Buffer.from(s as string, 'base64');
