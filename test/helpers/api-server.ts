@@ -19,6 +19,8 @@ export interface TestServer extends RunningServer {
   /** Everything the server logged, one JSON object per line. */
   logLines: () => Array<Record<string, unknown>>;
   logText: () => string;
+  /** Stops this run and starts the server again on the same data dir, token and database (with more environment); the new run's stop() cleans up. */
+  restart(env?: Record<string, string>): Promise<TestServer>;
   stop(): Promise<void>;
 }
 
@@ -35,9 +37,15 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
   const pg = share ? undefined : await testDatabaseUrl();
   const databaseUrl = share?.config.databaseUrl ?? pg?.url;
   // The token on the module under test (KMS_TEST_MODULE, default SoftHSM2), provisioned under the data dir.
-  const token = share ? undefined : provisionModuleToken(MODULE_UNDER_TEST, dataDir);
-  const tokenEnv = share ? tokenEnvOf.get(share)! : Object.fromEntries(Object.entries(token!.env).filter(([k]) => k.startsWith('KMS_PKCS11') || k === 'KMS_HSM_PROFILE' || k === 'SOFTHSM2_CONF')) as Record<string, string>;
-  const config = loadConfig({
+  let token: ReturnType<typeof provisionModuleToken> | undefined;
+  try {
+    token = share ? undefined : provisionModuleToken(MODULE_UNDER_TEST, dataDir);
+  } catch (err) {
+    pg?.release();
+    throw err;
+  }
+  const tokenEnv = share ? tokenEnvOf.get(share)! : (Object.fromEntries(Object.entries(token!.env).filter(([k]) => k.startsWith('KMS_PKCS11') || k === 'KMS_HSM_PROFILE' || k === 'SOFTHSM2_CONF')) as Record<string, string>);
+  const base = {
     ...(databaseUrl ? { KMS_DATABASE_URL: databaseUrl } : {}),
     KMS_DATA_DIR: dataDir,
     KMS_PORT: '0',
@@ -46,9 +54,23 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
     KMS_ROOT_SECRET_ID: ROOT.secretId,
     KMS_ROOT_SECRET_KEY: ROOT.secretKey,
     KMS_LOG_LEVEL: 'info',
-    ...env,
-  });
+  };
   if (tokenEnv.SOFTHSM2_CONF) process.env.SOFTHSM2_CONF = tokenEnv.SOFTHSM2_CONF;
+  const cleanup = () => {
+    pg?.release();
+    if (!share) token!.cleanup();
+  };
+  try {
+    return await launch({ ...base, ...env }, base, tokenEnv, cleanup);
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+/** One run of the server on a data dir; `restart` closes it and starts the next run on the same data dir, token and database. */
+async function launch(env: Record<string, string>, base: Record<string, string>, tokenEnv: Record<string, string>, cleanup: () => void): Promise<TestServer> {
+  const config = loadConfig(env);
   let text = '';
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -56,14 +78,7 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
       cb();
     },
   });
-  let running: RunningServer;
-  try {
-    running = await startServer(config, createLogger('info', sink));
-  } catch (err) {
-    pg?.release();
-    token?.cleanup();
-    throw err;
-  }
+  const running = await startServer(config, createLogger('info', sink));
   const server: TestServer = {
     ...running,
     config,
@@ -71,10 +86,13 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
     endpoint: running.url.replace('http://', ''),
     logText: () => text,
     logLines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    restart: async (more = {}) => {
+      await running.close();
+      return launch({ ...base, ...more }, base, tokenEnv, cleanup);
+    },
     stop: async () => {
       await running.close();
-      pg?.release();
-      if (!share) token!.cleanup();
+      cleanup();
     },
   };
   tokenEnvOf.set(server, tokenEnv);
