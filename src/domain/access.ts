@@ -18,6 +18,30 @@ import { InvalidArgumentError, NotFoundError, AlreadyExistsError, UnauthorizedEr
 
 const PRESET_PREFIX = 'preset:';
 
+/** How CAM evaluates an action (kms-api.md §3, seed 004). */
+export interface CamRule {
+  /** 'operation': evaluated against resource `*` only, so a policy naming a resource does not grant it. */
+  readonly level: 'resource' | 'operation';
+  /** false where the seed marks IP restriction "not supported": evaluated without `qcs:ip`. */
+  readonly ipCondition: boolean;
+  /** Operation-level, yet evaluated against the CMK inside the ciphertext the call carries. */
+  readonly byCiphertextKey?: true;
+}
+
+export interface KeyRef {
+  readonly keyId: string;
+  /** Evaluated as a region-less resource (`qcs::kms::…`): ImportDataKey's CMK (seed 004). */
+  readonly regionless: boolean;
+}
+
+/** What a call touches: its CAM resources and the audit record's resource names. */
+export interface CallResources {
+  /** CMKs the call names or finds inside its ciphertext, in the order the audit record lists them. */
+  readonly keys: readonly KeyRef[];
+  /** Hosted data keys the call names; their resources are region-less (seed 004). */
+  readonly dataKeys: readonly string[];
+}
+
 export interface AccessRequest {
   /** The API's service: `kms`, or `cloudaudit` for LookUpEvents (operation-level, `*`). */
   service?: string;
