@@ -29,7 +29,7 @@ const PARTS: Array<[string, (f: Frame) => boolean]> = [
   ['request log', (f) => /pino|sonic-boom/.test(f.url)],
   ['cache epoch', (f) => /store\/cache-epoch|domain\/cache\.js/.test(f.url) && /start|read|next|fresh/.test(f.functionName)],
   ['cam', (f) => /auth\/policy|domain\/access/.test(f.url)],
-  ['validation', (f) => /kms-schemas|zod/.test(f.url)],
+  ['validation', (f) => /api\/validation|api\/actions\/fields|zod/.test(f.url)],
   ['http', (f) => /node:_http|node:net|streams\/|stream_base/.test(f.url) || f.functionName === 'writev'],
 ];
 

@@ -1,7 +1,7 @@
 import { DomainError } from '../domain/errors.js';
 import { HsmError } from '../pkcs11/errors.js';
 import { isStoreBusy } from '../store/db.js';
-import { ParameterError } from './kms-schemas.js';
+import { ParameterError } from './errors.js';
 import { ApiRequestError } from './signature.js';
 
 // The one table from error kind to Tencent error code (STYLE.md). Handlers map nothing

@@ -27,3 +27,17 @@ export class RequestLimitExceededError extends ApiRequestError {
 export class AuditDownError extends ApiRequestError {
   readonly code = 'InternalError';
 }
+
+/** A request parameter that fails validation (validation.ts). */
+export class ParameterError extends Error {
+  constructor(
+    /** Tencent error code: MissingParameter, InvalidParameter, InvalidParameterValue[.Sub]. */
+    readonly code: string,
+    /** Wire path of the offending field in flattened form (`Tags.0.TagKey`); '' for the whole request. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ParameterError';
+  }
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ParameterError } from './kms-schemas.js';
+import { ParameterError } from './errors.js';
 
 // Request validation for every action (KMS and CloudAudit): the action's zod schema holds the
 // rules, this engine the wire's reading of them — flat-form coercion (§1.2), JSON null as "not

@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Config, Region } from '../config.js';
-import type { AccessService } from '../domain/access.js';
 import type { AlarmService } from '../domain/alarms.js';
 import type { IdentityService } from '../domain/identity.js';
 import { algorithmsFor } from '../domain/service-info.js';
@@ -33,7 +32,8 @@ export interface ConsoleDeps {
   dispatch: Dispatch;
   identities: IdentityService;
   identityRepo: IdentityRepo;
-  access: AccessService;
+  /** CAM for reading the audit trail (CloudAudit's LookUpEvents): throws when not allowed. */
+  authorizeAuditRead: (identity: CredentialIdentity, sourceIp: string) => Promise<void>;
   alarms: AlarmService;
   audit: AuditLog;
   rootUin: string;
@@ -565,7 +565,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const keyId = str(req.query.keyId).trim();
     let failure: ApiFailure | undefined;
     try {
-      await deps.access.authorize({ service: 'cloudaudit', accountUin: identity.accountUin, userUin: identity.userUin, isRoot: identity.isRoot, region: undefined, action: 'LookUpEvents', params: {}, sourceIp: sourceIpOf(req) });
+      await deps.authorizeAuditRead(identity, sourceIpOf(req));
     } catch (err) {
       const e = err as { code?: string; message?: string };
       if (e.code !== 'Unauthorized') throw err;

@@ -1,17 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { KMS_ACTION_NAMES, KMS_CAM } from '../../src/auth/kms-cam-table.js';
+import { KMS_ACTIONS, KMS_CAM, READ_ONLY_KMS_ACTIONS } from '../../src/api/actions/index.js';
 import {
   evaluate,
   keyResource,
   parsePolicy,
   PolicyError,
   POLICY_MAX_CHARS,
-  PRESET_POLICIES,
-  READ_ONLY_KMS_ACTIONS,
+  presetPolicies,
   type AuthzContext,
   type AuthzRequest,
   type Policy,
 } from '../../src/auth/policy.js';
+
+// The engine is given its action lists; these are the registry's (src/api/actions).
+const KMS_ACTION_NAMES: ReadonlySet<string> = new Set(KMS_ACTIONS);
+const PRESET_POLICIES = presetPolicies(READ_ONLY_KMS_ACTIONS);
 
 // Action names from kms-api.md §3 (Action index) / §4 headings, listed independently of the table.
 const SPEC_ACTIONS = [
@@ -52,8 +55,9 @@ function allowPolicy(action: string | string[], resource: string | string[] = '*
   return policy({ effect: 'allow', action, resource, ...(condition ? { condition } : {}) });
 }
 
+// As domain/access.ts asks: with the action's IP-condition support from the CAM table.
 function req(action: string, resources: string[] = ['*'], context: AuthzContext = {}, isRoot = false): AuthzRequest {
-  return { action, service: 'kms', resources, context, isRoot };
+  return { action, service: 'kms', resources, context, isRoot, ipCondition: (KMS_CAM as Record<string, { ipCondition: boolean }>)[action]?.ipCondition ?? true };
 }
 
 function expectPolicyError(input: unknown, message: string | RegExp, knownActions: ReadonlySet<string> | undefined = KNOWN): void {
@@ -611,7 +615,7 @@ describe('preset policies', () => {
   });
 });
 
-describe('KMS_CAM table (seed 004)', () => {
+describe('KMS CAM levels from the action registry (seed 004)', () => {
   const expected: [string, 'resource' | 'operation', boolean][] = [
     ['Encrypt', 'resource', true],
     ['DescribeKey', 'resource', true],
@@ -647,7 +651,7 @@ describe('KMS_CAM table (seed 004)', () => {
     expect(KMS_CAM[a]).toBeDefined();
   });
 
-  it('KMS_ACTION_NAMES equals the §3 action list', () => {
+  it('the registry’s KMS actions equal the §3 action list', () => {
     expect([...KMS_ACTION_NAMES].sort()).toEqual([...SPEC_ACTIONS].sort());
   });
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { StoredAuditEvent } from '../../store/audit-repo.js';
-import { ParameterError } from '../kms-schemas.js';
+import { ParameterError } from '../errors.js';
 import { NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION } from './spec.js';
