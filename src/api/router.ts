@@ -8,10 +8,11 @@ import type { CredentialIdentity } from '../store/identity-repo.js';
 import { unvalidatedCallResources } from './actions/resources.js';
 import type { ActionSpec, ServiceDef } from './actions/spec.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
-import { mapError } from './error-codes.js';
-import { AuditDownError, InvalidActionError, NoSuchVersionError, RequestLimitExceededError, TokenFailureError, UnsupportedRegionError } from './errors.js';
+import { AuditDownError, InvalidActionError, mapError, MissingParameterError, NoSuchVersionError, RequestLimitExceededError, RequestSizeLimitExceededError, TokenFailureError, UnsupportedProtocolError, UnsupportedRegionError } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
-import { MissingParameterError, NonceCache, RequestSizeLimitExceededError, UnsupportedProtocolError, authenticateRequest, parseApiRequest, type ApiRequest } from './signature.js';
+import { authenticateRequest, parseApiRequest } from './wire/index.js';
+import { NonceCache } from './wire/replay.js';
+import type { ApiRequest } from './wire/request.js';
 import { timeOrderedUuid } from '../ids.js';
 
 // POST / and GET /: Tencent Cloud API 3.0. Requests are routed by Version and Action, never

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TencentErrorCode } from './error-codes.js';
 import { ParameterError } from './errors.js';
 
 // Request validation for every action (KMS and CloudAudit): the action's zod schema holds the
@@ -8,8 +9,8 @@ import { ParameterError } from './errors.js';
 
 // A value rule broken at a field reports that field's sub-code where §4 names one (§1.7 step 6);
 // type errors stay InvalidParameter whatever the field.
-const fieldCodes = new WeakMap<z.ZodType, string>();
-export function coded<T extends z.ZodType>(schema: T, code: string): T {
+const fieldCodes = new WeakMap<z.ZodType, TencentErrorCode>();
+export function coded<T extends z.ZodType>(schema: T, code: TencentErrorCode): T {
   fieldCodes.set(schema, code);
   return schema;
 }
@@ -161,7 +162,7 @@ function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
   return node;
 }
 
-function subCodeOf(schema: z.ZodType): string | undefined {
+function subCodeOf(schema: z.ZodType): TencentErrorCode | undefined {
   return fieldCodes.get(schema) ?? fieldCodes.get(unwrapOptional(schema));
 }
 
@@ -188,9 +189,10 @@ function toParameterError(schema: z.ZodObject, input: unknown, issues: readonly 
       error = new ParameterError('InvalidParameter', field, `Parameter \`${field}\` must be ${KIND_NAMES[kind]}.`);
     } else {
       rank = 2;
+      // A rule's own code (`params: { code }`, written with `satisfies TencentErrorCode`).
       const params = issue.code === 'custom' ? (issue.params as { code?: unknown } | undefined) : undefined;
       const code =
-        (typeof params?.code === 'string' ? params.code : undefined) ??
+        (typeof params?.code === 'string' ? (params.code as TencentErrorCode) : undefined) ??
         (target ? subCodeOf(target) : undefined) ??
         'InvalidParameterValue';
       // Only messages our schemas write start with "must"; zod's own wording is quoted.

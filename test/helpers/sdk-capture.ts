@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import type { RawApiRequest } from '../../src/api/signature.js';
+import type { RawApiRequest } from '../../src/api/wire/request.js';
 import { errorEnvelope, successEnvelope } from '../../src/api/envelope.js';
 
 // A real HTTP listener on 127.0.0.1 that records each request byte for byte and answers with a

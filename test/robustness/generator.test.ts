@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { validateKmsParams, type KmsAction } from '../../src/api/actions/index.js';
-import { parseApiRequest } from '../../src/api/signature.js';
+import { parseApiRequest } from '../../src/api/wire/index.js';
 import { fieldsOf, fuzzCase, isReadOnlyAction } from '../helpers/fuzz-requests.js';
 
 // The fuzz generator's safety rule, checked offline with the server's own parser and validator:

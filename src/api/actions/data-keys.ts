@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DataKeyState } from '../../domain/data-keys.js';
 import type { DataKeyRecord } from '../../store/data-key-repo.js';
+import type { TencentErrorCode } from '../error-codes.js';
 import { callerOf, NOT_A_SYNC_REPLICA } from '../key-wire.js';
 import { coded, optionalOrEmpty } from '../validation.js';
 import { base64Length, DataKeyDescription, DataKeyId, DataKeyIds, DataKeyName, EncryptionAlgorithm, EncryptionPublicKey, HsmClusterId, intRange, KeyId, Limit, MemberAccount, NonEmpty, Offset, OrderType, Origin, PendingWindowInDays, requireField, Role, TagFilter, Tags, UInt } from './fields.js';
@@ -74,7 +75,7 @@ export const dataKeys = {
             code: 'custom',
             path: ['ImportKeyMaterial'],
             message: 'must be base64 (standard alphabet, padded) of 1 to 1024 bytes for a plaintext import',
-            params: { code: 'InvalidParameterValue.InvalidImportKeyMaterial' },
+            params: { code: 'InvalidParameterValue.InvalidImportKeyMaterial' satisfies TencentErrorCode },
           });
         }
       }),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TencentErrorCode } from '../error-codes.js';
 import { coded, optionalOrEmpty } from '../validation.js';
 
 // Request building blocks shared by the actions' schemas. Field names, optionality and JSON
@@ -51,7 +52,7 @@ export const DataKeyId = coded(
   'InvalidParameterValue.InvalidDataKeyId',
 );
 
-function idList(id: z.ZodString, max: number, duplicateCode: string) {
+function idList(id: z.ZodString, max: number, duplicateCode: TencentErrorCode) {
   return z
     .array(id)
     .min(1, `must hold 1 to ${max} ids`)
@@ -127,7 +128,7 @@ export const MessageType = oneOf(['RAW', 'DIGEST']);
 export const Tag = z.object({ TagKey: z.string().min(1, 'must not be empty'), TagValue: z.string() });
 export const Tags = z.array(Tag).refine((tags) => new Set(tags.map((tag) => tag.TagKey)).size === tags.length, {
   message: 'must not repeat a TagKey',
-  params: { code: 'InvalidParameterValue.TagKeysDuplicated' },
+  params: { code: 'InvalidParameterValue.TagKeysDuplicated' satisfies TencentErrorCode },
 });
 export const TagFilter = z.object({ TagKey: z.string(), TagValue: z.array(z.string()).optional() });
 export const MemberAccount = z.object({ MemberAppId: UInt.optional(), MemberUin: UInt.optional() }); // §2.8
