@@ -10,6 +10,7 @@ import type { ActionSpec, ServiceDef } from './actions/spec.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
 import { AuditDownError, InvalidActionError, mapError, MissingParameterError, NoSuchVersionError, RequestLimitExceededError, RequestSizeLimitExceededError, TokenFailureError, UnsupportedProtocolError, UnsupportedRegionError } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
+import { validateParams } from './validation.js';
 import { authenticateRequest, parseApiRequest } from './wire/index.js';
 import { NonceCache } from './wire/replay.js';
 import type { ApiRequest } from './wire/request.js';
@@ -185,7 +186,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       if (!deps.rateLimiter.take(identity.accountUin, region?.name ?? '', request.action)) {
         throw new RequestLimitExceededError(`Too many ${request.action} requests for this account in ${region?.name ?? 'this region'}; retry later.`);
       }
-      const params = service.validate(spec, request.params, request.form);
+      const params: Record<string, unknown> = validateParams(spec.schema, request.params, request.form);
       // Read once: CAM evaluates these and the audit record names them.
       resources = spec.resources(params);
       await deps.authorize?.({ identity, service: service.name, region: region?.name, action: request.action, cam: spec.cam, resources, sourceIp, tags: params.Tags as AuthorizeRequest['tags'] });

@@ -128,6 +128,7 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
     await server.services.access.attach(ROOT.uin, 'audit-reader', 'auditor');
     expect((await client(cred.secretId, cred.secretKey).LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5 })).Events!.length).toBeGreaterThan(0);
     expect(await errorCode(client().LookUpEvents({ StartTime: now(), EndTime: now() - 10 }))).toBe('InvalidParameterValue');
+    expect(await errorCode(client().LookUpEvents({ StartTime: now() - 10, EndTime: now(), LookupAttributes: [{ AttributeKey: 'Colour', AttributeValue: 'red' }] }))).toBe('InvalidParameterValue');
   });
 });
 

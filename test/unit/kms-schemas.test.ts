@@ -8,6 +8,7 @@ import { cloudAuditActions, isKmsAction, KMS_ACTIONS, kmsActions, kmsRequestSche
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import type { FieldType } from '../../src/api/actions/shapes.js';
 import { ParameterError } from '../../src/api/errors.js';
+import { validateParams } from '../../src/api/validation.js';
 
 // The SDK's own model files are the authority (kms-api.md §8): read them at test time so a
 // schema or an SDK upgrade that drifts fails here.
@@ -437,6 +438,41 @@ describe('enumerations', () => {
     ['ListKeyDetail', { Origin: 'tencent_kms' }, 'Origin'],
   ])('%s with a bad %s value → InvalidParameterValue', (action, params, field) => {
     expect(failure(action, params)).toMatchObject({ code: 'InvalidParameterValue', field });
+  });
+});
+
+describe('LookUpEvents (CloudAudit §6.3) through the same engine', () => {
+  const lookUp = (params: Record<string, unknown>, form: 'json' | 'flat' = 'json') => validateParams(cloudAuditActions.LookUpEvents.schema, params, form);
+  const lookUpFailure = (params: Record<string, unknown>, form: 'json' | 'flat' = 'json') => {
+    try {
+      lookUp(params, form);
+    } catch (error) {
+      if (error instanceof ParameterError) return { code: error.code, field: error.field };
+      throw error;
+    }
+    throw new Error(`LookUpEvents accepted ${JSON.stringify(params)}`);
+  };
+
+  it('accepts a time range with attributes, in both forms', () => {
+    expect(lookUp({ StartTime: 10, EndTime: 20, LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'Encrypt' }], MaxResults: 50, Extra: 1 })).toEqual({
+      StartTime: 10,
+      EndTime: 20,
+      LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'Encrypt' }],
+      MaxResults: 50,
+    });
+    expect(lookUp({ StartTime: '10', EndTime: '10', MaxResults: '3', NextToken: '42' }, 'flat')).toEqual({ StartTime: 10, EndTime: 10, MaxResults: 3, NextToken: '42' });
+  });
+
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ['unknown AttributeKey', { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'Colour' }] }, 'InvalidParameterValue', 'LookupAttributes.0.AttributeKey'],
+    ['EndTime before StartTime', { StartTime: 20, EndTime: 10 }, 'InvalidParameterValue', 'EndTime'],
+    ['no StartTime', { EndTime: 10 }, 'MissingParameter', 'StartTime'],
+    ['MaxResults above 50', { StartTime: 1, EndTime: 2, MaxResults: 51 }, 'InvalidParameterValue', 'MaxResults'],
+    ['NextToken not a token', { StartTime: 1, EndTime: 2, NextToken: 'abc' }, 'InvalidParameterValue', 'NextToken'],
+    ['negative StartTime', { StartTime: -1, EndTime: 2 }, 'InvalidParameterValue', 'StartTime'],
+    ['StartTime of the wrong JSON type', { StartTime: '1', EndTime: 2 }, 'InvalidParameter', 'StartTime'],
+  ])('%s → %s', (_name, params, code, field) => {
+    expect(lookUpFailure(params)).toEqual({ code, field });
   });
 });
 

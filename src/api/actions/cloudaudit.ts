@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { StoredAuditEvent } from '../../store/audit-repo.js';
-import { ParameterError } from '../errors.js';
+import { intRange, oneOf, UInt } from './fields.js';
 import { NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION } from './spec.js';
@@ -9,38 +9,25 @@ import { action, KMS_AUDIT, OPERATION } from './spec.js';
 // official SDK's cloudaudit client reads the audit trail: the caller's own account's events,
 // newest first, filtered by time range and lookup attributes, paged with NextToken.
 
-const schema = z.object({
-  StartTime: z.number().int().min(0),
-  EndTime: z.number().int().min(0),
-  LookupAttributes: z.array(z.object({ AttributeKey: z.string().min(1), AttributeValue: z.string().optional() })).max(20).optional(),
-  NextToken: z.string().regex(/^\d{1,15}$/).optional(),
-  MaxResults: z.number().int().min(1).max(50).optional(),
-  Mode: z.string().optional(),
-});
+// §6.5 lists other keys for other SDKs; these are the ones the trail can be searched by.
+const ATTRIBUTE_KEYS = ['EventName', 'Username', 'ResourceType', 'ResourceName', 'EventId', 'RequestId'] as const;
 
-const ATTRIBUTES = new Set(['EventName', 'Username', 'ResourceType', 'ResourceName', 'EventId', 'RequestId']);
-
-function coerce(params: Record<string, unknown>, form: 'json' | 'flat'): Record<string, unknown> {
-  if (form === 'json') return params;
-  const out: Record<string, unknown> = { ...params };
-  for (const k of ['StartTime', 'EndTime', 'MaxResults']) if (typeof out[k] === 'string' && /^\d+$/.test(out[k] as string)) out[k] = Number(out[k]);
-  return out;
-}
-
-export function validateLookUpEvents(params: Record<string, unknown>, form: 'json' | 'flat'): Record<string, unknown> {
-  const r = schema.safeParse(coerce(params, form));
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const field = issue.path.join('.');
-    const missing = issue.code === 'invalid_type' && (params as Record<string, unknown>)[String(issue.path[0])] === undefined;
-    throw new ParameterError(missing ? 'MissingParameter' : 'InvalidParameterValue', field, missing ? `The request is missing a required parameter \`${field}\`.` : `Parameter \`${field}\` is invalid: ${issue.message}.`);
-  }
-  for (const a of r.data.LookupAttributes ?? []) {
-    if (!ATTRIBUTES.has(a.AttributeKey)) throw new ParameterError('InvalidParameterValue', 'LookupAttributes', `AttributeKey ${a.AttributeKey} is not one of ${[...ATTRIBUTES].join(', ')}.`);
-  }
-  if (r.data.EndTime < r.data.StartTime) throw new ParameterError('InvalidParameterValue', 'EndTime', 'EndTime is before StartTime.');
-  return r.data;
-}
+const schema = z
+  .object({
+    StartTime: UInt,
+    EndTime: UInt,
+    LookupAttributes: z
+      .array(z.object({ AttributeKey: oneOf(ATTRIBUTE_KEYS), AttributeValue: z.string().optional() }))
+      .max(20, 'must hold at most 20 attributes')
+      .optional(),
+    // The previous page's NextToken (an event's sequence number).
+    NextToken: z.string().regex(/^\d{1,15}$/, 'must be the NextToken of a previous answer').optional(),
+    MaxResults: intRange(1, 50).optional(),
+    Mode: z.string().optional(),
+  })
+  .superRefine((request, ctx) => {
+    if (request.EndTime < request.StartTime) ctx.addIssue({ code: 'custom', path: ['EndTime'], message: 'must not be before StartTime' });
+  });
 
 /** The CloudAudit Event structure (§6.1), with the inner record of §6.2 as CloudAuditEvent. */
 function toEvent(e: StoredAuditEvent): Record<string, unknown> {

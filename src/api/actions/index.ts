@@ -4,7 +4,7 @@ import { validateParams } from '../validation.js';
 import { asymmetric } from './asymmetric.js';
 import { binding } from './binding.js';
 import { byok } from './byok.js';
-import { cloudAudit, validateLookUpEvents } from './cloudaudit.js';
+import { cloudAudit } from './cloudaudit.js';
 import { dataKeys } from './data-keys.js';
 import { lifecycle } from './lifecycle.js';
 import { pqc } from './pqc.js';
@@ -99,7 +99,6 @@ export function kmsService(deps: ActionDeps): ServiceDef {
     version: '2019-01-18',
     actions: new Map(Object.entries(kmsActions)),
     deps,
-    validate: (spec, params, form) => validateParams(spec.schema, params, form),
   };
 }
 
@@ -109,6 +108,5 @@ export function cloudAuditService(deps: ActionDeps): ServiceDef {
     version: '2019-03-19',
     actions: new Map(Object.entries(cloudAuditActions)),
     deps,
-    validate: (_spec, params, form) => validateLookUpEvents(params, form),
   };
 }

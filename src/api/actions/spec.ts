@@ -71,8 +71,6 @@ export interface ServiceDef {
   readonly version: string;
   readonly actions: ReadonlyMap<string, ActionSpec>;
   readonly deps: ActionDeps;
-  /** The validated parameters of a call, or a ParameterError. */
-  validate(spec: ActionSpec, params: Record<string, unknown>, form: 'json' | 'flat'): Record<string, unknown>;
 }
 
 // The two CAM granularities of kms-api.md §3, both with IP conditions.
