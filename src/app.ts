@@ -39,7 +39,8 @@ import { ImportRepo } from './store/import-repo.js';
 import { DataKeyService } from './domain/data-keys.js';
 import { DataKeyRepo } from './store/data-key-repo.js';
 import { PqcService } from './domain/pqc-ops.js';
-import { consoleRouter } from './console/server.js';
+import { consoleRouter } from './console/router.js';
+import { mapError } from './api/errors.js';
 
 // Wiring: configuration in, services and the Express app out.
 
@@ -332,7 +333,7 @@ export function createApp(s: Services): Express {
   const api = apiEndpoint(apiDeps(s));
   endpoints.set(app, api);
   app.all('/', (req, res) => api.handle(req, res));
-  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), authorizeAuditRead: (identity, sourceIp) => s.access.authorize({ service: 'cloudaudit', action: 'LookUpEvents', cam: cloudAuditActions.LookUpEvents.cam, resources: NO_RESOURCES, accountUin: identity.accountUin, userUin: identity.userUin, isRoot: identity.isRoot, region: undefined, sourceIp }), alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, tokenSupports: (m) => s.token.supports(m) }));
+  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), mapError, authorizeAuditRead: (identity, sourceIp) => s.access.authorize({ service: 'cloudaudit', action: 'LookUpEvents', cam: cloudAuditActions.LookUpEvents.cam, resources: NO_RESOURCES, accountUin: identity.accountUin, userUin: identity.userUin, isRoot: identity.isRoot, region: undefined, sourceIp }), alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, tokenSupports: (m) => s.token.supports(m) }));
 
   return app;
 }

@@ -15,6 +15,7 @@ import { authenticateRequest, parseApiRequest } from './wire/index.js';
 import { NonceCache } from './wire/replay.js';
 import type { ApiRequest } from './wire/request.js';
 import { timeOrderedUuid } from '../ids.js';
+import { sourceIpOf } from '../net.js';
 
 // POST / and GET /: Tencent Cloud API 3.0. Requests are routed by Version and Action, never
 // by the credential scope or Host (../shared/interface.md "Wire"). API errors answer HTTP 200
@@ -66,11 +67,6 @@ export interface CallRecord {
   resourceType: string;
   /** undefined on success */
   code: string | undefined;
-}
-
-function sourceIpOf(req: IncomingMessage): string {
-  const ip = req.socket.remoteAddress ?? '';
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
 /** The call the pipeline runs, whatever carried it (a signed HTTP request, a console session). */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { cloudAuditActions, KMS_ACTIONS, KMS_CAM, kmsActions, READ_ONLY_KMS_ACTIONS, TENCENT_QPS, type KmsAction } from '../../src/api/actions/index.js';
 import { resourceNames, unvalidatedCallResources } from '../../src/api/actions/resources.js';
+import { statesNumbered } from '../../src/api/key-wire.js';
 import { parseRateLimits } from '../../src/api/rate-limit.js';
 import { aadPrefix, assembleBlob, BlobAlgorithm, parseBlob } from '../../src/crypto/blob.js';
 import { mlKem768PublicKeyPem, PqcAlgorithm, pqcEncrypt, parsePqcBlob } from '../../src/crypto/pqc.js';
@@ -65,6 +66,11 @@ describe('views derived from the action registry', () => {
   it('GetRegions and LookUpEvents are the only region-less actions', () => {
     const all = { ...kmsActions, ...cloudAuditActions };
     expect(Object.entries(all).filter(([, s]) => 'regionless' in s && s.regionless).map(([a]) => a).sort()).toEqual(['GetRegions', 'LookUpEvents']);
+  });
+
+  it('the KeyState filter numbers of ListKeyDetail (§2.6) and ListDataKeyDetail (§4.6)', () => {
+    expect([0, 1, 2, 3, 4, 5].map(statesNumbered)).toEqual([undefined, ['Enabled'], ['Disabled'], ['PendingDelete'], ['PendingImport'], ['Archived']]);
+    expect(statesNumbered(undefined)).toBeUndefined();
   });
 
   it('every action is audited under ResourceType kms', () => {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { DataKeyState } from '../../domain/data-keys.js';
 import type { DataKeyRecord } from '../../store/data-key-repo.js';
 import type { TencentErrorCode } from '../error-codes.js';
-import { callerOf, NOT_A_SYNC_REPLICA } from '../key-wire.js';
+import { callerOf, NOT_A_SYNC_REPLICA, statesNumbered } from '../key-wire.js';
 import { coded, optionalOrEmpty } from '../validation.js';
 import { base64Length, DataKeyDescription, DataKeyId, DataKeyIds, DataKeyName, EncryptionAlgorithm, EncryptionPublicKey, HsmClusterId, intRange, KeyId, Limit, MemberAccount, NonEmpty, Offset, OrderType, Origin, PendingWindowInDays, requireField, Role, TagFilter, Tags, UInt } from './fields.js';
 import { b64, plaintextOut } from './plaintext.js';
@@ -35,9 +35,6 @@ export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
     CreatorUinString: d.creatorUin,
   };
 }
-
-// ListDataKeyDetail KeyState: 0 all, 1 Enabled, 2 Disabled, 3 PendingDelete (§4.6).
-const STATE_FILTER: Record<number, DataKeyState[] | undefined> = { 0: undefined, 1: ['Enabled'], 2: ['Disabled'], 3: ['PendingDelete'] };
 
 // IsSyncReplica/SyncStatus typed as in KeyMetadata; §2.9 lists them without types.
 const DataKeyMetadata = struct({
@@ -170,7 +167,8 @@ export const dataKeys = {
         offset: p.Offset ?? 0,
         limit: p.Limit ?? 10,
         newestFirst: (p.OrderType ?? 0) === 0,
-        states: STATE_FILTER[p.KeyState ?? 0],
+        // KeyState is 0 to 3 (the schema): every state, or a data key's Enabled, Disabled, PendingDelete.
+        states: statesNumbered(p.KeyState) as DataKeyState[] | undefined,
         origin: p.Origin === 'TENCENT_KMS' || p.Origin === 'EXTERNAL' ? p.Origin : undefined,
         keyId: p.KeyId,
         numberOfBytes: p.DataKeyLen || undefined,
