@@ -114,7 +114,7 @@ export const KEY_USAGES = [
   'ASYMMETRIC_SIGN_VERIFY_ECC',
   'ASYMMETRIC_SIGN_VERIFY_RSA_2048',
   'ASYMMETRIC_SIGN_VERIFY_ECDSA384',
-  // Post-quantum (issue 13; names ours, listed by ListAlgorithms: domain/service-info.ts).
+  // Post-quantum (names ours, listed by ListAlgorithms: domain/service-info.ts).
   'PQC_ENCRYPT_DECRYPT_ML_KEM_768',
   'PQC_SIGN_VERIFY_ML_DSA_65',
 ] as const;
