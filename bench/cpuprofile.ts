@@ -25,11 +25,11 @@ const PARTS: Array<[string, (f: Frame) => boolean]> = [
   ['gc', (f) => f.functionName === '(garbage collector)'],
   ['audit', (f) => /audit\/audit-log|store\/audit-repo/.test(f.url) || (/src\/app\.js$/.test(f.url) && f.functionName === 'record')],
   ['token', (f) => /pkcs11/.test(f.url)],
-  ['tc3 and request parsing', (f) => /api\/signature/.test(f.url)],
+  ['tc3 and request parsing', (f) => /api\/wire\//.test(f.url)],
   ['request log', (f) => /pino|sonic-boom/.test(f.url)],
   ['cache epoch', (f) => /store\/cache-epoch|domain\/cache\.js/.test(f.url) && /start|read|next|fresh/.test(f.functionName)],
   ['cam', (f) => /auth\/policy|domain\/access/.test(f.url)],
-  ['validation', (f) => /kms-schemas|zod/.test(f.url)],
+  ['validation', (f) => /api\/validation|api\/actions\/fields|zod/.test(f.url)],
   ['http', (f) => /node:_http|node:net|streams\/|stream_base/.test(f.url) || f.functionName === 'writev'],
 ];
 

@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 
 // TC3-HMAC-SHA256 (kms-api.md §1.4) as a client computes it, for the benchmarks and the tests
 // (test/helpers/tc-sign.ts re-exports it): written from the contract, not from the server's
-// src/api/signature.ts, so the two check each other. Signs content-type and host of a POST /.
+// src/api/wire/tc3.ts, so the two check each other. Signs content-type and host of a POST /.
 // Here rather than under test/ because the benchmarks ship without test/ (Dockerfile).
 
 const sha256hex = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');

@@ -12,8 +12,10 @@ import { Token } from './pkcs11/token.js';
 import { databaseReachable, migrate, openDatabase, type Db } from './store/db.js';
 import { IdentityRepo } from './store/identity-repo.js';
 import { bootstrapRoot, IdentityService } from './domain/identity.js';
-import { apiEndpoint, kmsService, type ApiDeps, type ApiEndpoint } from './api/router.js';
-import { kmsHandlers } from './api/kms-handlers.js';
+import { apiEndpoint, type ApiDeps, type ApiEndpoint } from './api/router.js';
+import { cloudAuditActions, cloudAuditService, KMS_ACTIONS, kmsService, READ_ONLY_KMS_ACTIONS } from './api/actions/index.js';
+import { NO_RESOURCES, resourceNames } from './api/actions/resources.js';
+import type { ActionDeps } from './api/actions/spec.js';
 import { parseRateLimits, RateLimiter } from './api/rate-limit.js';
 import { KeyMaterialService } from './crypto/key-material.js';
 import { KeyReads, KeyService } from './domain/keys.js';
@@ -30,8 +32,6 @@ import { AuditCheckpointRepo, AuditRepo } from './store/audit-repo.js';
 import { AuditTrail } from './audit/trail.js';
 import { AlarmService } from './domain/alarms.js';
 import { AlarmRepo } from './store/alarm-repo.js';
-import { dataKeyIdsOfCall, keyIdsOfCall } from './domain/call-keys.js';
-import { cloudAuditService } from './api/cloudaudit.js';
 import { SymmetricEngine } from './crypto/symmetric.js';
 import { AsymmetricEngine } from './crypto/asymmetric.js';
 import { ByokEngine } from './crypto/byok.js';
@@ -44,7 +44,8 @@ import { ImportRepo } from './store/import-repo.js';
 import { DataKeyService } from './domain/data-keys.js';
 import { DataKeyRepo } from './store/data-key-repo.js';
 import { PqcService } from './domain/pqc-ops.js';
-import { consoleRouter } from './console/server.js';
+import { consoleRouter } from './console/router.js';
+import { mapError } from './api/errors.js';
 
 // Wiring: configuration in, services and the Express app out.
 
@@ -169,7 +170,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const asymmetric = new AsymmetricService(keys, keyRepo, new AsymmetricEngine(token, kek));
       const dataKeys = new DataKeyService(dataKeyRepo, keys, crypto, { dataKeyLimit: config.dataKeyLimit });
       const pqc = new PqcService(keys, keyRepo, new PqcEngine(token, kek));
-      const access = new AccessService(new PolicyRepo(db), identityRepo, keyReads, dataKeyRepo, cache);
+      const access = new AccessService(new PolicyRepo(db), identityRepo, keyReads, dataKeyRepo, { kms: new Set(KMS_ACTIONS), readOnly: READ_ONLY_KMS_ACTIONS }, cache);
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(signer, auditRepo, new AuditCheckpointRepo(db));
@@ -229,6 +230,7 @@ export async function closeServices(s: Services): Promise<void> {
 
 /** The API's dependencies, shared by the fast path and the Express app. */
 function apiDeps(s: Services): ApiDeps {
+  const handlerDeps = actionDeps(s);
   return {
     logger: s.logger,
     regions: s.config.regions,
@@ -240,9 +242,8 @@ function apiDeps(s: Services): ApiDeps {
       get available() {
         return s.audit.available;
       },
-      record: (c) => {
-        const keyIds = c.action ? [...keyIdsOfCall(c.action, c.params), ...dataKeyIdsOfCall(c.params)] : [];
-        return s.audit.record(
+      record: (c) =>
+        s.audit.record(
           s.audit.newEvent({
             eventName: c.action ?? 'Unknown',
             requestId: c.requestId,
@@ -252,31 +253,32 @@ function apiDeps(s: Services): ApiDeps {
             secretId: c.secretId ?? '',
             sourceIp: c.sourceIp,
             region: c.region ?? '',
-            resourceType: 'kms',
-            resourceName: keyIds.join(',') || '*',
+            resourceType: c.resourceType,
+            resourceName: resourceNames(c.resources),
             result: c.code ? 'Fail' : 'Success',
             errorCode: c.code ?? '',
             apiVersion: c.version ?? '',
           }),
-        );
-      },
+        ),
     },
-    authorize: (r) => s.access.authorize({ service: r.service, accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, action: r.action, params: r.params, sourceIp: r.sourceIp }),
-    services: [
-      kmsService(
-        kmsHandlers({
-          config: s.config,
-          capabilities: () => s.token.capabilities,
-          keys: s.keys,
-          crypto: s.crypto,
-          asymmetric: s.asymmetric,
-          imports: s.imports,
-          dataKeys: s.dataKeys,
-          pqc: s.pqc,
-        }),
-      ),
-      cloudAuditService(s.auditRepo),
-    ],
+    authorize: (r) =>
+      s.access.authorize({ service: r.service, action: r.action, cam: r.cam, resources: r.resources, accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, sourceIp: r.sourceIp, tags: r.tags }),
+    services: [kmsService(handlerDeps), cloudAuditService(handlerDeps)],
+  };
+}
+
+/** What the actions' handlers call. */
+function actionDeps(s: Services): ActionDeps {
+  return {
+    config: s.config,
+    capabilities: () => s.token.capabilities,
+    keys: s.keys,
+    crypto: s.crypto,
+    asymmetric: s.asymmetric,
+    imports: s.imports,
+    dataKeys: s.dataKeys,
+    pqc: s.pqc,
+    auditEvents: s.auditRepo,
   };
 }
 
@@ -343,7 +345,7 @@ export function createApp(s: Services): Express {
   const api = apiEndpoint(apiDeps(s));
   endpoints.set(app, api);
   app.all('/', (req, res) => api.handle(req, res));
-  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), access: s.access, alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, capabilities: () => s.token.capabilities }));
+  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), mapError, authorizeAuditRead: (identity, sourceIp) => s.access.authorize({ service: 'cloudaudit', action: 'LookUpEvents', cam: cloudAuditActions.LookUpEvents.cam, resources: NO_RESOURCES, accountUin: identity.accountUin, userUin: identity.userUin, isRoot: identity.isRoot, region: undefined, sourceIp }), alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, capabilities: () => s.token.capabilities }));
 
   return app;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { errorEnvelope } from './envelope.js';
+import type { TencentErrorCode } from './error-codes.js';
 
 // Requests Node's HTTP parser refuses before Express sees them — a header block beyond
 // maxHeaderSize (a GET URL near the 32 KB of kms-api.md §1.1), a malformed request line, broken
@@ -16,7 +17,7 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     socket.destroy();
     return;
   }
-  const [code, message] =
+  const [code, message]: [TencentErrorCode, string] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? ['RequestSizeLimitExceeded', `The request line and headers exceed ${MAX_HEADER_BYTES} bytes.`]
       : ['UnsupportedProtocol', 'The request is not well-formed HTTP/1.1.'];

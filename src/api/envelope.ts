@@ -1,3 +1,5 @@
+import type { TencentErrorCode } from './error-codes.js';
+
 // Tencent Cloud API 3.0 response envelope (kms-api.md §1.8). Both shapes travel with HTTP 200:
 // the SDKs read `Response.Error` only from a 200 answer and turn any other status into a
 // code-less transport error.
@@ -7,7 +9,7 @@ export type SuccessEnvelope<T extends object> = {
 };
 
 export interface ErrorEnvelope {
-  Response: { Error: { Code: string; Message: string }; RequestId: string };
+  Response: { Error: { Code: TencentErrorCode; Message: string }; RequestId: string };
 }
 
 // RequestId is written last so a stray field of the same name can never replace it.
@@ -15,6 +17,6 @@ export function successEnvelope<T extends object>(fields: T, requestId: string):
   return { Response: { ...fields, RequestId: requestId } };
 }
 
-export function errorEnvelope(code: string, message: string, requestId: string): ErrorEnvelope {
+export function errorEnvelope(code: TencentErrorCode, message: string, requestId: string): ErrorEnvelope {
   return { Response: { Error: { Code: code, Message: message }, RequestId: requestId } };
 }

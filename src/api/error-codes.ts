@@ -1,13 +1,55 @@
-import { DomainError } from '../domain/errors.js';
-import { HsmError } from '../pkcs11/errors.js';
-import { StoreBusyError } from '../model/errors.js';
-import { ParameterError } from './kms-schemas.js';
-import { ApiRequestError } from './signature.js';
+import type * as DataKeyErrors from '../domain/data-keys.js';
+import type { DataKeyRefusal } from '../domain/data-keys.js';
+import type * as DomainErrors from '../domain/errors.js';
+import type { Refusal } from '../domain/key-state.js';
+import type * as HsmErrors from '../pkcs11/errors.js';
 
 // The one table from error kind to Tencent error code (STYLE.md). Handlers map nothing
-// themselves. API-layer errors already carry their Tencent code.
+// themselves; API-layer errors (errors.ts) carry their Tencent code. Every table is keyed and
+// valued by literal codes, so a misspelt code does not compile.
 
-const DOMAIN: Record<string, string> = {
+// Every code this service answers: kms-api.md §1.9, the common codes and the KMS ones.
+export const TENCENT_ERROR_CODES = [
+  'ActionOffline', 'AuthFailure.InvalidAuthorization', 'AuthFailure.InvalidSecretId', 'AuthFailure.MFAFailure',
+  'AuthFailure.SecretIdNotFound', 'AuthFailure.SignatureExpire', 'AuthFailure.SignatureFailure', 'AuthFailure.TokenFailure',
+  'AuthFailure.UnauthorizedOperation', 'DryRunOperation', 'FailedOperation', 'InternalError', 'InvalidAction',
+  'InvalidParameter', 'InvalidParameterValue', 'InvalidRequest', 'IpInBlacklist', 'IpNotInWhitelist', 'LimitExceeded',
+  'MissingParameter', 'NoSuchProduct', 'NoSuchVersion', 'RequestLimitExceeded', 'RequestLimitExceeded.GlobalRegionUinLimitExceeded',
+  'RequestLimitExceeded.IPLimitExceeded', 'RequestLimitExceeded.UinLimitExceeded', 'RequestSizeLimitExceeded',
+  'ResponseSizeLimitExceeded', 'ResourceInUse', 'ResourceInsufficient', 'ResourceNotFound', 'ResourceUnavailable',
+  'ServiceUnavailable', 'UnauthorizedOperation', 'UnknownParameter', 'UnsupportedOperation', 'UnsupportedProtocol',
+  'UnsupportedRegion',
+  'AuthFailure', 'FailedOperation.CmkUsedByCloudProduct', 'FailedOperation.DecryptError', 'FailedOperation.EncryptionError',
+  'FailedOperation.RotateTaskRunning', 'FailedOperation.TaggingError', 'InvalidParameter.DecryptMaterialError',
+  'InvalidParameter.InvalidPendingWindowInDays', 'InvalidParameterValue.AliasAlreadyExists', 'InvalidParameterValue.InvalidAlias',
+  'InvalidParameterValue.DataKeyNameAlreadyExists', 'InvalidParameterValue.InvalidDataKeyName', 'InvalidParameterValue.DuplicatedKeyId',
+  'InvalidParameterValue.DuplicatedDataKeyId', 'InvalidParameterValue.InvalidCiphertext', 'InvalidParameterValue.InvalidKeyId',
+  'InvalidParameterValue.InvalidDataKeyId', 'InvalidParameterValue.InvalidHsmClusterId', 'InvalidParameterValue.InvalidKeyUsage',
+  'InvalidParameterValue.InvalidType', 'InvalidParameterValue.InvalidPlaintext', 'InvalidParameterValue.InvalidImportKeyMaterial',
+  'InvalidParameterValue.MaterialNotMatch', 'InvalidParameterValue.TagKeysDuplicated', 'InvalidParameterValue.TagsNotExisted',
+  'LimitExceeded.CmkLimitExceeded', 'LimitExceeded.DataKeyLimitExceeded', 'LimitExceeded.KeyLimitExceeded',
+  'LimitExceeded.FingerprintsLimitExceeded', 'RequestLimitExceeded.RotateRateLimited', 'ResourceUnavailable.CmkNotFound',
+  'ResourceUnavailable.CmkDisabled', 'ResourceUnavailable.CmkArchived', 'ResourceUnavailable.CmkNotPendingDelete',
+  'ResourceUnavailable.CmkShouldBeDisabled', 'ResourceUnavailable.CmkStateNotSupport', 'ResourceUnavailable.KeyPendingDelete',
+  'ResourceUnavailable.KeyDisabled', 'ResourceUnavailable.DataKeyNotFound', 'ResourceUnavailable.DataKeyDisabled',
+  'ResourceUnavailable.DataKeyPendingDelete', 'ResourceUnavailable.DataKeyNotPendingDelete', 'ResourceUnavailable.DataKeyStateNotSupport',
+  'ResourceUnavailable.CloudResourceBindingNotFound', 'ResourceUnavailable.NotPurchased', 'ResourceUnavailable.TokenExpired',
+  'UnsupportedOperation.ExternalCmkCanNotRotate', 'UnsupportedOperation.NotExternalCmk', 'UnsupportedOperation.NotUserCreatedCmk',
+  'UnsupportedOperation.NotRoleOperation', 'UnsupportedOperation.RotateNotSupported', 'UnsupportedOperation.ServiceTemporaryUnavailable',
+  'UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion',
+] as const;
+export type TencentErrorCode = (typeof TENCENT_ERROR_CODES)[number];
+
+/** The `code` literal of every error class a module exports; a class whose code is computed has none here. */
+type CodesOf<M> = {
+  [K in keyof M]: M[K] extends abstract new (...args: never[]) => { readonly code: infer C extends string } ? (string extends C ? never : C) : never;
+}[keyof M];
+
+/** Every DomainError code: the classes' literals, and the state machines' refusals (KeyStateError, DataKeyStateError). */
+export type DomainErrorCode = CodesOf<typeof DomainErrors> | CodesOf<typeof DataKeyErrors> | `KeyState.${Refusal}` | `DataKeyState.${DataKeyRefusal}`;
+export type HsmErrorCode = CodesOf<typeof HsmErrors>;
+
+export const DOMAIN: Readonly<Record<DomainErrorCode, TencentErrorCode>> = {
   InvalidArgument: 'InvalidParameterValue',
   NotFound: 'ResourceNotFound',
   AlreadyExists: 'InvalidParameterValue',
@@ -54,32 +96,18 @@ const DOMAIN: Record<string, string> = {
   'DataKeyState.NotPendingDelete': 'ResourceUnavailable.DataKeyNotPendingDelete',
 };
 
-const HSM: Record<string, string> = {
+export const HSM: Readonly<Record<HsmErrorCode, TencentErrorCode>> = {
   TokenUnavailable: 'ServiceUnavailable',
   MechanismUnsupported: 'UnsupportedOperation',
   DecryptFailed: 'FailedOperation.DecryptError',
   InvalidInput: 'InvalidParameterValue',
+  // BYOK material of the wrong size; ImportService answers it with the action's own code first.
+  MaterialSize: 'InvalidParameter',
+  // The token's own failures, which no request causes: internal, answered without their message.
+  ObjectNotFound: 'InternalError',
+  MaterialMismatch: 'InternalError',
+  SignatureInvalid: 'InternalError',
+  OperationNotPermitted: 'InternalError',
+  LoginFailed: 'InternalError',
+  HsmInternal: 'InternalError',
 };
-
-export interface MappedError {
-  code: string;
-  message: string;
-  /** true when the caller did nothing wrong: log the error in full, answer only the code. */
-  internal: boolean;
-}
-
-export function mapError(err: unknown): MappedError {
-  if (err instanceof ApiRequestError || err instanceof ParameterError) return { code: err.code, message: err.message, internal: false };
-  if (err instanceof DomainError) {
-    const code = DOMAIN[err.code];
-    if (code) return { code, message: err.message, internal: false };
-  }
-  if (err instanceof HsmError) {
-    const code = HSM[err.code];
-    if (code === 'ServiceUnavailable') return { code, message: 'The key store is temporarily unavailable; retry later.', internal: true };
-    if (code) return { code, message: err.message, internal: false };
-  }
-  // Another writer kept the database locked past SQLite's busy wait: transient, nothing was written.
-  if (err instanceof StoreBusyError) return { code: 'ServiceUnavailable', message: 'The metadata store is busy; retry later.', internal: true };
-  return { code: 'InternalError', message: 'An internal error occurred; quote the RequestId when reporting it.', internal: true };
-}

@@ -1,8 +1,8 @@
 import type { Region } from '../config.js';
 import type { Caller, ListInput } from '../domain/keys.js';
-import { KEY_STATES, type KeyState } from '../domain/key-state.js';
+import { KEY_STATE_NUMBERS, KEY_STATES, type KeyState } from '../domain/key-state.js';
 import type { KeyRecord } from '../store/key-repo.js';
-import type { CallContext } from './router.js';
+import type { CallContext } from './actions/spec.js';
 
 // Wire shapes of keys: KeyMetadata as the SDK models it (kms-api.md §2.1) and the
 // ListKeyDetail filters (§2.6). Tencent vocabulary stays in api/.
@@ -42,8 +42,10 @@ export function keyMetadata(k: KeyRecord, region: Region): Record<string, unknow
   };
 }
 
-// ListKeyDetail KeyState filter: 0 all, 1 Enabled, 2 Disabled, 3 PendingDelete, 4 PendingImport, 5 Archived.
-const STATE_FILTER: Record<number, KeyState[] | undefined> = { 0: undefined, 1: ['Enabled'], 2: ['Disabled'], 3: ['PendingDelete'], 4: ['PendingImport'], 5: ['Archived'] };
+/** The states a KeyState filter number selects (ListKeyDetail, ListDataKeyDetail): 0 or absent, every state. */
+export function statesNumbered(n: number | undefined): KeyState[] | undefined {
+  return n ? KEY_STATES.filter((s) => KEY_STATE_NUMBERS[s] === n) : undefined;
+}
 
 export interface ListKeyDetailParams {
   Offset?: number;
@@ -61,7 +63,7 @@ export function listKeyDetailFilter(p: ListKeyDetailParams): ListInput {
     offset: p.Offset ?? 0,
     limit: p.Limit ?? 10,
     newestFirst: (p.OrderType ?? 0) === 0,
-    states: STATE_FILTER[p.KeyState ?? 0],
+    states: statesNumbered(p.KeyState),
     origin: p.Origin === 'TENCENT_KMS' || p.Origin === 'EXTERNAL' ? p.Origin : undefined,
     // §2.6: an empty KeyUsage means ENCRYPT_DECRYPT only; ALL means every usage.
     keyUsages: p.KeyUsage === 'ALL' ? undefined : [p.KeyUsage || 'ENCRYPT_DECRYPT'],

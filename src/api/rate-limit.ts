@@ -1,3 +1,5 @@
+import { TENCENT_QPS } from './actions/index.js';
+
 // Per-account, per-region, per-action request limits (kms-api.md §1.10) → RequestLimitExceeded.
 // On premises nothing is limited unless configured. KMS_RATE_LIMITS:
 //   unset / "off"            no limits
@@ -5,22 +7,6 @@
 //                            want to exercise their back-off
 //   "tencent,Encrypt=50"     the preset with overrides;  "Encrypt=50,Decrypt=20"  only those
 // A token bucket per (root UIN, region, action), holding one second of requests.
-
-export const TENCENT_QPS: Readonly<Record<string, number>> = {
-  CreateKey: 100, DescribeKey: 100, DescribeKeys: 100, ListKeys: 100, ListKeyDetail: 100, UpdateAlias: 100, UpdateKeyDescription: 100,
-  EnableKey: 100, EnableKeys: 100, DisableKey: 100, DisableKeys: 100, ScheduleKeyDeletion: 100, CancelKeyDeletion: 100, ArchiveKey: 100,
-  CancelKeyArchive: 100, Encrypt: 300, Decrypt: 300, ReEncrypt: 100, GenerateDataKey: 100, GenerateRandom: 150, GetPublicKey: 100,
-  AsymmetricRsaDecrypt: 200, AsymmetricSm2Decrypt: 200, SignByAsymmetricKey: 100, VerifyByAsymmetricKey: 100, GetParametersForImport: 100,
-  ImportKeyMaterial: 100, DeleteImportedKeyMaterial: 100, EnableKeyRotation: 100, DisableKeyRotation: 100, GetKeyRotationStatus: 100,
-  RotateKey: 20, ImportDataKey: 100, DescribeDataKey: 100, DescribeDataKeys: 100, ListDataKeys: 100, ListDataKeyDetail: 100,
-  GetDataKeyPlaintext: 300, GetDataKeyCiphertextBlob: 100, EnableDataKey: 100, EnableDataKeys: 100, DisableDataKey: 100, DisableDataKeys: 100,
-  ScheduleDataKeyDeletion: 20, CancelDataKeyDeletion: 20, UpdateDataKeyName: 20, UpdateDataKeyDescription: 20, CreateWhiteBoxKey: 100,
-  DeleteWhiteBoxKey: 200, DescribeWhiteBoxKey: 200, DescribeWhiteBoxKeyDetails: 100, DescribeWhiteBoxDecryptKey: 200,
-  DescribeWhiteBoxServiceStatus: 200, EnableWhiteBoxKey: 200, EnableWhiteBoxKeys: 200, DisableWhiteBoxKey: 200, DisableWhiteBoxKeys: 200,
-  EncryptByWhiteBox: 100, DescribeWhiteBoxDeviceFingerprints: 100, OverwriteWhiteBoxDeviceFingerprints: 100, PostQuantumCryptoEncrypt: 20,
-  PostQuantumCryptoDecrypt: 20, PostQuantumCryptoSign: 20, PostQuantumCryptoVerify: 20, BindCloudResource: 100, UnbindCloudResource: 100,
-  GetServiceStatus: 100, GetRegions: 100, ListAlgorithms: 100,
-};
 
 export class RateLimitConfigError extends Error {
   readonly code = 'RateLimitConfigError';

@@ -1,43 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Region } from '../config.js';
-import { NotSupportedError } from '../domain/errors.js';
+import type { CallResources, CamRule } from '../domain/access.js';
 import type { IdentityService } from '../domain/identity.js';
 import { requestLogger, type Logger } from '../log.js';
 import type { CredentialIdentity } from '../store/identity-repo.js';
+import { unvalidatedCallResources } from './actions/resources.js';
+import type { ActionSpec, ServiceDef } from './actions/spec.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
-import { mapError } from './error-codes.js';
-import { AuditDownError, InvalidActionError, NoSuchVersionError, RequestLimitExceededError, TokenFailureError, UnsupportedRegionError } from './errors.js';
-import { type KmsAction, kmsRequestSchemas, validateKmsParams } from './kms-schemas.js';
+import { AuditDownError, InvalidActionError, mapError, MissingParameterError, NoSuchVersionError, RequestLimitExceededError, RequestSizeLimitExceededError, TokenFailureError, UnsupportedProtocolError, UnsupportedRegionError } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
-import { MissingParameterError, NonceCache, RequestSizeLimitExceededError, UnsupportedProtocolError, authenticateRequest, parseApiRequest, type ApiRequest } from './signature.js';
+import { validateParams } from './validation.js';
+import { authenticateRequest, parseApiRequest } from './wire/index.js';
+import { NonceCache } from './wire/replay.js';
+import type { ApiRequest } from './wire/request.js';
 import { timeOrderedUuid } from '../ids.js';
+import { sourceIpOf } from '../net.js';
 
 // POST / and GET /: Tencent Cloud API 3.0. Requests are routed by Version and Action, never
 // by the credential scope or Host (../shared/interface.md "Wire"). API errors answer HTTP 200
 // with the error envelope, as Tencent does (kms-api.md §1.8).
-
-export interface CallContext {
-  requestId: string;
-  action: string;
-  /** The request's region; undefined only for region-less actions (GetRegions). */
-  region: Region | undefined;
-  identity: CredentialIdentity;
-  sourceIp: string;
-  language: string | undefined;
-}
-
-export type Handler<P = Record<string, unknown>> = (params: P, ctx: CallContext) => Promise<Record<string, unknown>>;
-
-export interface ServiceDef {
-  name: string;
-  version: string;
-  actions: ReadonlySet<string>;
-  handlers: Partial<Record<string, Handler>>;
-  validate: (action: string, params: Record<string, unknown>, form: 'json' | 'flat') => Record<string, unknown>;
-  /** Actions that may be called without a region. */
-  regionless: ReadonlySet<string>;
-}
 
 export interface ApiDeps {
   logger: Logger;
@@ -47,7 +29,7 @@ export interface ApiDeps {
   services: ServiceDef[];
   bodyLimitBytes: number;
   /** CAM: throws when the caller's policies do not allow the call (root always passes). */
-  authorize?: (request: { identity: CredentialIdentity; service: string; region: string | undefined; action: string; params: Record<string, unknown>; sourceIp: string }) => Promise<void>;
+  authorize?: (request: AuthorizeRequest) => Promise<void>;
   /**
    * The audit trail: every call is recorded, success, failure or denial, before it is answered.
    * `available` false (fail-closed after a failed write) refuses calls up front; a rejected
@@ -58,6 +40,19 @@ export interface ApiDeps {
   fresh?: () => Promise<void>;
 }
 
+export interface AuthorizeRequest {
+  identity: CredentialIdentity;
+  service: string;
+  region: string | undefined;
+  action: string;
+  cam: CamRule;
+  /** The same value the audit record names. */
+  resources: CallResources;
+  sourceIp: string;
+  /** The validated request's Tags, when its action has them. */
+  tags: readonly { TagKey: string; TagValue: string }[] | undefined;
+}
+
 export interface CallRecord {
   requestId: string;
   action: string | undefined;
@@ -66,26 +61,12 @@ export interface CallRecord {
   identity: CredentialIdentity | undefined;
   secretId: string | undefined;
   sourceIp: string;
-  /** Validated parameters when validation passed, else the raw ones (for the key ids only). */
-  params: Record<string, unknown>;
+  /** What the call touches: the action's `resources` of the validated parameters (what CAM evaluated), else of the raw ones. */
+  resources: CallResources;
+  /** CloudAudit's ResourceType (the action's audit metadata). */
+  resourceType: string;
   /** undefined on success */
   code: string | undefined;
-}
-
-export function kmsService(handlers: Partial<Record<KmsAction, Handler<never>>>): ServiceDef {
-  return {
-    name: 'kms',
-    version: '2019-01-18',
-    actions: new Set(Object.keys(kmsRequestSchemas)),
-    handlers: handlers as Partial<Record<string, Handler>>,
-    validate: (action, params, form) => validateKmsParams(action as KmsAction, params, form) as Record<string, unknown>,
-    regionless: new Set(['GetRegions']),
-  };
-}
-
-function sourceIpOf(req: IncomingMessage): string {
-  const ip = req.socket.remoteAddress ?? '';
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
 /** The call the pipeline runs, whatever carried it (a signed HTTP request, a console session). */
@@ -161,6 +142,9 @@ function sendJson(res: ServerResponse, answer: object): void {
 /** The API pipeline: read, authenticate, authorise, dispatch, audit, answer. */
 export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   const byVersion = new Map(deps.services.map((s) => [s.version, s]));
+  // Any service's action by name, for the audit record of a call refused before its service was known.
+  const byName = new Map<string, ActionSpec>();
+  for (const service of deps.services) for (const [name, spec] of service.actions) if (!byName.has(name)) byName.set(name, spec);
   const regions = new Map(deps.regions.map((r) => [r.name, r]));
   const nonces = new NonceCache();
   const callLog = requestLogger(deps.logger);
@@ -173,7 +157,8 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     fresh?.catch(() => undefined);
     let call: CallInput | undefined;
     let identity: CredentialIdentity | undefined;
-    let params: Record<string, unknown> | undefined;
+    let spec: ActionSpec | undefined;
+    let resources: CallResources | undefined;
     let answer: object;
     let code: string | undefined;
     try {
@@ -183,12 +168,13 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       // §1.7 order: version, action and region before authentication.
       const service = byVersion.get(request.version);
       if (!service) throw new NoSuchVersionError(`The API version \`${request.version}\` does not exist.`);
-      if (!service.actions.has(request.action)) throw new InvalidActionError(`The action \`${request.action}\` does not exist in ${service.name} ${service.version}.`);
+      spec = service.actions.get(request.action);
+      if (!spec) throw new InvalidActionError(`The action \`${request.action}\` does not exist in ${service.name} ${service.version}.`);
       let region: Region | undefined;
       if (request.region !== undefined) {
         region = regions.get(request.region);
         if (!region) throw new UnsupportedRegionError(`The region \`${request.region}\` is not configured here; GetRegions lists the regions.`);
-      } else if (!service.regionless.has(request.action)) {
+      } else if (!spec.regionless) {
         throw new MissingParameterError('Region');
       }
       await fresh;
@@ -196,11 +182,11 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       if (!deps.rateLimiter.take(identity.accountUin, region?.name ?? '', request.action)) {
         throw new RequestLimitExceededError(`Too many ${request.action} requests for this account in ${region?.name ?? 'this region'}; retry later.`);
       }
-      params = service.validate(request.action, request.params, request.form);
-      await deps.authorize?.({ identity, service: service.name, region: region?.name, action: request.action, params, sourceIp });
-      const handler = service.handlers[request.action];
-      if (!handler) throw new NotSupportedError(`${request.action} is not available on this server yet.`);
-      const fields = await handler(params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });
+      const params: Record<string, unknown> = validateParams(spec.schema, request.params, request.form);
+      // Read once: CAM evaluates these and the audit record names them.
+      resources = spec.resources(params);
+      await deps.authorize?.({ identity, service: service.name, region: region?.name, action: request.action, cam: spec.cam, resources, sourceIp, tags: params.Tags as AuthorizeRequest['tags'] });
+      const fields = await spec.handler(service.deps, params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });
       answer = successEnvelope(fields, requestId);
     } catch (err) {
       const mapped = mapError(err);
@@ -213,7 +199,20 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     const auditDown = deps.audit !== undefined && !deps.audit.available;
     if (!auditDown || code === undefined) {
       try {
-        await deps.audit?.record({ requestId, action: call?.action, version: call?.version, region: call?.region, identity, secretId: call?.secretId, sourceIp, params: params ?? call?.params ?? {}, code });
+        const named = spec ?? (call ? byName.get(call.action) : undefined);
+        await deps.audit?.record({
+          requestId,
+          action: call?.action,
+          version: call?.version,
+          region: call?.region,
+          identity,
+          secretId: call?.secretId,
+          sourceIp,
+          resources: resources ?? unvalidatedCallResources(named, call?.params ?? {}),
+          // A call naming no action of ours is recorded as a KMS call: this endpoint is the KMS's.
+          resourceType: named?.audit.resourceType ?? 'kms',
+          code,
+        });
       } catch (err) {
         const mapped = mapError(new AuditDownError('The call could not be audited; its result is withheld.'));
         deps.logger.error({ err, requestId, action: call?.action }, 'audit write failed');

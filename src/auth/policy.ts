@@ -21,11 +21,9 @@
 // - Dates: ISO 8601 with an explicit zone (`Z` or `±hh:mm`) or a date alone (UTC), or
 //   Unix seconds. IPs: IPv4 and IPv4 CIDR; IPv4-mapped IPv6 request addresses
 //   (`::ffff:10.0.0.1`) are compared as IPv4; other IPv6 by literal (lower-case) compare.
-// - Actions whose KMS_CAM entry says IP conditions are unsupported (BindCloudResource) are
-//   evaluated without `qcs:ip`, so `ip_*` conditions see a missing key.
+// - Actions without IP-condition support (BindCloudResource: the request says `ipCondition`
+//   false) are evaluated without `qcs:ip`, so `ip_*` conditions see a missing key.
 // - Policy size cap: 6144 characters of the submitted text (JSON.stringify for objects).
-
-import { KMS_CAM } from './kms-cam-table.js';
 
 export const POLICY_MAX_CHARS = 6144;
 
@@ -74,7 +72,7 @@ export interface Policy {
 }
 
 export interface ParseOptions {
-  /** KMS action names (e.g. KMS_ACTION_NAMES); when given, non-wildcard `kms:` actions must be in it. */
+  /** KMS action names; when given, non-wildcard `kms:` actions must be in it. */
   readonly knownActions?: ReadonlySet<string>;
 }
 
@@ -98,6 +96,8 @@ export interface AuthzRequest {
   readonly resources: readonly string[];
   readonly context: AuthzContext;
   readonly isRoot: boolean;
+  /** false: the action does not support IP conditions (seed 004); `qcs:ip` is not evaluated. */
+  readonly ipCondition?: boolean;
 }
 
 export interface Decision {
@@ -519,7 +519,7 @@ export function evaluate(request: AuthzRequest, policies: readonly Policy[]): De
   if (request.resources.length === 0) return { allowed: false, reason: 'implicit-deny' };
 
   let context = request.context;
-  if (request.service === 'kms' && KMS_CAM[request.action]?.ipCondition === false && context['qcs:ip'] !== undefined) {
+  if (request.ipCondition === false && context['qcs:ip'] !== undefined) {
     // Seed 004: IP restriction not supported for this API — the key is not available.
     const { 'qcs:ip': _dropped, ...rest } = context;
     context = rest;
@@ -550,32 +550,13 @@ export function evaluate(request: AuthzRequest, policies: readonly Policy[]): De
 // ---------------------------------------------------------------------------------------
 // Preset policies
 
-// Explicit list rather than `Describe*`/`List*`/`Get*`: §5.6 notes `Get*` also grants
-// GetDataKeyPlaintext and GetParametersForImport, and `Describe*` would grant
-// DescribeWhiteBoxDecryptKey (returns white-box decryption key material). These only read
-// metadata or public material.
-export const READ_ONLY_KMS_ACTIONS: readonly string[] = [
-  'DescribeKey', 'DescribeKeys', 'ListKeys', 'ListKeyDetail', 'GetKeyRotationStatus', 'GetPublicKey',
-  'GetServiceStatus', 'GetRegions', 'ListAlgorithms',
-  'DescribeDataKey', 'DescribeDataKeys', 'ListDataKeys', 'ListDataKeyDetail',
-  'DescribeWhiteBoxKey', 'DescribeWhiteBoxKeyDetails', 'DescribeWhiteBoxServiceStatus',
-  'DescribeWhiteBoxDeviceFingerprints',
-];
+// The read-only preset lists its actions, given by the caller, rather than `Describe*`/`List*`/
+// `Get*`, which would also grant reads of key material (§5.6).
+export type PresetPolicyName = 'QcloudKMSFullAccess' | 'QcloudKMSReadOnlyAccess';
 
-export const PRESET_POLICY_DOCUMENTS = {
-  QcloudKMSFullAccess: {
-    version: '2.0',
-    statement: [{ effect: 'allow', action: ['name/kms:*'], resource: ['*'] }],
-  },
-  QcloudKMSReadOnlyAccess: {
-    version: '2.0',
-    statement: [{ effect: 'allow', action: READ_ONLY_KMS_ACTIONS.map((a) => `name/kms:${a}`), resource: ['*'] }],
-  },
-} as const;
-
-export type PresetPolicyName = keyof typeof PRESET_POLICY_DOCUMENTS;
-
-export const PRESET_POLICIES: Readonly<Record<PresetPolicyName, Policy>> = Object.freeze({
-  QcloudKMSFullAccess: parsePolicy(PRESET_POLICY_DOCUMENTS.QcloudKMSFullAccess),
-  QcloudKMSReadOnlyAccess: parsePolicy(PRESET_POLICY_DOCUMENTS.QcloudKMSReadOnlyAccess),
-});
+export function presetPolicies(readOnlyActions: readonly string[]): Readonly<Record<PresetPolicyName, Policy>> {
+  return Object.freeze({
+    QcloudKMSFullAccess: parsePolicy({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:*'], resource: ['*'] }] }),
+    QcloudKMSReadOnlyAccess: parsePolicy({ version: '2.0', statement: [{ effect: 'allow', action: readOnlyActions.map((a) => `name/kms:${a}`), resource: ['*'] }] }),
+  });
+}

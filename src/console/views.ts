@@ -1,10 +1,13 @@
+import { keyUsageEntry } from '../domain/key-usages.js';
 import type { Region } from '../config.js';
+import { pem } from '../crypto/pem.js';
+import { KEY_STATES } from '../domain/key-state.js';
 import { html, type Html } from './html.js';
 
 // Server-rendered pages of the console, following the seed KMS guide's screens and wording
 // (key list, "Create Key", key details with "Online Tools", "Schedule Key Deletion", event
-// history). Pure functions from data to HTML; the routes (server.ts) call the API and pass
-// its answers in.
+// history). Pure functions from data to HTML; the routes (sign-in.ts, keys.ts, audit.ts) call
+// the API and pass its answers in.
 
 export type KeyMeta = Record<string, unknown> & { KeyId: string; Alias: string; KeyState: string; KeyUsage: string; CreateTime: number; Origin?: string; Description?: string };
 
@@ -52,20 +55,7 @@ export function regionLabel(r: Region): string {
   return r.standard === 'SM' ? `${name} (SM-CRYPTO)` : `${name}(FIPS)`;
 }
 
-export const KEY_USAGE_LABELS: Record<string, string> = {
-  ENCRYPT_DECRYPT: 'Symmetric Encryption/Decryption',
-  ASYMMETRIC_DECRYPT_RSA_2048: 'Asymmetric Encryption/Decryption (RSA_2048)',
-  ASYMMETRIC_DECRYPT_SM2: 'Asymmetric Encryption/Decryption (SM2)',
-  ASYMMETRIC_SIGN_VERIFY_SM2: 'Asymmetric Signature Verification (SM2)',
-  ASYMMETRIC_SIGN_VERIFY_RSA_2048: 'Asymmetric Signature Verification (RSA_2048)',
-  ASYMMETRIC_SIGN_VERIFY_ECC: 'Asymmetric Signature Verification (ECC P-256)',
-  ASYMMETRIC_SIGN_VERIFY_ECDSA384: 'Asymmetric Signature Verification (ECDSA P-384)',
-  PQC_ENCRYPT_DECRYPT_ML_KEM_768: 'Post-quantum Encryption/Decryption (ML-KEM-768)',
-  PQC_SIGN_VERIFY_ML_DSA_65: 'Post-quantum Signature Verification (ML-DSA-65)',
-};
-const usageLabel = (u: string) => KEY_USAGE_LABELS[u] ?? u;
-
-export const KEY_STATES = ['Enabled', 'Disabled', 'PendingDelete', 'PendingImport', 'Archived'] as const;
+const usageLabel = (u: string) => keyUsageEntry(u)?.label ?? u;
 
 export function formatTime(unixS: unknown): string {
   const n = Number(unixS);
@@ -404,7 +394,7 @@ ${k.Origin === 'EXTERNAL'
   ${imp?.params
     ? html`<div id="import-params">
     <p>Wrapping key RSA_2048 (${imp.params.WrappingAlgorithm}), valid to <span id="params-valid-to">${formatTime(imp.params.ParametersValidTo)}</span> (UTC).</p>
-    <p><a class="button" id="download-public-key" download="publicKey_${id}.pem" href="data:application/x-pem-file;base64,${Buffer.from(pem(imp.params.PublicKey)).toString('base64')}">Download wrapping public key (PEM)</a>
+    <p><a class="button" id="download-public-key" download="publicKey_${id}.pem" href="data:application/x-pem-file;base64,${Buffer.from(pem(Buffer.from(imp.params.PublicKey, 'base64'))).toString('base64')}">Download wrapping public key (PEM)</a>
        <a class="button" id="download-public-key-der" download="publicKey_${id}.der" href="data:application/octet-stream;base64,${imp.params.PublicKey}">(DER)</a>
        <a class="button" id="download-import-token" download="importToken_${id}.txt" href="data:text/plain;base64,${Buffer.from(imp.params.ImportToken).toString('base64')}">Download import token</a></p>
   </div>`
@@ -422,11 +412,6 @@ ${k.Origin === 'EXTERNAL'
   </form>
 </div>`
   : ''}`;
-}
-
-function pem(derBase64: string): string {
-  const lines = derBase64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN PUBLIC KEY-----\n${lines.join('\n')}\n-----END PUBLIC KEY-----\n`;
 }
 
 export function deletionPage(v: { key: KeyMeta; csrf: string; region: string; failure?: ApiFailure; days: string }): Html {

@@ -5,6 +5,7 @@ import type { Token, TokenObjectInfo } from '../pkcs11/token.js';
 import type { ObjectName } from '../pkcs11/templates.js';
 import type { KeySpec } from '../model/keys.js';
 import type { KeyPlacement } from './placement.js';
+import { pem } from './pem.js';
 
 // Where a key version's material is made and destroyed. Token specs (AES, RSA, EC) are
 // generated inside the token and never leave it; SM4 and SM2 are made in the software module
@@ -47,11 +48,6 @@ export const alwaysInToken = (spec: KeySpec): boolean => RESIDENCE[spec] === 'to
 const SM2_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a811ccf5501822d034200', 'hex');
 
 export const materialContext = (keyId: string, version: number) => `key:${keyId}:v${version}`;
-
-function pem(der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
-  return `-----BEGIN PUBLIC KEY-----\n${b64}\n-----END PUBLIC KEY-----\n`;
-}
 
 export class KeyMaterialService {
   constructor(

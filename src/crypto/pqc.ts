@@ -3,6 +3,7 @@ import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { sm4 } from 'sm-crypto-v2';
 import { DecryptFailedError } from '../pkcs11/errors.js';
+import { pem } from './pem.js';
 
 // Post-quantum algorithms in the software module (SoftHSM2 has no PKCS#11 3.2 ML-KEM / ML-DSA
 // mechanisms): ML-KEM-768 (FIPS 203) as the KEM of a hybrid encryption with AES-256-GCM (FIPS
@@ -57,8 +58,7 @@ const der = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag]), de
 
 function spkiPem(oid: Buffer, publicKey: Uint8Array): string {
   const spki = der(0x30, Buffer.concat([der(0x30, oid), der(0x03, Buffer.concat([Buffer.from([0]), publicKey]))]));
-  const b64 = spki.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
-  return `-----BEGIN PUBLIC KEY-----\n${b64}\n-----END PUBLIC KEY-----\n`;
+  return pem(spki);
 }
 
 /** The raw public key inside one of our SubjectPublicKeyInfo PEMs. */

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KMS_ACTION_NAMES, KMS_CAM } from '../auth/kms-cam-table.js';
-import { evaluate, keyResource, parsePolicy, PolicyError, PRESET_POLICIES, type AuthzContext, type Policy, type PresetPolicyName } from '../auth/policy.js';
-import { dataKeyIdsOfCall, keyIdsOfCall } from './call-keys.js';
+import { evaluate, keyResource, parsePolicy, PolicyError, presetPolicies, type AuthzContext, type Policy, type PresetPolicyName } from '../auth/policy.js';
 import type { DataKeyRepo } from '../store/data-key-repo.js';
 import { TtlCache, type CacheEpoch } from './cache.js';
 import type { IdentityRepo } from '../store/identity-repo.js';
@@ -18,17 +16,52 @@ import { InvalidArgumentError, NotFoundError, AlreadyExistsError, UnauthorizedEr
 
 const PRESET_PREFIX = 'preset:';
 
+/** How CAM evaluates an action (kms-api.md §3, seed 004). */
+export interface CamRule {
+  /** 'operation': evaluated against resource `*` only, so a policy naming a resource does not grant it. */
+  readonly level: 'resource' | 'operation';
+  /** false where the seed marks IP restriction "not supported": evaluated without `qcs:ip`. */
+  readonly ipCondition: boolean;
+  /** Operation-level, yet evaluated against the CMK inside the ciphertext the call carries. */
+  readonly byCiphertextKey?: true;
+}
+
+export interface KeyRef {
+  readonly keyId: string;
+  /** Evaluated as a region-less resource (`qcs::kms::…`): ImportDataKey's CMK (seed 004). */
+  readonly regionless: boolean;
+}
+
+/** What a call touches: its CAM resources and the audit record's resource names. */
+export interface CallResources {
+  /** CMKs the call names or finds inside its ciphertext, in the order the audit record lists them. */
+  readonly keys: readonly KeyRef[];
+  /** Hosted data keys the call names; their resources are region-less (seed 004). */
+  readonly dataKeys: readonly string[];
+}
+
 export interface AccessRequest {
   /** The API's service: `kms`, or `cloudaudit` for LookUpEvents (operation-level, `*`). */
-  service?: string;
+  service: string;
+  action: string;
+  cam: CamRule;
+  resources: CallResources;
   accountUin: string;
   userUin: string;
   isRoot: boolean;
   region: string | undefined;
-  action: string;
-  params: Record<string, unknown>;
   sourceIp: string;
+  /** The request's Tags (CreateKey, GenerateDataKey, …), for `qcs:request_tag`. */
+  tags?: readonly { TagKey: string; TagValue: string }[];
   now?: Date;
+}
+
+/** The actions policies may name, from the action registry (the domain knows no action list). */
+export interface KnownActions {
+  /** Every KMS action: a policy naming another `kms:` action (no wildcard) is malformed. */
+  readonly kms: ReadonlySet<string>;
+  /** The actions the read-only preset policy grants. */
+  readonly readOnly: readonly string[];
 }
 
 const tagStrings = (k: KeyRecord) => k.tags.map((t) => `${t.key}&${t.value}`);
@@ -38,23 +71,28 @@ export class AccessService {
   private readonly attached: TtlCache<string, Policy[]>;
   /** policy document text → parsed policy: a pure function of the text, kept until evicted. */
   private readonly parsed: TtlCache<string, Policy>;
+  private readonly presets: Readonly<Record<PresetPolicyName, Policy>>;
+  private readonly knownActions: ReadonlySet<string>;
 
   constructor(
     private readonly policies: PolicyRepo,
     private readonly identities: IdentityRepo,
     private readonly keys: Pick<KeyRepo, 'getMany'>,
     private readonly dataKeys: DataKeyRepo,
+    actions: KnownActions,
     cache: { ttlMs: number; epoch?: CacheEpoch } = { ttlMs: 0 },
   ) {
     this.attached = new TtlCache({ ttlMs: cache.ttlMs, maxEntries: 10_000, epoch: cache.epoch });
     this.parsed = new TtlCache({ ttlMs: Infinity, maxEntries: 1_000 });
+    this.presets = presetPolicies(actions.readOnly);
+    this.knownActions = actions.kms;
   }
 
   async createPolicy(accountUin: string, name: string, document: string): Promise<{ name: string; id: string }> {
     if (!/^[A-Za-z0-9_.+=,@-]{1,128}$/.test(name)) throw new InvalidArgumentError('policy name must be 1 to 128 letters, digits or _.+=,@-');
-    if (name in PRESET_POLICIES) throw new AlreadyExistsError(`${name} is a preset policy`);
+    if (name in this.presets) throw new AlreadyExistsError(`${name} is a preset policy`);
     try {
-      parsePolicy(document, { knownActions: KMS_ACTION_NAMES });
+      parsePolicy(document, { knownActions: this.knownActions });
     } catch (err) {
       if (err instanceof PolicyError) throw new InvalidArgumentError(`malformed policy: ${err.message}`);
       throw err;
@@ -66,14 +104,14 @@ export class AccessService {
   }
 
   async listPolicies(accountUin: string): Promise<Array<{ name: string; id: string; preset: boolean }>> {
-    const presets = Object.keys(PRESET_POLICIES).map((name) => ({ name, id: `${PRESET_PREFIX}${name}`, preset: true }));
+    const presets = Object.keys(this.presets).map((name) => ({ name, id: `${PRESET_PREFIX}${name}`, preset: true }));
     return [...presets, ...(await this.policies.list(accountUin)).map((p) => ({ name: p.name, id: p.policyId, preset: false }))];
   }
 
   private async resolve(accountUin: string, policyName: string, userName: string): Promise<{ ref: string; userUin: string }> {
     const user = await this.identities.findUserByName(accountUin, userName);
     if (!user) throw new NotFoundError(`user ${userName} not found in account ${accountUin}`);
-    if (policyName in PRESET_POLICIES) return { ref: `${PRESET_PREFIX}${policyName}`, userUin: user.uin };
+    if (policyName in this.presets) return { ref: `${PRESET_PREFIX}${policyName}`, userUin: user.uin };
     const p = await this.policies.findByName(accountUin, policyName);
     if (!p) throw new NotFoundError(`policy ${policyName} not found in account ${accountUin}`);
     return { ref: p.policyId, userUin: user.uin };
@@ -99,11 +137,11 @@ export class AccessService {
     const out: Policy[] = [];
     for (const a of await this.policies.forUser(userUin)) {
       if (a.ref.startsWith(PRESET_PREFIX)) {
-        const preset = PRESET_POLICIES[a.ref.slice(PRESET_PREFIX.length) as PresetPolicyName];
+        const preset = this.presets[a.ref.slice(PRESET_PREFIX.length) as PresetPolicyName];
         if (preset) out.push(preset);
       } else if (a.document) {
         let p = this.parsed.get(a.document);
-        if (!p) this.parsed.set(a.document, (p = parsePolicy(a.document, { knownActions: KMS_ACTION_NAMES })));
+        if (!p) this.parsed.set(a.document, (p = parsePolicy(a.document, { knownActions: this.knownActions })));
         out.push(p);
       }
     }
@@ -113,12 +151,10 @@ export class AccessService {
   /** Throws UnauthorizedError when the policies do not allow the call; the root always passes. */
   async authorize(r: AccessRequest): Promise<void> {
     if (r.isRoot) return;
-    const service = r.service ?? 'kms';
-    const cam = service === 'kms' ? KMS_CAM[r.action] : { level: 'operation' as const, ipCondition: true };
+    const { service, cam } = r;
     const policies = await this.userPolicies(r.userUin);
-    const base: AuthzContext = { 'qcs:current_time': r.now ?? new Date() };
-    if (!cam || cam.ipCondition) base['qcs:ip'] = r.sourceIp;
-    if (Array.isArray(r.params.Tags)) base['qcs:request_tag'] = (r.params.Tags as Array<{ TagKey: string; TagValue: string }>).map((t) => `${t.TagKey}&${t.TagValue}`);
+    const base: AuthzContext = { 'qcs:current_time': r.now ?? new Date(), 'qcs:ip': r.sourceIp };
+    if (Array.isArray(r.tags)) base['qcs:request_tag'] = r.tags.map((t) => `${t.TagKey}&${t.TagValue}`);
     const deny = (resource: string): never => {
       throw new UnauthorizedError(`you are not authorized to perform operation (${service}:${r.action}) on resource (${resource})`);
     };
@@ -126,36 +162,36 @@ export class AccessService {
     // Hosted data keys (seed 004): resource-level on `qcs::kms::uin/$uin:key/creatorUin/$creatorUin/
     // $dataKeyId` — the region segment is empty in the seed, so only region-less (or `*`) patterns
     // match. Batch calls need every data key; a missing one is evaluated with a wildcard creator.
-    const dataKeyIds = service === 'kms' && cam?.level === 'resource' ? dataKeyIdsOfCall(r.params) : [];
+    const dataKeyIds = cam.level === 'resource' ? r.resources.dataKeys : [];
     if (dataKeyIds.length > 0) {
-      const found = new Map((await this.dataKeys.getMany(r.accountUin, r.region ?? '', dataKeyIds)).map((d) => [d.dataKeyId, d]));
+      const found = new Map((await this.dataKeys.getMany(r.accountUin, r.region ?? '', [...dataKeyIds])).map((d) => [d.dataKeyId, d]));
       for (const id of dataKeyIds) {
         const d = found.get(id);
         const resource = keyResource('', r.accountUin, d?.creatorUin ?? '*', id);
         const context: AuthzContext = { ...base, ...(d ? { 'qcs:resource_tag': d.tags.map((t) => `${t.key}&${t.value}`) } : {}) };
-        if (!evaluate({ action: r.action, service: 'kms', resources: [resource], context, isRoot: false }, policies).allowed) deny(resource);
+        if (!evaluate({ action: r.action, service, resources: [resource], context, isRoot: false, ipCondition: cam.ipCondition }, policies).allowed) deny(resource);
       }
       return;
     }
 
-    // Decrypt is operation-level in the CAM table (seed 004); the extension evaluates it against
-    // the key inside the ciphertext, which `*` grants still match and key-scoped grants now can.
-    const byCiphertext = r.action === 'Decrypt' || r.action === 'ReEncrypt';
-    const keyIds = service !== 'kms' || (cam?.level === 'operation' && !byCiphertext) ? [] : keyIdsOfCall(r.action, r.params);
-    if (keyIds.length === 0) {
-      if (!evaluate({ action: r.action, service, resources: ['*'], context: base, isRoot: false }, policies).allowed) deny('*');
+    // Operation-level actions are evaluated against `*`. Decrypt is operation-level in the CAM
+    // table (seed 004); the extension (`byCiphertextKey`) evaluates it against the key inside the
+    // ciphertext, which `*` grants still match and key-scoped grants now can.
+    const keys = cam.level === 'operation' && !cam.byCiphertextKey ? [] : r.resources.keys;
+    if (keys.length === 0) {
+      if (!evaluate({ action: r.action, service, resources: ['*'], context: base, isRoot: false, ipCondition: cam.ipCondition }, policies).allowed) deny('*');
       return;
     }
-    // ImportDataKey's resource (seed 004) is its wrapping CMK in the region-less form.
-    const region = r.action === 'ImportDataKey' ? '' : (r.region ?? '');
-    const found = new Map((await this.keys.getMany(r.accountUin, r.region ?? '', keyIds)).map((k) => [k.keyId, k]));
+    const found = new Map((await this.keys.getMany(r.accountUin, r.region ?? '', keys.map((k) => k.keyId))).map((k) => [k.keyId, k]));
     // Batch calls need permission on every key; a key that does not exist is evaluated with a
     // wildcard creator, so only a caller allowed on it learns that it is missing (§5.5).
-    for (const id of keyIds) {
+    for (const { keyId: id, regionless } of keys) {
+      // ImportDataKey's resource (seed 004) is its wrapping CMK in the region-less form.
+      const region = regionless ? '' : (r.region ?? '');
       const key = found.get(id);
       const resource = key ? keyResource(region, r.accountUin, key.creatorUin, id) : keyResource(region, r.accountUin, '*', id);
       const context: AuthzContext = { ...base, ...(key ? { 'qcs:resource_tag': tagStrings(key) } : {}) };
-      if (!evaluate({ action: r.action, service: 'kms', resources: [resource], context, isRoot: false }, policies).allowed) deny(resource);
+      if (!evaluate({ action: r.action, service, resources: [resource], context, isRoot: false, ipCondition: cam.ipCondition }, policies).allowed) deny(resource);
     }
   }
 }

@@ -8,6 +8,13 @@ import { DomainError } from './errors.js';
 export { KEY_STATES, type KeyState } from '../model/keys.js';
 import type { KeyState } from '../model/keys.js';
 
+/**
+ * The numbers ListKeyDetail's KeyState filter gives the states (kms-api.md §2.6; 0 = every
+ * state). ListDataKeyDetail numbers its three states, a data key's Enabled, Disabled and
+ * PendingDelete, the same way (§4.6).
+ */
+export const KEY_STATE_NUMBERS: Readonly<Record<KeyState, number>> = { Enabled: 1, Disabled: 2, PendingDelete: 3, PendingImport: 4, Archived: 5 };
+
 export const KEY_OPERATIONS = [
   'Encrypt', // Encrypt, GenerateDataKey, ReEncrypt destination
   'Decrypt', // Decrypt, ReEncrypt source

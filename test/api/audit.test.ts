@@ -8,6 +8,7 @@ import { cloudaudit } from 'tencentcloud-sdk-nodejs/tencentcloud/services/clouda
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { uuidTimeMs } from '../../src/ids.js';
+import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { cli, freePort, REPO } from '../helpers/cli.js';
 import { b64, clearProxy, cnKmsClient, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';
 
@@ -100,6 +101,8 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
     const next = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'ResourceName', AttributeValue: key }, { AttributeKey: 'EventName', AttributeValue: 'Encrypt' }], MaxResults: 3, NextToken: byKey.NextToken });
     expect(next.Events?.map((e) => e.RequestID)).toEqual(requestIds.slice(0, 2).reverse());
     expect(next.ListOver).toBe(true);
+    expect(checkAgainstSdkResponse('LookUpEvents', byKey)).toEqual([]);
+    expect(checkAgainstSdkResponse('LookUpEvents', next)).toEqual([]);
     const e = byKey.Events![0]!;
     expect(e).toMatchObject({ EventName: 'Encrypt', Username: 'root', SecretId: ROOT.secretId, SourceIPAddress: '127.0.0.1', ResourceRegion: 'ap-hongkong', AccountID: Number(ROOT.uin), ErrorCode: 0, Resources: { ResourceType: 'kms', ResourceName: key } });
     expect(Number(e.EventTime)).toBeGreaterThan(now() - 600);
@@ -125,6 +128,7 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
     await server.services.access.attach(ROOT.uin, 'audit-reader', 'auditor');
     expect((await client(cred.secretId, cred.secretKey).LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5 })).Events!.length).toBeGreaterThan(0);
     expect(await errorCode(client().LookUpEvents({ StartTime: now(), EndTime: now() - 10 }))).toBe('InvalidParameterValue');
+    expect(await errorCode(client().LookUpEvents({ StartTime: now() - 10, EndTime: now(), LookupAttributes: [{ AttributeKey: 'Colour', AttributeValue: 'red' }] }))).toBe('InvalidParameterValue');
   });
 });
 

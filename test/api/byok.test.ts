@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { sm4 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
+import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { rootCallers, ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
 import pkcs11js from 'pkcs11js';
 import { cli } from '../helpers/cli.js';

@@ -120,6 +120,14 @@ describe('conditions', () => {
     expect(await errorCode(remote('Encrypt', { KeyId: keyB, Plaintext: b64('x') }))).toBe(UNAUTHORIZED);
   });
 
+  it('BindCloudResource is evaluated without qcs:ip (seed: IP restriction not supported), UnbindCloudResource with it', async () => {
+    const binder = await subAccount('binder', { version: '2.0', statement: [{ effect: 'allow', action: ['kms:BindCloudResource', 'kms:UnbindCloudResource'], resource: '*', condition: { ip_equal: { 'qcs:ip': ['127.0.0.0/8'] } } }] });
+    const binding = { KeyId: keyB, ProductId: 'cos', ResourceId: 'bucket-ip-test' };
+    expect(await errorCode(binder('BindCloudResource', binding))).toBe(UNAUTHORIZED);
+    // Past CAM: the use case answers that there is no such binding.
+    expect(await errorCode(binder('UnbindCloudResource', binding))).toBe('ResourceUnavailable.CloudResourceBindingNotFound');
+  });
+
   it('tag-based authorization on qcs:resource_tag', async () => {
     const tagged = await subAccount('tagged', {
       version: '2.0',

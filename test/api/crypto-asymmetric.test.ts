@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { sm2 as sm2v2 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
+import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { MODULE_OFFERS, MODULE_UNDER_TEST } from '../helpers/modules.js';
 import { b64, clearProxy, errorCode, sdkError, unb64, type KmsCaller } from '../helpers/sdk-clients.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sm2 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
+import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { MODULE_OFFERS, MODULE_UNDER_TEST } from '../helpers/modules.js';
 import { b64, clearProxy, errorCode, sdkError, unb64, type KmsCaller } from '../helpers/sdk-clients.js';

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
+import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { REPO } from '../helpers/cli.js';
 import { clearProxy, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkAgainstSdkResponse } from '../../src/api/kms-schemas.js';
+import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { b64, clearProxy, cnKmsClient, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 

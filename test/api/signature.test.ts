@@ -8,18 +8,14 @@ import {
   InvalidParameterError,
   InvalidParameterValueError,
   MissingParameterError,
-  NonceCache,
   ReplayedRequestError,
   SignatureExpireError,
   SignatureFailureError,
   UnsupportedProtocolError,
-  authenticateRequest,
-  parseApiRequest,
-  unflattenParams,
-  verifySignature,
-  type ApiRequest,
-  type RawApiRequest,
-} from '../../src/api/signature.js';
+} from '../../src/api/errors.js';
+import { authenticateRequest, parseApiRequest, verifySignature } from '../../src/api/wire/index.js';
+import { NonceCache } from '../../src/api/wire/replay.js';
+import { unflattenParams, type ApiRequest, type RawApiRequest } from '../../src/api/wire/request.js';
 import { errorEnvelope, successEnvelope } from '../../src/api/envelope.js';
 import { DerivedKeyMemo } from '../../src/domain/identity.js';
 import { startCaptureServer, type CaptureServer } from '../helpers/sdk-capture.js';

@@ -450,7 +450,9 @@ describe('a sub-account acts with exactly its own permissions', () => {
       await shot(p, '18-subaccount-denied');
       expect(((await hk('ListKeyDetail', { SearchKeyAlias: 'not-allowed', KeyUsage: 'ALL' })).TotalCount)).toBe(0);
       await p.goto(`${base}/console/alarms`);
-      expect(await p.locator('.flash.error').textContent()).toContain('cloudaudit:LookUpEvents');
+      const denied = await p.locator('.flash.error').textContent();
+      expect(denied).toContain('AuthFailure.UnauthorizedOperation');
+      expect(denied).toContain('cloudaudit:LookUpEvents');
     } finally {
       await p.context().close();
     }

@@ -1,12 +1,12 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { KMS_ACTIONS, kmsRequestSchemas } from '../../src/api/kms-schemas.js';
+import { KMS_ACTIONS, kmsRequestSchemas } from '../../src/api/actions/index.js';
 import type { RawRequest } from './raw-http.js';
 import { tc3Headers } from './tc-sign.js';
 
-// Malformed requests for every KMS action, derived from the action's zod schema in
-// src/api/kms-schemas.ts (so actions added later are fuzzed without touching this file), plus a
+// Malformed requests for every KMS action, derived from the action's zod schema in the action
+// registry, src/api/actions (so actions added later are fuzzed without touching this file), plus a
 // table of field names whose valid values need context (key ids, ciphertext blobs, base64).
 //
 // Safety rule, so that "key states are unchanged afterwards" can be checked: an action that may

@@ -1,7 +1,8 @@
+import type { TencentErrorCode } from '../../src/api/error-codes.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import type { RawApiRequest } from '../../src/api/signature.js';
+import type { RawApiRequest } from '../../src/api/wire/request.js';
 import { errorEnvelope, successEnvelope } from '../../src/api/envelope.js';
 
 // A real HTTP listener on 127.0.0.1 that records each request byte for byte and answers with a
@@ -35,7 +36,7 @@ export async function startCaptureServer(): Promise<CaptureServer> {
       });
       const requestId = randomUUID();
       const body = nextError
-        ? errorEnvelope(nextError.code, nextError.message, requestId)
+        ? errorEnvelope(nextError.code as TencentErrorCode, nextError.message, requestId)
         : successEnvelope({}, requestId);
       nextError = undefined;
       res.writeHead(200, { 'Content-Type': 'application/json' });

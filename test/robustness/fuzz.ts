@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KMS_ACTIONS } from '../../src/api/kms-schemas.js';
+import { KMS_ACTIONS } from '../../src/api/actions/index.js';
 import { cli } from '../helpers/cli.js';
 import { judgeEnvelope } from '../helpers/contract-codes.js';
 import { fuzzCase, type FuzzCase, type FuzzTarget } from '../helpers/fuzz-requests.js';
@@ -13,7 +13,7 @@ import { heapUsedBytes, spawnServer, type ServerProcess } from '../helpers/serve
 import { dataDir, envFor, figures, ledger, say } from './context.js';
 
 // ≥100,000 malformed requests (HSMKMS_FUZZ_RUNS, default 100,000) across every action of
-// src/api/kms-schemas.ts, through real HTTP with keep-alive, against `hsmkms serve` (SoftHSM2 +
+// src/api/actions, through real HTTP with keep-alive, against `hsmkms serve` (SoftHSM2 +
 // SQLite) in its own process so its memory can be read from /proc. HSMKMS_FUZZ_SEED replays a run.
 
 const RUNS = Number(process.env.HSMKMS_FUZZ_RUNS ?? 100_000);

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { validateKmsParams, type KmsAction } from '../../src/api/kms-schemas.js';
-import { parseApiRequest } from '../../src/api/signature.js';
+import { validateKmsParams, type KmsAction } from '../../src/api/actions/index.js';
+import { parseApiRequest } from '../../src/api/wire/index.js';
 import { fieldsOf, fuzzCase, isReadOnlyAction } from '../helpers/fuzz-requests.js';
 
 // The fuzz generator's safety rule, checked offline with the server's own parser and validator:
 // a signed request for a state-changing action without id fields is always refused, so the fuzz
 // cannot change keys (robustness.test.ts compares key snapshots before and after). Guards the
-// rule for actions added to src/api/kms-schemas.ts later.
+// rule for actions added to the registry (src/api/actions) later.
 
 it('never produces an acceptable state-changing request without a key id', () => {
   const target = { host: '127.0.0.1:1', secretId: 'AKIDtest', secretKey: 'k'.repeat(32), regions: ['ap-hongkong'], keyIds: { 'ap-hongkong': ['0bb450ca-b6bc-43e8-b065-8b0b5954247a'] }, blobs: [Buffer.alloc(80, 1).toString('base64')] };

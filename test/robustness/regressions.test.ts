@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_PARAM_DEPTH, parseApiRequest, unflattenParams } from '../../src/api/signature.js';
+import { parseApiRequest } from '../../src/api/wire/index.js';
+import { MAX_PARAM_DEPTH, unflattenParams } from '../../src/api/wire/request.js';
 import { startTestServer, ROOT, type TestServer } from '../helpers/api-server.js';
 import { judgeEnvelope } from '../helpers/contract-codes.js';
 import { clearProxy } from '../helpers/sdk-clients.js';

@@ -4,17 +4,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import ts from 'typescript';
 import { z } from 'zod';
-import {
-  KMS_ACTIONS,
-  ParameterError,
-  checkAgainstSdkResponse,
-  isKmsAction,
-  kmsRequestSchemas,
-  kmsResponseFields,
-  validateKmsParams,
-  type FieldType,
-  type KmsAction,
-} from '../../src/api/kms-schemas.js';
+import { cloudAuditActions, isKmsAction, KMS_ACTIONS, kmsActions, kmsRequestSchemas, validateKmsParams, type KmsAction } from '../../src/api/actions/index.js';
+import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
+import type { FieldType } from '../../src/api/actions/shapes.js';
+import { ParameterError } from '../../src/api/errors.js';
+import { validateParams } from '../../src/api/validation.js';
 
 // The SDK's own model files are the authority (kms-api.md §8): read them at test time so a
 // schema or an SDK upgrade that drifts fails here.
@@ -42,33 +36,41 @@ const clientActions: string[] = (() => {
   return names.sort();
 })();
 
-// Model name → its members (a `= null` alias is an empty request).
-const models = new Map<string, readonly ts.PropertySignature[]>();
-parseDts('kms_models.d.ts').forEachChild((node) => {
-  if (ts.isInterfaceDeclaration(node)) models.set(node.name.text, node.members.filter(ts.isPropertySignature));
-  else if (ts.isTypeAliasDeclaration(node)) models.set(node.name.text, []);
-});
+// Model name → its members (a `= null` alias is an empty request). CloudAudit's LookUpEvents
+// models come from that service's own model file.
+type Models = Map<string, readonly ts.PropertySignature[]>;
+function readModels(source: ts.SourceFile): Models {
+  const models: Models = new Map();
+  source.forEachChild((node) => {
+    if (ts.isInterfaceDeclaration(node)) models.set(node.name.text, node.members.filter(ts.isPropertySignature));
+    else if (ts.isTypeAliasDeclaration(node)) models.set(node.name.text, []);
+  });
+  return models;
+}
+const kmsModels = readModels(parseDts('kms_models.d.ts'));
+const cloudAuditDir = join(dirname(require.resolve('tencentcloud-sdk-nodejs/package.json')), 'tencentcloud/services/cloudaudit/v20190319');
+const cloudAuditModels = readModels(ts.createSourceFile('cloudaudit_models.d.ts', readFileSync(join(cloudAuditDir, 'cloudaudit_models.d.ts'), 'utf8'), ts.ScriptTarget.ES2022, true));
 
 // A neutral description both sides reduce to: JSON type, array element, struct fields, optionality.
 type Shape = string | { array: Shape } | { object: Record<string, { optional: boolean; type: Shape }> };
 
-function sdkShape(typeNode: ts.TypeNode): Shape {
+function sdkShape(typeNode: ts.TypeNode, models: Models): Shape {
   if (typeNode.kind === ts.SyntaxKind.StringKeyword) return 'string';
   if (typeNode.kind === ts.SyntaxKind.NumberKeyword) return 'number';
   if (typeNode.kind === ts.SyntaxKind.BooleanKeyword) return 'boolean';
   if (ts.isTypeReferenceNode(typeNode)) {
     const name = typeNode.typeName.getText();
-    if (name === 'Array' && typeNode.typeArguments?.length === 1) return { array: sdkShape(typeNode.typeArguments[0]) };
-    return { object: sdkModel(name) };
+    if (name === 'Array' && typeNode.typeArguments?.length === 1) return { array: sdkShape(typeNode.typeArguments[0], models) };
+    return { object: sdkModel(name, models) };
   }
   throw new Error(`unhandled SDK type ${typeNode.getText()}`);
 }
 
-function sdkModel(name: string): Record<string, { optional: boolean; type: Shape }> {
+function sdkModel(name: string, models: Models = kmsModels): Record<string, { optional: boolean; type: Shape }> {
   const members = models.get(name);
   if (!members) throw new Error(`SDK model ${name} not found`);
   return Object.fromEntries(
-    members.map((member) => [member.name.getText(), { optional: member.questionToken !== undefined, type: sdkShape(member.type!) }]),
+    members.map((member) => [member.name.getText(), { optional: member.questionToken !== undefined, type: sdkShape(member.type!, models) }]),
   );
 }
 
@@ -128,7 +130,7 @@ describe('action table matches the CN SDK client', () => {
     expect(clientActions).toHaveLength(69);
     expect([...KMS_ACTIONS].sort()).toEqual(clientActions);
     expect(Object.keys(kmsRequestSchemas).sort()).toEqual(clientActions);
-    expect(Object.keys(kmsResponseFields).sort()).toEqual(clientActions);
+    expect(Object.keys(kmsActions).sort()).toEqual(clientActions);
     expect(isKmsAction('Encrypt')).toBe(true);
     expect(isKmsAction('encrypt')).toBe(false);
     expect(isKmsAction('toString')).toBe(false);
@@ -140,7 +142,12 @@ describe('action table matches the CN SDK client', () => {
   });
 
   it.each(clientActions)('%s response spec has exactly the SDK response fields, optionality and types', (action) => {
-    expect(specShape({ struct: kmsResponseFields[action as KmsAction] })).toEqual({ object: sdkModel(`${action}Response`) });
+    expect(specShape({ struct: kmsActions[action as KmsAction].response })).toEqual({ object: sdkModel(`${action}Response`) });
+  });
+
+  it('LookUpEvents (CloudAudit) request schema and response spec have exactly the SDK fields', () => {
+    expect(zodObjectShape(cloudAuditActions.LookUpEvents.schema)).toEqual(sdkModel('LookUpEventsRequest', cloudAuditModels));
+    expect(specShape({ struct: cloudAuditActions.LookUpEvents.response })).toEqual({ object: sdkModel('LookUpEventsResponse', cloudAuditModels) });
   });
 });
 
@@ -431,6 +438,41 @@ describe('enumerations', () => {
     ['ListKeyDetail', { Origin: 'tencent_kms' }, 'Origin'],
   ])('%s with a bad %s value → InvalidParameterValue', (action, params, field) => {
     expect(failure(action, params)).toMatchObject({ code: 'InvalidParameterValue', field });
+  });
+});
+
+describe('LookUpEvents (CloudAudit §6.3) through the same engine', () => {
+  const lookUp = (params: Record<string, unknown>, form: 'json' | 'flat' = 'json') => validateParams(cloudAuditActions.LookUpEvents.schema, params, form);
+  const lookUpFailure = (params: Record<string, unknown>, form: 'json' | 'flat' = 'json') => {
+    try {
+      lookUp(params, form);
+    } catch (error) {
+      if (error instanceof ParameterError) return { code: error.code, field: error.field };
+      throw error;
+    }
+    throw new Error(`LookUpEvents accepted ${JSON.stringify(params)}`);
+  };
+
+  it('accepts a time range with attributes, in both forms', () => {
+    expect(lookUp({ StartTime: 10, EndTime: 20, LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'Encrypt' }], MaxResults: 50, Extra: 1 })).toEqual({
+      StartTime: 10,
+      EndTime: 20,
+      LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'Encrypt' }],
+      MaxResults: 50,
+    });
+    expect(lookUp({ StartTime: '10', EndTime: '10', MaxResults: '3', NextToken: '42' }, 'flat')).toEqual({ StartTime: 10, EndTime: 10, MaxResults: 3, NextToken: '42' });
+  });
+
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ['unknown AttributeKey', { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'Colour' }] }, 'InvalidParameterValue', 'LookupAttributes.0.AttributeKey'],
+    ['EndTime before StartTime', { StartTime: 20, EndTime: 10 }, 'InvalidParameterValue', 'EndTime'],
+    ['no StartTime', { EndTime: 10 }, 'MissingParameter', 'StartTime'],
+    ['MaxResults above 50', { StartTime: 1, EndTime: 2, MaxResults: 51 }, 'InvalidParameterValue', 'MaxResults'],
+    ['NextToken not a token', { StartTime: 1, EndTime: 2, NextToken: 'abc' }, 'InvalidParameterValue', 'NextToken'],
+    ['negative StartTime', { StartTime: -1, EndTime: 2 }, 'InvalidParameterValue', 'StartTime'],
+    ['StartTime of the wrong JSON type', { StartTime: '1', EndTime: 2 }, 'InvalidParameter', 'StartTime'],
+  ])('%s → %s', (_name, params, code, field) => {
+    expect(lookUpFailure(params)).toEqual({ code, field });
   });
 });
 

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { callerOf } from '../key-wire.js';
+import { KeyId, NonEmpty } from './fields.js';
+import { cmk } from './resources.js';
+import { opt } from './shapes.js';
+import { action, KMS_AUDIT, RESOURCE } from './spec.js';
+
+// Binding CMKs to cloud resources (kms-api.md §4.9).
+
+export const binding = {
+  BindCloudResource: action({
+    schema: z.object({ KeyId, ProductId: NonEmpty, ResourceId: NonEmpty }),
+    response: { RequestId: opt('string') },
+    // Seed: IP restriction "not supported".
+    cam: { level: 'resource', ipCondition: false },
+    qps: 100,
+    access: 'write',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ keys }, p, ctx) => (await keys.bind(callerOf(ctx), p.KeyId, p.ProductId, p.ResourceId), {}),
+  }),
+  UnbindCloudResource: action({
+    schema: z.object({ KeyId, ProductId: NonEmpty, ResourceId: NonEmpty }),
+    response: { RequestId: opt('string') },
+    cam: RESOURCE,
+    qps: 100,
+    access: 'write',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ keys }, p, ctx) => (await keys.unbind(callerOf(ctx), p.KeyId, p.ProductId, p.ResourceId), {}),
+  }),
+};

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { callerOf } from '../key-wire.js';
+import { base64Of, CiphertextBlob, EncryptionAlgorithm, EncryptionPublicKey, KeyId, Message, Plaintext } from './fields.js';
+import { b64, plaintextOut } from './plaintext.js';
+import { cmk, pqcCiphertextKeyId } from './resources.js';
+import { opt } from './shapes.js';
+import { action, KMS_AUDIT, RESOURCE } from './spec.js';
+
+// Post-quantum operations (kms-api.md §4.8): note PlainText with a capital T (§7.9), as the SDK
+// spells it.
+
+export const pqc = {
+  PostQuantumCryptoEncrypt: action({
+    schema: z.object({ KeyId, PlainText: Plaintext }),
+    response: { CiphertextBlob: opt('string'), KeyId: opt('string'), RequestId: opt('string') },
+    cam: RESOURCE,
+    qps: 20,
+    access: 'write',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ pqc }, p, ctx) => {
+      const pt = b64(p.PlainText);
+      try {
+        const r = await pqc.encrypt(callerOf(ctx), p.KeyId, pt);
+        return { CiphertextBlob: r.blob.toString('base64'), KeyId: r.keyId };
+      } finally {
+        pt.fill(0);
+      }
+    },
+  }),
+  PostQuantumCryptoDecrypt: action({
+    schema: z.object({ CiphertextBlob, EncryptionPublicKey, EncryptionAlgorithm }),
+    response: { KeyId: opt('string'), PlainText: opt('string'), RequestId: opt('string') },
+    cam: RESOURCE,
+    qps: 20,
+    access: 'write',
+    resources: (p) => cmk(pqcCiphertextKeyId(p.CiphertextBlob)),
+    audit: KMS_AUDIT,
+    handler: async ({ crypto, pqc }, p, ctx) => {
+      const r = await pqc.decrypt(callerOf(ctx), b64(p.CiphertextBlob));
+      return { KeyId: r.keyId, PlainText: plaintextOut(crypto, r.plaintext, p) };
+    },
+  }),
+  PostQuantumCryptoSign: action({
+    schema: z.object({ Message, KeyId }),
+    response: { Signature: opt('string'), RequestId: opt('string') },
+    cam: RESOURCE,
+    qps: 20,
+    access: 'write',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ pqc }, p, ctx) => ({ Signature: (await pqc.sign(callerOf(ctx), p.KeyId, b64(p.Message))).toString('base64') }),
+  }),
+  PostQuantumCryptoVerify: action({
+    schema: z.object({ KeyId, SignatureValue: base64Of(1), Message }),
+    response: { SignatureValid: opt('boolean'), RequestId: opt('string') },
+    cam: RESOURCE,
+    qps: 20,
+    access: 'write',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ pqc }, p, ctx) => ({ SignatureValid: await pqc.verify(callerOf(ctx), p.KeyId, b64(p.Message), b64(p.SignatureValue)) }),
+  }),
+};

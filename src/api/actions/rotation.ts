@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { callerOf } from '../key-wire.js';
+import { intRange, KeyId, MemberAccount } from './fields.js';
+import { cmk } from './resources.js';
+import { opt } from './shapes.js';
+import { action, KMS_AUDIT, RESOURCE } from './spec.js';
+
+// Key rotation (kms-api.md §4.5, §2.7).
+
+export const rotation = {
+  EnableKeyRotation: action({
+    schema: z.object({ KeyId, RotateDays: intRange(7, 365).optional(), MemberAccount: MemberAccount.optional() }),
+    response: { RequestId: opt('string') },
+    cam: RESOURCE,
+    qps: 100,
+    access: 'write',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ keys }, p, ctx) => (await keys.enableRotation(callerOf(ctx), p.KeyId, p.RotateDays), {}),
+  }),
+  DisableKeyRotation: action({
+    schema: z.object({ KeyId, MemberAccount: MemberAccount.optional() }),
+    response: { RequestId: opt('string') },
+    cam: RESOURCE,
+    qps: 100,
+    access: 'write',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ keys }, p, ctx) => (await keys.disableRotation(callerOf(ctx), p.KeyId), {}),
+  }),
+  GetKeyRotationStatus: action({
+    schema: z.object({ KeyId, MemberAccount: MemberAccount.optional() }),
+    response: { KeyRotationEnabled: opt('boolean'), RequestId: opt('string') },
+    cam: RESOURCE,
+    qps: 100,
+    access: 'read',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ keys }, p, ctx) => ({ KeyRotationEnabled: (await keys.get(callerOf(ctx), p.KeyId)).rotationEnabled }),
+  }),
+  RotateKey: action({
+    schema: z.object({ KeyId, MemberAccount: MemberAccount.optional() }),
+    response: { TaskId: opt('string'), RequestId: opt('string') },
+    // Seed silent; addresses a KeyId → resource level (§5.3 "every action addressing a KeyId").
+    cam: RESOURCE,
+    qps: 20,
+    access: 'write',
+    resources: (p) => cmk(p.KeyId),
+    audit: KMS_AUDIT,
+    handler: async ({ keys }, p, ctx) => {
+      const k = await keys.rotate(callerOf(ctx), p.KeyId);
+      // Rotation completes synchronously; the task id names the new version.
+      return { TaskId: `${k.keyId}/v${k.currentVersion}` };
+    },
+  }),
+};

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { algorithmsFor } from '../../domain/key-usages.js';
+import { NO_RESOURCES } from './resources.js';
+import { list, opt, struct } from './shapes.js';
+import { action, KMS_AUDIT, OPERATION } from './spec.js';
+
+// Service information (kms-api.md §4.10).
+
+const ExclusiveHSM = struct({ HsmClusterId: opt('string'), HsmClusterName: opt('string') });
+const DestinationSyncConfig = struct({ DestinationRegion: opt('string'), HsmClusterId: opt('string') });
+const RegionQps = struct({ Region: opt('string'), Qps: opt('uint') });
+const AlgorithmInfo = struct({ KeyUsage: opt('string'), Algorithm: opt('string') });
+
+export const serviceInfo = {
+  GetServiceStatus: action({
+    schema: z.object({}),
+    response: {
+      ServiceEnabled: opt('boolean'), InvalidType: opt('int'), UserLevel: opt('uint'),
+      ProExpireTime: opt('uint'), ProRenewFlag: opt('uint'), ProResourceId: opt('string'),
+      ExclusiveVSMEnabled: opt('boolean'), ExclusiveHSMEnabled: opt('boolean'), SubscriptionInfo: opt('string'),
+      CmkUserCount: opt('uint'), CmkLimit: opt('uint'), ExclusiveHSMList: opt(list(ExclusiveHSM)),
+      IsAllowedDataKeyHosted: opt('boolean'), DataKeyLimit: opt('uint'), FreeDataKeyLimit: opt('uint'),
+      DataKeyUsedCount: opt('uint'), SyncTaskList: opt(list(DestinationSyncConfig)),
+      IsAllowedSync: opt('boolean'), QpsLimit: opt('uint'), QpsTotalLimit: opt('uint'),
+      RegionsQps: opt(list(RegionQps)), ResourceZone: opt('uint'), ResourceRegion: opt('uint'),
+      RequestId: opt('string'),
+    },
+    cam: OPERATION,
+    qps: 100,
+    access: 'read',
+    resources: () => NO_RESOURCES,
+    audit: KMS_AUDIT,
+    // ServiceEnabled=true, InvalidType=1, real quota and count; the cloud's editions,
+    // subscriptions, exclusive clusters and cross-region sync do not exist on premises.
+    handler: async ({ config, dataKeys, keys }, _params, ctx) => ({
+      ServiceEnabled: true,
+      InvalidType: 1,
+      UserLevel: 0,
+      ProExpireTime: 0,
+      ProRenewFlag: 0,
+      ProResourceId: '',
+      ExclusiveVSMEnabled: false,
+      ExclusiveHSMEnabled: false,
+      SubscriptionInfo: '',
+      CmkUserCount: await keys.count({ accountUin: ctx.identity.accountUin, region: ctx.region!.name }),
+      CmkLimit: config.cmkLimit,
+      ExclusiveHSMList: [],
+      // Hosted data keys (§4.6): the configured quota; nothing is sold on premises, so no free tier.
+      IsAllowedDataKeyHosted: true,
+      DataKeyLimit: config.dataKeyLimit,
+      FreeDataKeyLimit: 0,
+      DataKeyUsedCount: await dataKeys.count(ctx.identity.accountUin, ctx.region!.name),
+      SyncTaskList: [],
+      IsAllowedSync: false,
+    }),
+  }),
+  GetRegions: action({
+    schema: z.object({}),
+    response: { Regions: opt(list('string')), RequestId: opt('string') },
+    cam: OPERATION,
+    qps: 100,
+    access: 'read',
+    regionless: true,
+    resources: () => NO_RESOURCES,
+    audit: KMS_AUDIT,
+    // On premises, the configured regions.
+    handler: async ({ config }) => ({ Regions: config.regions.map((r) => r.name) }),
+  }),
+  ListAlgorithms: action({
+    schema: z.object({}),
+    response: {
+      SymmetricAlgorithms: opt(list(AlgorithmInfo)), AsymmetricAlgorithms: opt(list(AlgorithmInfo)),
+      AsymmetricSignVerifyAlgorithms: opt(list(AlgorithmInfo)), RequestId: opt('string'),
+    },
+    cam: OPERATION,
+    qps: 100,
+    access: 'read',
+    resources: () => NO_RESOURCES,
+    audit: KMS_AUDIT,
+    // Driven by the region's standard and what the token offers.
+    handler: async ({ capabilities }, _params, ctx) => {
+      const a = algorithmsFor(ctx.region!, capabilities());
+      return { SymmetricAlgorithms: a.symmetric, AsymmetricAlgorithms: a.asymmetric, AsymmetricSignVerifyAlgorithms: a.sign };
+    },
+  }),
+};
