@@ -21,7 +21,8 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { KeyState } from '../src/domain/key-state.js';
 import { migrate, openDatabase, type Db } from '../src/store/db.js';
-import { KeyRepo, type KeyListFilter, type KeyRecord } from '../src/store/key-repo.js';
+import type { KeyListFilter, KeyRecord } from '../src/model/keys.js';
+import { KeyRepo } from '../src/store/key-repo.js';
 import { median } from './stats.js';
 
 const N = Number(process.env.BENCH_KEYS || 100_000);

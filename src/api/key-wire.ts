@@ -1,7 +1,7 @@
 import type { Region } from '../config.js';
 import type { Caller, ListInput } from '../domain/keys.js';
 import { KEY_STATE_NUMBERS, KEY_STATES, type KeyState } from '../domain/key-state.js';
-import type { KeyRecord } from '../store/key-repo.js';
+import type { KeyRecord } from '../model/keys.js';
 import type { CallContext } from './actions/spec.js';
 
 // Wire shapes of keys: KeyMetadata as the SDK models it (kms-api.md §2.1) and the

@@ -4,7 +4,7 @@ import type { Region } from '../config.js';
 import type { CallResources, CamRule } from '../domain/access.js';
 import type { IdentityService } from '../domain/identity.js';
 import { requestLogger, type Logger } from '../log.js';
-import type { CredentialIdentity } from '../store/identity-repo.js';
+import type { CredentialIdentity } from '../model/identity.js';
 import { unvalidatedCallResources } from './actions/resources.js';
 import type { ActionSpec, ServiceDef } from './actions/spec.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
-import { storableAuditEvent, type AuditEvent, type AuditRepo, type StoredAuditEvent } from '../store/audit-repo.js';
+import type { AuditEvent, StoredAuditEvent } from '../model/audit.js';
+import { storableAuditEvent, type AuditRepo } from '../store/audit-repo.js';
 import { timeOrderedUuid, uuidTimeMs } from '../ids.js';
 
 // Audit trail writer. Every call's event is appended before the call is answered, in batches:

@@ -6,7 +6,7 @@ import type { AlarmService } from '../domain/alarms.js';
 import type { IdentityService } from '../domain/identity.js';
 import type { Logger } from '../log.js';
 import { sourceIpOf } from '../net.js';
-import type { CredentialIdentity, IdentityRepo } from '../store/identity-repo.js';
+import type { ConsoleIdentityLookup, CredentialIdentity } from '../model/identity.js';
 import type { Html } from './html.js';
 import { authed, str, type ApiResult } from './http.js';
 import type { Session, SessionStore } from './sessions.js';
@@ -24,7 +24,7 @@ export interface ConsoleDeps {
   logger: Logger;
   dispatch: Dispatch;
   identities: IdentityService;
-  identityRepo: IdentityRepo;
+  identityRepo: ConsoleIdentityLookup;
   /** CAM for reading the audit trail (CloudAudit's LookUpEvents): throws when not allowed. */
   authorizeAuditRead: (identity: CredentialIdentity, sourceIp: string) => Promise<void>;
   /** The API's error answer (api/errors.ts mapError), for errors met outside the API pipeline. */

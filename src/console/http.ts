@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { CredentialIdentity } from '../store/identity-repo.js';
+import type { CredentialIdentity } from '../model/identity.js';
 import type { Session } from './sessions.js';
 import type { ApiFailure } from './views.js';
 

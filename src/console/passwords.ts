@@ -1,5 +1,5 @@
 import { randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto';
-import type { ConsoleUserIdentity, IdentityRepo } from '../store/identity-repo.js';
+import type { ConsoleIdentityLookup, ConsoleUserIdentity } from '../model/identity.js';
 
 // Console passwords (issue 9): set by an operator with `hsmkms console password`, kept only as
 // a slow scrypt hash (RFC 7914; N=2^15, r=8, p=1 — OWASP's minimum for scrypt), never in logs.
@@ -53,7 +53,7 @@ export class PasswordError extends Error {
 let dummyHash: Promise<string> | undefined;
 
 export class ConsolePasswords {
-  constructor(private readonly repo: IdentityRepo) {}
+  constructor(private readonly repo: ConsoleIdentityLookup) {}
 
   /** Sets a user's console password (null removes it). */
   async set(accountUin: string, userName: string, password: string | null): Promise<void> {

@@ -1,6 +1,6 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { timeOrderedUuid } from '../ids.js';
-import type { CredentialIdentity } from '../store/identity-repo.js';
+import type { CredentialIdentity } from '../model/identity.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import { auditRoutes } from './audit.js';
 import { consoleContext, type ConsoleDeps } from './context.js';

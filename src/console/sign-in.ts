@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response, Router } from 'express';
 import { timeOrderedUuid } from '../ids.js';
 import { sourceIpOf } from '../net.js';
-import type { CredentialIdentity } from '../store/identity-repo.js';
+import type { CredentialIdentity } from '../model/identity.js';
 import type { ConsoleContext } from './context.js';
 import { authed, COOKIE, cookies, LOGIN_COOKIE, sameBytes, setCookie, str } from './http.js';
 import { ConsolePasswords } from './passwords.js';

@@ -3,7 +3,8 @@ import { evaluate, keyResource, parsePolicy, PolicyError, presetPolicies, type A
 import type { DataKeyRepo } from '../store/data-key-repo.js';
 import { TtlCache, type CacheEpoch } from './cache.js';
 import type { IdentityRepo } from '../store/identity-repo.js';
-import type { KeyRecord, KeyRepo } from '../store/key-repo.js';
+import type { KeyRecord } from '../model/keys.js';
+import type { KeyRepo } from '../store/key-repo.js';
 import type { PolicyRepo } from '../store/policy-repo.js';
 import { InvalidArgumentError, NotFoundError, AlreadyExistsError, UnauthorizedError } from './errors.js';
 

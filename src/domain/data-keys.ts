@@ -1,8 +1,9 @@
 import { StoreConflictError } from '../model/errors.js';
 import { randomUUID } from 'node:crypto';
 import { parseBlob } from '../crypto/blob.js';
-import type { DataKeyListFilter, DataKeyPatch, DataKeyRecord, DataKeyRepo } from '../store/data-key-repo.js';
-import type { Origin, Tag } from '../store/key-repo.js';
+import type { DataKeyListFilter, DataKeyPatch, DataKeyRecord } from '../model/data-keys.js';
+import type { Origin, Tag } from '../model/keys.js';
+import type { DataKeyRepo } from '../store/data-key-repo.js';
 import type { CryptoService } from './crypto-ops.js';
 import { DomainError, InvalidCiphertextError } from './errors.js';
 import { KeyStateError, type KeyState } from './key-state.js';

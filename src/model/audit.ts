@@ -51,3 +51,8 @@ export interface Checkpoint {
   /** How it was signed (crypto/service-keys.ts AuditKeyScheme): `ecdsa-p256` (DER) or `rsa-pss-sha256`. */
   scheme: string;
 }
+
+/** Reading the trail (CloudAudit's LookUpEvents); store/audit-repo.ts AuditRepo has it. */
+export interface AuditEventReader {
+  query(q: AuditQuery): Promise<StoredAuditEvent[]>;
+}

@@ -46,3 +46,10 @@ export interface ConsoleUserIdentity {
   userStatus: UserStatus;
 }
 
+
+/** The identity lookups the console makes (store/identity-repo.ts IdentityRepo has them). */
+export interface ConsoleIdentityLookup {
+  findCredentialIdentity(secretId: string): Promise<CredentialIdentity | undefined>;
+  findConsoleUser(by: { uin: string } | { accountUin: string; name: string }): Promise<(ConsoleUserIdentity & { passwordHash: string | null }) | undefined>;
+  setConsolePasswordHash(accountUin: string, name: string, hash: string | null): Promise<boolean>;
+}

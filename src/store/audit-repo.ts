@@ -6,7 +6,6 @@ import { getMeta } from './service-meta.js';
 /** service_meta row holding the retention anchor (AuditRepo.anchor). */
 const ANCHOR_META = 'audit_anchor';
 
-export type { AuditEvent, AuditQuery, Checkpoint, StoredAuditEvent } from '../model/audit.js';
 import type { AuditEvent, AuditQuery, Checkpoint, StoredAuditEvent } from '../model/audit.js';
 
 /** Each stored field's column, in the order the SQLite writer lists them. */

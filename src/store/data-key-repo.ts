@@ -5,7 +5,6 @@ import type { Origin, Tag } from '../model/keys.js';
 // Hosted data keys (migration 0010). The row holds the data key only as the CiphertextBlob
 // sealed under its CMK; nothing here can open it.
 
-export type { DataKeyListFilter, DataKeyPatch, DataKeyRecord } from '../model/data-keys.js';
 import type { DataKeyListFilter, DataKeyPatch, DataKeyRecord, DataKeyState } from '../model/data-keys.js';
 
 type Conn = Db | Knex.Transaction;

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from './db.js';
 
-export type { AccountRow, ConsoleUserIdentity, CredentialIdentity, CredentialRow, CredentialStatus, UserRow, UserStatus } from '../model/identity.js';
 import type { AccountRow, ConsoleUserIdentity, CredentialIdentity, CredentialRow, CredentialStatus, UserRow, UserStatus } from '../model/identity.js';
 
 type Conn = Db | Knex.Transaction;

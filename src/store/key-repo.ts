@@ -2,7 +2,6 @@ import type { Knex } from 'knex';
 import type { KeyState } from '../model/keys.js';
 import { retryingTransaction, whereContains, type Db } from './db.js';
 
-export type { KeyListFilter, KeyPatch, KeyRecord, KeySpec, KeyVersionRecord, Origin, Tag } from '../model/keys.js';
 import type { KeyListFilter, KeyPatch, KeyRecord, KeySpec, KeyVersionRecord, Origin, Tag } from '../model/keys.js';
 
 type Conn = Db | Knex.Transaction;

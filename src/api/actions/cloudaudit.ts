@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StoredAuditEvent } from '../../store/audit-repo.js';
+import type { StoredAuditEvent } from '../../model/audit.js';
 import { intRange, oneOf, UInt } from './fields.js';
 import { NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';

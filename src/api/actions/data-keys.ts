@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DataKeyState } from '../../domain/data-keys.js';
-import type { DataKeyRecord } from '../../store/data-key-repo.js';
+import type { DataKeyRecord } from '../../model/data-keys.js';
 import type { TencentErrorCode } from '../error-codes.js';
 import { callerOf, NOT_A_SYNC_REPLICA, statesNumbered } from '../key-wire.js';
 import { coded, optionalOrEmpty } from '../validation.js';

@@ -8,8 +8,8 @@ import type { DataKeyService } from '../../domain/data-keys.js';
 import type { ImportService } from '../../domain/imports.js';
 import type { KeyService } from '../../domain/keys.js';
 import type { PqcService } from '../../domain/pqc-ops.js';
-import type { AuditRepo } from '../../store/audit-repo.js';
-import type { CredentialIdentity } from '../../store/identity-repo.js';
+import type { AuditEventReader } from '../../model/audit.js';
+import type { CredentialIdentity } from '../../model/identity.js';
 import type { FieldSpec } from './shapes.js';
 
 // One API action, described once (STYLE.md "One description per concept"): the router, CAM, the
@@ -38,7 +38,7 @@ export interface ActionDeps {
   dataKeys: DataKeyService;
   pqc: PqcService;
   /** The audit trail, for CloudAudit's LookUpEvents. */
-  auditEvents: Pick<AuditRepo, 'query'>;
+  auditEvents: AuditEventReader;
 }
 
 export interface ActionSpec<S extends z.ZodObject = z.ZodObject> {
