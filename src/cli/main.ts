@@ -30,6 +30,8 @@ interface TokenReport extends TokenStatus {
   /** Per region standard: each key usage, and what the token lacks for it (empty: served). */
   keyUsages: Array<{ standard: string; keyUsage: string; missing: string[] }>;
   placement: { detail: string[] } | { error: string };
+  /** What an operator must know about this module (its profile's declared gaps). */
+  warnings: string[];
 }
 
 /** What `token status` prints: everything read from the token alone, so it works on any token. */
@@ -62,6 +64,7 @@ async function tokenReport(t: Token, config: Config): Promise<TokenReport> {
     },
     keyUsages,
     placement,
+    warnings: t.profile.enforcesNonExtractable === false ? [`${t.profile.name}: this module lets keys marked CKA_EXTRACTABLE=false be wrapped out; it is no custody boundary (docs/hsm.md)`] : [],
   };
 }
 
@@ -78,6 +81,7 @@ function humanReport(s: TokenReport & { reconciliation: unknown }): string {
     `KEK:       ${s.serviceKeys.kek.scheme ?? 'none possible'}${s.serviceKeys.kek.present ? '' : ' (not made yet: npx hsmkms token init)'}`,
     `audit key: ${s.serviceKeys.auditSigningKey.scheme ?? 'none possible'}`,
     ...s.serviceKeys.problems.map((p) => `problem:   ${p}`),
+    ...s.warnings.map((w) => `warning:   ${w}`),
     'mechanisms (token offers / profile says):',
     ...s.mechanisms.map((m) => `  ${m.name.padEnd(28)} ${m.offered ? 'yes' : 'no '} / ${m.expected === null ? 'n/a' : m.expected ? 'yes' : 'no '}  ${m.use}`),
     'key usages:',

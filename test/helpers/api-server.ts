@@ -39,7 +39,8 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
   // The token on the module under test (KMS_TEST_MODULE, default SoftHSM2), provisioned under the data dir.
   let token: ReturnType<typeof provisionModuleToken> | undefined;
   try {
-    token = share ? undefined : provisionModuleToken(MODULE_UNDER_TEST, dataDir);
+    // A PIN the test chose (KMS_PKCS11_PIN in `env`) is the token's; else one is generated.
+    token = share ? undefined : provisionModuleToken(MODULE_UNDER_TEST, dataDir, env.KMS_PKCS11_PIN);
   } catch (err) {
     pg?.release();
     throw err;

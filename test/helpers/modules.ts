@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pkcs11js from 'pkcs11js';
@@ -82,7 +82,9 @@ export function createModuleToken(name: ModuleName = MODULE_UNDER_TEST, prefix =
  * directory, NSS's database) go under it; openCryptoki's machine-wide token is wiped. `cleanup()`
  * removes the data dir.
  */
-export function provisionModuleToken(name: ModuleName, dataDir: string): ModuleToken {
+export function provisionModuleToken(name: ModuleName, dataDir: string, chosenPin?: string): ModuleToken {
+  // The PIN the caller chose, else the one provisioning generates (read back from the PIN file).
+  const pin0 = chosenPin;
   const profile = loadProfile(name);
   const module = profile.module;
   if (!existsSync(module)) {
@@ -103,16 +105,19 @@ export function provisionModuleToken(name: ModuleName, dataDir: string): ModuleT
   switch (name) {
     case 'softhsm2': {
       conf = path.join(dataDir, 'softhsm2.conf');
-      provisionSoftHsm({ dataDir, conf, label: LABEL, pinFile });
+      provisionSoftHsm({ dataDir, conf, label: LABEL, pinFile, pin: pin0 });
+      if (pin0) writeFileSync(pinFile, `${pin0}\n`, { mode: 0o600 });
       break;
     }
     case 'nss':
       // Where hsm/nss.json's initArgs puts it ({dataDir}/nss), so a server finds it unaided.
-      initArgs = run('token-nss', ['provision', path.join(dataDir, 'nss'), LABEL, pinFile], base).trim();
+      initArgs = run('token-nss', ['provision', path.join(dataDir, 'nss'), LABEL, pinFile], { ...base, ...(pin0 ? { KMS_PKCS11_PIN: pin0 } : {}) }).trim();
+      if (pin0) writeFileSync(pinFile, `${pin0}\n`, { mode: 0o600 });
       break;
     case 'opencryptoki':
       run('token-opencryptoki', ['status'], base);
-      run('token-opencryptoki', ['reset', LABEL, pinFile], base);
+      run('token-opencryptoki', ['reset', LABEL, pinFile], { ...base, ...(pin0 ? { KMS_PKCS11_PIN: pin0 } : {}) });
+      if (pin0) writeFileSync(pinFile, `${pin0}\n`, { mode: 0o600 });
       liveOpencryptoki = dataDir;
       break;
   }

@@ -524,7 +524,7 @@ describe(`PKCS#11 module facts: ${M}`, () => {
     expect(out(`{ flags: P.CKF_OS_LOCKING_OK }`)).toBe(`CKR_ARGUMENTS_BAD ${P.CKR_ARGUMENTS_BAD}`);
     expect(out(`{ libraryParameters: "configdir='sql:${path.join(token.dataDir, 'absent')}' dbTokenDescription='x' ", flags: P.CKF_OS_LOCKING_OK }`)).toBe(`CKR_VENDOR_DEFINED ${CKR_NSS_CERTDB_FAILED}`);
     // pkcs11js drops the string's last character: an unquoted last value loses a letter.
-    const dir = path.join(token.dataDir, 'nssdb');
+    const dir = path.join(token.dataDir, 'nss');
     const label = child(`p11.C_Initialize({ libraryParameters: "configdir='sql:${dir}' dbTokenDescription=abcdef", flags: P.CKF_OS_LOCKING_OK });
       console.log(p11.C_GetSlotList(true).map((x) => p11.C_GetTokenInfo(x).label.trim()).join('|')); p11.C_Finalize();`);
     expect(label.stdout.trim()).toBe('NSS Generic Crypto Services|abcde');

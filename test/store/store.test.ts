@@ -381,7 +381,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
       return [{ ...e, seq: 0, prevHash, hash: eventHash(prevHash, e) }];
     });
     await repo.close();
-    expect(await migrate(legacy)).toEqual(['0014_audit_lookup_by_time']);
+    expect(await migrate(legacy)).toEqual(['0014_audit_lookup_by_time', '0015_service_key_schemes']);
     expect(await getMeta(legacy, 'audit.request_time_from_seq')).toBe('1');
     const log = new AuditLog(new AuditRepo(legacy), { failClosed: true });
     const current = timeOrderedUuid();
