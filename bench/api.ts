@@ -60,7 +60,7 @@ interface Dataset {
   setupSeconds?: number;
 }
 
-/** TC3-HMAC-SHA256 headers for one POST / (kms-api.md §1.4), signing content-type and host. */
+/** TC3-HMAC-SHA256 headers for one POST / (docs/contract/protocol.md#tc3), signing content-type and host. */
 function signTc3(o: { host: string; secretId: string; secretKey: string; action: string; body: string; now?: number }): Record<string, string> {
   const ts = Math.floor((o.now ?? Date.now()) / 1000);
   return {

@@ -233,7 +233,7 @@ async function main(): Promise<void> {
     await compare('get-many-20', small, big, (d) => () => d.repo.getMany(ACCOUNT, REGION, Array.from({ length: 20 }, () => pick(d.ids))));
     // ListKeyDetail / ListKeys without filters, newest first.
     await compare('list-first-page-10', small, big, list({ limit: 10 }), await described({}, { limit: 10 }));
-    // ListKeyDetail's default: KeyUsage absent means ENCRYPT_DECRYPT only (§2.6).
+    // ListKeyDetail's default: KeyUsage absent means ENCRYPT_DECRYPT only (docs/contract/keys.md#list-key-detail-filters).
     await compare('list-default-usage-10', small, big, list({ keyUsages: ['ENCRYPT_DECRYPT'] }), await described({ keyUsages: ['ENCRYPT_DECRYPT'] }, { keyUsages: ['ENCRYPT_DECRYPT'] }));
     await compare('list-first-page-200', small, big, list({ limit: 200 }), await described({}, { limit: 200 }));
     // A deep page at 90% of the account's keys: offset 90,000 at 100,000 keys, 900 at 1,000.

@@ -1,4 +1,4 @@
-// npm run bench:nodes — scale-out figures (issue 12): the data plane through 1 node on SQLite,
+// npm run bench:nodes — scale-out figures: the data plane through 1 node on SQLite,
 // 1 node on PostgreSQL and 2 nodes on PostgreSQL (separate `hsmkms serve` processes sharing the
 // database and one SoftHSM2 token), driven by autocannon (programmatic, every request TC3-signed
 // as it is sent) as the root account, audit trail on. For 2 nodes, the connections are split
@@ -30,7 +30,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS || '16,64').split(',').map(Number);
 const ONLY = process.env.BENCH_CASES ? new RegExp(process.env.BENCH_CASES) : undefined;
 
-/** TC3-HMAC-SHA256 headers for one POST / (kms-api.md §1.4), signing content-type and host. */
+/** TC3-HMAC-SHA256 headers for one POST / (docs/contract/protocol.md#tc3), signing content-type and host. */
 function signTc3(host: string, action: string, body: string): Record<string, string> {
   const ts = Math.floor(Date.now() / 1000);
   return {

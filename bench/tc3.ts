@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 
-// TC3-HMAC-SHA256 (kms-api.md §1.4) as a client computes it, for the benchmarks and the tests
+// TC3-HMAC-SHA256 (docs/contract/protocol.md#tc3) as a client computes it, for the benchmarks and the tests
 // (test/helpers/tc-sign.ts re-exports it): written from the contract, not from the server's
 // src/api/wire/tc3.ts, so the two check each other. Signs content-type and host of a POST /.
 // Here rather than under test/ because the benchmarks ship without test/ (Dockerfile).

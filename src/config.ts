@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-// The environment of ../shared/interface.md, read in one place.
+// The environment of README "Configuration", read in one place.
 
 export type RegionStandard = 'FIPS' | 'SM';
 

@@ -4,11 +4,11 @@ import { errorEnvelope } from './envelope.js';
 import type { TencentErrorCode } from './error-codes.js';
 
 // Requests Node's HTTP parser refuses before Express sees them — a header block beyond
-// maxHeaderSize (a GET URL near the 32 KB of kms-api.md §1.1), a malformed request line, broken
-// chunked encoding — get the Tencent error envelope (HTTP 200, §1.8) like every other refusal,
+// maxHeaderSize (a GET URL near the 32 KB of docs/contract/protocol.md#endpoint), a malformed request line, broken
+// chunked encoding — get the Tencent error envelope (HTTP 200, docs/contract/protocol.md#envelope) like every other refusal,
 // instead of Node's bare 400/431 that the SDKs report as a code-less transport error.
 
-/** Header block size allowed: a 32 KB GET URL (§1.1) plus ordinary headers. */
+/** Header block size allowed: a 32 KB GET URL (docs/contract/protocol.md#endpoint) plus ordinary headers. */
 export const MAX_HEADER_BYTES = 64 * 1024;
 
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {

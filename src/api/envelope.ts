@@ -1,6 +1,6 @@
 import type { TencentErrorCode } from './error-codes.js';
 
-// Tencent Cloud API 3.0 response envelope (kms-api.md §1.8). Both shapes travel with HTTP 200:
+// Tencent Cloud API 3.0 response envelope (docs/contract/protocol.md#envelope). Both shapes travel with HTTP 200:
 // the SDKs read `Response.Error` only from a 200 answer and turn any other status into a
 // code-less transport error.
 

@@ -8,7 +8,7 @@ import type * as HsmErrors from '../pkcs11/errors.js';
 // themselves; API-layer errors (errors.ts) carry their Tencent code. Every table is keyed and
 // valued by literal codes, so a misspelt code does not compile.
 
-// Every code this service answers: kms-api.md §1.9, the common codes and the KMS ones.
+// Every code this service answers: docs/contract/protocol.md#error-codes, the common codes and the KMS ones.
 export const TENCENT_ERROR_CODES = [
   'ActionOffline', 'AuthFailure.InvalidAuthorization', 'AuthFailure.InvalidSecretId', 'AuthFailure.MFAFailure',
   'AuthFailure.SecretIdNotFound', 'AuthFailure.SignatureExpire', 'AuthFailure.SignatureFailure', 'AuthFailure.TokenFailure',
@@ -71,21 +71,21 @@ export const DOMAIN: Readonly<Record<DomainErrorCode, TencentErrorCode>> = {
   InvalidCiphertext: 'InvalidParameterValue.InvalidCiphertext',
   InvalidKeyUsage: 'InvalidParameterValue.InvalidKeyUsage',
   EncryptionFailed: 'FailedOperation.EncryptionError',
-  // BYOK (kms-api.md §4.4)
+  // BYOK (docs/contract/actions.md#group-import)
   NotExternalKey: 'UnsupportedOperation.NotExternalCmk',
   ImportTokenInvalid: 'InvalidParameter',
   ImportTokenExpired: 'ResourceUnavailable.TokenExpired',
   ImportMaterialUnreadable: 'InvalidParameter.DecryptMaterialError',
   ImportMaterialSize: 'InvalidParameter',
   MaterialNotMatch: 'InvalidParameterValue.MaterialNotMatch',
-  // The state machine's refusals (domain/key-state.ts), kms-api.md §2.3.
+  // The state machine's refusals (domain/key-state.ts), docs/contract/keys.md#state-table.
   'KeyState.Disabled': 'ResourceUnavailable.CmkDisabled',
   'KeyState.PendingDelete': 'ResourceUnavailable.KeyPendingDelete',
   'KeyState.Archived': 'ResourceUnavailable.CmkArchived',
   'KeyState.StateNotSupported': 'ResourceUnavailable.CmkStateNotSupport',
   'KeyState.ShouldBeDisabled': 'ResourceUnavailable.CmkShouldBeDisabled',
   'KeyState.NotPendingDelete': 'ResourceUnavailable.CmkNotPendingDelete',
-  // Hosted data keys (domain/data-keys.ts), kms-api.md §4.6.
+  // Hosted data keys (domain/data-keys.ts), docs/contract/actions.md#group-data-keys.
   DataKeyNotFound: 'ResourceUnavailable.DataKeyNotFound',
   DataKeyNameExists: 'InvalidParameterValue.DataKeyNameAlreadyExists',
   DataKeyLimit: 'LimitExceeded.DataKeyLimitExceeded',

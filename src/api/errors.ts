@@ -4,9 +4,9 @@ import { StoreBusyError } from '../model/errors.js';
 import { DOMAIN, HSM, type DomainErrorCode, type HsmErrorCode, type TencentErrorCode } from './error-codes.js';
 
 // The API's errors and their answers. The API layer's own refusals carry their Tencent code
-// (kms-api.md §1.9); mapError turns any error into the envelope's code and message.
+// (docs/contract/protocol.md#error-codes); mapError turns any error into the envelope's code and message.
 
-// Each error's `code` is the Tencent error code (§1.9) the envelope carries.
+// Each error's `code` is the Tencent error code (docs/contract/protocol.md#error-codes) the envelope carries.
 
 export abstract class ApiRequestError extends Error {
   abstract readonly code: TencentErrorCode;
@@ -56,7 +56,7 @@ export class ReplayedRequestError extends ApiRequestError {
   readonly code = 'AuthFailure.SignatureFailure';
 }
 
-// Rejections decided by the router itself (kms-api.md §1.7). Each code is the Tencent code.
+// Rejections decided by the router itself (docs/contract/protocol.md#processing-order). Each code is the Tencent code.
 
 export class InvalidActionError extends ApiRequestError {
   readonly code = 'InvalidAction';
@@ -75,7 +75,7 @@ export class TokenFailureError extends ApiRequestError {
 }
 
 export class RequestLimitExceededError extends ApiRequestError {
-  // Exactly this code: Go's automatic retry matches it literally (§1.7 step 5).
+  // Exactly this code: Go's automatic retry matches it literally (docs/contract/protocol.md#processing-step-5).
   readonly code = 'RequestLimitExceeded';
 }
 

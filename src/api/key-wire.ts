@@ -4,14 +4,14 @@ import { KEY_STATE_NUMBERS, KEY_STATES, type KeyState } from '../domain/key-stat
 import type { KeyRecord } from '../model/keys.js';
 import type { CallContext } from './actions/spec.js';
 
-// Wire shapes of keys: KeyMetadata as the SDK models it (kms-api.md §2.1) and the
-// ListKeyDetail filters (§2.6). Tencent vocabulary stays in api/.
+// Wire shapes of keys: KeyMetadata as the SDK models it (docs/contract/keys.md#key-metadata) and the
+// ListKeyDetail filters (docs/contract/keys.md#list-key-detail-filters). Tencent vocabulary stays in api/.
 
 export function callerOf(ctx: CallContext): Caller {
   return { accountUin: ctx.identity.accountUin, userUin: ctx.identity.userUin, region: ctx.region! };
 }
 
-/** KeyMetadata.Type is the compliance class, not CreateKey's Type: 2 FIPS, 4 SM (§2.1). */
+/** KeyMetadata.Type is the compliance class, not CreateKey's Type: 2 FIPS, 4 SM (docs/contract/keys.md#key-metadata). */
 const complianceType = (standard: Region['standard']) => (standard === 'SM' ? 4 : 2);
 
 /** Cross-region sync replicas do not exist on premises: the metadata fields say so. */
@@ -65,12 +65,12 @@ export function listKeyDetailFilter(p: ListKeyDetailParams): ListInput {
     newestFirst: (p.OrderType ?? 0) === 0,
     states: statesNumbered(p.KeyState),
     origin: p.Origin === 'TENCENT_KMS' || p.Origin === 'EXTERNAL' ? p.Origin : undefined,
-    // §2.6: an empty KeyUsage means ENCRYPT_DECRYPT only; ALL means every usage.
+    // docs/contract/keys.md#list-key-detail-filters: an empty KeyUsage means ENCRYPT_DECRYPT only; ALL means every usage.
     keyUsages: p.KeyUsage === 'ALL' ? undefined : [p.KeyUsage || 'ENCRYPT_DECRYPT'],
     search: p.SearchKeyAlias || undefined,
     tagFilters: p.TagFilters?.map((f) => ({ key: f.TagKey, values: f.TagValue ?? [] })),
   };
 }
 
-/** ListKeys shows keys that are Enabled, Disabled or PendingImport (§4.1). */
+/** ListKeys shows keys that are Enabled, Disabled or PendingImport (docs/contract/actions.md#group-lifecycle). */
 export const LIST_KEYS_STATES: KeyState[] = KEY_STATES.filter((s) => s === 'Enabled' || s === 'Disabled' || s === 'PendingImport');

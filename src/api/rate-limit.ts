@@ -1,9 +1,9 @@
 import { TENCENT_QPS } from './actions/index.js';
 
-// Per-account, per-region, per-action request limits (kms-api.md §1.10) → RequestLimitExceeded.
+// Per-account, per-region, per-action request limits (docs/contract/protocol.md#rate-limits) → RequestLimitExceeded.
 // On premises nothing is limited unless configured. KMS_RATE_LIMITS:
 //   unset / "off"            no limits
-//   "tencent"                Tencent's documented per-action QPS (§4 headings), for clients that
+//   "tencent"                Tencent's documented per-action QPS (docs/contract/actions.md headings), for clients that
 //                            want to exercise their back-off
 //   "tencent,Encrypt=50"     the preset with overrides;  "Encrypt=50,Decrypt=20"  only those
 // A token bucket per (root UIN, region, action), holding one second of requests.

@@ -18,8 +18,8 @@ import { timeOrderedUuid } from '../ids.js';
 import { sourceIpOf } from '../net.js';
 
 // POST / and GET /: Tencent Cloud API 3.0. Requests are routed by Version and Action, never
-// by the credential scope or Host (../shared/interface.md "Wire"). API errors answer HTTP 200
-// with the error envelope, as Tencent does (kms-api.md §1.8).
+// by the credential scope or Host (README "Endpoints"). API errors answer HTTP 200
+// with the error envelope, as Tencent does (docs/contract/protocol.md#envelope).
 
 export interface ApiDeps {
   logger: Logger;
@@ -165,7 +165,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       if (deps.audit && !deps.audit.available) throw new AuditDownError('The audit trail is unavailable; requests are refused until it recovers.');
       call = readCall();
       const request = call;
-      // §1.7 order: version, action and region before authentication.
+      // docs/contract/protocol.md#processing-order order: version, action and region before authentication.
       const service = byVersion.get(request.version);
       if (!service) throw new NoSuchVersionError(`The API version \`${request.version}\` does not exist.`);
       spec = service.actions.get(request.action);

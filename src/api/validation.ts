@@ -3,11 +3,11 @@ import type { TencentErrorCode } from './error-codes.js';
 import { ParameterError } from './errors.js';
 
 // Request validation for every action (KMS and CloudAudit): the action's zod schema holds the
-// rules, this engine the wire's reading of them — flat-form coercion (§1.2), JSON null as "not
-// given", '' as "not given" where the SDK says so, and the §1.7 step 6 choice of error code.
-// § numbers refer to kms-api.md.
+// rules, this engine the wire's reading of them — flat-form coercion (docs/contract/protocol.md#request-forms), JSON null as "not
+// given", '' as "not given" where the SDK says so, and the docs/contract/protocol.md#processing-step-6 choice of error code.
+// § numbers refer to docs/contract.
 
-// A value rule broken at a field reports that field's sub-code where §4 names one (§1.7 step 6);
+// A value rule broken at a field reports that field's sub-code where docs/contract/actions.md names one (docs/contract/protocol.md#processing-step-6);
 // type errors stay InvalidParameter whatever the field.
 const fieldCodes = new WeakMap<z.ZodType, TencentErrorCode>();
 export function coded<T extends z.ZodType>(schema: T, code: TencentErrorCode): T {
@@ -27,7 +27,7 @@ export function optionalOrEmpty<T extends z.ZodType>(schema: T): z.ZodOptional<T
 /**
  * `json`: a TC3 JSON body, already typed — nothing is coerced, so `"Type":"1"` is
  * InvalidParameter. `flat`: v1 form / GET query after unflattenParams, every leaf a string —
- * leaves are coerced to the schema's type first (§1.2): canonical decimal integers to numbers,
+ * leaves are coerced to the schema's type first (docs/contract/protocol.md#request-forms): canonical decimal integers to numbers,
  * `true`/`false` to booleans; anything else stays a string and fails as InvalidParameter.
  * Throws ParameterError; returns the request with unknown fields removed and '' dropped from
  * fields where the SDK defines '' as "not given".
@@ -69,7 +69,7 @@ function coerceFlat(schema: z.ZodType, value: unknown): unknown {
   return value;
 }
 
-// §1.2: SDKs omit null fields, so a JSON null is "not provided", at any depth.
+// docs/contract/protocol.md#request-forms: SDKs omit null fields, so a JSON null is "not provided", at any depth.
 function withoutNulls(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutNulls);
   if (!isPlainObject(value)) return value;
@@ -166,7 +166,7 @@ function subCodeOf(schema: z.ZodType): TencentErrorCode | undefined {
   return fieldCodes.get(schema) ?? fieldCodes.get(unwrapOptional(schema));
 }
 
-// §1.7 step 6: absent → MissingParameter, wrong JSON type → InvalidParameter, bad value →
+// docs/contract/protocol.md#processing-step-6: absent → MissingParameter, wrong JSON type → InvalidParameter, bad value →
 // InvalidParameterValue or the field's sub-code. Classification looks at the value itself, not at
 // zod's issue kinds (z.enum reports a number as an invalid option, not a wrong type). With several
 // problems the most basic class wins, then the first in field order.

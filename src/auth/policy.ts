@@ -1,12 +1,12 @@
-// CAM policy engine, syntax version 2.0 (kms-api.md §5.2–§5.5). Pure: no I/O.
+// CAM policy engine, syntax version 2.0 (docs/contract/cam.md#policy-syntax–docs/contract/cam.md#evaluation). Pure: no I/O.
 //
-// Semantic choices where §5 says "unconfirmed":
+// Semantic choices where docs/contract/cam.md says "unconfirmed":
 // - Action and resource matching is case-sensitive; `name/` is optional (`kms:Encrypt`
-//   == `name/kms:Encrypt`); `permid/…` entries are accepted and never match (§5.2).
+//   == `name/kms:Encrypt`); `permid/…` entries are accepted and never match (docs/contract/cam.md#policy-syntax).
 // - Resources are compared segment by segment (six `:`-separated segments). Inside a
 //   segment `*` matches any run of characters, `/` included (`key/*` covers
 //   `key/creatorUin/1/abc`); it never crosses a `:`. An empty region segment in a pattern
-//   matches every region (§5.3 "empty region = all"). A pattern of exactly `*` matches
+//   matches every region (docs/contract/cam.md#resources "empty region = all"). A pattern of exactly `*` matches
 //   everything, including the `*` that operation-level APIs request; any other pattern
 //   never matches the requested `*` (seed 004: naming a resource excludes op-level APIs).
 // - Several resources (batch calls): the request is evaluated per resource. Deny if a
@@ -409,7 +409,7 @@ function resourceMatches(pattern: string, resource: string): boolean {
   const r = resource.split(':');
   if (r.length !== 6) return false;
   for (let i = 0; i < 6; i++) {
-    if (i === 3 && p[i] === '') continue; // empty region in a pattern = every region (§5.3)
+    if (i === 3 && p[i] === '') continue; // empty region in a pattern = every region (docs/contract/cam.md#resources)
     if (p[i].includes('*') ? !glob(p[i], false).test(r[i]) : p[i] !== r[i]) return false;
   }
   return true;
@@ -512,7 +512,7 @@ function statementApplies(s: Statement, service: string, action: string, context
 }
 
 // ---------------------------------------------------------------------------------------
-// Evaluation (§5.5)
+// Evaluation (docs/contract/cam.md#evaluation)
 
 export function evaluate(request: AuthzRequest, policies: readonly Policy[]): Decision {
   if (request.isRoot) return { allowed: true, reason: 'root' };
@@ -551,7 +551,7 @@ export function evaluate(request: AuthzRequest, policies: readonly Policy[]): De
 // Preset policies
 
 // The read-only preset lists its actions, given by the caller, rather than `Describe*`/`List*`/
-// `Get*`, which would also grant reads of key material (§5.6).
+// `Get*`, which would also grant reads of key material (docs/contract/cam.md#examples).
 export type PresetPolicyName = 'QcloudKMSFullAccess' | 'QcloudKMSReadOnlyAccess';
 
 export function presetPolicies(readOnlyActions: readonly string[]): Readonly<Record<PresetPolicyName, Policy>> {

@@ -14,7 +14,7 @@ import { verifyExport } from '../audit/trail.js';
 import { ConsolePasswords, generatePassword } from '../console/passwords.js';
 import { IdentityRepo } from '../store/identity-repo.js';
 
-// `npx hsmkms …` (../shared/interface.md). Every command that prints data takes --json;
+// `npx hsmkms …` (README "CLI"). Every command that prints data takes --json;
 // failures exit non-zero with one line on stderr (bin/hsmkms.js).
 
 function print(json: boolean, data: unknown, human: () => string): void {

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto';
 import type { ConsoleIdentityLookup, ConsoleUserIdentity } from '../model/identity.js';
 
-// Console passwords (issue 9): set by an operator with `hsmkms console password`, kept only as
+// Console passwords: set by an operator with `hsmkms console password`, kept only as
 // a slow scrypt hash (RFC 7914; N=2^15, r=8, p=1 — OWASP's minimum for scrypt), never in logs.
 // A password signs a user in to /console only; the API still needs a signed request.
 

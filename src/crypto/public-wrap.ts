@@ -1,7 +1,7 @@
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import { sm2 } from 'sm-crypto-v2';
 
-// EncryptionPublicKey on Decrypt and GenerateDataKey (kms-api.md §4.2): the plaintext is
+// EncryptionPublicKey on Decrypt and GenerateDataKey (docs/contract/actions.md#group-symmetric): the plaintext is
 // returned encrypted to the caller's own public key. RSA with Node's crypto; SM2 with
 // sm-crypto-v2, C1 written with its 0x04 prefix (GM/T 0003.4) as C1‖C3‖C2, or DER
 // (SM2_C1C3C2_ASN1, GM/T 0009).

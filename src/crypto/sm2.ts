@@ -37,7 +37,7 @@ export function sm2Decrypt(privateKey: Buffer, ciphertext: Buffer): Buffer {
   } catch {
     throw new DecryptFailedError('SM2 decrypt: failed');
   }
-  // Every SM library answers a failed decryption with empty output instead of an error (hsm-notes.md).
+  // Every SM library answers a failed decryption with empty output instead of an error (docs/contract/token-facts.md).
   if (!out || out.length === 0) throw new DecryptFailedError('SM2 decrypt: failed');
   return Buffer.from(out);
 }

@@ -7,7 +7,7 @@ import type { Token } from '../pkcs11/token.js';
 
 // Authenticated symmetric encryption under a CMK version: AES-256-GCM inside the token for
 // FIPS keys, SM4-GCM (RFC 8998, sm-crypto-v2 — not sm-crypto, which silently runs ECB when
-// asked for GCM: hsm-notes.md) in the software module for SM keys, whose material is unsealed
+// asked for GCM: docs/contract/token-facts.md) in the software module for SM keys, whose material is unsealed
 // from the KEK for the operation and wiped afterwards — or in the token for SM4 keys made
 // there (vendor mechanisms, crypto/sm-placement.ts).
 

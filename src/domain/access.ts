@@ -8,7 +8,7 @@ import type { KeyRepo } from '../store/key-repo.js';
 import type { PolicyRepo } from '../store/policy-repo.js';
 import { InvalidArgumentError, NotFoundError, AlreadyExistsError, UnauthorizedError } from './errors.js';
 
-// CAM for KMS (kms-api.md §5, seed 004): policies are validated by the pure engine
+// CAM for KMS (docs/contract/cam.md, seed 004): policies are validated by the pure engine
 // (src/auth/policy.ts) before they are stored; every call of a sub-account is evaluated against
 // the resources it touches — the key's six-segment resource for resource-level APIs, `*` for
 // operation-level ones — with qcs:ip (where the API supports it), qcs:current_time and the
@@ -17,7 +17,7 @@ import { InvalidArgumentError, NotFoundError, AlreadyExistsError, UnauthorizedEr
 
 const PRESET_PREFIX = 'preset:';
 
-/** How CAM evaluates an action (kms-api.md §3, seed 004). */
+/** How CAM evaluates an action (docs/contract/actions.md#action-index, seed 004). */
 export interface CamRule {
   /** 'operation': evaluated against resource `*` only, so a policy naming a resource does not grant it. */
   readonly level: 'resource' | 'operation';
@@ -185,7 +185,7 @@ export class AccessService {
     }
     const found = new Map((await this.keys.getMany(r.accountUin, r.region ?? '', keys.map((k) => k.keyId))).map((k) => [k.keyId, k]));
     // Batch calls need permission on every key; a key that does not exist is evaluated with a
-    // wildcard creator, so only a caller allowed on it learns that it is missing (§5.5).
+    // wildcard creator, so only a caller allowed on it learns that it is missing (docs/contract/cam.md#evaluation).
     for (const { keyId: id, regionless } of keys) {
       // ImportDataKey's resource (seed 004) is its wrapping CMK in the region-less form.
       const region = regionless ? '' : (r.region ?? '');

@@ -5,7 +5,7 @@ import { InvalidArgumentError, InvalidKeyUsageError } from './errors.js';
 import { ASYMMETRIC_USAGES, KEY_USAGE_CATALOGUE, RSA_ENCRYPTION_ALGORITHMS, SIGN_USAGES, isKeyUsage, type KeyUsage } from './key-usages.js';
 import type { Caller, KeyService } from './keys.js';
 
-// Asymmetric operations (docs/contract/actions.md#asymmetric): GetPublicKey, AsymmetricRsaDecrypt,
+// Asymmetric operations (docs/contract/actions.md#group-asymmetric): GetPublicKey, AsymmetricRsaDecrypt,
 // AsymmetricSm2Decrypt, SignByAsymmetricKey, VerifyByAsymmetricKey. The key's usage decides what
 // it may do and which algorithm names it takes (domain/key-usages.ts); the engine does the work
 // (crypto/asymmetric.ts: RSA and EC in the token, SM2 in the token or the software module).
@@ -84,7 +84,7 @@ export class AsymmetricService {
       this.sm2Digest(message, type);
       return this.engine.sm2Sign(ref, message, type === 'DIGEST');
     }
-    // RSA signatures are raw; ECDSA signatures DER (docs/contract/actions.md#action-signbyasymmetrickey).
+    // RSA signatures are raw; ECDSA signatures DER (docs/contract/actions.md#action-sign-by-asymmetric-key).
     return this.engine.sign(ref, scheme, this.digest(key, scheme, message, type));
   }
 

@@ -8,7 +8,7 @@ import { EncryptionError, InvalidArgumentError, InvalidCiphertextError, InvalidK
 import { isSymmetric, type Caller, type KeyService } from './keys.js';
 import { TtlCache } from './cache.js';
 
-// Symmetric operations under a CMK (kms-api.md §4.2): Encrypt, Decrypt, ReEncrypt,
+// Symmetric operations under a CMK (docs/contract/actions.md#group-symmetric): Encrypt, Decrypt, ReEncrypt,
 // GenerateDataKey, GenerateRandom. The key's state is checked by the state table (Encrypt
 // needs Enabled; Decrypt also works Archived); the blob names key and version (crypto/blob.ts).
 
@@ -104,7 +104,7 @@ export class CryptoService {
     const src = await this.decrypt(caller, blob, opts.sourceContext);
     try {
       const destId = opts.destinationKeyId || src.keyId;
-      // §4.2: same key, no rotation since, same context → the input comes back unchanged.
+      // docs/contract/actions.md#group-symmetric: same key, no rotation since, same context → the input comes back unchanged.
       if (destId === src.keyId && src.current && context(opts.sourceContext).equals(destCtx)) {
         await this.symmetricKey(caller, destId, 'Encrypt');
         return { blob, keyId: destId, sourceKeyId: src.keyId, reEncrypted: false };

@@ -9,7 +9,7 @@ import { DomainError, InvalidCiphertextError } from './errors.js';
 import { KeyStateError, type KeyState } from './key-state.js';
 import type { Caller, KeyService } from './keys.js';
 
-// Hosted data keys (kms-api.md §4.6, issue 13). A hosted data key is stored only as the
+// Hosted data keys (docs/contract/actions.md#group-data-keys). A hosted data key is stored only as the
 // CiphertextBlob the CryptoService seals under its CMK (no EncryptionContext, so GetDataKey-
 // CiphertextBlob hands out a blob plain Decrypt opens): AES-256-GCM in the token for FIPS CMKs,
 // SM4-GCM in the software module under the KEK for SM ones. Its plaintext exists only inside
@@ -17,8 +17,8 @@ import type { Caller, KeyService } from './keys.js';
 // What the CMK's state does to its data keys is docs/data-keys.md.
 
 // ---------------------------------------------------------------------------------------------
-// The data-key state machine: one table, like key-state.ts for CMKs. §2.9: Enabled | Disabled |
-// PendingDelete. "?" cells of the contract mirror the CMK rules (§4.6 ScheduleDataKeyDeletion:
+// The data-key state machine: one table, like key-state.ts for CMKs. docs/contract/keys.md#structures: Enabled | Disabled |
+// PendingDelete. "?" cells of the contract mirror the CMK rules (docs/contract/actions.md#group-data-keys ScheduleDataKeyDeletion:
 // "mirror CMK rule: Disabled first"; cancelling returns the data key to Disabled).
 
 export { DATA_KEY_STATES, type DataKeyState } from '../model/data-keys.js';
@@ -38,14 +38,14 @@ const NPD = no('NotPendingDelete');
 
 // Columns: Enabled, Disabled, PendingDelete.
 const TABLE: Record<DataKeyOperation, Record<DataKeyState, Outcome>> = {
-  // §4.6 GetDataKeyPlaintext: "Disabled → DataKeyDisabled, PendingDelete → DataKeyPendingDelete".
+  // docs/contract/actions.md#group-data-keys GetDataKeyPlaintext: "Disabled → DataKeyDisabled, PendingDelete → DataKeyPendingDelete".
   GetPlaintext: { Enabled: ok(), Disabled: no('Disabled'), PendingDelete: no('PendingDelete') },
-  // §4.6 GetDataKeyCiphertextBlob names only DataKeyStateNotSupport: a key out of use hands nothing out.
+  // docs/contract/actions.md#group-data-keys GetDataKeyCiphertextBlob names only DataKeyStateNotSupport: a key out of use hands nothing out.
   GetCiphertext: { Enabled: ok(), Disabled: NS, PendingDelete: NS },
   Enable: { Enabled: ok(), Disabled: ok('Enabled'), PendingDelete: NS },
   Disable: { Enabled: ok('Disabled'), Disabled: ok(), PendingDelete: NS },
   ScheduleDeletion: { Enabled: NS, Disabled: ok('PendingDelete'), PendingDelete: NS },
-  // §4.6 CancelDataKeyDeletion: "Only from PendingDelete (DataKeyNotPendingDelete)"; back to Disabled.
+  // docs/contract/actions.md#group-data-keys CancelDataKeyDeletion: "Only from PendingDelete (DataKeyNotPendingDelete)"; back to Disabled.
   CancelDeletion: { Enabled: NPD, Disabled: NPD, PendingDelete: ok('Disabled') },
   // As UpdateAlias for CMKs: no renaming a key on its way out.
   UpdateMetadata: { Enabled: ok(), Disabled: ok(), PendingDelete: NS },
@@ -101,7 +101,7 @@ export class InvalidImportKeyMaterialError extends DomainError {
 const DAY = 86_400;
 const now = () => Math.floor(Date.now() / 1000);
 
-/** The CMK states in which its data keys can be opened: Decrypt's row of §2.3 (Enabled, Archived). */
+/** The CMK states in which its data keys can be opened: Decrypt's row of docs/contract/keys.md#state-table (Enabled, Archived). */
 const CMK_OPENS: ReadonlySet<KeyState> = new Set(['Enabled', 'Archived']);
 
 export interface HostInput {
@@ -160,7 +160,7 @@ export class DataKeyService {
   }
 
   /**
-   * GenerateDataKey with IsHostedByKms=1 (§4.2): the usual answer, plus the data key kept in KMS.
+   * GenerateDataKey with IsHostedByKms=1 (docs/contract/actions.md#group-symmetric): the usual answer, plus the data key kept in KMS.
    * The caller wipes `plaintext`. With an EncryptionContext the caller's blob is bound to it and
    * the hosted copy is sealed again without one, so GetDataKeyCiphertextBlob stays Decrypt-compatible.
    */
@@ -177,9 +177,9 @@ export class DataKeyService {
   }
 
   /**
-   * ImportDataKey (§4.6). Type 1: a CiphertextBlob of GenerateDataKey (made without an
+   * ImportDataKey (docs/contract/actions.md#group-data-keys). Type 1: a CiphertextBlob of GenerateDataKey (made without an
    * EncryptionContext), opened and sealed again under the CMK's current version; KeyId, when given,
-   * must be the CMK inside it. Type 2: the plaintext data key, sealed under KeyId. Origin EXTERNAL (§2.5).
+   * must be the CMK inside it. Type 2: the plaintext data key, sealed under KeyId. Origin EXTERNAL (docs/contract/keys.md#type-and-origin).
    */
   async import(caller: Caller, input: HostInput & { importType: 1 | 2; material: Buffer; keyId?: string }): Promise<DataKeyRecord> {
     let keyId = input.keyId;
@@ -193,7 +193,7 @@ export class DataKeyService {
       }
       if (keyId && keyId !== inBlob) throw new InvalidImportKeyMaterialError('ImportKeyMaterial was not made under KeyId');
       keyId = inBlob;
-      // The wrapping CMK must be Enabled (§4.6), whatever Decrypt alone would allow.
+      // The wrapping CMK must be Enabled (docs/contract/actions.md#group-data-keys), whatever Decrypt alone would allow.
       await this.keys.get(caller, keyId, 'Encrypt');
       await this.assertRoom(caller, input.name);
       try {
@@ -239,13 +239,13 @@ export class DataKeyService {
     return this.repo.list({ accountUin: caller.accountUin, region: caller.region.name, ...input });
   }
 
-  /** The one way out for a hosted data key's plaintext (§4.6). The caller wipes it. */
+  /** The one way out for a hosted data key's plaintext (docs/contract/actions.md#group-data-keys). The caller wipes it. */
   async plaintext(caller: Caller, dataKeyId: string): Promise<{ keyId: string; plaintext: Buffer }> {
     const d = await this.find(caller, dataKeyId, 'GetPlaintext');
     try {
       return await this.crypto.decrypt(caller, d.ciphertextBlob);
     } catch (err) {
-      // §4.6 names CmkDisabled, CmkNotFound and CmkStateNotSupport for the CMK; a CMK pending
+      // docs/contract/actions.md#group-data-keys names CmkDisabled, CmkNotFound and CmkStateNotSupport for the CMK; a CMK pending
       // deletion (KeyPendingDelete for Decrypt) is reported as the latter.
       if (err instanceof KeyStateError && err.refusal === 'PendingDelete') throw new KeyStateError('StateNotSupported', err.operation, err.state, d.keyId);
       throw err;
@@ -288,7 +288,7 @@ export class DataKeyService {
   async cancelDeletion(caller: Caller, dataKeyId: string): Promise<void> {
     await this.assertCmksOpen(caller, [dataKeyId], (d) => d.state === 'PendingDelete');
     await this.change(caller, [dataKeyId], 'CancelDeletion', async (_d, trx) => {
-      // A data key pending deletion does not count against the quota; back in use, it does (§4.6).
+      // A data key pending deletion does not count against the quota; back in use, it does (docs/contract/actions.md#group-data-keys).
       if ((await this.repo.countActive(caller.accountUin, caller.region.name, trx)) >= this.opts.dataKeyLimit) {
         throw new DataKeyLimitError(`the account has reached its limit of ${this.opts.dataKeyLimit} hosted data keys in ${caller.region.name}`);
       }

@@ -73,7 +73,7 @@ export class RotationNotSupportedError extends DomainError {
   readonly code = 'RotationNotSupported';
 }
 
-/** Manual rotation at most once per 24 hours (kms-api.md §4.5 RotateKey). */
+/** Manual rotation at most once per 24 hours (docs/contract/actions.md#group-rotation RotateKey). */
 export class RotationRateLimitedError extends DomainError {
   readonly code = 'RotationRateLimited';
 }
@@ -97,17 +97,17 @@ export class EncryptionError extends DomainError {
   readonly code = 'EncryptionFailed';
 }
 
-/** Another rotation of the same key is in progress (kms-api.md §4.5 RotateKey). */
+/** Another rotation of the same key is in progress (docs/contract/actions.md#group-rotation RotateKey). */
 export class RotationRunningError extends DomainError {
   readonly code = 'RotationRunning';
 }
 
-/** CAM denied the call (kms-api.md §5.5). */
+/** CAM denied the call (docs/contract/cam.md#evaluation). */
 export class UnauthorizedError extends DomainError {
   readonly code = 'Unauthorized';
 }
 
-/** BYOK on a key whose material KMS generated (kms-api.md §4.4). */
+/** BYOK on a key whose material KMS generated (docs/contract/actions.md#group-import). */
 export class NotExternalKeyError extends DomainError {
   readonly code = 'NotExternalKey';
 }

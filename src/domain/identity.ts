@@ -9,7 +9,7 @@ import type { Db } from '../store/db.js';
 import { CacheEpoch, TtlCache } from './cache.js';
 import { AlreadyExistsError, CredentialNotFoundError, InvalidArgumentError, NotFoundError, QuotaExceededError } from './errors.js';
 
-// Accounts, users and API key pairs (kms-api.md §5.1): a root account (UIN) owns its
+// Accounts, users and API key pairs (docs/contract/cam.md#identities): a root account (UIN) owns its
 // resources; sub-accounts belong to one root; each user has at most two key pairs; a
 // SecretKey is shown once, at creation, and stored only sealed under the token KEK.
 

@@ -21,7 +21,7 @@ import { CMK_ID } from './key-ids.js';
 import type { Caller, KeyService } from './keys.js';
 import { RSA_ENCRYPTION_ALGORITHMS, type RsaEncryptionAlgorithm } from './key-usages.js';
 
-// Bring your own key (docs/contract/actions.md#import): GetParametersForImport,
+// Bring your own key (docs/contract/actions.md#group-import): GetParametersForImport,
 // ImportKeyMaterial, DeleteImportedKeyMaterial. The parameters, their one-time token and the
 // key's state are kept here; the wrapping pairs and the material itself are the engine's
 // (crypto/byok.ts). Re-import after deletion or expiry must be the same material, checked by a

@@ -8,7 +8,7 @@ import type { AlarmService } from './alarms.js';
 import type { ImportService } from './imports.js';
 import type { DataKeyRepo } from '../store/data-key-repo.js';
 
-// Background lifecycle jobs (issue 4): deletion at DeletionDate, automatic rotation at
+// Background lifecycle jobs: deletion at DeletionDate, automatic rotation at
 // NextRotateTime, expiry of imported material at ValidTo, and reconciliation of token and
 // database. Each is idempotent and crash-safe: token objects are destroyed before rows are
 // removed, so a crash in between leaves a PendingDelete row whose next run finishes the job.
@@ -173,7 +173,7 @@ export class LifecycleJobs {
     }
     // The rows are read after the listing (and the grace sleeps): a key created since then has
     // a row and an object the listing could not show. A second look at each such object (a find
-    // by name; few, normally none) keeps those out of the report — it used to flag every key
+    // by name; few, normally none) keeps those out of the report, which would otherwise flag every key
     // created during a run as missing. At most 50: a find scans the whole token (seconds at
     // 100,000 objects), and beyond that the report is an operator's starting point anyway.
     const missing: string[] = [];

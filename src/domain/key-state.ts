@@ -2,16 +2,16 @@ import { DomainError } from './errors.js';
 
 // The key state machine: one table says which operation is allowed in which state, what
 // the state becomes, and which refusal each forbidden combination returns. It cites the
-// contract (kms-api.md §2.3) and the seed KMS guide (deletion: an Enabled key must be
+// contract (docs/contract/keys.md#state-table) and the seed KMS guide (deletion: an Enabled key must be
 // disabled first; cancelling returns it to Disabled). Enforced only through `transition`.
 
 export { KEY_STATES, type KeyState } from '../model/keys.js';
 import type { KeyState } from '../model/keys.js';
 
 /**
- * The numbers ListKeyDetail's KeyState filter gives the states (kms-api.md §2.6; 0 = every
+ * The numbers ListKeyDetail's KeyState filter gives the states (docs/contract/keys.md#list-key-detail-filters; 0 = every
  * state). ListDataKeyDetail numbers its three states, a data key's Enabled, Disabled and
- * PendingDelete, the same way (§4.6).
+ * PendingDelete, the same way (docs/contract/actions.md#group-data-keys).
  */
 export const KEY_STATE_NUMBERS: Readonly<Record<KeyState, number>> = { Enabled: 1, Disabled: 2, PendingDelete: 3, PendingImport: 4, Archived: 5 };
 
@@ -45,10 +45,10 @@ const ok = (to: KeyState | 'same' | 'DisabledOrPendingImport' = 'same'): Outcome
 const no = (refuse: Refusal): Outcome => ({ refuse });
 const NS = no('StateNotSupported');
 
-// Columns: Enabled, Disabled, PendingDelete, PendingImport, Archived (§2.3; "?" cells take the
+// Columns: Enabled, Disabled, PendingDelete, PendingImport, Archived (docs/contract/keys.md#state-table; "?" cells take the
 // contract's recommended behaviour in brackets). A PendingDelete key refuses cryptographic use
-// with KeyPendingDelete (§2.3, §4.2 GenerateDataKey) and management with CmkStateNotSupport
-// (§4.1 UpdateAlias; the management actions' error lists name no other code).
+// with KeyPendingDelete (docs/contract/keys.md#state-table, docs/contract/actions.md#group-symmetric GenerateDataKey) and management with CmkStateNotSupport
+// (docs/contract/actions.md#group-lifecycle UpdateAlias; the management actions' error lists name no other code).
 const PD = no('PendingDelete');
 const TABLE: Record<KeyOperation, Record<KeyState, Outcome>> = {
   Encrypt: { Enabled: ok(), Disabled: no('Disabled'), PendingDelete: PD, PendingImport: NS, Archived: no('Archived') },

@@ -172,7 +172,7 @@ export interface Algorithms {
   sign: AlgorithmInfo[];
 }
 
-/** ListAlgorithms: what this region's standard offers and this token can serve (docs/contract/actions.md#action-listalgorithms). */
+/** ListAlgorithms: what this region's standard offers and this token can serve (docs/contract/actions.md#action-list-algorithms). */
 export function algorithmsFor(region: Pick<Region, 'standard'>, caps: TokenCapabilities): Algorithms {
   const out: Algorithms = { symmetric: [], asymmetric: [], sign: [] };
   // In KEY_USAGES order.

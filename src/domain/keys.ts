@@ -23,7 +23,7 @@ import { transition, type KeyOperation, type KeyState } from './key-state.js';
 import { TtlCache, type CacheEpoch } from './cache.js';
 import { keyUsageEntry, missingMechanisms, variantFor } from './key-usages.js';
 
-// CMK lifecycle use cases (kms-api.md §4.1, §4.5, §4.9). Token objects are created before
+// CMK lifecycle use cases (docs/contract/actions.md#group-lifecycle, docs/contract/actions.md#group-rotation, docs/contract/actions.md#group-binding). Token objects are created before
 // their metadata commits and destroyed after it is gone, so a crash leaves at most an orphan
 // token object, which reconciliation removes; never a visible key without material.
 
@@ -44,7 +44,7 @@ export interface CreateKeyInput {
   alias: string;
   description?: string;
   keyUsage?: string;
-  /** 1 generated, 2 EXTERNAL (CreateKey `Type`, §2.5). */
+  /** 1 generated, 2 EXTERNAL (CreateKey `Type`, docs/contract/keys.md#type-and-origin). */
   origin: Origin;
   tags?: Tag[];
 }
@@ -229,7 +229,7 @@ export class KeyService {
     await this.change(caller, [keyId], 'UpdateMetadata', async () => ({ description }));
   }
 
-  /** EnableKey(s): validate every key, then apply all in one transaction (§4.1 EnableKeys). */
+  /** EnableKey(s): validate every key, then apply all in one transaction (docs/contract/actions.md#group-lifecycle EnableKeys). */
   async enable(caller: Caller, keyIds: string[]): Promise<void> {
     await this.change(caller, keyIds, 'Enable', async () => ({}));
   }
@@ -266,7 +266,7 @@ export class KeyService {
   }
 
   async enableRotation(caller: Caller, keyId: string, rotateDays = DEFAULT_ROTATE_DAYS): Promise<void> {
-    // §4.5: EXTERNAL keys → ExternalCmkCanNotRotate, whatever their state.
+    // docs/contract/actions.md#group-rotation: EXTERNAL keys → ExternalCmkCanNotRotate, whatever their state.
     const key = await this.get(caller, keyId);
     if (key.origin === 'EXTERNAL') throw new ExternalKeyCannotRotateError('keys with external material cannot rotate');
     if (!isSymmetric(key)) throw new RotationNotSupportedError('only symmetric keys rotate');
@@ -278,7 +278,7 @@ export class KeyService {
   }
 
   /**
-   * RotateKey (§4.5): a symmetric, KMS-generated key with rotation enabled gets a new version,
+   * RotateKey (docs/contract/actions.md#group-rotation): a symmetric, KMS-generated key with rotation enabled gets a new version,
    * used for new encryptions from now on; at most once per 24 hours.
    */
   async rotate(caller: Caller, keyId: string, at = now()): Promise<KeyRecord> {

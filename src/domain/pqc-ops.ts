@@ -8,7 +8,7 @@ import type { KeyOperation } from './key-state.js';
 import type { Caller, KeyService } from './keys.js';
 import { PQC_ENCRYPT_USAGE, PQC_SIGN_USAGE } from './key-usages.js';
 
-// Post-quantum operations (docs/contract/actions.md#post-quantum): PostQuantumCryptoEncrypt /
+// Post-quantum operations (docs/contract/actions.md#group-pqc): PostQuantumCryptoEncrypt /
 // Decrypt (ML-KEM-768 hybrid, FIPS 203) and PostQuantumCryptoSign / Verify (ML-DSA-65, FIPS 204).
 // State rules as the contract gives them: Encrypt like Encrypt (Enabled only), Decrypt like
 // Decrypt (also Archived), Sign/Verify like the asymmetric ones. The engine (crypto/pqc-engine.ts)

@@ -2,7 +2,7 @@ import type { Origin, Tag } from './keys.js';
 
 // Hosted data keys as the service holds them (types shared by store, domain and the API).
 
-/** Data key states (docs/contract/keys.md#data-key-metadata). */
+/** Data key states (docs/contract/keys.md#struct-data-key-metadata). */
 export const DATA_KEY_STATES = ['Enabled', 'Disabled', 'PendingDelete'] as const;
 export type DataKeyState = (typeof DATA_KEY_STATES)[number];
 

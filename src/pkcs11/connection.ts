@@ -5,7 +5,7 @@ import { acquireLibrary, finalizeLibrary, initializeLibrary, libraryUsers, relea
 
 // The connection to one token: library, slot, login, the main session (synchronous calls and
 // the owner of session objects), a pool of sessions for the *Async calls, and recovery when the
-// token goes away (docs/contract/token-facts.md#recovery). Everything above it runs token work
+// token goes away (docs/contract/token-facts.md#token-lost). Everything above it runs token work
 // through `run()`, which hands the callback the session to use.
 
 export type Handle = Buffer;

@@ -84,7 +84,7 @@ export function ckrName(code: number): string {
 /**
  * The CKR code of a pkcs11js error, or undefined for anything else. pkcs11js throws two forms:
  * a `Pkcs11Error` with `.code` from most calls, and a plain `Error("CKR_NAME:n")` from
- * C_CreateObject, C_CopyObject and C_Initialize (docs/contract/token-facts.md#pkcs11js).
+ * C_CreateObject, C_CopyObject and C_Initialize (docs/contract/token-facts.md#pkcs11js-errors).
  */
 export function ckrOf(err: unknown): number | undefined {
   if (err instanceof pkcs11js.Pkcs11Error) return err.code;
@@ -94,7 +94,7 @@ export function ckrOf(err: unknown): number | undefined {
   return ckrValues.get(m[1]!) ?? Number(m[2]);
 }
 
-// Codes that mean the session or the whole token is gone (hsm-notes.md §6):
+// Codes that mean the session or the whole token is gone (docs/contract/token-facts.md#token-lost):
 // the caller recovers (reopen, re-login, or finalize/initialise) and retries.
 const LOST = new Set<number>([
   pkcs11js.CKR_SESSION_HANDLE_INVALID,

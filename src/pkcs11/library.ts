@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ckrOf, InvalidInputError } from './errors.js';
 
 // One loaded PKCS#11 library per module path and process: C_Initialize is
-// process-wide, and so is the login (hsm-notes.md must-know 5). Token instances
+// process-wide, and so is the login (docs/contract/token-facts.md#login). Token instances
 // share it and count their references.
 
 export interface LibraryOptions {

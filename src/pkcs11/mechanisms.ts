@@ -29,7 +29,7 @@ export const CKS_RW_USER_FUNCTIONS = 3;
 /** DER OID of sm2p256v1 (1.2.156.10197.1.301), CKA_EC_PARAMS of vendor SM2 keys. */
 export const SM2_EC_PARAMS = Buffer.from('06082a811ccf5501822d', 'hex');
 
-/** CKA_EC_PARAMS must be the DER OID (docs/contract/token-facts.md#ec): prime256v1, secp384r1. */
+/** CKA_EC_PARAMS must be the DER OID (docs/contract/token-facts.md#softhsm2-ec): prime256v1, secp384r1. */
 export const EC_PARAMS: Record<EcCurve, Buffer> = {
   'P-256': Buffer.from('06082a8648ce3d030107', 'hex'),
   'P-384': Buffer.from('06052b81040022', 'hex'),

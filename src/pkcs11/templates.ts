@@ -2,7 +2,7 @@ import pkcs11js from 'pkcs11js';
 import { InvalidInputError } from './errors.js';
 import { PKCS11_3_2, SM2_EC_PARAMS } from './mechanisms.js';
 
-// Complete templates for every object the service creates (docs/contract/token-facts.md#templates:
+// Complete templates for every object the service creates (docs/contract/token-facts.md#complete-templates:
 // SoftHSM2's and NSS's defaults for a minimal AES template are SENSITIVE=false with every usage
 // flag on). Every usage flag is written explicitly, true or false. No template is built anywhere
 // else in the token layer.
@@ -195,7 +195,7 @@ export function stagingKeyTemplate(extractable: boolean): Template {
 
 /**
  * pkcs11js crashes the process on an attribute value of an unsupported type
- * (an object, a nested template: hsm-notes.md must-know 3). Check before the addon.
+ * (an object, a nested template: docs/contract/token-facts.md#validate-templates). Check before the addon.
  */
 export function assertFlatTemplate(t: Template): Template {
   for (const attr of t) {

@@ -87,7 +87,7 @@ export class DataKeyRepo {
     return !!(await conn('data_keys').where({ account_uin: accountUin, region, data_key_name: name }).first('data_key_id'));
   }
 
-  /** Data keys counted against the quota: every state but PendingDelete (CancelDataKeyDeletion can exceed it, §4.6). */
+  /** Data keys counted against the quota: every state but PendingDelete (CancelDataKeyDeletion can exceed it, docs/contract/actions.md#group-data-keys). */
   async countActive(accountUin: string, region: string, conn: Conn = this.db): Promise<number> {
     const r = (await conn('data_keys').where({ account_uin: accountUin, region }).whereNot({ state: 'PendingDelete' }).count({ n: '*' })) as Array<{ n: number | string }>;
     return Number(r[0]?.n ?? 0);

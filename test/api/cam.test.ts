@@ -3,7 +3,7 @@ import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/
 import { b64, clearProxy, cnKmsClient, errorCode, intlKmsClient, type KmsCaller, type SdkError } from '../helpers/sdk-clients.js';
 
 // CAM end to end through the official SDKs: sub-accounts holding different policies
-// (kms-api.md §5, seed 004). The root has full access to its own keys.
+// (docs/contract/cam.md, seed 004). The root has full access to its own keys.
 
 let server: TestServer;
 let hk: KmsCaller;

@@ -7,7 +7,7 @@ import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/
 import { REPO } from '../helpers/cli.js';
 import { b64, clearProxy, cnKmsClient, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
-// Hosted data keys (kms-api.md §4.6) through the official CN SDK: all 15 actions plus
+// Hosted data keys (docs/contract/actions.md#group-data-keys) through the official CN SDK: all 15 actions plus
 // GenerateDataKey's IsHostedByKms=1, the data-key state table, what the CMK's state does to its
 // data keys (docs/data-keys.md), CAM on the region-less data-key resource, the audit trail and the
 // deletion drill with `hsmkms jobs run --at`.

@@ -3,8 +3,8 @@ import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js
 import { clearProxy, cnKmsClient, type KmsCaller, type SdkError } from '../helpers/sdk-clients.js';
 
 // The CMK state machine, every lifecycle action × every state, through the official CN SDK.
-// The expectations below are written from the contract (/work/shared/kms-api.md §2.3, §4.1,
-// §4.5, §4.9) and the seed KMS guide ("Deleting Key"), deliberately NOT imported from
+// The expectations below are written from the contract (docs/contract/keys.md#state-table, docs/contract/actions.md#group-lifecycle,
+// docs/contract/actions.md#group-rotation, docs/contract/actions.md#group-binding) and the seed KMS guide ("Deleting Key"), deliberately NOT imported from
 // src/domain/key-state.ts: this file is an independent check of that table.
 
 // ─── Expectation table ─────────────────────────────────────────────────────────────────
@@ -18,15 +18,15 @@ const STAY: Expect = { stay: true };
 const to = (s: State): Expect => ({ to: s });
 const refuse = (code: string): Expect => ({ code });
 
-// §1.9 "wrong state"; the one state code every lifecycle action in §4.1/§4.5 declares.
+// docs/contract/protocol.md#error-codes "wrong state"; the one state code every lifecycle action in docs/contract/actions.md#group-lifecycle/docs/contract/actions.md#group-rotation declares.
 const NOT_SUPPORTED = refuse('ResourceUnavailable.CmkStateNotSupport');
-// §2.3 marks PendingDelete refusals of lifecycle actions with a bare ✗ (no code). The only code
-// the contract names for one is §4.1 UpdateAlias: "Forbidden in PendingDelete
-// (→ ResourceUnavailable.CmkStateNotSupport, unconfirmed code)", and the §4.1/§4.5 error lists of
+// docs/contract/keys.md#state-table marks PendingDelete refusals of lifecycle actions with a bare ✗ (no code). The only code
+// the contract names for one is docs/contract/actions.md#group-lifecycle UpdateAlias: "Forbidden in PendingDelete
+// (→ ResourceUnavailable.CmkStateNotSupport, unconfirmed code)", and the docs/contract/actions.md#group-lifecycle/docs/contract/actions.md#group-rotation error lists of
 // EnableKey(s), DisableKey(s), ArchiveKey, CancelKeyArchive, EnableKeyRotation and RotateKey
-// declare CmkStateNotSupport but not KeyPendingDelete (which §2.3 names only for Encrypt-like
+// declare CmkStateNotSupport but not KeyPendingDelete (which docs/contract/keys.md#state-table names only for Encrypt-like
 // actions). Reading: CmkStateNotSupport. Change this one line if the contract is read otherwise
-// (UpdateAlias/UpdateKeyDescription name their code in §4.1 and do not use this constant).
+// (UpdateAlias/UpdateKeyDescription name their code in docs/contract/actions.md#group-lifecycle and do not use this constant).
 const PENDING_DELETE_CODE = 'ResourceUnavailable.CmkStateNotSupport';
 const PENDING_DELETE = refuse(PENDING_DELETE_CODE);
 const SHOULD_BE_DISABLED = refuse('ResourceUnavailable.CmkShouldBeDisabled');
@@ -57,45 +57,45 @@ type Action = (typeof ACTIONS)[number];
 type Row = { cells: [Expect, Expect, Expect, Expect, Expect]; rule: string };
 const row = (rule: string, ...cells: Row['cells']): Row => ({ cells, rule });
 
-// Columns as in §2.3: Enabled, Disabled, PendingDelete, PendingImport, Archived.
+// Columns as in docs/contract/keys.md#state-table: Enabled, Disabled, PendingDelete, PendingImport, Archived.
 // "?[x]" marks a cell the contract leaves open; the expectation is its bracketed recommendation.
-// PendingImport keys are EXTERNAL (CreateKey Type 2, §2.5) and have no material.
+// PendingImport keys are EXTERNAL (CreateKey Type 2, docs/contract/keys.md#type-and-origin) and have no material.
 const EXPECT: Record<Action, Row> = {
-  // §2.3 EnableKey/EnableKeys: ✓ no-op | → Enabled | ✗ | ?[✗] | ?[✗]
-  EnableKey: row('§2.3 EnableKey', STAY, to('Enabled'), PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
-  EnableKeys: row('§2.3 EnableKeys', STAY, to('Enabled'), PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
-  // §2.3 DisableKey/DisableKeys: → Disabled | ✓ no-op | ✗ | ?[✗] | ?[✗]
-  DisableKey: row('§2.3 DisableKey', to('Disabled'), STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
-  DisableKeys: row('§2.3 DisableKeys', to('Disabled'), STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
-  // §2.3 + §4.1 + seed guide ("If the key is enabled, please disable it first"):
+  // docs/contract/keys.md#state-table EnableKey/EnableKeys: ✓ no-op | → Enabled | ✗ | ?[✗] | ?[✗]
+  EnableKey: row('docs/contract/keys.md#state-table EnableKey', STAY, to('Enabled'), PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
+  EnableKeys: row('docs/contract/keys.md#state-table EnableKeys', STAY, to('Enabled'), PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
+  // docs/contract/keys.md#state-table DisableKey/DisableKeys: → Disabled | ✓ no-op | ✗ | ?[✗] | ?[✗]
+  DisableKey: row('docs/contract/keys.md#state-table DisableKey', to('Disabled'), STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
+  DisableKeys: row('docs/contract/keys.md#state-table DisableKeys', to('Disabled'), STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
+  // docs/contract/keys.md#state-table + docs/contract/actions.md#group-lifecycle + seed guide ("If the key is enabled, please disable it first"):
   // ✗ CmkShouldBeDisabled | → PendingDelete | ?[✗] | ?[→ PendingDelete] | ?[✗]
-  ScheduleKeyDeletion: row('§2.3/§4.1 ScheduleKeyDeletion, seed: disable first', SHOULD_BE_DISABLED, to('PendingDelete'), NOT_SUPPORTED, to('PendingDelete'), NOT_SUPPORTED),
-  // §2.3 + §4.1 ("Only from PendingDelete (else CmkNotPendingDelete)"); seed guide: cancelling resets
+  ScheduleKeyDeletion: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle ScheduleKeyDeletion, seed: disable first', SHOULD_BE_DISABLED, to('PendingDelete'), NOT_SUPPORTED, to('PendingDelete'), NOT_SUPPORTED),
+  // docs/contract/keys.md#state-table + docs/contract/actions.md#group-lifecycle ("Only from PendingDelete (else CmkNotPendingDelete)"); seed guide: cancelling resets
   // the key to Disabled (?[Disabled; PendingImport if EXTERNAL without material] — see its own test).
-  CancelKeyDeletion: row('§2.3/§4.1 CancelKeyDeletion, seed: back to Disabled', NOT_PENDING_DELETE, NOT_PENDING_DELETE, to('Disabled'), NOT_PENDING_DELETE, NOT_PENDING_DELETE),
-  // §2.3 ArchiveKey: → Archived | ?[✗] | ✗ | ✗ | ✓ (no-op?) — taken as ✓
-  ArchiveKey: row('§2.3 ArchiveKey', to('Archived'), NOT_SUPPORTED, PENDING_DELETE, NOT_SUPPORTED, STAY),
-  // §2.3 CancelKeyArchive: ✗ | ✗ | ✗ | ✗ | → Enabled
-  CancelKeyArchive: row('§2.3 CancelKeyArchive', NOT_SUPPORTED, NOT_SUPPORTED, PENDING_DELETE, NOT_SUPPORTED, to('Enabled')),
-  // §2.3 UpdateAlias/UpdateKeyDescription: ✓ | ✓ | ✗ | ✓ | ✓; §4.1 names the PendingDelete code.
-  UpdateAlias: row('§2.3/§4.1 UpdateAlias', STAY, STAY, NOT_SUPPORTED, STAY, STAY),
-  UpdateKeyDescription: row('§2.3/§4.1 UpdateKeyDescription', STAY, STAY, NOT_SUPPORTED, STAY, STAY),
-  // §2.3 rotation config: ✓ | ?[config ✓] | ✗ | ✗ | ?[✗]; §4.5: EXTERNAL keys → ExternalCmkCanNotRotate
+  CancelKeyDeletion: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle CancelKeyDeletion, seed: back to Disabled', NOT_PENDING_DELETE, NOT_PENDING_DELETE, to('Disabled'), NOT_PENDING_DELETE, NOT_PENDING_DELETE),
+  // docs/contract/keys.md#state-table ArchiveKey: → Archived | ?[✗] | ✗ | ✗ | ✓ (no-op?) — taken as ✓
+  ArchiveKey: row('docs/contract/keys.md#state-table ArchiveKey', to('Archived'), NOT_SUPPORTED, PENDING_DELETE, NOT_SUPPORTED, STAY),
+  // docs/contract/keys.md#state-table CancelKeyArchive: ✗ | ✗ | ✗ | ✗ | → Enabled
+  CancelKeyArchive: row('docs/contract/keys.md#state-table CancelKeyArchive', NOT_SUPPORTED, NOT_SUPPORTED, PENDING_DELETE, NOT_SUPPORTED, to('Enabled')),
+  // docs/contract/keys.md#state-table UpdateAlias/UpdateKeyDescription: ✓ | ✓ | ✗ | ✓ | ✓; docs/contract/actions.md#group-lifecycle names the PendingDelete code.
+  UpdateAlias: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle UpdateAlias', STAY, STAY, NOT_SUPPORTED, STAY, STAY),
+  UpdateKeyDescription: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle UpdateKeyDescription', STAY, STAY, NOT_SUPPORTED, STAY, STAY),
+  // docs/contract/keys.md#state-table rotation config: ✓ | ?[config ✓] | ✗ | ✗ | ?[✗]; docs/contract/actions.md#group-rotation: EXTERNAL keys → ExternalCmkCanNotRotate
   // (the PendingImport key is EXTERNAL, so the origin rule names the code).
-  EnableKeyRotation: row('§2.3/§4.5 EnableKeyRotation', STAY, STAY, PENDING_DELETE, refuse('UnsupportedOperation.ExternalCmkCanNotRotate'), NOT_SUPPORTED),
-  DisableKeyRotation: row('§2.3/§4.5 DisableKeyRotation', STAY, STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
-  // §2.3 read-only: ✓ everywhere.
-  GetKeyRotationStatus: row('§2.3 GetKeyRotationStatus', STAY, STAY, STAY, STAY, STAY),
-  // §2.3 RotateKey: ✓ | ?[RotateKey ✗] | ✗ | ✗ | ?[✗]. Keys here have rotation enabled where their
-  // state allows (§4.5: rotation disabled → RotateNotSupported, tested apart). §4.5 RotateKey:
+  EnableKeyRotation: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation EnableKeyRotation', STAY, STAY, PENDING_DELETE, refuse('UnsupportedOperation.ExternalCmkCanNotRotate'), NOT_SUPPORTED),
+  DisableKeyRotation: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation DisableKeyRotation', STAY, STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
+  // docs/contract/keys.md#state-table read-only: ✓ everywhere.
+  GetKeyRotationStatus: row('docs/contract/keys.md#state-table GetKeyRotationStatus', STAY, STAY, STAY, STAY, STAY),
+  // docs/contract/keys.md#state-table RotateKey: ✓ | ?[RotateKey ✗] | ✗ | ✗ | ?[✗]. Keys here have rotation enabled where their
+  // state allows (docs/contract/actions.md#group-rotation: rotation disabled → RotateNotSupported, tested apart). docs/contract/actions.md#group-rotation RotateKey:
   // "rotation disabled / external / replica → UnsupportedOperation.RotateNotSupported" — its error
   // list has no ExternalCmkCanNotRotate, so the EXTERNAL (PendingImport) key gets RotateNotSupported.
-  RotateKey: row('§2.3/§4.5 RotateKey', STAY, NOT_SUPPORTED, PENDING_DELETE, refuse('UnsupportedOperation.RotateNotSupported'), NOT_SUPPORTED),
-  DescribeKey: row('§2.3 Describe*', STAY, STAY, STAY, STAY, STAY),
-  DescribeKeys: row('§2.3 Describe*', STAY, STAY, STAY, STAY, STAY),
-  // §2.3 Bind/UnbindCloudResource: ✓ in every state (Unbind runs after a Bind).
-  BindCloudResource: row('§2.3/§4.9 BindCloudResource', STAY, STAY, STAY, STAY, STAY),
-  UnbindCloudResource: row('§2.3/§4.9 UnbindCloudResource', STAY, STAY, STAY, STAY, STAY),
+  RotateKey: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation RotateKey', STAY, NOT_SUPPORTED, PENDING_DELETE, refuse('UnsupportedOperation.RotateNotSupported'), NOT_SUPPORTED),
+  DescribeKey: row('docs/contract/keys.md#state-table Describe*', STAY, STAY, STAY, STAY, STAY),
+  DescribeKeys: row('docs/contract/keys.md#state-table Describe*', STAY, STAY, STAY, STAY, STAY),
+  // docs/contract/keys.md#state-table Bind/UnbindCloudResource: ✓ in every state (Unbind runs after a Bind).
+  BindCloudResource: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-binding BindCloudResource', STAY, STAY, STAY, STAY, STAY),
+  UnbindCloudResource: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-binding UnbindCloudResource', STAY, STAY, STAY, STAY, STAY),
 };
 
 // ─── How each action is driven and what a success may change ───────────────────────────
@@ -160,7 +160,7 @@ const SPECS: Record<Action, ActionSpec> = {
   EnableKeyRotation: {
     run: (c, id) => c('EnableKeyRotation', { KeyId: id }),
     mayChange: ['KeyRotationEnabled', 'RotateDays', 'NextRotateTime'],
-    // §2.7: RotateDays defaults to 365; NextRotateTime is set.
+    // docs/contract/keys.md#rotation: RotateDays defaults to 365; NextRotateTime is set.
     verify: ({ after, t0, t1 }) => {
       expect(after).toMatchObject({ KeyRotationEnabled: true, RotateDays: 365 });
       expect(after.NextRotateTime).toBeGreaterThanOrEqual(t0 + 365 * DAY);
@@ -184,7 +184,7 @@ const SPECS: Record<Action, ActionSpec> = {
     rotation: true,
     run: (c, id) => c('RotateKey', { KeyId: id }),
     mayChange: ['LastRotateTime', 'NextRotateTime'],
-    // §4.5: success is visible as LastRotateTime/NextRotateTime.
+    // docs/contract/actions.md#group-rotation: success is visible as LastRotateTime/NextRotateTime.
     verify: ({ resp, before, after, t0, t1 }) => {
       expect(typeof resp.TaskId).toBe('string');
       expect(before.LastRotateTime).toBe(0);
@@ -284,7 +284,7 @@ describe.each(['ap-hongkong', 'ap-guangzhou'])('state table in %s', (region) => 
     const id = await makeKey(call, state, { rotation: spec.rotation });
     if (spec.prepare) await spec.prepare(call, id);
     const before = await describeKey(call, id);
-    expect(before.Type).toBe(region === 'ap-guangzhou' ? 4 : 2); // §2.1: compliance class of the region
+    expect(before.Type).toBe(region === 'ap-guangzhou' ? 4 : 2); // docs/contract/keys.md#key-metadata: compliance class of the region
     const t0 = nowS();
 
     if ('code' in expected) {
@@ -308,15 +308,15 @@ describe.each(['ap-hongkong', 'ap-guangzhou'])('state table in %s', (region) => 
 describe('state-table cells the matrix cannot reach with a plain fresh key', () => {
   const call = () => api('ap-hongkong');
 
-  it('CancelKeyDeletion returns an EXTERNAL key without material to PendingImport (§2.3 ?[PendingImport if EXTERNAL without material])', async () => {
+  it('CancelKeyDeletion returns an EXTERNAL key without material to PendingImport (docs/contract/keys.md#state-table ?[PendingImport if EXTERNAL without material])', async () => {
     const id = await makeKey(call(), 'PendingImport');
-    await call()('ScheduleKeyDeletion', { KeyId: id, PendingWindowInDays: 7 }); // §2.3 ?[→ PendingDelete]
+    await call()('ScheduleKeyDeletion', { KeyId: id, PendingWindowInDays: 7 }); // docs/contract/keys.md#state-table ?[→ PendingDelete]
     expect((await describeKey(call(), id)).KeyState).toBe('PendingDelete');
     expect((await call()('CancelKeyDeletion', { KeyId: id })).KeyId).toBe(id);
     expect(await describeKey(call(), id)).toMatchObject({ KeyState: 'PendingImport', DeletionDate: 0, Origin: 'EXTERNAL' });
   });
 
-  it('RotateKey on an Enabled key whose rotation is off → UnsupportedOperation.RotateNotSupported (§4.5 "rotation disabled")', async () => {
+  it('RotateKey on an Enabled key whose rotation is off → UnsupportedOperation.RotateNotSupported (docs/contract/actions.md#group-rotation "rotation disabled")', async () => {
     const id = await makeKey(call(), 'Enabled');
     const before = await describeKey(call(), id);
     expect(before.KeyRotationEnabled).toBe(false);
@@ -344,7 +344,7 @@ describe('state-table cells the matrix cannot reach with a plain fresh key', () 
   });
 });
 
-// ─── 2. Cloud-resource binding gates (§2.3 "Additional gates", §4.9) ────────────────────
+// ─── 2. Cloud-resource binding gates (docs/contract/keys.md#state-table "Additional gates", docs/contract/actions.md#group-binding) ────────────────────
 
 describe('cloud-resource bindings', () => {
   const call = () => api('ap-hongkong');
@@ -389,7 +389,7 @@ describe('cloud-resource bindings', () => {
     expect([await describeKey(c, free), await describeKey(c, bound)]).toEqual(before);
   });
 
-  it('the key stays in use while any binding remains; binding is idempotent (§4.9)', async () => {
+  it('the key stays in use while any binding remains; binding is idempotent (docs/contract/actions.md#group-binding)', async () => {
     const c = call();
     const id = await makeKey(c, 'Enabled');
     await c('BindCloudResource', { KeyId: id, ProductId: 'ssm', ResourceId: 'a' });
@@ -418,7 +418,7 @@ describe('cloud-resource bindings', () => {
   });
 });
 
-// ─── 3. Batch atomicity (§4.1 EnableKeys: "validate-all-then-apply") ───────────────────
+// ─── 3. Batch atomicity (docs/contract/actions.md#group-lifecycle EnableKeys: "validate-all-then-apply") ───────────────────
 
 describe('batch actions are all-or-nothing', () => {
   const call = () => api('ap-hongkong');
@@ -470,7 +470,7 @@ describe('batch actions are all-or-nothing', () => {
   });
 });
 
-// ─── 4. Isolation: keys belong to one account in one region (§2.1 ResourceId, §4.1) ────
+// ─── 4. Isolation: keys belong to one account in one region (docs/contract/keys.md#key-metadata ResourceId, docs/contract/actions.md#group-lifecycle) ────
 
 describe('keys of one region or account are invisible from another', () => {
   const NOT_FOUND = 'ResourceUnavailable.CmkNotFound';
@@ -487,7 +487,7 @@ describe('keys of one region or account are invisible from another', () => {
     expect((await sdkError(sg('UpdateAlias', { KeyId: id, Alias: nextAlias() }))).code).toBe(NOT_FOUND);
     expect((await sdkError(sg('BindCloudResource', binding(id)))).code).toBe(NOT_FOUND);
     expect(await describeKey(hk, id)).toEqual(before);
-    // Aliases are unique per account+region (§4.1 CreateKey), so the same alias is free in ap-singapore.
+    // Aliases are unique per account+region (docs/contract/actions.md#group-lifecycle CreateKey), so the same alias is free in ap-singapore.
     const other = await sg('CreateKey', { Alias: before.Alias });
     expect(other.KeyId).not.toBe(id);
   });
@@ -510,7 +510,7 @@ describe('keys of one region or account are invisible from another', () => {
   });
 });
 
-// ─── 5. Manual rotation (§2.7, §4.5) ───────────────────────────────────────────────────
+// ─── 5. Manual rotation (docs/contract/keys.md#rotation, docs/contract/actions.md#group-rotation) ───────────────────────────────────────────────────
 
 describe('RotateKey', () => {
   it('sets LastRotateTime; a second RotateKey within 24 h → RequestLimitExceeded.RotateRateLimited and changes nothing', async () => {
@@ -535,7 +535,7 @@ describe('RotateKey', () => {
     expect((await describeKey(c, id)).LastRotateTime).toBeGreaterThan(0);
     // The losing call must not roll back the winner's material (STYLE: rotation persists fully or rolls back).
     expect.soft(await server.services.token.exists({ keyId: id, version: 2 }), 'version 2 is still in the token').toBe(true);
-    // §4.5: within 24 h → RotateRateLimited; a rotation already running → FailedOperation.RotateTaskRunning.
+    // docs/contract/actions.md#group-rotation: within 24 h → RotateRateLimited; a rotation already running → FailedOperation.RotateTaskRunning.
     for (const r of results) if (r.status === 'rejected') expect.soft(['RequestLimitExceeded.RotateRateLimited', 'FailedOperation.RotateTaskRunning']).toContain((r.reason as SdkError).code);
   });
 });

@@ -122,7 +122,7 @@ describe('expiry of imported material', () => {
   it('destroys expired material and returns the key to PendingImport', async () => {
     const { KeyId } = await hk('CreateKey', { Alias: 'expiring', Type: 2 });
     const id = KeyId as string;
-    // Import arrives with BYOK (issue 6); stand in for it: material in the token, ValidTo soon.
+    // Stand in for a BYOK import: material in the token, ValidTo soon.
     await server.services.token.generate({ keyId: id, version: 1 }, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
     const validTo = Math.floor(Date.now() / 1000) + 3600;
     expect(await server.services.keyRepo.update(id, 'PendingImport', { state: 'Enabled', hasMaterial: true, validTo })).toBe(true);

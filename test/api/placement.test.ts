@@ -8,7 +8,7 @@ import { PROFILE_DIR } from '../../src/pkcs11/profile.js';
 import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { b64, clearProxy, cnKmsClient, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
-// The SM placement switch (issue 5): "when a token profile declares vendor SM mechanisms, the
+// The SM placement switch: "when a token profile declares vendor SM mechanisms, the
 // same operations run inside the token instead: that switch is configuration".
 // No token here has GM/T mechanisms, so this file proves the switch and the plumbing with the
 // real SoftHSM2 token and an operator profile that declares AES mechanisms under the SM4 names

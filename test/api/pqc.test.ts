@@ -5,7 +5,7 @@ import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { b64, clearProxy, cnKmsClient, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
-// Post-quantum operations (kms-api.md §4.8) through the official CN SDK: ML-KEM-768 hybrid
+// Post-quantum operations (docs/contract/actions.md#group-pqc) through the official CN SDK: ML-KEM-768 hybrid
 // encryption (AES-256-GCM in FIPS regions, SM4-GCM in SM regions) and ML-DSA-65 signatures,
 // whose signatures are verified outside the service with @noble/post-quantum and the public key
 // from GetPublicKey. SoftHSM2 has no PQC mechanisms: this is the software-module path.
@@ -49,7 +49,7 @@ describe('key usages', () => {
     expect(v!.sealedMaterial!.subarray(0, 2)).toEqual(Buffer.from([0x4b, 1]));
     expect(v!.sealedMaterial!.length).toBe(6 + 12 + 32 + 16);
     expect((await server.services.token.listObjects()).filter((o) => o.name.keyId === r.KeyId)).toEqual([]);
-    // Not importable (§2.4: asymmetric and PQC keys cannot be EXTERNAL).
+    // Not importable (docs/contract/keys.md#key-usage: asymmetric and PQC keys cannot be EXTERNAL).
     expect(await code(hk('CreateKey', { Alias: 'pq-external', KeyUsage: ENC, Type: 2 }))).toBe('InvalidParameterValue.InvalidType');
   });
 });

@@ -20,7 +20,7 @@ import { errorEnvelope, successEnvelope } from '../../src/api/envelope.js';
 import { DerivedKeyMemo } from '../../src/domain/identity.js';
 import { startCaptureServer, type CaptureServer } from '../helpers/sdk-capture.js';
 
-// Requests here are the bytes the official Node SDKs put on the wire (kms-api.md §1.2–1.5),
+// Requests here are the bytes the official Node SDKs put on the wire (docs/contract/protocol.md#request-forms),
 // captured by a local listener and then mutated; nothing is re-signed by this test except the
 // doc-style client at the end, which the SDKs cannot imitate.
 
@@ -222,7 +222,7 @@ describe('requests signed by the official Node SDKs are accepted', () => {
         expect(request.requestClient).toMatch(/^SDK_NODEJS_/);
         expect(request.traceId).toMatch(/^[0-9a-f-]{36}$/);
         expect(Math.abs(request.timestamp - Date.now() / 1000)).toBeLessThan(60);
-        // Only TC3 POST keeps JSON types; the flattened forms carry text (§1.2).
+        // Only TC3 POST keeps JSON types; the flattened forms carry text (docs/contract/protocol.md#request-forms).
         const jsonBody = version === 'TC3' && reqMethod === 'POST';
         expect(request.params).toEqual(jsonBody ? REQUESTS[action] : asFormText(REQUESTS[action]));
 
@@ -319,7 +319,7 @@ describe('TC3-HMAC-SHA256 rejections', () => {
     }
     const { date, service } = good.proof as { date: string; service: string };
     const kept = derived.get(`tc3/${date}/${service}`)!;
-    // The kept key is the one §1.4 derives (checked with node:crypto directly).
+    // The kept key is the one docs/contract/protocol.md#tc3 derives (checked with node:crypto directly).
     const h = (k: Buffer | string, m: string) => createHmac('sha256', k).update(m).digest();
     expect(kept).toEqual(h(h(h(`TC3${SECRET_KEY}`, date), service), 'tc3_request'));
     // Other scopes only add entries, at most four: the memo is wiped when a fifth comes.
@@ -619,7 +619,7 @@ describe('signature v1 (HmacSHA1 / HmacSHA256) rejections', () => {
   });
 });
 
-describe('known-answer vectors (kms-api.md §1.4, §1.5)', () => {
+describe('known-answer vectors (docs/contract/protocol.md#tc3, docs/contract/protocol.md#v1)', () => {
   const body = `{"KeyId":"${K1}","Plaintext":"aGVsbG8gd29ybGQ="}`;
   const tc3 = (host: string, service: string, signature: string, method = 'POST'): RawApiRequest => ({
     method,

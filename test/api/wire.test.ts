@@ -12,7 +12,7 @@ import { clearProxy, cnKmsClient, intlKmsClient, type ClientOptions, type KmsCal
 import { postRaw, tc3Headers, v1Form } from '../helpers/tc-sign.js';
 
 // Tencent Cloud API 3.0 on the wire, driven by the official SDKs unmodified and by
-// hand-signed requests for every rejection (kms-api.md §1).
+// hand-signed requests for every rejection (docs/contract/protocol.md).
 
 let server: TestServer;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { REPO } from '../helpers/cli.js';
 
-// Debian's chromium, headless, driven by playwright-core (issue 9). Screenshots of each flow
+// Debian's chromium, headless, driven by playwright-core. Screenshots of each flow
 // are kept under test-artifacts/console/ (gitignored).
 
 export const ARTIFACTS = path.join(REPO, 'test-artifacts', 'console');

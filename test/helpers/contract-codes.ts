@@ -1,4 +1,4 @@
-// The error codes of the wire contract (kms-api.md §1.9 "Common error codes" and its KMS-specific
+// The error codes of the wire contract (docs/contract/protocol.md#error-codes "Common error codes" and its KMS-specific
 // table, transcribed from the Tencent Cloud API 3.0 and Go SDK errors.go lists), written out here
 // so the tests judge the server against the contract, not against src/api/error-codes.ts.
 
@@ -49,7 +49,7 @@ export interface EnvelopeVerdict {
 }
 
 /**
- * kms-api.md §1.8: HTTP 200, `{"Response":{…,"RequestId":"<uuid>"}}`, an error carrying
+ * docs/contract/protocol.md#envelope: HTTP 200, `{"Response":{…,"RequestId":"<uuid>"}}`, an error carrying
  * `Error.Code` (a contract code) and `Error.Message`. InternalError fails unless allowed.
  */
 export function judgeEnvelope(status: number, text: string, opts: { allowInternal?: boolean } = {}): EnvelopeVerdict {

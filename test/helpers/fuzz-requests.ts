@@ -398,7 +398,7 @@ function scopeDate(h: Record<string, string>, date: string): Record<string, stri
   return { ...h, Authorization: h.Authorization!.replace(/\/\d{4}-\d{2}-\d{2}\//, `/${date}/`) };
 }
 
-/** The SDKs' flattening (kms-api.md §1.2): `Tags.0.TagKey=k`; leaves written as text. */
+/** The SDKs' flattening (docs/contract/protocol.md#request-forms): `Tags.0.TagKey=k`; leaves written as text. */
 export function flatten(params: unknown, prefix = '', depth = 0): Array<[string, string]> {
   if (params === null || params === undefined) return [];
   if (depth > 100) return [[prefix, 'deep']];
@@ -410,7 +410,7 @@ export function flatten(params: unknown, prefix = '', depth = 0): Array<[string,
 
 const enc = (s: string) => encodeURIComponent(s);
 
-/** A v1 POST form, signed over the decoded values as §1.5 says; `kind` adds a malformation. */
+/** A v1 POST form, signed over the decoded values as docs/contract/protocol.md#v1 says; `kind` adds a malformation. */
 function v1Request(t: FuzzTarget, action: string, region: string, entries: Array<[string, string]>, kind: string, secretKey = t.secretKey): RawRequest {
   const common: Array<[string, string]> = [
     ['Action', action], ['Version', '2019-01-18'], ['Region', region], ['Timestamp', String(Math.floor(Date.now() / 1000))],

@@ -2,7 +2,7 @@ import { createHmac, randomInt } from 'node:crypto';
 import { tc3Authorization } from '../../bench/tc3.js';
 
 // Hand-signed Tencent Cloud API requests for the rejection tests, written from the contract
-// (kms-api.md §1.4, §1.5) rather than from the server's code.
+// (docs/contract/protocol.md#tc3, docs/contract/protocol.md#v1) rather than from the server's code.
 
 export interface Tc3Options {
   host: string;

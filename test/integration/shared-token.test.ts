@@ -11,7 +11,7 @@ import { createTestToken, SOFTHSM_MODULE, type TestToken } from '../helpers/soft
 // Several processes starting together on one SoftHSM2 token directory (nodes, workers, CLI runs):
 // - the keys the service keeps in the token for itself — the KEK and the audit signing key pair —
 //   are made once, even on a token that has neither (no `token init` first). A token has no
-//   lock: each process used to find none and make its own; the nodes then signed audit
+//   lock: without it each process would find none and make its own; the nodes then signed audit
 //   checkpoints with different keys and `audit verify` called a valid trail tampered (a CI
 //   failure of the multi-node suite);
 // - a process that opens the token while another rewrites its files still finds it.

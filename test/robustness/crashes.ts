@@ -254,7 +254,7 @@ export function crashSuite(): void {
     it('SIGKILL during ScheduleKeyDeletion load', { timeout: 180_000 }, async () => {
       // keys nothing else relies on: not rotated, no ciphertext kept under them
       const queue = acked.creates.filter((c) => !acked.rotates.includes(c.keyId) && !acked.encrypts.some((e) => e.keyId === c.keyId)).map((c) => c.keyId);
-      // §2.3: only a disabled key may be scheduled for deletion
+      // docs/contract/keys.md#state-table: only a disabled key may be scheduled for deletion
       for (const keyId of queue) await hk('DisableKey', { KeyId: keyId });
       await loadAndKill(
         'ScheduleKeyDeletion',

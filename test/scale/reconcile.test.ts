@@ -14,7 +14,7 @@ import { provisionSoftHsm } from '../../src/pkcs11/softhsm.js';
 import { REPO } from '../helpers/cli.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
-// Reconciliation with several nodes (issue 12): a node's lifecycle job lists the shared token
+// Reconciliation with several nodes: a node's lifecycle job lists the shared token
 // and destroys objects without metadata. A CreateKey on another node makes its token object
 // before its row commits; the creation intent it records first keeps that object safe however
 // long generation takes, while a crashed create (intent older than the creation timeout) is

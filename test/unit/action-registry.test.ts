@@ -8,7 +8,7 @@ import { aadPrefix, assembleBlob, BlobAlgorithm, parseBlob } from '../../src/cry
 import { mlKem768PublicKeyPem, PqcAlgorithm, pqcEncrypt, parsePqcBlob } from '../../src/crypto/pqc.js';
 
 // The views derived from the action registry (src/api/actions), held against the values of the
-// hand-kept tables they replaced: the CAM table (seed 004), Tencent's QPS (kms-api.md §4
+// hand-kept tables they replaced: the CAM table (seed 004), Tencent's QPS (docs/contract/actions.md
 // headings), the read-only preset, the region-less actions, and the keys a call touches.
 
 const OPERATION_LEVEL = [
@@ -68,7 +68,7 @@ describe('views derived from the action registry', () => {
     expect(Object.entries(all).filter(([, s]) => 'regionless' in s && s.regionless).map(([a]) => a).sort()).toEqual(['GetRegions', 'LookUpEvents']);
   });
 
-  it('the KeyState filter numbers of ListKeyDetail (§2.6) and ListDataKeyDetail (§4.6)', () => {
+  it('the KeyState filter numbers of ListKeyDetail (docs/contract/keys.md#list-key-detail-filters) and ListDataKeyDetail (docs/contract/actions.md#group-data-keys)', () => {
     expect([0, 1, 2, 3, 4, 5].map(statesNumbered)).toEqual([undefined, ['Enabled'], ['Disabled'], ['PendingDelete'], ['PendingImport'], ['Archived']]);
     expect(statesNumbered(undefined)).toBeUndefined();
   });

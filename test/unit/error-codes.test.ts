@@ -6,7 +6,7 @@ import { KeyStateError } from '../../src/domain/key-state.js';
 import { DecryptFailedError, HsmInternalError, LoginFailedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
 import { CONTRACT_CODES } from '../helpers/contract-codes.js';
 
-// The error tables (src/api/error-codes.ts) speak only the contract's codes (kms-api.md §1.9),
+// The error tables (src/api/error-codes.ts) speak only the contract's codes (docs/contract/protocol.md#error-codes),
 // and mapError keeps the answer of every error kind.
 
 describe('error codes', () => {

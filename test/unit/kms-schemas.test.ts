@@ -10,7 +10,7 @@ import type { FieldType } from '../../src/api/actions/shapes.js';
 import { ParameterError } from '../../src/api/errors.js';
 import { validateParams } from '../../src/api/validation.js';
 
-// The SDK's own model files are the authority (kms-api.md §8): read them at test time so a
+// The SDK's own model files are the authority (docs/contract/README.md#sources): read them at test time so a
 // schema or an SDK upgrade that drifts fails here.
 const require = createRequire(import.meta.url);
 const sdkDir = join(
@@ -151,7 +151,7 @@ describe('action table matches the CN SDK client', () => {
   });
 });
 
-describe('flat form coerces string leaves to the schema type (kms-api.md §1.2)', () => {
+describe('flat form coerces string leaves to the schema type (docs/contract/protocol.md#request-forms)', () => {
   const flatCreateKey = { Alias: 'a', KeyUsage: 'ENCRYPT_DECRYPT', Type: '1', Tags: [{ TagKey: 'k', TagValue: 'v' }] };
 
   it('turns canonical decimal text into an integer', () => {
@@ -202,7 +202,7 @@ describe('json form is typed as sent', () => {
     expect(failure('CreateKey', { Alias: 'a', KeyUsage: 5 }).code).toBe('InvalidParameter');
   });
 
-  it('ignores unknown fields (§1.7 leniency) and treats null as absent (§1.2)', () => {
+  it('ignores unknown fields (docs/contract/protocol.md#processing-order leniency) and treats null as absent (docs/contract/protocol.md#request-forms)', () => {
     expect(validateKmsParams('Encrypt', { KeyId: KEY_ID, Plaintext: 'aGVsbG8=', Future: 1, EncryptionContext: null }, 'json')).toEqual({
       KeyId: KEY_ID,
       Plaintext: 'aGVsbG8=',
@@ -224,7 +224,7 @@ describe('json form is typed as sent', () => {
   });
 });
 
-describe('error selection (kms-api.md §1.7 step 6)', () => {
+describe('error selection (docs/contract/protocol.md#processing-step-6)', () => {
   it('required field absent → MissingParameter naming the field', () => {
     const error = failure('Encrypt', { Plaintext: 'aGVsbG8=' });
     expect(error).toMatchObject({ code: 'MissingParameter', field: 'KeyId' });
@@ -260,7 +260,7 @@ describe('error selection (kms-api.md §1.7 step 6)', () => {
   });
 });
 
-describe('alias rules (§4.1 CreateKey, §7.6)', () => {
+describe('alias rules (docs/contract/actions.md#group-lifecycle CreateKey, docs/contract/ambiguities.md#alias-rule)', () => {
   it.each(['a', 'A-b_9', '9key', 'x'.repeat(60), 'kmsalias', 'my-kms-key'])('accepts %j', (alias) => {
     expect(validateKmsParams('CreateKey', { Alias: alias }, 'json').Alias).toBe(alias);
     expect(validateKmsParams('UpdateAlias', { Alias: alias, KeyId: KEY_ID }, 'json').Alias).toBe(alias);
@@ -325,7 +325,7 @@ describe('batches of ids', () => {
     expect(failure('EnableKeys', { KeyIds: [] }).code).toBe('InvalidParameterValue');
   });
 
-  it('white-box batches stop at 50 (§4.7)', () => {
+  it('white-box batches stop at 50 (docs/contract/actions.md#group-white-box)', () => {
     expect(failure('EnableWhiteBoxKeys', { KeyIds: keyIds(51) }).code).toBe('InvalidParameterValue');
   });
 
@@ -346,7 +346,7 @@ describe('batches of ids', () => {
   });
 });
 
-describe('plaintext and context rules (§4.2)', () => {
+describe('plaintext and context rules (docs/contract/actions.md#group-symmetric)', () => {
   const secret = Buffer.alloc(4097, 0x5a).toString('base64');
 
   it('Plaintext of 4096 bytes is accepted, 4097 → InvalidPlaintext without echoing it', () => {
@@ -381,7 +381,7 @@ describe('plaintext and context rules (§4.2)', () => {
     }
   });
 
-  it('EncryptionContext must be a JSON object of at most 1024 bytes (§7.5)', () => {
+  it('EncryptionContext must be a JSON object of at most 1024 bytes (docs/contract/ambiguities.md#encryption-context-limit)', () => {
     expect(failure('Encrypt', { KeyId: KEY_ID, Plaintext: 'aA==', EncryptionContext: 'not json' })).toMatchObject({
       code: 'InvalidParameterValue',
       field: 'EncryptionContext',
@@ -441,7 +441,7 @@ describe('enumerations', () => {
   });
 });
 
-describe('LookUpEvents (CloudAudit §6.3) through the same engine', () => {
+describe('LookUpEvents (CloudAudit docs/contract/audit.md#lookup-events) through the same engine', () => {
   const lookUp = (params: Record<string, unknown>, form: 'json' | 'flat' = 'json') => validateParams(cloudAuditActions.LookUpEvents.schema, params, form);
   const lookUpFailure = (params: Record<string, unknown>, form: 'json' | 'flat' = 'json') => {
     try {
@@ -549,7 +549,7 @@ describe('checkAgainstSdkResponse', () => {
     expect(checkAgainstSdkResponse('GenerateRandom', { RequestId: requestId })).toEqual(['Plaintext: required field is missing']);
   });
 
-  it('checks error bodies against the §1.8 error shape', () => {
+  it('checks error bodies against the docs/contract/protocol.md#envelope error shape', () => {
     const error = { Response: { Error: { Code: 'InvalidParameter', Message: 'm' }, RequestId: requestId } };
     expect(checkAgainstSdkResponse('Encrypt', error)).toEqual([]);
     expect(checkAgainstSdkResponse('Encrypt', { Error: { Code: 1 } })).toEqual([

@@ -16,7 +16,7 @@ import {
 const KMS_ACTION_NAMES: ReadonlySet<string> = new Set(KMS_ACTIONS);
 const PRESET_POLICIES = presetPolicies(READ_ONLY_KMS_ACTIONS);
 
-// Action names from kms-api.md §3 (Action index) / §4 headings, listed independently of the table.
+// Action names from docs/contract/actions.md#action-index (Action index) / docs/contract/actions.md headings, listed independently of the table.
 const SPEC_ACTIONS = [
   'CreateKey', 'DescribeKey', 'DescribeKeys', 'ListKeys', 'ListKeyDetail', 'UpdateAlias', 'UpdateKeyDescription',
   'EnableKey', 'EnableKeys', 'DisableKey', 'DisableKeys', 'ScheduleKeyDeletion', 'CancelKeyDeletion', 'ArchiveKey',
@@ -74,7 +74,7 @@ function expectPolicyError(input: unknown, message: string | RegExp, knownAction
 }
 
 describe('keyResource', () => {
-  it('builds the six-segment CMK description of §5.3', () => {
+  it('builds the six-segment CMK description of docs/contract/cam.md#resources', () => {
     expect(keyResource('ap-guangzhou', '1', '2', 'k')).toBe('qcs::kms:ap-guangzhou:uin/1:key/creatorUin/2/k');
     expect(GZ_A.split(':')).toHaveLength(6);
   });
@@ -175,7 +175,7 @@ describe('resource matching', () => {
   });
 });
 
-describe('evaluation order (§5.5)', () => {
+describe('evaluation order (docs/contract/cam.md#evaluation)', () => {
   const allowAll = allowPolicy('name/kms:*');
   const denyEncrypt = policy({ effect: 'deny', action: 'name/kms:Encrypt', resource: '*' });
   const denyDelete = policy({ effect: 'deny', action: 'name/kms:ScheduleKeyDeletion', resource: '*' });
@@ -431,7 +431,7 @@ describe('conditions: multi-valued tags', () => {
     ['request_tag restriction, other tag', { 'for_all_value:string_like': { 'qcs:request_tag': 'env&*' } }, { 'qcs:request_tag': ['owner&x'] }, false],
   ]);
 
-  it('§5.6 example: tag + corporate network + never delete', () => {
+  it('docs/contract/cam.md#examples example: tag + corporate network + never delete', () => {
     const p = parsePolicy(
       `{"version":"2.0","statement":[
         {"effect":"allow","action":["name/kms:Encrypt","name/kms:Decrypt","name/kms:GenerateDataKey"],
@@ -643,7 +643,7 @@ describe('KMS CAM levels from the action registry (seed 004)', () => {
     expect((KMS_CAM as Record<string, unknown>)[a]).toEqual({ level, ipCondition: ip });
   });
 
-  it.each(Object.keys(KMS_CAM))('%s is a known KMS action (§3)', (a) => {
+  it.each(Object.keys(KMS_CAM))('%s is a known KMS action (docs/contract/actions.md#action-index)', (a) => {
     expect(KNOWN.has(a)).toBe(true);
   });
 
@@ -651,7 +651,7 @@ describe('KMS CAM levels from the action registry (seed 004)', () => {
     expect((KMS_CAM as Record<string, unknown>)[a]).toBeDefined();
   });
 
-  it('the registry’s KMS actions equal the §3 action list', () => {
+  it('the registry’s KMS actions equal the docs/contract/actions.md#action-index action list', () => {
     expect([...KMS_ACTION_NAMES].sort()).toEqual([...SPEC_ACTIONS].sort());
   });
 

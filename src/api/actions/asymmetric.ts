@@ -7,7 +7,7 @@ import { cmk } from './resources.js';
 import { opt, req } from './shapes.js';
 import { action, KMS_AUDIT, RESOURCE } from './spec.js';
 
-// Asymmetric keys (kms-api.md §4.3).
+// Asymmetric keys (docs/contract/actions.md#group-asymmetric).
 
 export const asymmetric = {
   GetPublicKey: action({
@@ -39,7 +39,7 @@ export const asymmetric = {
     },
   }),
   AsymmetricSm2Decrypt: action({
-    // §4.3: raw C1C3C2 ASN.1 ciphertext ≤256 bytes.
+    // docs/contract/actions.md#group-asymmetric: raw C1C3C2 ASN.1 ciphertext ≤256 bytes.
     schema: z.object({ KeyId, Ciphertext: base64Of(1, 256) }),
     response: { KeyId: opt('string'), Plaintext: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,

@@ -5,7 +5,7 @@ import { cmk } from './resources.js';
 import { opt } from './shapes.js';
 import { action, KMS_AUDIT, RESOURCE } from './spec.js';
 
-// Binding CMKs to cloud resources (kms-api.md §4.9).
+// Binding CMKs to cloud resources (docs/contract/actions.md#group-binding).
 
 export const binding = {
   BindCloudResource: action({

@@ -7,7 +7,7 @@ import { cmk } from './resources.js';
 import { opt, req } from './shapes.js';
 import { action, KMS_AUDIT, RESOURCE } from './spec.js';
 
-// Importing key material into EXTERNAL CMKs (kms-api.md §4.4).
+// Importing key material into EXTERNAL CMKs (docs/contract/actions.md#group-import).
 
 export const byok = {
   GetParametersForImport: action({

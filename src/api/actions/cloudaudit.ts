@@ -5,11 +5,11 @@ import { NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION } from './spec.js';
 
-// CloudAudit's LookUpEvents (service cloudaudit, version 2019-03-19, kms-api.md §6.3), so the
+// CloudAudit's LookUpEvents (service cloudaudit, version 2019-03-19, docs/contract/audit.md#lookup-events), so the
 // official SDK's cloudaudit client reads the audit trail: the caller's own account's events,
 // newest first, filtered by time range and lookup attributes, paged with NextToken.
 
-// §6.5 lists other keys for other SDKs; these are the ones the trail can be searched by.
+// docs/contract/audit.md#attribute-keys lists other keys for other SDKs; these are the ones the trail can be searched by.
 const ATTRIBUTE_KEYS = ['EventName', 'Username', 'ResourceType', 'ResourceName', 'EventId', 'RequestId'] as const;
 
 const schema = z
@@ -29,7 +29,7 @@ const schema = z
     if (request.EndTime < request.StartTime) ctx.addIssue({ code: 'custom', path: ['EndTime'], message: 'must not be before StartTime' });
   });
 
-/** The CloudAudit Event structure (§6.1), with the inner record of §6.2 as CloudAuditEvent. */
+/** The CloudAudit Event structure (docs/contract/audit.md#what-is-recorded), with the inner record of docs/contract/audit.md#inner-record as CloudAuditEvent. */
 function toEvent(e: StoredAuditEvent): Record<string, unknown> {
   const inner = {
     eventVersion: 1,
@@ -71,7 +71,7 @@ function toEvent(e: StoredAuditEvent): Record<string, unknown> {
   };
 }
 
-// §6.1; TotalCount is in the CN SDK only and not answered here.
+// docs/contract/audit.md#what-is-recorded; TotalCount is in the CN SDK only and not answered here.
 const Event = struct({
   EventId: opt('string'), Username: opt('string'), EventTime: opt('string'), CloudAuditEvent: opt('string'),
   ResourceTypeCn: opt('string'), ErrorCode: opt('int'), EventName: opt('string'), SecretId: opt('string'),

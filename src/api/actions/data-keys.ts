@@ -10,11 +10,11 @@ import { cmk, dataKey, dataKeyList, NO_RESOURCES, regionlessCmk, ciphertextKeyId
 import { list, opt, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
 
-// Hosted data keys (kms-api.md §4.6); GenerateDataKey's IsHostedByKms=1 branch is in
+// Hosted data keys (docs/contract/actions.md#group-data-keys); GenerateDataKey's IsHostedByKms=1 branch is in
 // symmetric.ts with the rest of GenerateDataKey. The seed's data-key resources have an empty
 // region segment.
 
-/** DataKeyMetadata exactly as the SDK models it (§2.9). */
+/** DataKeyMetadata exactly as the SDK models it (docs/contract/keys.md#structures). */
 export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
   return {
     DataKeyId: d.dataKeyId,
@@ -36,7 +36,7 @@ export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
   };
 }
 
-// IsSyncReplica/SyncStatus typed as in KeyMetadata; §2.9 lists them without types.
+// IsSyncReplica/SyncStatus typed as in KeyMetadata; docs/contract/keys.md#structures lists them without types.
 const DataKeyMetadata = struct({
   DataKeyId: opt('string'), KeyId: opt('string'), KeyName: opt('string'), DataKeyName: opt('string'),
   NumberOfBytes: opt('uint'), CreateTime: opt('uint'), Description: opt('string'), KeyState: opt('string'),
@@ -63,9 +63,9 @@ export const dataKeys = {
       })
       .superRefine((request, ctx) => {
         if (request.ImportType !== 2) return;
-        // §4.6: a plaintext import is sealed under KeyId, so it must be named.
+        // docs/contract/actions.md#group-data-keys: a plaintext import is sealed under KeyId, so it must be named.
         if (request.KeyId === undefined) requireField(ctx, 'KeyId', 'a plaintext import (`ImportType` 2) needs the wrapping CMK');
-        // A plaintext data key is base64 like GenerateDataKey's output, 1–1024 bytes (§4.2 NumberOfBytes).
+        // A plaintext data key is base64 like GenerateDataKey's output, 1–1024 bytes (docs/contract/actions.md#group-symmetric NumberOfBytes).
         const length = typeof request.ImportKeyMaterial === 'string' ? base64Length(request.ImportKeyMaterial) : 0;
         if (length === undefined || length < 1 || length > 1024) {
           ctx.addIssue({
@@ -191,7 +191,7 @@ export const dataKeys = {
   GetDataKeyCiphertextBlob: action({
     schema: z.object({ DataKeyId, MemberAccount: MemberAccount.optional() }),
     response: { CiphertextBlob: opt('string'), RequestId: opt('string') },
-    // Seed silent; addresses a DataKeyId → resource level (§5.3).
+    // Seed silent; addresses a DataKeyId → resource level (docs/contract/cam.md#resources).
     cam: RESOURCE,
     qps: 100,
     access: 'write',
@@ -242,7 +242,7 @@ export const dataKeys = {
   ScheduleDataKeyDeletion: action({
     schema: z.object({ DataKeyId, PendingWindowInDays, MemberAccount: MemberAccount.optional() }),
     response: { DeletionDate: opt('uint'), DataKeyId: opt('string'), RequestId: opt('string') },
-    // Seed silent; addresses a DataKeyId → resource level (§5.3).
+    // Seed silent; addresses a DataKeyId → resource level (docs/contract/cam.md#resources).
     cam: RESOURCE,
     qps: 20,
     access: 'write',
@@ -266,7 +266,7 @@ export const dataKeys = {
   UpdateDataKeyName: action({
     schema: z.object({ DataKeyId, DataKeyName, MemberAccount: MemberAccount.optional() }),
     response: { RequestId: opt('string') },
-    // Seed silent; addresses a DataKeyId → resource level (§5.3).
+    // Seed silent; addresses a DataKeyId → resource level (docs/contract/cam.md#resources).
     cam: RESOURCE,
     qps: 20,
     access: 'write',

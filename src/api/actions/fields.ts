@@ -5,7 +5,7 @@ import { coded, optionalOrEmpty } from '../validation.js';
 
 // Request building blocks shared by the actions' schemas. Field names, optionality and JSON
 // types follow the CN Node SDK 4.1.313 (`kms_models.d.ts`, the authority); Int vs UInt, which the
-// .d.ts flattens to `number`, and the value limits follow kms-api.md (§ numbers below refer to
+// .d.ts flattens to `number`, and the value limits follow docs/contract (§ numbers below refer to
 // it). test/unit/kms-schemas.test.ts re-reads the .d.ts so either side drifting fails the build.
 //
 // Every check carries a "must …" message: ParameterError prefixes the field name, and no message
@@ -44,7 +44,7 @@ export function base64Of(min: number, max = Infinity): z.ZodString {
   }, `must be base64 (standard alphabet, padded) of ${size}`);
 }
 
-// §2.10: ids keep the cloud's lower-case UUID shape, so anything else is malformed
+// docs/contract/keys.md#ciphertext: ids keep the cloud's lower-case UUID shape, so anything else is malformed
 // (…InvalidKeyId) rather than unknown (CmkNotFound).
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const KeyId = coded(z.string().regex(UUID, 'must be a key id (lower-case UUID)'), 'InvalidParameterValue.InvalidKeyId');
@@ -60,12 +60,12 @@ function idList(id: z.ZodString, max: number, duplicateCode: TencentErrorCode) {
     .max(max, `must hold 1 to ${max} ids`)
     .refine((ids) => new Set(ids).size === ids.length, { message: 'must not repeat an id', params: { code: duplicateCode } });
 }
-// §4.1 DescribeKeys/EnableKeys/DisableKeys, §4.6 *DataKeys: ≤100; §4.7 *WhiteBoxKeys: ≤50.
+// docs/contract/actions.md#group-lifecycle DescribeKeys/EnableKeys/DisableKeys, docs/contract/actions.md#group-data-keys *DataKeys: ≤100; docs/contract/actions.md#group-white-box *WhiteBoxKeys: ≤50.
 export const KeyIds = idList(KeyId, 100, 'InvalidParameterValue.DuplicatedKeyId');
 export const WhiteBoxKeyIds = idList(KeyId, 50, 'InvalidParameterValue.DuplicatedKeyId');
 export const DataKeyIds = idList(DataKeyId, 100, 'InvalidParameterValue.DuplicatedDataKeyId');
 
-// §4.1 CreateKey (and §7.6 for UpdateAlias): 1–60 of [A-Za-z0-9_-], first a letter or digit;
+// docs/contract/actions.md#group-lifecycle CreateKey (and docs/contract/ambiguities.md#alias-rule for UpdateAlias): 1–60 of [A-Za-z0-9_-], first a letter or digit;
 // the `kms-` prefix is reserved for aliases cloud products create.
 const ALIAS = /^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$/;
 const ALIAS_RULE = 'must be 1 to 60 of A-Z a-z 0-9 _ -, starting with a letter or digit';
@@ -73,20 +73,20 @@ export const CmkAlias = coded(
   z.string().regex(ALIAS, ALIAS_RULE).refine((alias) => !/^kms-/i.test(alias), 'must not start with the reserved prefix kms-'),
   'InvalidParameterValue.InvalidAlias',
 );
-// §4.7: "same rule as CMK alias"; the SDK text says nothing of a reserved prefix here.
+// docs/contract/actions.md#group-white-box: "same rule as CMK alias"; the SDK text says nothing of a reserved prefix here.
 export const WhiteBoxAlias = coded(z.string().regex(ALIAS, ALIAS_RULE), 'InvalidParameterValue.InvalidAlias');
 
-export const CmkDescription = maxBytes(1024); // §2.1, §4.1
-export const DataKeyDescription = maxBytes(100); // §2.9, §4.2 GenerateDataKey
+export const CmkDescription = maxBytes(1024); // docs/contract/keys.md#key-metadata, docs/contract/actions.md#group-lifecycle
+export const DataKeyDescription = maxBytes(100); // docs/contract/keys.md#structures, docs/contract/actions.md#group-symmetric GenerateDataKey
 // Naming rules for hosted data keys are undocumented; only the empty name is certainly invalid.
 export const DataKeyName = coded(z.string().min(1, 'must not be empty'), 'InvalidParameterValue.InvalidDataKeyName');
 
-// §4.2 Encrypt: base64 of at most 4096 bytes. Empty plaintext is refused too (nothing to protect).
+// docs/contract/actions.md#group-symmetric Encrypt: base64 of at most 4096 bytes. Empty plaintext is refused too (nothing to protect).
 export const Plaintext = coded(base64Of(1, 4096), 'InvalidParameterValue.InvalidPlaintext');
-export const Message = base64Of(1, 4096); // §4.3 Sign (RAW ≤4096; DIGEST length depends on the algorithm, §7.10)
+export const Message = base64Of(1, 4096); // docs/contract/actions.md#group-asymmetric Sign (RAW ≤4096; DIGEST length depends on the algorithm, docs/contract/ambiguities.md#digest-length)
 export const CiphertextBlob = coded(NonEmpty, 'InvalidParameterValue.InvalidCiphertext');
 
-// §4.2, §7.5: a JSON object of key/value pairs, ≤1024 bytes of UTF-8 (CN says characters; bytes is
+// docs/contract/actions.md#group-symmetric, docs/contract/ambiguities.md#encryption-context-limit: a JSON object of key/value pairs, ≤1024 bytes of UTF-8 (CN says characters; bytes is
 // the stricter reading). '' means "no context" (ReEncrypt: "empty if none").
 function isJsonObject(text: string): boolean {
   try {
@@ -100,7 +100,7 @@ export const EncryptionContext = optionalOrEmpty(
   maxBytes(1024).refine(isJsonObject, 'must be a JSON object of key/value pairs'),
 );
 
-// §4.2 Decrypt: the wrap of the returned plaintext to a caller key; '' = not wrapped / SM2.
+// docs/contract/actions.md#group-symmetric Decrypt: the wrap of the returned plaintext to a caller key; '' = not wrapped / SM2.
 export const EncryptionPublicKey = optionalOrEmpty(z.string());
 export const EncryptionAlgorithm = optionalOrEmpty(
   oneOf(['SM2', 'SM2_C1C3C2_ASN1', 'RSAES_PKCS1_V1_5', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256']),
@@ -109,7 +109,7 @@ export const EncryptionAlgorithm = optionalOrEmpty(
 // The key usages and RSA algorithm names come from the one catalogue (domain/key-usages.ts).
 export { KEY_USAGES } from '../../domain/key-usages.js';
 export const RSA_ENCRYPTION_ALGORITHMS = Object.keys(RSA_ENCRYPTION_SCHEMES) as [RsaEncryptionAlgorithm, ...RsaEncryptionAlgorithm[]];
-// §4.3: "SM2DSA / ECC_P256_R1 / RSA_PSS_SHA_256 / RSA_PKCS1_SHA_256 / … (ListAlgorithms is
+// docs/contract/actions.md#group-asymmetric: "SM2DSA / ECC_P256_R1 / RSA_PSS_SHA_256 / RSA_PKCS1_SHA_256 / … (ListAlgorithms is
 // authoritative)" — an open list, so only the shape is checked here; the use case matches the
 // algorithm against the key's usage.
 export const SignAlgorithm = z.string().regex(/^[A-Z0-9_]{1,64}$/, 'must be a signature algorithm name from ListAlgorithms');
@@ -121,18 +121,18 @@ export const Tags = z.array(Tag).refine((tags) => new Set(tags.map((tag) => tag.
   params: { code: 'InvalidParameterValue.TagKeysDuplicated' satisfies TencentErrorCode },
 });
 export const TagFilter = z.object({ TagKey: z.string(), TagValue: z.array(z.string()).optional() });
-export const MemberAccount = z.object({ MemberAppId: UInt.optional(), MemberUin: UInt.optional() }); // §2.8
+export const MemberAccount = z.object({ MemberAppId: UInt.optional(), MemberUin: UInt.optional() }); // docs/contract/keys.md#multi-account
 
-// §2.6 / §4.6 list filters.
+// docs/contract/keys.md#list-key-detail-filters / docs/contract/actions.md#group-data-keys list filters.
 export const Offset = UInt;
 export const Limit = intRange(1, 200);
 export const Role = intRange(0, 1);
 export const OrderType = intRange(0, 1);
 export const Origin = optionalOrEmpty(oneOf(['TENCENT_KMS', 'EXTERNAL', 'ALL']));
 export const HsmClusterId = optionalOrEmpty(z.string());
-export const PendingWindowInDays = coded(intRange(7, 30), 'InvalidParameter.InvalidPendingWindowInDays'); // §1.9
+export const PendingWindowInDays = coded(intRange(7, 30), 'InvalidParameter.InvalidPendingWindowInDays'); // docs/contract/protocol.md#error-codes
 
-// §2.9: the fingerprint collector's format.
+// docs/contract/keys.md#structures: the fingerprint collector's format.
 export const DeviceFingerprint = z.object({
   Identity: z
     .string()

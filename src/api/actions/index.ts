@@ -18,7 +18,7 @@ import { whitebox } from './whitebox.js';
 // file. The CAM table, the rate-limit preset, the read-only preset, the region-less actions and
 // the request schemas are all read from here.
 
-// The KMS actions (kms-api.md §3, in its order). The registry must describe each of them and
+// The KMS actions (docs/contract/actions.md#action-index, in its order). The registry must describe each of them and
 // nothing else, or it does not compile.
 export const KMS_ACTIONS = [
   'CreateKey', 'DescribeKey', 'DescribeKeys', 'ListKeys', 'ListKeyDetail', 'UpdateAlias', 'UpdateKeyDescription',
@@ -80,14 +80,14 @@ function derive<T>(pick: (spec: AnySpec) => T): { readonly [A in KmsAction]: T }
 
 export const kmsRequestSchemas: { readonly [A in KmsAction]: (typeof kmsActions)[A]['schema'] } = derive((s) => s.schema);
 
-/** Each KMS action's CAM level and IP-condition support (kms-api.md §3, seed 004). */
+/** Each KMS action's CAM level and IP-condition support (docs/contract/actions.md#action-index, seed 004). */
 export const KMS_CAM: { readonly [A in KmsAction]: Pick<CamRule, 'level' | 'ipCondition'> } = derive(({ cam }) => ({ level: cam.level, ipCondition: cam.ipCondition }));
 
-/** Tencent's documented per-action QPS of the KMS actions (§4 headings): the `tencent` rate-limit preset. */
+/** Tencent's documented per-action QPS of the KMS actions (docs/contract/actions.md headings): the `tencent` rate-limit preset. */
 export const TENCENT_QPS: { readonly [A in KmsAction]: number } = derive((s) => s.qps);
 
 // The read-only preset (QcloudKMSReadOnlyAccess) names these actions rather than
-// `Describe*`/`List*`/`Get*`: §5.6 notes `Get*` also grants GetDataKeyPlaintext and
+// `Describe*`/`List*`/`Get*`: docs/contract/cam.md#examples notes `Get*` also grants GetDataKeyPlaintext and
 // GetParametersForImport, and `Describe*` would grant DescribeWhiteBoxDecryptKey (returns
 // white-box decryption key material). These only read metadata or public material.
 export const READ_ONLY_KMS_ACTIONS: readonly KmsAction[] = KMS_ACTIONS.filter((a) => kmsActions[a].access === 'read');

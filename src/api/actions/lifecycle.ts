@@ -6,7 +6,7 @@ import { cmk, cmkList, NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
 
-// CMK lifecycle (kms-api.md §4.1).
+// CMK lifecycle (docs/contract/actions.md#group-lifecycle).
 
 const KeyMetadata = struct({
   KeyId: opt('string'), Alias: opt('string'), CreateTime: opt('uint'), Description: opt('string'),
@@ -27,7 +27,7 @@ export const lifecycle = {
       Alias: CmkAlias,
       Description: CmkDescription.optional(),
       KeyUsage: coded(oneOf(KEY_USAGES), 'InvalidParameterValue.InvalidKeyUsage').optional(),
-      Type: coded(intRange(1, 2), 'InvalidParameterValue.InvalidType').optional(), // 1 KMS, 2 EXTERNAL (§2.5)
+      Type: coded(intRange(1, 2), 'InvalidParameterValue.InvalidType').optional(), // 1 KMS, 2 EXTERNAL (docs/contract/keys.md#type-and-origin)
       Tags: Tags.optional(),
       HsmClusterId,
     }),
@@ -37,7 +37,7 @@ export const lifecycle = {
       HsmClusterId: opt('string'), RequestId: opt('string'),
     },
     // The seed says "Resource level" but its only resource description is the wildcard
-    // `key/creatorUin/$creatorUin/*` (no key exists yet); kms-api.md §5.3 ("resource must be `*`:
+    // `key/creatorUin/$creatorUin/*` (no key exists yet); docs/contract/cam.md#resources ("resource must be `*`:
     // CreateKey and CreateWhiteBoxKey per KMS CAM doc") → operation level.
     cam: OPERATION,
     qps: 100,
@@ -99,7 +99,7 @@ export const lifecycle = {
       KeyState: intRange(0, 5).optional(), // 0 all, 1 Enabled … 5 Archived
       SearchKeyAlias: z.string().optional(),
       Origin,
-      // '' and absent both mean ENCRYPT_DECRYPT only (§2.6).
+      // '' and absent both mean ENCRYPT_DECRYPT only (docs/contract/keys.md#list-key-detail-filters).
       KeyUsage: optionalOrEmpty(oneOf(['ALL', ...KEY_USAGES])),
       TagFilters: z.array(TagFilter).optional(),
       HsmClusterId,

@@ -6,7 +6,7 @@ import { cmk, pqcCiphertextKeyId } from './resources.js';
 import { opt } from './shapes.js';
 import { action, KMS_AUDIT, RESOURCE } from './spec.js';
 
-// Post-quantum operations (kms-api.md §4.8): note PlainText with a capital T (§7.9), as the SDK
+// Post-quantum operations (docs/contract/actions.md#group-pqc): note PlainText with a capital T (docs/contract/ambiguities.md#pqc-fields), as the SDK
 // spells it.
 
 export const pqc = {

@@ -5,7 +5,7 @@ import { req, struct, type FieldSpec, type FieldType } from './shapes.js';
 // Holding a response body against the SDK's model of the action (the registry's `response`),
 // for the tests.
 
-// §1.8 error body; RequestId is present on errors too.
+// docs/contract/protocol.md#envelope error body; RequestId is present on errors too.
 const errorResponseFields: FieldSpec = {
   Error: req(struct({ Code: req('string'), Message: req('string') })),
   RequestId: req('string'),
@@ -14,8 +14,8 @@ const errorResponseFields: FieldSpec = {
 /**
  * Mismatches between a response body and the SDK model of `action`: unknown fields, missing
  * required ones, wrong JSON types, non-integer numbers and negative UInts (which the Go SDK fails
- * to decode, §1.8). Takes the `Response` object or the whole `{Response: …}` envelope; an
- * `Error` body is checked against the §1.8 error shape. Values are never quoted.
+ * to decode, docs/contract/protocol.md#envelope). Takes the `Response` object or the whole `{Response: …}` envelope; an
+ * `Error` body is checked against the docs/contract/protocol.md#envelope error shape. Values are never quoted.
  */
 export function checkAgainstSdkResponse(action: KmsAction | CloudAuditAction, body: unknown): string[] {
   const inner = isPlainObject(body) && isPlainObject(body.Response) ? body.Response : body;

@@ -5,7 +5,7 @@ import { cmk } from './resources.js';
 import { opt } from './shapes.js';
 import { action, KMS_AUDIT, RESOURCE } from './spec.js';
 
-// Key rotation (kms-api.md §4.5, §2.7).
+// Key rotation (docs/contract/actions.md#group-rotation, docs/contract/keys.md#rotation).
 
 export const rotation = {
   EnableKeyRotation: action({
@@ -41,7 +41,7 @@ export const rotation = {
   RotateKey: action({
     schema: z.object({ KeyId, MemberAccount: MemberAccount.optional() }),
     response: { TaskId: opt('string'), RequestId: opt('string') },
-    // Seed silent; addresses a KeyId → resource level (§5.3 "every action addressing a KeyId").
+    // Seed silent; addresses a KeyId → resource level (docs/contract/cam.md#resources "every action addressing a KeyId").
     cam: RESOURCE,
     qps: 20,
     access: 'write',

@@ -4,7 +4,7 @@ import { NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION } from './spec.js';
 
-// Service information (kms-api.md §4.10).
+// Service information (docs/contract/actions.md#group-service-info).
 
 const ExclusiveHSM = struct({ HsmClusterId: opt('string'), HsmClusterName: opt('string') });
 const DestinationSyncConfig = struct({ DestinationRegion: opt('string'), HsmClusterId: opt('string') });
@@ -45,7 +45,7 @@ export const serviceInfo = {
       CmkUserCount: await keys.count({ accountUin: ctx.identity.accountUin, region: ctx.region!.name }),
       CmkLimit: config.cmkLimit,
       ExclusiveHSMList: [],
-      // Hosted data keys (§4.6): the configured quota; nothing is sold on premises, so no free tier.
+      // Hosted data keys (docs/contract/actions.md#group-data-keys): the configured quota; nothing is sold on premises, so no free tier.
       IsAllowedDataKeyHosted: true,
       DataKeyLimit: config.dataKeyLimit,
       FreeDataKeyLimit: 0,

@@ -1,7 +1,7 @@
 // Response shapes (SDK XxxResponse), for tests that hold a response body against the SDK model
 // (response-check.ts). Generated once from kms_models.d.ts with the TypeScript compiler API, then
-// hand-checked; Int vs UInt from kms-api.md §2 and §4 (Int: KeyMetadata.Type, IsSyncReplica,
-// SyncStatus; GetServiceStatus.InvalidType). Optional fields may also be null (§1.8: "Absent
+// hand-checked; Int vs UInt from docs/contract/keys.md and docs/contract/actions.md (Int: KeyMetadata.Type, IsSyncReplica,
+// SyncStatus; GetServiceStatus.InvalidType). Optional fields may also be null (docs/contract/protocol.md#envelope: "Absent
 // outputs may be omitted or null"); required ones (GenerateRandom, GetPublicKey,
 // GetParametersForImport) may not.
 

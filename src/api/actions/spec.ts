@@ -42,7 +42,7 @@ export interface ActionDeps {
 }
 
 export interface ActionSpec<S extends z.ZodObject = z.ZodObject> {
-  /** The request: exactly the SDK's XxxRequest fields (unknown ones are stripped, §1.7). */
+  /** The request: exactly the SDK's XxxRequest fields (unknown ones are stripped, docs/contract/protocol.md#processing-order). */
   readonly schema: S;
   /** The SDK's XxxResponse model, for tests holding answers against it. */
   readonly response: FieldSpec;
@@ -75,9 +75,9 @@ export interface ServiceDef {
   readonly deps: ActionDeps;
 }
 
-// The two CAM granularities of kms-api.md §3, both with IP conditions.
+// The two CAM granularities of docs/contract/actions.md#action-index, both with IP conditions.
 export const RESOURCE: CamRule = { level: 'resource', ipCondition: true };
 export const OPERATION: CamRule = { level: 'operation', ipCondition: true };
 
-/** Audit metadata of every KMS action: CloudAudit's ResourceType `kms` (§6.1). */
+/** Audit metadata of every KMS action: CloudAudit's ResourceType `kms` (docs/contract/audit.md#what-is-recorded). */
 export const KMS_AUDIT = { resourceType: 'kms' } as const;

@@ -7,7 +7,7 @@ import { ciphertextKeyId, cmk, cmks, NO_RESOURCES } from './resources.js';
 import { opt, req } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
 
-// Symmetric crypto (kms-api.md §4.2).
+// Symmetric crypto (docs/contract/actions.md#group-symmetric).
 
 export const symmetric = {
   Encrypt: action({
@@ -31,7 +31,7 @@ export const symmetric = {
   Decrypt: action({
     schema: z.object({ CiphertextBlob, EncryptionContext, EncryptionPublicKey, EncryptionAlgorithm }),
     response: { KeyId: opt('string'), Plaintext: opt('string'), RequestId: opt('string') },
-    // The seed says "Operation level, *" (although §5.3 recommends evaluating the CMK found in
+    // The seed says "Operation level, *" (although docs/contract/cam.md#resources recommends evaluating the CMK found in
     // the ciphertext), so that is its CAM level; the extension evaluates it against the key inside
     // the ciphertext, which `*` grants still match and key-scoped grants now can.
     cam: { ...OPERATION, byCiphertextKey: true },
@@ -100,9 +100,9 @@ export const symmetric = {
     resources: (p) => cmk(p.KeyId),
     audit: KMS_AUDIT,
     handler: async ({ crypto, dataKeys }, p, ctx) => {
-      // NumberOfBytes wins over KeySpec when both are given (§4.2).
+      // NumberOfBytes wins over KeySpec when both are given (docs/contract/actions.md#group-symmetric).
       const bytes = p.NumberOfBytes ?? (p.KeySpec === 'AES_128' ? 16 : 32);
-      // IsHostedByKms=1: the data key is also kept in KMS (§4.6, domain/data-keys.ts).
+      // IsHostedByKms=1: the data key is also kept in KMS (docs/contract/actions.md#group-data-keys, domain/data-keys.ts).
       const r =
         p.IsHostedByKms === 1
           ? await dataKeys.generateHosted(callerOf(ctx), p.KeyId, bytes, p.EncryptionContext, { name: p.DataKeyName!, description: p.Description, tags: p.Tags?.map((t) => ({ key: t.TagKey, value: t.TagValue })) })

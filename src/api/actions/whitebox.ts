@@ -6,7 +6,7 @@ import { cmk, cmkList, NO_RESOURCES } from './resources.js';
 import { list, opt, req, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION, RESOURCE, type CallContext } from './spec.js';
 
-// White-box keys (kms-api.md §4.7): validated, authorised and audited like every action, then
+// White-box keys (docs/contract/actions.md#group-white-box): validated, authorised and audited like every action, then
 // answered UnsupportedOperation — this server has no white-box implementation.
 
 async function notAvailable(_deps: unknown, _params: unknown, ctx: CallContext): Promise<never> {
@@ -33,7 +33,7 @@ export const whitebox = {
       EncryptKey: opt('string'), DecryptKey: opt('string'), KeyId: opt('string'), TagCode: opt('uint'),
       TagMsg: opt('string'), RequestId: opt('string'),
     },
-    // Seed "Resource level" with only the wildcard `key/*`; §5.3 says operation level per the KMS
+    // Seed "Resource level" with only the wildcard `key/*`; docs/contract/cam.md#resources says operation level per the KMS
     // CAM doc — same reasoning as CreateKey.
     cam: OPERATION,
     qps: 100,
@@ -72,7 +72,7 @@ export const whitebox = {
     response: {
       KeyInfos: opt(list(WhiteboxKeyInfo)), TotalCount: opt('uint'), RequestId: opt('string'),
     },
-    // Seed: resource level (§5.3 recommended operation level, unconfirmed; the seed wins).
+    // Seed: resource level (docs/contract/cam.md#resources recommended operation level, unconfirmed; the seed wins).
     cam: RESOURCE,
     qps: 100,
     access: 'read',

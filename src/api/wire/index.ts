@@ -4,11 +4,11 @@ import { isGetOrPost, lowerCaseHeaders, mediaType, type ApiRequest, type ParseOp
 import { DEFAULT_SERVICES, parseTc3, verifyTc3, type DerivedKeys } from './tc3.js';
 import { parseV1, verifyV1 } from './v1.js';
 
-// Transport-level authentication for Tencent Cloud API 3.0 requests (kms-api.md §1.1–1.7).
+// Transport-level authentication for Tencent Cloud API 3.0 requests (docs/contract/protocol.md#endpoint).
 // Pure: no I/O, no credential lookup, no routing. The caller looks up the secret key for
 // `secretId`, then calls authenticateRequest (or the pieces it is made of).
 
-const MAX_GET_URL_BYTES = 32 * 1024; // §1.1
+const MAX_GET_URL_BYTES = 32 * 1024; // docs/contract/protocol.md#endpoint
 
 export function parseApiRequest(raw: RawApiRequest, options: ParseOptions = {}): ApiRequest {
   const method = raw.method.toUpperCase();
@@ -23,7 +23,7 @@ export function parseApiRequest(raw: RawApiRequest, options: ParseOptions = {}):
     throw new RequestSizeLimitExceededError('GET request URL exceeds 32 KB.');
   }
   const request = { method, headers, path, query, body: raw.rawBody };
-  // §1.2: JSON bodies and X-TC-* headers are TC3-only; a request with neither is v1.
+  // docs/contract/protocol.md#request-forms: JSON bodies and X-TC-* headers are TC3-only; a request with neither is v1.
   const tc3 =
     headers['authorization'] !== undefined ||
     headers['x-tc-action'] !== undefined ||
@@ -37,7 +37,7 @@ export function verifySignature(request: ApiRequest, secretKey: Buffer | string,
   return proof.kind === 'TC3' ? verifyTc3(proof, key, derived) : verifyV1(proof, key);
 }
 
-// §1.7 step 3 order after the secret key is known: skew, signature, then (v1) replay.
+// docs/contract/protocol.md#processing-step-3 order after the secret key is known: skew, signature, then (v1) replay.
 export function authenticateRequest(
   request: ApiRequest,
   secretKey: Buffer | string,

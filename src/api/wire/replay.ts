@@ -1,12 +1,12 @@
 import { SignatureExpireError } from '../errors.js';
 import type { ApiRequest } from './request.js';
 
-// Clock skew and replay (kms-api.md §1.6): a signed request is acceptable within 300 s of server
+// Clock skew and replay (docs/contract/protocol.md#clock-skew): a signed request is acceptable within 300 s of server
 // time, and a v1 request only once.
 
 export const TIMESTAMP_WINDOW_SECONDS = 300;
 
-// §1.6: more than 300 s either side of server time → AuthFailure.SignatureExpire.
+// docs/contract/protocol.md#clock-skew: more than 300 s either side of server time → AuthFailure.SignatureExpire.
 export function assertTimestampFresh(
   timestamp: number,
   nowMs: number = Date.now(),
@@ -20,7 +20,7 @@ export function assertTimestampFresh(
 }
 
 /**
- * Remembers v1 requests until their Timestamp leaves the ±300 s window (§1.6), after which
+ * Remembers v1 requests until their Timestamp leaves the ±300 s window (docs/contract/protocol.md#clock-skew), after which
  * assertTimestampFresh rejects them anyway.
  *
  * Keyed on SecretId + Timestamp + Nonce + Signature rather than SecretId + Nonce: the Node SDKs

@@ -1,6 +1,6 @@
 import { InvalidParameterError, InvalidParameterValueError, MissingParameterError } from '../errors.js';
 
-// A Tencent Cloud API 3.0 request as read off the wire (kms-api.md §1.1–1.3), before either
+// A Tencent Cloud API 3.0 request as read off the wire (docs/contract/protocol.md#endpoint), before either
 // signature version is looked at: the request model, headers, form and JSON decoding, and the
 // flattened parameters of v1 and GET. Pure: no I/O.
 
@@ -73,7 +73,7 @@ export interface NormalizedRequest {
 
 /**
  * Rebuilds nested parameters from the flattened form the SDKs send in v1 bodies and GET queries
- * (§1.2): `KeyIds.0=a&KeyIds.1=b` → `{KeyIds:['a','b']}`, `Tags.0.TagKey=k` →
+ * (docs/contract/protocol.md#request-forms): `KeyIds.0=a&KeyIds.1=b` → `{KeyIds:['a','b']}`, `Tags.0.TagKey=k` →
  * `{Tags:[{TagKey:'k'}]}`. Inverse of the SDKs' mergeData for every input that survives it:
  * leaves stay strings (the SDK wrote numbers and booleans as text; coerce by schema), and empty
  * arrays/objects and null fields never reach the wire. A level whose names are all decimal

@@ -3,23 +3,23 @@ import { InvalidAuthorizationError, RequestSizeLimitExceededError, SignatureFail
 import { hmac } from './mac.js';
 import { decodeForm, mediaType, optionalValue, credentialValue, parseJsonBody, parseTimestamp, requireValue, unflattenParams, type ApiRequest, type NormalizedRequest, type SignatureProof } from './request.js';
 
-// Signature v3, TC3-HMAC-SHA256 (kms-api.md §1.4): reading a TC3 request and checking its
+// Signature v3, TC3-HMAC-SHA256 (docs/contract/protocol.md#tc3): reading a TC3 request and checking its
 // signature.
 
-// interface.md "Wire": kms now, cloudaudit and cam later; routing happens on Version+Action.
+// README "Endpoints": kms now, cloudaudit and cam later; routing happens on Version+Action.
 export const DEFAULT_SERVICES: readonly string[] = ['kms', 'cloudaudit', 'cam'];
 
-const MAX_TC3_BODY_BYTES = 10 * 1024 * 1024; // §1.1
+const MAX_TC3_BODY_BYTES = 10 * 1024 * 1024; // docs/contract/protocol.md#endpoint
 
 const TC3_ALGORITHM = 'TC3-HMAC-SHA256';
 
-// §1.4 TC3-HMAC-SHA256, checked in the §1.7 order: protocol, body, common params, Authorization.
+// docs/contract/protocol.md#tc3 TC3-HMAC-SHA256, checked in the docs/contract/protocol.md#processing-order order: protocol, body, common params, Authorization.
 export function parseTc3(req: NormalizedRequest, services: readonly string[]): ApiRequest {
   const { headers } = req;
   let params: Record<string, unknown>;
   if (req.method === 'POST') {
     const type = mediaType(headers['content-type']);
-    // multipart/form-data is TC3-legal but no KMS action uses it (§1.2).
+    // multipart/form-data is TC3-legal but no KMS action uses it (docs/contract/protocol.md#request-forms).
     if (type !== 'application/json') {
       throw new UnsupportedProtocolError(`Content-Type ${type || '(none)'} is not supported for TC3-HMAC-SHA256 POST; use application/json.`);
     }
@@ -98,7 +98,7 @@ function parseAuthorization(value: string): Tc3Authorization {
   }
   const invalid = (reason: string) =>
     new InvalidAuthorizationError(`The request \`Authorization\` header does not conform to tencentcloud standards: ${reason}.`);
-  // Also rejects the SDKs' `Authorization: SKIP` for unsigned calls (§1.3).
+  // Also rejects the SDKs' `Authorization: SKIP` for unsigned calls (docs/contract/protocol.md#common-parameters).
   if (!value.startsWith(`${TC3_ALGORITHM} `)) throw invalid(`only ${TC3_ALGORITHM} is accepted`);
   const fields = new Map<string, string>();
   for (const part of value.slice(TC3_ALGORITHM.length + 1).split(',')) {
@@ -131,7 +131,7 @@ function parseAuthorization(value: string): Tc3Authorization {
   return { secretId, date, service, signedHeaders: names, signature };
 }
 
-// §1.4 step 1–2. The Node SDKs send `Host: h:port` but sign `host:h` (URL hostname), Go and
+// docs/contract/protocol.md#tc3-steps–2. The Node SDKs send `Host: h:port` but sign `host:h` (URL hostname), Go and
 // Python sign the header as sent, so both readings are candidates; both are public facts of the
 // request, so offering two only doubles an already 2^-256 forgery chance.
 function* tc3StringsToSign(req: NormalizedRequest, auth: Tc3Authorization, timestampText: string): Generator<string> {
@@ -165,7 +165,7 @@ export interface DerivedKeys {
   keep(scope: string, key: Buffer): boolean;
 }
 
-/** §1.4 step 3: kDate = HMAC("TC3"+key, date), kService = HMAC(kDate, service), kSigning = HMAC(kService, "tc3_request"). */
+/** docs/contract/protocol.md#tc3-steps: kDate = HMAC("TC3"+key, date), kService = HMAC(kDate, service), kSigning = HMAC(kService, "tc3_request"). */
 function tc3SigningKey(key: Buffer, date: string, service: string, derived: DerivedKeys | undefined): { kSigning: Buffer; kept: boolean } {
   const scope = `tc3/${date}/${service}`;
   const known = derived?.get(scope);
@@ -178,7 +178,7 @@ function tc3SigningKey(key: Buffer, date: string, service: string, derived: Deri
   return { kSigning, kept: derived?.keep(scope, kSigning) ?? false };
 }
 
-/** §1.4: the request's signature under the secret key, trying each candidate string to sign. */
+/** docs/contract/protocol.md#tc3: the request's signature under the secret key, trying each candidate string to sign. */
 export function verifyTc3(proof: Extract<SignatureProof, { kind: 'TC3' }>, key: Buffer, derived: DerivedKeys | undefined): boolean {
   const { kSigning, kept } = tc3SigningKey(key, proof.date, proof.service, derived);
   try {
@@ -206,7 +206,7 @@ function utcDate(timestamp: number): string {
 }
 
 // Node derives the scope service as endpoint.split('.')[0]: `127.0.0.1:8080` → `127`,
-// `localhost:8080` → `localhost:8080` (kms-api.md §1.4, interface.md "Wire").
+// `localhost:8080` → `localhost:8080` (docs/contract/protocol.md#tc3, README "Endpoints").
 function firstLabel(host: string): string {
   return host.split('.')[0];
 }

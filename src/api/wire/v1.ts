@@ -2,18 +2,18 @@ import { InvalidParameterValueError, RequestSizeLimitExceededError, UnsupportedP
 import { hmac, safeEqual } from './mac.js';
 import { credentialValue, decodeForm, mediaType, optionalValue, parseTimestamp, requireValue, unflattenParams, utf8, type ApiRequest, type NormalizedRequest, type SignatureProof } from './request.js';
 
-// Signature v1, HmacSHA1 / HmacSHA256 (kms-api.md §1.5): reading a v1 request and checking its
+// Signature v1, HmacSHA1 / HmacSHA256 (docs/contract/protocol.md#v1): reading a v1 request and checking its
 // signature.
 
-const MAX_V1_BODY_BYTES = 1024 * 1024; // §1.1
+const MAX_V1_BODY_BYTES = 1024 * 1024; // docs/contract/protocol.md#endpoint
 
-// §1.3: v1 common fields; everything else in the form is a business parameter.
+// docs/contract/protocol.md#common-parameters: v1 common fields; everything else in the form is a business parameter.
 const V1_COMMON = new Set([
   'Action', 'Version', 'Region', 'Timestamp', 'Nonce', 'SecretId', 'Signature',
   'SignatureMethod', 'Token', 'Language', 'RequestClient',
 ]);
 
-// §1.5 signature v1: every field in the GET query or the form-encoded POST body.
+// docs/contract/protocol.md#v1 signature v1: every field in the GET query or the form-encoded POST body.
 export function parseV1(req: NormalizedRequest): ApiRequest {
   let fields: Map<string, string>;
   if (req.method === 'POST') {
@@ -39,13 +39,13 @@ export function parseV1(req: NormalizedRequest): ApiRequest {
   const secretId = field('SecretId');
   const signature = field('Signature');
   if (!/^\d{1,20}$/.test(nonce)) throw new InvalidParameterValueError('`Nonce` must be a non-negative integer.');
-  // §1.3: SignatureMethod absent means HmacSHA1.
+  // docs/contract/protocol.md#common-parameters: SignatureMethod absent means HmacSHA1.
   const method = fields.get('SignatureMethod') ?? 'HmacSHA1';
   if (method !== 'HmacSHA1' && method !== 'HmacSHA256') {
     throw new InvalidParameterValueError('`SignatureMethod` must be HmacSHA1 or HmacSHA256.');
   }
 
-  // §1.5: names sorted, decoded values, no URL encoding, Host as sent (port included — every SDK
+  // docs/contract/protocol.md#v1: names sorted, decoded values, no URL encoding, Host as sent (port included — every SDK
   // signs its configured endpoint, which is what it puts in Host). Node sorts with Array#sort
   // (UTF-16 order); the doc says byte order; identical for the ASCII names Tencent uses.
   const signed = [...fields.keys()]
@@ -75,7 +75,7 @@ export function parseV1(req: NormalizedRequest): ApiRequest {
   };
 }
 
-/** §1.5: HMAC-SHA1/256 of the string to sign, compared as canonical base64 text, so no second encoding of the same MAC is accepted. */
+/** docs/contract/protocol.md#v1: HMAC-SHA1/256 of the string to sign, compared as canonical base64 text, so no second encoding of the same MAC is accepted. */
 export function verifyV1(proof: Extract<SignatureProof, { kind: 'HmacSHA1' | 'HmacSHA256' }>, key: Buffer): boolean {
   const algorithm = proof.kind === 'HmacSHA256' ? 'sha256' : 'sha1';
   return safeEqual(hmac(algorithm, key, proof.stringToSign).toString('base64'), proof.signature);

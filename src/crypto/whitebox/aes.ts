@@ -1,6 +1,6 @@
 // The AES pieces table generation needs (FIPS-197): S-box and inverse, GF(2^8) products for
 // (Inv)MixColumns, the AES-256 key schedule and the round keys of the equivalent inverse cipher
-// (§5.3.5). Bulk AES is node:crypto's; this file only feeds the generator and the tests.
+// (docs/contract/cam.md#resources). Bulk AES is node:crypto's; this file only feeds the generator and the tests.
 
 export function gmul(a: number, b: number): number {
   let p = 0;
@@ -14,7 +14,7 @@ export function gmul(a: number, b: number): number {
   return p;
 }
 
-// Built rather than written out: multiplicative inverse in GF(2^8) followed by the affine map of §5.1.1.
+// Built rather than written out: multiplicative inverse in GF(2^8) followed by the affine map of docs/contract/cam.md#identities.
 function buildSboxes(): { sbox: Uint8Array; inv: Uint8Array } {
   const sbox = new Uint8Array(256);
   const inv = new Uint8Array(256);
@@ -33,7 +33,7 @@ const built = buildSboxes();
 export const AES_SBOX: Uint8Array = built.sbox;
 export const AES_INV_SBOX: Uint8Array = built.inv;
 
-/** MixColumns (row-major 4×4) and its inverse, coefficients of FIPS-197 §5.1.3 and §5.3.3. */
+/** MixColumns (row-major 4×4) and its inverse, coefficients of FIPS-197 docs/contract/cam.md#identities and docs/contract/cam.md#resources. */
 export const MIX_COLUMNS = [
   [2, 3, 1, 1],
   [1, 2, 3, 1],
@@ -87,7 +87,7 @@ export function mixColumnsInPlace(state: Uint8Array, m: readonly (readonly numbe
 /**
  * The round keys in the order a T-box cipher of either direction adds them: K_0 … K_14, where
  * encryption uses the schedule as is and decryption is the equivalent inverse cipher (FIPS-197
- * §5.3.5): K_0 = w[14], K_r = InvMixColumns(w[14 − r]) for 1 ≤ r ≤ 13, K_14 = w[0]. Caller wipes.
+ * docs/contract/cam.md#resources): K_0 = w[14], K_r = InvMixColumns(w[14 − r]) for 1 ≤ r ≤ 13, K_14 = w[0]. Caller wipes.
  */
 export function aes256CipherKeys(key: Uint8Array, decrypt: boolean): Uint8Array {
   const w = aes256RoundKeys(key);

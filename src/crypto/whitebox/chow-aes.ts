@@ -7,7 +7,7 @@ import { readWordsLE, writeWordsLE } from './words.js';
 // White-box AES-256 after Chow, Eisen, Johnson and van Oorschot (SAC 2002), "variant A" of
 // docs/whitebox.md: no 128-bit external encodings, a byte-wise output encoding G merged into the
 // last round instead. The same code builds the encryption tables (E_K) and the decryption tables
-// (D_K, the equivalent inverse cipher of FIPS-197 §5.3.5: InvS, InvShiftRows, InvMixColumns and
+// (D_K, the equivalent inverse cipher of FIPS-197 docs/contract/cam.md#resources: InvS, InvShiftRows, InvMixColumns and
 // InvMixColumns-transformed middle round keys, see aes.ts).
 //
 // Round r (0 ≤ r ≤ 12), column c, input row k (table p = 4c + k):

@@ -32,7 +32,7 @@ export function signDigest(scheme: SignScheme, message: Buffer, curve?: EcCurve)
   return createHash(alg).update(message).digest();
 }
 
-/** CKA_EC_POINT is a DER OCTET STRING around the point (docs/contract/token-facts.md#ec). */
+/** CKA_EC_POINT is a DER OCTET STRING around the point (docs/contract/token-facts.md#softhsm2-ec). */
 export function unwrapOctetString(der: Buffer): Buffer {
   if (der[0] !== 0x04) return der;
   let len = der[1]!;

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 // Accounts (root UINs), their users (the root user and sub-accounts) and API key pairs.
-// Secret keys are stored only sealed under the token KEK (../shared/interface.md).
+// Secret keys are stored only sealed under the token KEK (README "CLI").
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('accounts', (t) => {
     t.string('uin', 20).primary();

@@ -32,7 +32,7 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['account_uin', 'region', 'state', 'created_at', 'key_id']);
     // TagFilters: key_id IN (keys with the tag) resolved per key of the account (bench:keys).
     t.index(['account_uin', 'region', 'key_id']);
-    // ListKeyDetail's default filter is KeyUsage ENCRYPT_DECRYPT (§2.6).
+    // ListKeyDetail's default filter is KeyUsage ENCRYPT_DECRYPT (docs/contract/keys.md#list-key-detail-filters).
     t.index(['account_uin', 'region', 'key_usage', 'created_at', 'key_id']);
     t.index(['state', 'deletion_date']);
     t.index(['rotation_enabled', 'next_rotate_time']);

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// BYOK (kms-api.md §4.4). import_parameters: one row per GetParametersForImport — the RSA
+// BYOK (docs/contract/actions.md#group-import). import_parameters: one row per GetParametersForImport — the RSA
 // wrapping key pair lives in the token (named `wrap-<import_id>`), the row binds its
 // ImportToken (only its SHA-256 is kept) to one key, with a 24 h validity and single use.
 // The row is written before the token pair is generated, so every wrapping pair in the token

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// Hosted data keys (kms-api.md §4.6, issue 13). The data key exists here only as the
+// Hosted data keys (docs/contract/actions.md#group-data-keys). The data key exists here only as the
 // CiphertextBlob the CryptoService sealed under its CMK (crypto/blob.ts): AES-256-GCM in the
 // token for FIPS CMKs, SM4-GCM in the software module for SM ones. Never the plaintext. A data
 // key goes with its CMK (ON DELETE CASCADE; the deletion job removes them first and reports them).

@@ -1,7 +1,7 @@
 import { dialectOf } from '../dialect.js';
 import type { Knex } from 'knex';
 
-// Token objects being created (issue 12). CreateKey makes the key's token object before its
+// Token objects being created. CreateKey makes the key's token object before its
 // row commits; with several nodes, another node's reconciliation could see that object
 // without a row and destroy it as a crash leftover. The creating node records its intent here
 // first; reconciliation leaves objects with a fresh intent alone and treats an intent older

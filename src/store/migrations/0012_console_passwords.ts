@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// Console passwords (issue 9): a user may sign in to /console with a password the CLI sets
+// Console passwords: a user may sign in to /console with a password the CLI sets
 // (`hsmkms console password`). Only a slow hash is kept (scrypt, src/console/passwords.ts,
 // `scrypt$N$r$p$salt$hash`); null = no console password, API keys only.
 export async function up(knex: Knex): Promise<void> {

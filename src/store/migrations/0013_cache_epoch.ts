@@ -1,7 +1,7 @@
 import { dialectOf } from '../dialect.js';
 import type { Knex } from 'knex';
 
-// The cache epoch (issue 10): one counter that every write to a table the data-plane caches draw
+// The cache epoch: one counter that every write to a table the data-plane caches draw
 // from moves, in the writing transaction, by trigger — whoever writes (any node or worker, the
 // CLI, the console, a hand-run SQL statement). A process that reads it and finds it moved drops
 // its mutable caches (src/domain/cache.ts), so a change committed anywhere is seen by the next
