@@ -121,7 +121,13 @@ async function setupChild(dataDir: string, fillerKeys: number): Promise<void> {
     // CAM runs for every call of a sub-account: a resource-scoped policy for the four actions.
     const doc = JSON.stringify({
       version: '2.0',
-      statement: [{ effect: 'allow', action: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:SignByAsymmetricKey'], resource: [`qcs::kms:${REGION}:uin/${s.rootUin}:key/creatorUin/*`] }],
+      statement: [
+        {
+          effect: 'allow',
+          action: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:SignByAsymmetricKey'],
+          resource: [`qcs::kms:${REGION}:uin/${s.rootUin}:key/creatorUin/*`],
+        },
+      ],
     });
     await s.access.createPolicy(s.rootUin, 'bench-data-plane', doc);
     await s.access.attach(s.rootUin, 'bench-data-plane', 'bench');
@@ -335,7 +341,15 @@ async function drive(target: Running, connections: number, seconds: number, body
   const cpuUs = ((cpuMs(target.child.pid!) - cpu0) * 1000) / Math.max(1, result.requests.total);
   const gen = process.cpuUsage(gen0);
   const genUs = (gen.user + gen.system) / Math.max(1, result.requests.total);
-  return { cpuUs, genUs, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: errors + result.errors + result.non2xx, requests: result.requests.total };
+  return {
+    cpuUs,
+    genUs,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: errors + result.errors + result.non2xx,
+    requests: result.requests.total,
+  };
 }
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));

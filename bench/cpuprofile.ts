@@ -68,4 +68,4 @@ const busy = [...totals].filter(([k]) => k !== 'idle').reduce((a, [, v]) => a + 
 for (const [part, us] of [...totals].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1])) {
   console.log(JSON.stringify({ part, share_of_busy: Math.round((1000 * us) / busy) / 10, ms: Math.round(us / 1000) }));
 }
-console.log(JSON.stringify({ busy_per_half_second: windows.map((w) => (w && w.all ? Math.round((100 * w.busy) / w.all) : 0)) }));
+console.log(JSON.stringify({ busy_per_half_second: windows.map((w) => (w?.all ? Math.round((100 * w.busy) / w.all) : 0)) }));

@@ -202,7 +202,9 @@ async function compare(name: string, small: Dataset, big: Dataset, mk: (d: Datas
     const r = res.get(d)!;
     const lat = r.lat.sort((a, b) => a - b);
     rate.set(d, median(r.rates));
-    console.log(JSON.stringify({ case: name, keys: d.n, ops_s: Math.round(median(r.rates)), p50_ms: round3(percentile(lat, 0.5)), p99_ms: round3(percentile(lat, 0.99)), ...extra(d) }));
+    console.log(
+      JSON.stringify({ case: name, keys: d.n, ops_s: Math.round(median(r.rates)), p50_ms: round3(percentile(lat, 0.5)), p99_ms: round3(percentile(lat, 0.99)), ...extra(d) }),
+    );
   }
   const a = rate.get(small)!;
   const b = rate.get(big)!;
@@ -218,7 +220,7 @@ async function main(): Promise<void> {
     const big = await build(dir, N);
     open.push(big.db);
 
-    const base = (d: Dataset, f: Partial<KeyListFilter>): KeyListFilter => ({ accountUin: ACCOUNT, region: REGION, newestFirst: true, offset: 0, limit: 10, ...f });
+    const base = (_d: Dataset, f: Partial<KeyListFilter>): KeyListFilter => ({ accountUin: ACCOUNT, region: REGION, newestFirst: true, offset: 0, limit: 10, ...f });
     const list = (f: Partial<KeyListFilter>) => (d: Dataset) => () => d.repo.list(base(d, f));
     // The filter and how many keys it matches in each database, so a reader sees its selectivity.
     const described = async (f: Partial<KeyListFilter>, shown: Record<string, unknown>) => {
@@ -230,14 +232,36 @@ async function main(): Promise<void> {
     // The key resolution of Encrypt / DescribeKey: one key by id, scoped to the account and region.
     await compare('get-by-id', small, big, (d) => () => d.repo.get(ACCOUNT, REGION, pick(d.ids)));
     // DescribeKeys: 20 ids in one call.
-    await compare('get-many-20', small, big, (d) => () => d.repo.getMany(ACCOUNT, REGION, Array.from({ length: 20 }, () => pick(d.ids))));
+    await compare(
+      'get-many-20',
+      small,
+      big,
+      (d) => () =>
+        d.repo.getMany(
+          ACCOUNT,
+          REGION,
+          Array.from({ length: 20 }, () => pick(d.ids)),
+        ),
+    );
     // ListKeyDetail / ListKeys without filters, newest first.
     await compare('list-first-page-10', small, big, list({ limit: 10 }), await described({}, { limit: 10 }));
     // ListKeyDetail's default: KeyUsage absent means ENCRYPT_DECRYPT only (docs/contract/keys.md#list-key-detail-filters).
-    await compare('list-default-usage-10', small, big, list({ keyUsages: ['ENCRYPT_DECRYPT'] }), await described({ keyUsages: ['ENCRYPT_DECRYPT'] }, { keyUsages: ['ENCRYPT_DECRYPT'] }));
+    await compare(
+      'list-default-usage-10',
+      small,
+      big,
+      list({ keyUsages: ['ENCRYPT_DECRYPT'] }),
+      await described({ keyUsages: ['ENCRYPT_DECRYPT'] }, { keyUsages: ['ENCRYPT_DECRYPT'] }),
+    );
     await compare('list-first-page-200', small, big, list({ limit: 200 }), await described({}, { limit: 200 }));
     // A deep page at 90% of the account's keys: offset 90,000 at 100,000 keys, 900 at 1,000.
-    await compare('list-deep-page-90pct-10', small, big, (d) => list({ offset: Math.floor(d.n * 0.9), limit: 10 })(d), (d) => ({ offset: Math.floor(d.n * 0.9), limit: 10 }));
+    await compare(
+      'list-deep-page-90pct-10',
+      small,
+      big,
+      (d) => list({ offset: Math.floor(d.n * 0.9), limit: 10 })(d),
+      (d) => ({ offset: Math.floor(d.n * 0.9), limit: 10 }),
+    );
     // KeyState filter: Disabled keys (5%), and a state no key is in (PendingImport: the worst case).
     await compare('list-state-disabled-10', small, big, list({ states: ['Disabled'] }), await described({ states: ['Disabled'] }, { states: ['Disabled'] }));
     await compare('list-state-nomatch-10', small, big, list({ states: ['PendingImport'] }), await described({ states: ['PendingImport'] }, { states: ['PendingImport'] }));

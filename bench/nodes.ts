@@ -70,7 +70,10 @@ async function deploy(name: string, databaseUrl: string | undefined, nodes: numb
     KMS_ROOT_SECRET_KEY: ROOT.secretKey,
     KMS_LOG_LEVEL: 'warn',
   };
-  for (const args of [['token', 'init'], ['db', 'migrate']]) {
+  for (const args of [
+    ['token', 'init'],
+    ['db', 'migrate'],
+  ]) {
     const r = spawnSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`hsmkms ${args.join(' ')}: ${r.stderr}`);
   }

@@ -61,7 +61,18 @@ export async function startPostgres(): Promise<TestPostgres> {
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
     try {
-      run('pg_ctl', ['-D', dataDir, '-l', path.join(base, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${base} -c max_connections=200 -c shared_buffers=32MB`, 'start']);
+      run('pg_ctl', [
+        '-D',
+        dataDir,
+        '-l',
+        path.join(base, 'server.log'),
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        `-p ${port} -c listen_addresses=127.0.0.1 -k ${base} -c max_connections=200 -c shared_buffers=32MB`,
+        'start',
+      ]);
       break;
     } catch (err) {
       if (attempt >= 3) {
@@ -97,4 +108,3 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
   };
 }
-

@@ -9,7 +9,15 @@ const sha256hex = (s: string | Buffer) => createHash('sha256').update(s).digest(
 const hmac = (key: Buffer | string, msg: string) => createHmac('sha256', key).update(msg).digest();
 
 /** The Authorization header value for a TC3-signed POST / with this body. */
-export function tc3Authorization(o: { host: string; secretId: string; secretKey: string; body: string | Buffer; timestamp: number; contentType?: string; service?: string }): string {
+export function tc3Authorization(o: {
+  host: string;
+  secretId: string;
+  secretKey: string;
+  body: string | Buffer;
+  timestamp: number;
+  contentType?: string;
+  service?: string;
+}): string {
   const date = new Date(o.timestamp * 1000).toISOString().slice(0, 10);
   const contentType = o.contentType ?? 'application/json';
   const service = o.service ?? 'kms';

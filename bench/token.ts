@@ -86,7 +86,10 @@ async function main(): Promise<void> {
     const sessions = Array.from({ length: 8 }, () => p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION));
     const s = sessions[0]!;
     const find = (label: string, cls: number) => {
-      p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_LABEL, value: label }, { type: pkcs11js.CKA_CLASS, value: cls }]);
+      p11.C_FindObjectsInit(s, [
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_CLASS, value: cls },
+      ]);
       const [h] = p11.C_FindObjects(s, 1);
       p11.C_FindObjectsFinal(s);
       return h!;
@@ -108,10 +111,22 @@ async function main(): Promise<void> {
     const pt32 = randomBytes(32);
     const pt4k = randomBytes(4096);
 
-    await compare('aes-gcm-encrypt-32B', () => token.aesGcmEncrypt(cmk, pt32), rawGcm(aesTokenObject, pt32), { raw_key: 'token object', adapter_key: 'session copy of the token object' });
-    await compare('aes-gcm-encrypt-4KiB', () => token.aesGcmEncrypt(cmk, pt4k), rawGcm(aesTokenObject, pt4k), { raw_key: 'token object', adapter_key: 'session copy of the token object' });
-    await compare('aes-gcm-encrypt-32B-no-session-copies', () => tokenNoCopies.aesGcmEncrypt(cmk, pt32), rawGcm(aesTokenObject, pt32), { raw_key: 'token object', adapter_key: 'token object' });
-    await compare('aes-gcm-encrypt-32B-vs-raw-session-object', () => token.aesGcmEncrypt(cmk, pt32), rawGcm(aesSessionCopy, pt32), { raw_key: 'session object', adapter_key: 'session copy of the token object' });
+    await compare('aes-gcm-encrypt-32B', () => token.aesGcmEncrypt(cmk, pt32), rawGcm(aesTokenObject, pt32), {
+      raw_key: 'token object',
+      adapter_key: 'session copy of the token object',
+    });
+    await compare('aes-gcm-encrypt-4KiB', () => token.aesGcmEncrypt(cmk, pt4k), rawGcm(aesTokenObject, pt4k), {
+      raw_key: 'token object',
+      adapter_key: 'session copy of the token object',
+    });
+    await compare('aes-gcm-encrypt-32B-no-session-copies', () => tokenNoCopies.aesGcmEncrypt(cmk, pt32), rawGcm(aesTokenObject, pt32), {
+      raw_key: 'token object',
+      adapter_key: 'token object',
+    });
+    await compare('aes-gcm-encrypt-32B-vs-raw-session-object', () => token.aesGcmEncrypt(cmk, pt32), rawGcm(aesSessionCopy, pt32), {
+      raw_key: 'session object',
+      adapter_key: 'session copy of the token object',
+    });
 
     const digest = messageDigest('rsa-pkcs1-sha256', Buffer.from('bench'));
     const digestInfo = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), digest]);
@@ -131,8 +146,14 @@ async function main(): Promise<void> {
 
     // Do the *Async calls help with several sessions? Adapter with 8 in flight over its
     // 8-session pool, against the raw synchronous loop on one session.
-    await compare('rsa-2048-sign-8-in-flight', () => token.sign(rsa, 'rsa-pkcs1-sha256', digest), rawRsaSync, { adapter: 'async, 8 in flight, 8 sessions', raw: 'sync, 1 session' }, 8);
-        const free = [...sessions];
+    await compare(
+      'rsa-2048-sign-8-in-flight',
+      () => token.sign(rsa, 'rsa-pkcs1-sha256', digest),
+      rawRsaSync,
+      { adapter: 'async, 8 in flight, 8 sessions', raw: 'sync, 1 session' },
+      8,
+    );
+    const free = [...sessions];
     const rawAesAsync = async () => {
       const sess = free.pop()!; // one operation per session at a time
       try {
@@ -142,7 +163,14 @@ async function main(): Promise<void> {
         free.push(sess);
       }
     };
-    await compare('aes-gcm-encrypt-32B-raw-async-8-in-flight', () => token.aesGcmEncrypt(cmk, pt32), rawAesAsync, { adapter: 'sync on one session (session copy)', raw: 'C_EncryptAsync, 8 sessions, 8 in flight (session object)' }, 1, 8);
+    await compare(
+      'aes-gcm-encrypt-32B-raw-async-8-in-flight',
+      () => token.aesGcmEncrypt(cmk, pt32),
+      rawAesAsync,
+      { adapter: 'sync on one session (session copy)', raw: 'C_EncryptAsync, 8 sessions, 8 in flight (session object)' },
+      1,
+      8,
+    );
     for (const sess of sessions) p11.C_CloseSession(sess);
   } finally {
     tokenNoCopies.close();

@@ -84,8 +84,21 @@ function main(): void {
         sets.set(direction, blob);
         const name = direction === WhiteboxDirection.ENCRYPT ? 'E_K' : 'D_K';
         const rest = times.length > 1 ? times.slice(1) : times;
-        emit({ case: 'generate', algorithm: spec.name, direction: name, first_ms: round3(times[0]!), median_ms: round3(median(rest)), min_ms: round3(Math.min(...rest)), max_ms: round3(Math.max(...rest)), runs: RUNS });
-        const ids = Array.from({ length: 200 }, () => `${randomBytes(4).toString('hex')}-${randomBytes(7).toString('hex')}-${randomBytes(7).toString('hex')}-${randomBytes(7).toString('hex')}-${randomBytes(8).toString('hex')}`);
+        emit({
+          case: 'generate',
+          algorithm: spec.name,
+          direction: name,
+          first_ms: round3(times[0]!),
+          median_ms: round3(median(rest)),
+          min_ms: round3(Math.min(...rest)),
+          max_ms: round3(Math.max(...rest)),
+          runs: RUNS,
+        });
+        const ids = Array.from(
+          { length: 200 },
+          () =>
+            `${randomBytes(4).toString('hex')}-${randomBytes(7).toString('hex')}-${randomBytes(7).toString('hex')}-${randomBytes(7).toString('hex')}-${randomBytes(8).toString('hex')}`,
+        );
         const bound = generateTables({ algorithm, direction, key, keyId, fingerprints: ids });
         emit({
           case: 'size',
@@ -103,7 +116,12 @@ function main(): void {
       const plaintext = randomBytes(4096);
       const ciphertext = referenceEncryptCbc(algorithm, key, iv, plaintext);
       const file = path.join(dir, `${spec.name}.json`);
-      const input: ChildInput = { decryptKey: sets.get(WhiteboxDirection.DECRYPT)!.toString('base64'), iv: iv.toString('base64'), ciphertext: ciphertext.toString('base64'), plaintext: plaintext.toString('base64') };
+      const input: ChildInput = {
+        decryptKey: sets.get(WhiteboxDirection.DECRYPT)!.toString('base64'),
+        iv: iv.toString('base64'),
+        ciphertext: ciphertext.toString('base64'),
+        plaintext: plaintext.toString('base64'),
+      };
       writeFileSync(file, JSON.stringify(input));
       const runs: { load_ms: number; first_ms: number; warm_ms: number }[] = [];
       for (let i = 0; i < PROCESSES; i++) {

@@ -146,7 +146,9 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const root =
         opts.bootstrap === false
           ? { uin: '', created: false }
-          : await oneAtATime(new LeaseRepo(db), 'bootstrap', () => bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey }));
+          : await oneAtATime(new LeaseRepo(db), 'bootstrap', () =>
+              bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey }),
+            );
       if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
       const keyRepo = new KeyRepo(db);
       const keyReads = new KeyReads(keyRepo, cache);
@@ -161,7 +163,14 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         capabilities: () => token.capabilities,
         reads: keyReads,
         onPendingDeleteUse: (key, caller, operation) =>
-          void alarms.pendingDeleteKeyUsed({ accountUin: key.accountUin, region: key.region, keyId: key.keyId, action: operation, userUin: caller.userUin, deletionDate: key.deletionDate }),
+          void alarms.pendingDeleteKeyUsed({
+            accountUin: key.accountUin,
+            region: key.region,
+            keyId: key.keyId,
+            action: operation,
+            userUin: caller.userUin,
+            deletionDate: key.deletionDate,
+          }),
       });
       const dataKeyRepo = new DataKeyRepo(db);
       const imports = new ImportService(keys, keyRepo, new ImportRepo(db), new ByokEngine(token, kek), material);
@@ -174,7 +183,35 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(signer, auditRepo, new AuditCheckpointRepo(db));
-      return { config, logger, metrics, token, placement, kek, db, epochWatch, epochReader, identities, keys, material, keyRepo, jobs, crypto, asymmetric, imports, dataKeys, dataKeyRepo, pqc, access, audit, auditRepo, trail, alarms, leases: new BackgroundLeases(new LeaseRepo(db)), rootUin: root.uin };
+      return {
+        config,
+        logger,
+        metrics,
+        token,
+        placement,
+        kek,
+        db,
+        epochWatch,
+        epochReader,
+        identities,
+        keys,
+        material,
+        keyRepo,
+        jobs,
+        crypto,
+        asymmetric,
+        imports,
+        dataKeys,
+        dataKeyRepo,
+        pqc,
+        access,
+        audit,
+        auditRepo,
+        trail,
+        alarms,
+        leases: new BackgroundLeases(new LeaseRepo(db)),
+        rootUin: root.uin,
+      };
     } catch (err) {
       await db.destroy();
       throw err;
@@ -262,7 +299,18 @@ function apiDeps(s: Services): ApiDeps {
         ),
     },
     authorize: (r) =>
-      s.access.authorize({ service: r.service, action: r.action, cam: r.cam, resources: r.resources, accountUin: r.identity.accountUin, userUin: r.identity.userUin, isRoot: r.identity.isRoot, region: r.region, sourceIp: r.sourceIp, tags: r.tags }),
+      s.access.authorize({
+        service: r.service,
+        action: r.action,
+        cam: r.cam,
+        resources: r.resources,
+        accountUin: r.identity.accountUin,
+        userUin: r.identity.userUin,
+        isRoot: r.identity.isRoot,
+        region: r.region,
+        sourceIp: r.sourceIp,
+        tags: r.tags,
+      }),
     services: [kmsService(handlerDeps), cloudAuditService(handlerDeps)],
   };
 }
@@ -345,7 +393,34 @@ export function createApp(s: Services): Express {
   const api = apiEndpoint(apiDeps(s));
   endpoints.set(app, api);
   app.all('/', (req, res) => api.handle(req, res));
-  app.use('/console', consoleRouter({ config: s.config, logger: s.logger, fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined, dispatch: api.dispatch, identities: s.identities, identityRepo: new IdentityRepo(s.db), mapError, authorizeAuditRead: (identity, sourceIp) => s.access.authorize({ service: 'cloudaudit', action: 'LookUpEvents', cam: cloudAuditActions.LookUpEvents.cam, resources: NO_RESOURCES, accountUin: identity.accountUin, userUin: identity.userUin, isRoot: identity.isRoot, region: undefined, sourceIp }), alarms: s.alarms, audit: s.audit, rootUin: s.rootUin, capabilities: () => s.token.capabilities }));
+  app.use(
+    '/console',
+    consoleRouter({
+      config: s.config,
+      logger: s.logger,
+      fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined,
+      dispatch: api.dispatch,
+      identities: s.identities,
+      identityRepo: new IdentityRepo(s.db),
+      mapError,
+      authorizeAuditRead: (identity, sourceIp) =>
+        s.access.authorize({
+          service: 'cloudaudit',
+          action: 'LookUpEvents',
+          cam: cloudAuditActions.LookUpEvents.cam,
+          resources: NO_RESOURCES,
+          accountUin: identity.accountUin,
+          userUin: identity.userUin,
+          isRoot: identity.isRoot,
+          region: undefined,
+          sourceIp,
+        }),
+      alarms: s.alarms,
+      audit: s.audit,
+      rootUin: s.rootUin,
+      capabilities: () => s.token.capabilities,
+    }),
+  );
 
   return app;
 }

@@ -78,7 +78,10 @@ export class ConfigError extends Error {
 
 export function parseRegions(spec: string): Region[] {
   const regions: Region[] = [];
-  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [name, standard] = item.split(':');
     if (!name || !/^[a-z0-9-]+$/.test(name)) throw new ConfigError(`KMS_REGIONS: bad region name in "${item}"`);
     if (standard !== 'FIPS' && standard !== 'SM') {

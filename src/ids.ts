@@ -33,8 +33,19 @@ export function timeOrderedUuid(now = Date.now()): string {
   poolOffset += 10;
   // 12 bits rand_a (after the version digit), 2 variant bits 10 + 62 bits rand_b.
   return (
-    lastTimePart + HEX[b[o]! & 0x0f]!.slice(1) + HEX[b[o + 1]!]! + '-' + HEX[(b[o + 2]! & 0x3f) | 0x80]! + HEX[b[o + 3]!]! + '-' +
-    HEX[b[o + 4]!]! + HEX[b[o + 5]!]! + HEX[b[o + 6]!]! + HEX[b[o + 7]!]! + HEX[b[o + 8]!]! + HEX[b[o + 9]!]!
+    lastTimePart +
+    HEX[b[o]! & 0x0f]!.slice(1) +
+    HEX[b[o + 1]!]! +
+    '-' +
+    HEX[(b[o + 2]! & 0x3f) | 0x80]! +
+    HEX[b[o + 3]!]! +
+    '-' +
+    HEX[b[o + 4]!]! +
+    HEX[b[o + 5]!]! +
+    HEX[b[o + 6]!]! +
+    HEX[b[o + 7]!]! +
+    HEX[b[o + 8]!]! +
+    HEX[b[o + 9]!]!
   );
 }
 

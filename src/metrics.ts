@@ -3,7 +3,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 // Prometheus metrics for /metrics, one registry per app instance.
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpRequests = new Counter({ name: 'hsmkms_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'] as const, registers: [this.registry] });
+  readonly httpRequests = new Counter({
+    name: 'hsmkms_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
   readonly httpLatency = new Histogram({
     name: 'hsmkms_http_request_duration_seconds',
     help: 'HTTP request latency by route',

@@ -73,7 +73,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     try {
       if (!(await services.leases.holds('lifecycle-jobs', leaseTtlMs(config.jobsIntervalSeconds)))) return;
       const r = await services.jobs.run();
-      if (r.deleted.length || r.rotated.length || r.expired.length || r.importsCleaned.length || r.dataKeysDeleted.length || r.reconciled.orphanObjectsDestroyed.length || r.errors.length) logger.info({ jobs: r }, 'lifecycle jobs');
+      if (
+        r.deleted.length ||
+        r.rotated.length ||
+        r.expired.length ||
+        r.importsCleaned.length ||
+        r.dataKeysDeleted.length ||
+        r.reconciled.orphanObjectsDestroyed.length ||
+        r.errors.length
+      )
+        logger.info({ jobs: r }, 'lifecycle jobs');
       if (r.reconciled.rowsWithoutObjects.length) logger.error({ missing: r.reconciled.rowsWithoutObjects }, 'keys whose token objects are missing');
     } catch (err) {
       logger.error({ err }, 'lifecycle jobs failed');
@@ -93,7 +102,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   auditTimer.unref();
   services.alarms.start(config.alarmDeliverySeconds * 1000);
   if (config.jobsIntervalSeconds > 0) void runJobs();
-  logger.info({ url, httpsUrl, profile: services.token.profile.name, placement: services.placement.detail, database: describeDatabase(config), regions: config.regions.map((r) => `${r.name}:${r.standard}`) }, 'hsmkms listening');
+  logger.info(
+    {
+      url,
+      httpsUrl,
+      profile: services.token.profile.name,
+      placement: services.placement.detail,
+      database: describeDatabase(config),
+      regions: config.regions.map((r) => `${r.name}:${r.standard}`),
+    },
+    'hsmkms listening',
+  );
   let closing: Promise<void> | undefined;
   return {
     services,

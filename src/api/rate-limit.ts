@@ -15,7 +15,10 @@ export class RateLimitConfigError extends Error {
 export function parseRateLimits(spec: string | undefined): Map<string, number> {
   const limits = new Map<string, number>();
   if (!spec || spec.trim() === '' || spec.trim() === 'off') return limits;
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (part === 'tencent') {
       for (const [action, qps] of Object.entries(TENCENT_QPS)) limits.set(action, qps);
       continue;

@@ -8,7 +8,18 @@ import type { CredentialIdentity } from '../model/identity.js';
 import { unvalidatedCallResources } from './actions/resources.js';
 import type { ActionSpec, ServiceDef } from './actions/spec.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
-import { AuditDownError, InvalidActionError, mapError, MissingParameterError, NoSuchVersionError, RequestLimitExceededError, RequestSizeLimitExceededError, TokenFailureError, UnsupportedProtocolError, UnsupportedRegionError } from './errors.js';
+import {
+  AuditDownError,
+  InvalidActionError,
+  mapError,
+  MissingParameterError,
+  NoSuchVersionError,
+  RequestLimitExceededError,
+  RequestSizeLimitExceededError,
+  TokenFailureError,
+  UnsupportedProtocolError,
+  UnsupportedRegionError,
+} from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
 import { validateParams } from './validation.js';
 import { authenticateRequest, parseApiRequest } from './wire/index.js';
@@ -185,7 +196,16 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       const params: Record<string, unknown> = validateParams(spec.schema, request.params, request.form);
       // Read once: CAM evaluates these and the audit record names them.
       resources = spec.resources(params);
-      await deps.authorize?.({ identity, service: service.name, region: region?.name, action: request.action, cam: spec.cam, resources, sourceIp, tags: params.Tags as AuthorizeRequest['tags'] });
+      await deps.authorize?.({
+        identity,
+        service: service.name,
+        region: region?.name,
+        action: request.action,
+        cam: spec.cam,
+        resources,
+        sourceIp,
+        tags: params.Tags as AuthorizeRequest['tags'],
+      });
       const fields = await spec.handler(service.deps, params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });
       answer = successEnvelope(fields, requestId);
     } catch (err) {
@@ -222,7 +242,15 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     }
     const latencyMs = performance.now() - started;
     callLog.info(
-      { requestId, action: call?.action, region: call?.region, uin: identity?.accountUin, subUin: identity && !identity.isRoot ? identity.userUin : undefined, latencyMs: Math.round(latencyMs * 1000) / 1000, code },
+      {
+        requestId,
+        action: call?.action,
+        region: call?.region,
+        uin: identity?.accountUin,
+        subUin: identity && !identity.isRoot ? identity.userUin : undefined,
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
+        code,
+      },
       'api call',
     );
     return answer;

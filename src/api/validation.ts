@@ -62,9 +62,7 @@ function coerceFlat(schema: z.ZodType, value: unknown): unknown {
   }
   if (isPlainObject(value) && target instanceof z.ZodObject) {
     const shape = target.shape as Record<string, z.ZodType>;
-    return Object.fromEntries(
-      Object.entries(value).map(([key, field]) => [key, Object.hasOwn(shape, key) ? coerceFlat(shape[key], field) : field]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, Object.hasOwn(shape, key) ? coerceFlat(shape[key], field) : field]));
   }
   return value;
 }
@@ -82,11 +80,7 @@ function withoutNulls(value: unknown): unknown {
 
 function withoutEmptyOptionals(schema: z.ZodObject, params: Record<string, unknown>): Record<string, unknown> {
   const shape = schema.shape as Record<string, z.ZodType>;
-  return Object.fromEntries(
-    Object.entries(params).filter(
-      ([key, value]) => !(value === '' && Object.hasOwn(shape, key) && emptyIsAbsent.has(shape[key])),
-    ),
-  );
+  return Object.fromEntries(Object.entries(params).filter(([key, value]) => !(value === '' && Object.hasOwn(shape, key) && emptyIsAbsent.has(shape[key]))));
 }
 
 type Kind = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
@@ -191,10 +185,7 @@ function toParameterError(schema: z.ZodObject, input: unknown, issues: readonly 
       rank = 2;
       // A rule's own code (`params: { code }`, written with `satisfies TencentErrorCode`).
       const params = issue.code === 'custom' ? (issue.params as { code?: unknown } | undefined) : undefined;
-      const code =
-        (typeof params?.code === 'string' ? (params.code as TencentErrorCode) : undefined) ??
-        (target ? subCodeOf(target) : undefined) ??
-        'InvalidParameterValue';
+      const code = (typeof params?.code === 'string' ? (params.code as TencentErrorCode) : undefined) ?? (target ? subCodeOf(target) : undefined) ?? 'InvalidParameterValue';
       // Only messages our schemas write start with "must"; zod's own wording is quoted.
       const reason = issue.message.startsWith('must ') ? issue.message : `is invalid (${issue.message})`;
       error = new ParameterError(code, field, `Parameter \`${field || 'request'}\` ${reason}.`);

@@ -15,8 +15,21 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** The fields a hash covers, in a fixed order. */
 export function eventHash(prevHash: string, e: AuditEvent): string {
   const canonical = JSON.stringify([
-    e.eventId, e.eventTimeMs, e.eventName, e.requestId, e.accountUin, e.userUin, e.userName, e.secretId,
-    e.sourceIp, e.region, e.resourceType, e.resourceName, e.result, e.errorCode, e.apiVersion,
+    e.eventId,
+    e.eventTimeMs,
+    e.eventName,
+    e.requestId,
+    e.accountUin,
+    e.userUin,
+    e.userName,
+    e.secretId,
+    e.sourceIp,
+    e.region,
+    e.resourceType,
+    e.resourceName,
+    e.result,
+    e.errorCode,
+    e.apiVersion,
   ]);
   // One-shot hash: the same bytes as update(prevHash).update(canonical), without a Hash object.
   return hash('sha256', prevHash + canonical, 'hex');
@@ -93,10 +106,24 @@ export class AuditLog {
           const hash = eventHash(prev, e);
           // Field by field, not a spread: this runs once per API call (docs/benchmarks.md).
           const s: StoredAuditEvent = {
-            seq: 0, eventId: e.eventId, eventTimeMs: e.eventTimeMs, eventName: e.eventName, requestId: e.requestId,
-            accountUin: e.accountUin, userUin: e.userUin, userName: e.userName, secretId: e.secretId, sourceIp: e.sourceIp,
-            region: e.region, resourceType: e.resourceType, resourceName: e.resourceName, result: e.result,
-            errorCode: e.errorCode, apiVersion: e.apiVersion, prevHash: prev, hash,
+            seq: 0,
+            eventId: e.eventId,
+            eventTimeMs: e.eventTimeMs,
+            eventName: e.eventName,
+            requestId: e.requestId,
+            accountUin: e.accountUin,
+            userUin: e.userUin,
+            userName: e.userName,
+            secretId: e.secretId,
+            sourceIp: e.sourceIp,
+            region: e.region,
+            resourceType: e.resourceType,
+            resourceName: e.resourceName,
+            result: e.result,
+            errorCode: e.errorCode,
+            apiVersion: e.apiVersion,
+            prevHash: prev,
+            hash,
           };
           prev = hash;
           return s;
@@ -109,7 +136,7 @@ export class AuditLog {
       this.opts.onError?.(err);
       this.scheduleRecovery();
       const e = new AuditUnavailableError('the audit trail could not be written');
-      for (const p of batch) (this.opts.failClosed ? p.reject(e) : p.resolve());
+      for (const p of batch) this.opts.failClosed ? p.reject(e) : p.resolve();
     }
   }
 
@@ -121,7 +148,23 @@ export class AuditLog {
     if (this.retry) return;
     this.retry = setInterval(() => {
       if (this.healthy || this.flushing) return;
-      this.record(this.newEvent({ eventName: 'AuditTrailRecovered', requestId: timeOrderedUuid(), accountUin: '', userUin: '', userName: 'system', secretId: '', sourceIp: '', region: '', resourceType: '', resourceName: '*', result: 'Success', errorCode: '', apiVersion: '' })).then(
+      this.record(
+        this.newEvent({
+          eventName: 'AuditTrailRecovered',
+          requestId: timeOrderedUuid(),
+          accountUin: '',
+          userUin: '',
+          userName: 'system',
+          secretId: '',
+          sourceIp: '',
+          region: '',
+          resourceType: '',
+          resourceName: '*',
+          result: 'Success',
+          errorCode: '',
+          apiVersion: '',
+        }),
+      ).then(
         () => {
           if (this.retry) clearInterval(this.retry);
           this.retry = undefined;

@@ -42,13 +42,25 @@ export function verifyTrail(read: StoredAuditEvent[], checkpoints: Checkpoint[],
   const events = read.slice(from);
   const removed = read[from - 1];
   if (removed && (removed.seq !== anchor.seq || removed.hash !== anchor.hash)) {
-    return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: removed.seq, eventId: removed.eventId, reason: 'chain differs from the retention anchor' } };
+    return {
+      ok: false,
+      events: events.length,
+      checkpoints: checkpoints.length,
+      firstBad: { seq: removed.seq, eventId: removed.eventId, reason: 'chain differs from the retention anchor' },
+    };
   }
   let prev = anchor.hash;
   const bySeq = new Map<number, StoredAuditEvent>();
   for (const e of events) {
-    if (e.prevHash !== prev) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'link to the previous event broken: an event before it was removed, inserted or reordered' } };
-    if (eventHash(prev, e) !== e.hash) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'event altered' } };
+    if (e.prevHash !== prev)
+      return {
+        ok: false,
+        events: events.length,
+        checkpoints: checkpoints.length,
+        firstBad: { seq: e.seq, eventId: e.eventId, reason: 'link to the previous event broken: an event before it was removed, inserted or reordered' },
+      };
+    if (eventHash(prev, e) !== e.hash)
+      return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: e.seq, eventId: e.eventId, reason: 'event altered' } };
     prev = e.hash;
     bySeq.set(e.seq, e);
   }
@@ -63,9 +75,21 @@ export function verifyTrail(read: StoredAuditEvent[], checkpoints: Checkpoint[],
     }
     if (!valid) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: c.seq, reason: 'checkpoint signature invalid' } };
     if (c.seq <= anchor.seq) continue;
-    if (c.seq > lastSeq) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: lastSeq + 1, reason: `events after seq ${lastSeq} removed (a signed checkpoint covers seq ${c.seq})` } };
+    if (c.seq > lastSeq)
+      return {
+        ok: false,
+        events: events.length,
+        checkpoints: checkpoints.length,
+        firstBad: { seq: lastSeq + 1, reason: `events after seq ${lastSeq} removed (a signed checkpoint covers seq ${c.seq})` },
+      };
     const e = bySeq.get(c.seq);
-    if (!e || e.hash !== c.headHash) return { ok: false, events: events.length, checkpoints: checkpoints.length, firstBad: { seq: c.seq, eventId: e?.eventId, reason: 'chain differs from the signed checkpoint' } };
+    if (!e || e.hash !== c.headHash)
+      return {
+        ok: false,
+        events: events.length,
+        checkpoints: checkpoints.length,
+        firstBad: { seq: c.seq, eventId: e?.eventId, reason: 'chain differs from the signed checkpoint' },
+      };
   }
   return { ok: true, events: events.length, checkpoints: checkpoints.length, firstBad: null };
 }

@@ -38,13 +38,29 @@ export class PolicyError extends Error {
 export type Effect = 'allow' | 'deny';
 
 export type BaseOperator =
-  | 'string_equal' | 'string_not_equal' | 'string_equal_ignore_case' | 'string_not_equal_ignore_case'
-  | 'string_like' | 'string_not_like'
-  | 'numeric_equal' | 'numeric_not_equal' | 'numeric_less_than' | 'numeric_less_than_equal'
-  | 'numeric_greater_than' | 'numeric_greater_than_equal'
-  | 'date_equal' | 'date_not_equal' | 'date_less_than' | 'date_less_than_equal'
-  | 'date_greater_than' | 'date_greater_than_equal'
-  | 'bool_equal' | 'binary_equal' | 'ip_equal' | 'ip_not_equal' | 'null_equal';
+  | 'string_equal'
+  | 'string_not_equal'
+  | 'string_equal_ignore_case'
+  | 'string_not_equal_ignore_case'
+  | 'string_like'
+  | 'string_not_like'
+  | 'numeric_equal'
+  | 'numeric_not_equal'
+  | 'numeric_less_than'
+  | 'numeric_less_than_equal'
+  | 'numeric_greater_than'
+  | 'numeric_greater_than_equal'
+  | 'date_equal'
+  | 'date_not_equal'
+  | 'date_less_than'
+  | 'date_less_than_equal'
+  | 'date_greater_than'
+  | 'date_greater_than_equal'
+  | 'bool_equal'
+  | 'binary_equal'
+  | 'ip_equal'
+  | 'ip_not_equal'
+  | 'null_equal';
 
 export type Qualifier = 'for_any_value' | 'for_all_value';
 
@@ -114,13 +130,29 @@ export function keyResource(region: string, ownerUin: string, creatorUin: string
 // Parsing
 
 const BASE_OPERATORS: ReadonlySet<string> = new Set<BaseOperator>([
-  'string_equal', 'string_not_equal', 'string_equal_ignore_case', 'string_not_equal_ignore_case',
-  'string_like', 'string_not_like',
-  'numeric_equal', 'numeric_not_equal', 'numeric_less_than', 'numeric_less_than_equal',
-  'numeric_greater_than', 'numeric_greater_than_equal',
-  'date_equal', 'date_not_equal', 'date_less_than', 'date_less_than_equal',
-  'date_greater_than', 'date_greater_than_equal',
-  'bool_equal', 'binary_equal', 'ip_equal', 'ip_not_equal', 'null_equal',
+  'string_equal',
+  'string_not_equal',
+  'string_equal_ignore_case',
+  'string_not_equal_ignore_case',
+  'string_like',
+  'string_not_like',
+  'numeric_equal',
+  'numeric_not_equal',
+  'numeric_less_than',
+  'numeric_less_than_equal',
+  'numeric_greater_than',
+  'numeric_greater_than_equal',
+  'date_equal',
+  'date_not_equal',
+  'date_less_than',
+  'date_less_than_equal',
+  'date_greater_than',
+  'date_greater_than_equal',
+  'bool_equal',
+  'binary_equal',
+  'ip_equal',
+  'ip_not_equal',
+  'null_equal',
 ]);
 
 const STATEMENT_KEYS = new Set(['effect', 'action', 'resource', 'condition']);
@@ -418,8 +450,12 @@ function resourceMatches(pattern: string, resource: string): boolean {
 type Scalar = string | number | boolean | Date;
 
 const NEGATED: ReadonlySet<BaseOperator> = new Set<BaseOperator>([
-  'string_not_equal', 'string_not_equal_ignore_case', 'string_not_like',
-  'numeric_not_equal', 'date_not_equal', 'ip_not_equal',
+  'string_not_equal',
+  'string_not_equal_ignore_case',
+  'string_not_like',
+  'numeric_not_equal',
+  'date_not_equal',
+  'ip_not_equal',
 ]);
 
 const POSITIVE_OF: Partial<Record<BaseOperator, BaseOperator>> = {

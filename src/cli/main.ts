@@ -64,7 +64,10 @@ async function tokenReport(t: Token, config: Config): Promise<TokenReport> {
     },
     keyUsages,
     placement,
-    warnings: t.profile.enforcesNonExtractable === false ? [`${t.profile.name}: this module lets keys marked CKA_EXTRACTABLE=false be wrapped out; it is no custody boundary (docs/hsm.md)`] : [],
+    warnings:
+      t.profile.enforcesNonExtractable === false
+        ? [`${t.profile.name}: this module lets keys marked CKA_EXTRACTABLE=false be wrapped out; it is no custody boundary (docs/hsm.md)`]
+        : [],
   };
 }
 
@@ -118,7 +121,9 @@ const accountOf = (s: Services, account?: string) => account ?? s.rootUin;
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('hsmkms')
-    .description('On-premises KMS speaking the Tencent Cloud KMS API, with master keys in a PKCS#11 token.\nConfiguration comes from the environment: KMS_DATA_DIR, KMS_HOST, KMS_PORT, KMS_PKCS11_MODULE, KMS_PKCS11_TOKEN_LABEL, KMS_PKCS11_PIN(_FILE), KMS_HSM_PROFILE, KMS_REGIONS, KMS_LOG_LEVEL (see README).')
+    .description(
+      'On-premises KMS speaking the Tencent Cloud KMS API, with master keys in a PKCS#11 token.\nConfiguration comes from the environment: KMS_DATA_DIR, KMS_HOST, KMS_PORT, KMS_PKCS11_MODULE, KMS_PKCS11_TOKEN_LABEL, KMS_PKCS11_PIN(_FILE), KMS_HSM_PROFILE, KMS_REGIONS, KMS_LOG_LEVEL (see README).',
+    )
     .showHelpAfterError()
     .exitOverride();
 
@@ -153,7 +158,9 @@ export async function main(argv: string[]): Promise<void> {
   const token = program.command('token').description('the PKCS#11 token');
   token
     .command('status')
-    .description('the token, every mechanism the service relies on and whether the token offers it, the service keys (ready, missing), the key usages each region standard can serve here, and reconciliation; exits 0 on any token, even one that cannot serve')
+    .description(
+      'the token, every mechanism the service relies on and whether the token offers it, the service keys (ready, missing), the key usages each region standard can serve here, and reconciliation; exits 0 on any token, even one that cannot serve',
+    )
     .addOption(json())
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
@@ -172,7 +179,9 @@ export async function main(argv: string[]): Promise<void> {
     });
   token
     .command('init')
-    .description('create the SoftHSM2 token under KMS_DATA_DIR when absent (softhsm2 profile), then the service keys (KEK, audit signing key) in the schemes this token offers, with a round trip of each; fails with one line naming what the token lacks')
+    .description(
+      'create the SoftHSM2 token under KMS_DATA_DIR when absent (softhsm2 profile), then the service keys (KEK, audit signing key) in the schemes this token offers, with a round trip of each; fails with one line naming what the token lacks',
+    )
     .addOption(json())
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
@@ -187,7 +196,12 @@ export async function main(argv: string[]): Promise<void> {
         if (problems.length) throw new Error(`service keys made, but their round trip failed: ${problems.join('; ')}`);
         return { tokenCreated: created, tokenLabel: config.tokenLabel, kekVersion: keys.kek.version, kekScheme: keys.kek.scheme, auditKeyScheme: keys.signer.scheme };
       });
-      print(!!opts.json, result, () => `token ${result.tokenLabel}: ${created ? 'created' : 'present'}; KEK v${result.kekVersion} (${result.kekScheme}) and the audit signing key (${result.auditKeyScheme}) ready, round trips checked`);
+      print(
+        !!opts.json,
+        result,
+        () =>
+          `token ${result.tokenLabel}: ${created ? 'created' : 'present'}; KEK v${result.kekVersion} (${result.kekScheme}) and the audit signing key (${result.auditKeyScheme}) ready, round trips checked`,
+      );
     });
 
   program
@@ -205,7 +219,6 @@ export async function main(argv: string[]): Promise<void> {
         await db.destroy();
       }
     });
-
 
   program
     .command('account')
@@ -285,7 +298,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   policy
     .command('list')
-    .description('the presets and the account\'s policies')
+    .description("the presets and the account's policies")
     .option('--account <uin>', 'root account (default: the bootstrap root)')
     .addOption(json())
     .action(async (opts: { account?: string; json?: boolean }) => {
@@ -296,7 +309,7 @@ export async function main(argv: string[]): Promise<void> {
   const credential = program.command('credential').description('API key pairs (at most two per user)');
   credential
     .command('create')
-    .description('create an API key pair for a user (root\'s own: --user root); the SecretKey is shown once')
+    .description("create an API key pair for a user (root's own: --user root); the SecretKey is shown once")
     .requiredOption('--user <name>', 'user name')
     .option('--account <uin>', 'root account (default: the bootstrap root)')
     .addOption(json())
@@ -332,7 +345,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('console')
     .description('the web console at /console')
     .command('password')
-    .description('set a user\'s console password (kept only as a scrypt hash); without --password-stdin one is generated and shown once')
+    .description("set a user's console password (kept only as a scrypt hash); without --password-stdin one is generated and shown once")
     .requiredOption('--user <name>', 'user name (root, or a sub-account)')
     .option('--account <uin>', 'root account (default: the bootstrap root)')
     .option('--password-stdin', 'read the password from standard input (first line)')
@@ -347,7 +360,9 @@ export async function main(argv: string[]): Promise<void> {
         await new ConsolePasswords(new IdentityRepo(s.db)).set(account, opts.user, password);
         return { user: opts.user, account, status: opts.clear ? 'cleared' : 'set', ...(password !== null && !opts.passwordStdin ? { password } : {}) };
       });
-      print(!!opts.json, r, () => (r.status === 'cleared' ? `console password of ${r.user} removed` : `console password of ${r.user} set${r.password ? `\nPassword: ${r.password}  (shown once)` : ''}`));
+      print(!!opts.json, r, () =>
+        r.status === 'cleared' ? `console password of ${r.user} removed` : `console password of ${r.user} set${r.password ? `\nPassword: ${r.password}  (shown once)` : ''}`,
+      );
     });
 
   program
@@ -392,8 +407,18 @@ export async function main(argv: string[]): Promise<void> {
       if (Number.isNaN(sinceMs)) throw new Error(`--since: not an ISO time: ${opts.since}`);
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit: a positive integer');
-      const events = await withServices((s) => s.auditRepo.query({ accountUin: opts.account, sinceMs, eventName: opts.event, userName: opts.user, requestId: opts.requestId, limit }), { bootstrap: false });
-      print(!!opts.json, events, () => events.map((e) => `${new Date(e.eventTimeMs).toISOString()} ${e.eventName.padEnd(24)} ${e.result.padEnd(7)} ${(e.errorCode || '-').padEnd(36)} ${e.userName}@${e.accountUin} ${e.sourceIp} ${e.region} ${e.resourceName} ${e.requestId}`).join('\n'));
+      const events = await withServices(
+        (s) => s.auditRepo.query({ accountUin: opts.account, sinceMs, eventName: opts.event, userName: opts.user, requestId: opts.requestId, limit }),
+        { bootstrap: false },
+      );
+      print(!!opts.json, events, () =>
+        events
+          .map(
+            (e) =>
+              `${new Date(e.eventTimeMs).toISOString()} ${e.eventName.padEnd(24)} ${e.result.padEnd(7)} ${(e.errorCode || '-').padEnd(36)} ${e.userName}@${e.accountUin} ${e.sourceIp} ${e.region} ${e.resourceName} ${e.requestId}`,
+          )
+          .join('\n'),
+      );
     });
   audit
     .command('verify')
@@ -403,8 +428,14 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(json())
     .action(async (opts: { export?: string; publicKey?: string; json?: boolean }) => {
       if (!!opts.export !== !!opts.publicKey) throw new Error('--export and --public-key go together');
-      const r = opts.export ? verifyExport(readFileSync(opts.export, 'utf8'), readFileSync(opts.publicKey!, 'utf8')) : await withServices((s) => s.trail.verify(), { bootstrap: false });
-      print(!!opts.json, r, () => (r.ok ? `ok: ${r.events} events, ${r.checkpoints} signed checkpoints` : `BROKEN at event ${r.firstBad!.seq}${r.firstBad!.eventId ? ` (${r.firstBad!.eventId})` : ''}: ${r.firstBad!.reason}`));
+      const r = opts.export
+        ? verifyExport(readFileSync(opts.export, 'utf8'), readFileSync(opts.publicKey!, 'utf8'))
+        : await withServices((s) => s.trail.verify(), { bootstrap: false });
+      print(!!opts.json, r, () =>
+        r.ok
+          ? `ok: ${r.events} events, ${r.checkpoints} signed checkpoints`
+          : `BROKEN at event ${r.firstBad!.seq}${r.firstBad!.eventId ? ` (${r.firstBad!.eventId})` : ''}: ${r.firstBad!.reason}`,
+      );
       if (!r.ok) process.exitCode = 1;
     });
   audit
@@ -418,10 +449,13 @@ export async function main(argv: string[]): Promise<void> {
       const sinceMs = opts.since === undefined ? undefined : Date.parse(opts.since);
       const untilMs = opts.until === undefined ? undefined : Date.parse(opts.until);
       if (Number.isNaN(sinceMs) || Number.isNaN(untilMs)) throw new Error('--since/--until: ISO times');
-      const lines = await withServices(async (s) => {
-        await s.trail.checkpoint();
-        return s.trail.exportLines({ sinceMs, untilMs });
-      }, { bootstrap: false });
+      const lines = await withServices(
+        async (s) => {
+          await s.trail.checkpoint();
+          return s.trail.exportLines({ sinceMs, untilMs });
+        },
+        { bootstrap: false },
+      );
       writeFileSync(opts.out, `${lines.join('\n')}\n`, { mode: 0o600 });
       const r = { file: opts.out, events: lines.filter((l) => l.startsWith('{"type":"event"')).length };
       print(!!opts.json, r, () => `${r.events} events written to ${r.file}`);

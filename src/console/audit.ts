@@ -29,11 +29,22 @@ export function auditRoutes(router: Router, { deps, page, call }: ConsoleContext
       req,
       res,
       'LookUpEvents',
-      { StartTime: Number.isNaN(startMs) ? f.start : Math.floor(startMs / 1000), EndTime: Number.isNaN(endMs) ? f.end : Math.floor(endMs / 1000), MaxResults: 20, ...(attrs.length ? { LookupAttributes: attrs } : {}), ...(next ? { NextToken: next } : {}) },
+      {
+        StartTime: Number.isNaN(startMs) ? f.start : Math.floor(startMs / 1000),
+        EndTime: Number.isNaN(endMs) ? f.end : Math.floor(endMs / 1000),
+        MaxResults: 20,
+        ...(attrs.length ? { LookupAttributes: attrs } : {}),
+        ...(next ? { NextToken: next } : {}),
+      },
       undefined,
       CLOUDAUDIT,
     );
-    const body = views.auditPage({ filters: f, events: r.ok ? ((r.data.Events as Array<Record<string, unknown>>) ?? []) : [], nextToken: r.ok ? String(r.data.NextToken ?? '') : '', failure: r.ok ? undefined : r.failure });
+    const body = views.auditPage({
+      filters: f,
+      events: r.ok ? ((r.data.Events as Array<Record<string, unknown>>) ?? []) : [],
+      nextToken: r.ok ? String(r.data.NextToken ?? '') : '',
+      failure: r.ok ? undefined : r.failure,
+    });
     page(req, res, 'Event history', 'audit', body, r.ok ? 200 : 400);
   });
 

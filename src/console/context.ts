@@ -17,7 +17,15 @@ import type { ApiFailure, PageContext } from './views.js';
 // helpers — rendering, one API call as the signed-in user, the region, flash messages.
 
 /** The API router's pipeline for an identity already authenticated (src/api/router.ts). */
-export type Dispatch = (call: { identity: CredentialIdentity; version: string; action: string; region: string | undefined; params: Record<string, unknown>; sourceIp: string; language?: string }) => Promise<object>;
+export type Dispatch = (call: {
+  identity: CredentialIdentity;
+  version: string;
+  action: string;
+  region: string | undefined;
+  params: Record<string, unknown>;
+  sourceIp: string;
+  language?: string;
+}) => Promise<object>;
 
 export interface ConsoleDeps {
   config: Config;
@@ -72,7 +80,9 @@ export function consoleContext(deps: ConsoleDeps, sessions: SessionStore): Conso
   };
 
   const call = async (req: Request, res: Response, action: string, params: Record<string, unknown>, region: string | undefined, version = KMS): Promise<ApiResult> => {
-    const envelope = (await deps.dispatch({ identity: authed(res).identity, version, action, region, params, sourceIp: sourceIpOf(req) })) as { Response: Record<string, unknown> & { Error?: { Code: string; Message: string }; RequestId: string } };
+    const envelope = (await deps.dispatch({ identity: authed(res).identity, version, action, region, params, sourceIp: sourceIpOf(req) })) as {
+      Response: Record<string, unknown> & { Error?: { Code: string; Message: string }; RequestId: string };
+    };
     const r = envelope.Response;
     if (r.Error) return { ok: false, failure: { code: r.Error.Code, message: r.Error.Message, requestId: r.RequestId } };
     return { ok: true, data: r };
@@ -87,7 +97,8 @@ export function consoleContext(deps: ConsoleDeps, sessions: SessionStore): Conso
   };
   const flash = (res: Response, kind: 'ok' | 'error', text: string) => authed(res).session.flash.push({ kind, text });
   const failText = (f: ApiFailure) => `${f.code}: ${f.message} (RequestId ${f.requestId})`;
-  const page = (req: Request, res: Response, title: string, nav: PageContext['nav'], body: Html, status = 200) => send(res, { title, nav, region: authed(res).session.region }, body, authed(res).session, status);
+  const page = (_req: Request, res: Response, title: string, nav: PageContext['nav'], body: Html, status = 200) =>
+    send(res, { title, nav, region: authed(res).session.region }, body, authed(res).session, status);
 
   return { deps, sessions, send, page, call, regionOf, flash, failText };
 }

@@ -29,7 +29,13 @@ export function keyRoutes(router: Router, { deps, page, call, regionOf, flash, f
     const search = str(req.query.q).trim();
     const state = str(req.query.state);
     const pageNo = Math.max(1, Math.floor(Number(str(req.query.page)) || 1));
-    const r = await call(req, res, 'ListKeyDetail', { Offset: (pageNo - 1) * PAGE_SIZE, Limit: PAGE_SIZE, OrderType: 0, KeyState: stateNumber(state), KeyUsage: 'ALL', ...(search ? { SearchKeyAlias: search } : {}) }, region.name);
+    const r = await call(
+      req,
+      res,
+      'ListKeyDetail',
+      { Offset: (pageNo - 1) * PAGE_SIZE, Limit: PAGE_SIZE, OrderType: 0, KeyState: stateNumber(state), KeyUsage: 'ALL', ...(search ? { SearchKeyAlias: search } : {}) },
+      region.name,
+    );
     const body = views.keyListPage({
       region,
       csrf: authed(res).session.csrf,
@@ -60,9 +66,22 @@ export function keyRoutes(router: Router, { deps, page, call, regionOf, flash, f
     if (tags.length) params.Tags = tags;
     const r = await call(req, res, 'CreateKey', params, region.name);
     if (!r.ok) {
-      return renderList(req, res, { open: true, failure: r.failure, values: { Alias: str(b.Alias), Description: description, KeyUsage: str(b.KeyUsage), Type: str(b.Type), TagKey: tagKeys, TagValue: tagValues } }, 400);
+      return renderList(
+        req,
+        res,
+        {
+          open: true,
+          failure: r.failure,
+          values: { Alias: str(b.Alias), Description: description, KeyUsage: str(b.KeyUsage), Type: str(b.Type), TagKey: tagKeys, TagValue: tagValues },
+        },
+        400,
+      );
     }
-    flash(res, 'ok', `Key ${String(r.data.Alias)} (${String(r.data.KeyId)}) created${r.data.KeyState === 'PendingImport' ? '; it waits for its key material (PendingImport)' : ''}.`);
+    flash(
+      res,
+      'ok',
+      `Key ${String(r.data.Alias)} (${String(r.data.KeyId)}) created${r.data.KeyState === 'PendingImport' ? '; it waits for its key material (PendingImport)' : ''}.`,
+    );
     res.redirect(303, `/console/keys?region=${encodeURIComponent(region.name)}`);
   });
 
@@ -139,7 +158,13 @@ export function keyRoutes(router: Router, { deps, page, call, regionOf, flash, f
     const enable = str(req.body.enabled) === '1';
     const days = Number(str(req.body.RotateDays));
     const r = enable
-      ? await call(req, res, 'EnableKeyRotation', { KeyId: keyIdParam(req), ...(str(req.body.RotateDays) ? { RotateDays: Number.isFinite(days) ? days : str(req.body.RotateDays) } : {}) }, region.name)
+      ? await call(
+          req,
+          res,
+          'EnableKeyRotation',
+          { KeyId: keyIdParam(req), ...(str(req.body.RotateDays) ? { RotateDays: Number.isFinite(days) ? days : str(req.body.RotateDays) } : {}) },
+          region.name,
+        )
       : await call(req, res, 'DisableKeyRotation', { KeyId: keyIdParam(req) }, region.name);
     if (!r.ok && str(req.body.back) === 'list') {
       flash(res, 'error', failText(r.failure));
@@ -156,7 +181,12 @@ export function keyRoutes(router: Router, { deps, page, call, regionOf, flash, f
     const text = str(req.body.Plaintext);
     const r = await call(req, res, 'Encrypt', { KeyId: keyIdParam(req), Plaintext: Buffer.from(text, 'utf8').toString('base64') }, region.name);
     const tool: views.ToolResult = r.ok
-      ? { kind: 'encrypt', input: text, text: String(r.data.CiphertextBlob), download: { name: `ciphertext_${keyIdParam(req)}.txt`, dataUrl: `data:text/plain;base64,${Buffer.from(String(r.data.CiphertextBlob)).toString('base64')}` } }
+      ? {
+          kind: 'encrypt',
+          input: text,
+          text: String(r.data.CiphertextBlob),
+          download: { name: `ciphertext_${keyIdParam(req)}.txt`, dataUrl: `data:text/plain;base64,${Buffer.from(String(r.data.CiphertextBlob)).toString('base64')}` },
+        }
       : { kind: 'encrypt', input: text, failure: r.failure };
     await renderDetails(req, res, { tool }, r.ok ? 200 : 400);
   });
@@ -168,7 +198,12 @@ export function keyRoutes(router: Router, { deps, page, call, regionOf, flash, f
     // The guide: "After decryption, the plaintext will be Base64-encoded for display"; the
     // download is the plaintext itself.
     const tool: views.ToolResult = r.ok
-      ? { kind: 'decrypt', input: blob, text: String(r.data.Plaintext), download: { name: `plaintext_${keyIdParam(req)}.bin`, dataUrl: `data:application/octet-stream;base64,${String(r.data.Plaintext)}` } }
+      ? {
+          kind: 'decrypt',
+          input: blob,
+          text: String(r.data.Plaintext),
+          download: { name: `plaintext_${keyIdParam(req)}.bin`, dataUrl: `data:application/octet-stream;base64,${String(r.data.Plaintext)}` },
+        }
       : { kind: 'decrypt', input: blob, failure: r.failure };
     await renderDetails(req, res, { tool }, r.ok ? 200 : 400);
   });
@@ -177,7 +212,14 @@ export function keyRoutes(router: Router, { deps, page, call, regionOf, flash, f
     const region = regionOf(req, res);
     const r = await call(req, res, 'GetPublicKey', { KeyId: keyIdParam(req) }, region.name);
     const tool: views.ToolResult = r.ok
-      ? { kind: 'public-key', text: String(r.data.PublicKeyPem ?? r.data.PublicKey), download: { name: `publicKey_${keyIdParam(req)}.pem`, dataUrl: `data:application/x-pem-file;base64,${Buffer.from(String(r.data.PublicKeyPem ?? r.data.PublicKey)).toString('base64')}` } }
+      ? {
+          kind: 'public-key',
+          text: String(r.data.PublicKeyPem ?? r.data.PublicKey),
+          download: {
+            name: `publicKey_${keyIdParam(req)}.pem`,
+            dataUrl: `data:application/x-pem-file;base64,${Buffer.from(String(r.data.PublicKeyPem ?? r.data.PublicKey)).toString('base64')}`,
+          },
+        }
       : { kind: 'public-key', failure: r.failure };
     await renderDetails(req, res, { tool }, r.ok ? 200 : 400);
   });
@@ -185,7 +227,13 @@ export function keyRoutes(router: Router, { deps, page, call, regionOf, flash, f
   router.post('/keys/:keyId/import-params', async (req, res) => {
     const region = regionOf(req, res);
     const WrappingAlgorithm = str(req.body.WrappingAlgorithm);
-    const r = await call(req, res, 'GetParametersForImport', { KeyId: keyIdParam(req), WrappingAlgorithm, WrappingKeySpec: str(req.body.WrappingKeySpec) || 'RSA_2048' }, region.name);
+    const r = await call(
+      req,
+      res,
+      'GetParametersForImport',
+      { KeyId: keyIdParam(req), WrappingAlgorithm, WrappingKeySpec: str(req.body.WrappingKeySpec) || 'RSA_2048' },
+      region.name,
+    );
     const importStep: views.ImportStep = r.ok
       ? { params: { PublicKey: String(r.data.PublicKey), ImportToken: String(r.data.ImportToken), ParametersValidTo: Number(r.data.ParametersValidTo), WrappingAlgorithm } }
       : { failure: r.failure };
@@ -213,7 +261,14 @@ export function keyRoutes(router: Router, { deps, page, call, regionOf, flash, f
     const region = regionOf(req, res);
     const r = await call(req, res, 'DescribeKey', { KeyId: keyIdParam(req) }, region.name);
     if (!r.ok) return page(req, res, 'Schedule Key Deletion', 'keys', views.messagePage('Schedule Key Deletion', failText(r.failure)), 400);
-    page(req, res, 'Schedule Key Deletion', 'keys', views.deletionPage({ key: r.data.KeyMetadata as KeyMeta, csrf: authed(res).session.csrf, region: region.name, failure, days }), status);
+    page(
+      req,
+      res,
+      'Schedule Key Deletion',
+      'keys',
+      views.deletionPage({ key: r.data.KeyMetadata as KeyMeta, csrf: authed(res).session.csrf, region: region.name, failure, days }),
+      status,
+    );
   };
 
   router.get('/keys/:keyId/deletion', (req, res) => renderDeletion(req, res));

@@ -29,7 +29,10 @@ export function consoleRouter(deps: ConsoleDeps): Router {
 
   router.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('X-Content-Type-Options', 'nosniff');
     // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts.
@@ -69,9 +72,20 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       return id && id.status === 'Enabled' && id.userStatus === 'Enabled' ? id : undefined;
     }
     const u = await deps.identityRepo.findConsoleUser({ uin: s.principal.userUin });
-    if (!u || u.userStatus !== 'Enabled' || u.passwordHash === null || !sameBytes(u.passwordHash, s.principal.passwordHash)) return undefined;
+    if (u?.userStatus !== 'Enabled' || u.passwordHash === null || !sameBytes(u.passwordHash, s.principal.passwordHash)) return undefined;
     // A password session calls as the user itself, with no API key: the audit shows no SecretId.
-    return { secretId: '', userUin: u.userUin, sealedSecretKey: Buffer.alloc(0), status: 'Enabled', createdAt: 0, accountUin: u.accountUin, appId: u.appId, userName: u.userName, isRoot: u.isRoot, userStatus: u.userStatus };
+    return {
+      secretId: '',
+      userUin: u.userUin,
+      sealedSecretKey: Buffer.alloc(0),
+      status: 'Enabled',
+      createdAt: 0,
+      accountUin: u.accountUin,
+      appId: u.appId,
+      userName: u.userName,
+      isRoot: u.isRoot,
+      userStatus: u.userStatus,
+    };
   };
 
   router.use(async (req, res, next) => {

@@ -35,7 +35,16 @@ export class SessionStore {
   create(principal: SessionPrincipal, who: { accountUin: string; userName: string }): Session {
     this.sweep();
     const t = this.now();
-    const session: Session = { id: randomBytes(32).toString('base64url'), csrf: randomBytes(32).toString('base64url'), principal, ...who, createdAtMs: t, lastSeenMs: t, region: undefined, flash: [] };
+    const session: Session = {
+      id: randomBytes(32).toString('base64url'),
+      csrf: randomBytes(32).toString('base64url'),
+      principal,
+      ...who,
+      createdAtMs: t,
+      lastSeenMs: t,
+      region: undefined,
+      flash: [],
+    };
     this.sessions.set(session.id, session);
     return session;
   }

@@ -32,7 +32,14 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
 
   router.get('/login', (req, res) => {
     const reason = str(req.query.reason);
-    const notice = reason === 'expired' ? 'Your session has expired. Please log in again.' : reason === 'signed-out' ? 'You have signed out.' : reason === 'revoked' ? 'Your API key or user is no longer enabled. Please log in again.' : undefined;
+    const notice =
+      reason === 'expired'
+        ? 'Your session has expired. Please log in again.'
+        : reason === 'signed-out'
+          ? 'You have signed out.'
+          : reason === 'revoked'
+            ? 'Your API key or user is no longer enabled. Please log in again.'
+            : undefined;
     loginPage(req, res, { notice });
   });
 
@@ -54,7 +61,18 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
   // Sign-ins are audit events too (CloudAudit's ConsoleLogin), success or failure.
   const auditLogin = (req: Request, who: { accountUin: string; userUin: string; userName: string; secretId: string }, code: string | undefined) =>
     deps.audit.record(
-      deps.audit.newEvent({ eventName: 'ConsoleLogin', requestId: timeOrderedUuid(), ...who, sourceIp: sourceIpOf(req), region: '', resourceType: 'console', resourceName: '*', result: code ? 'Fail' : 'Success', errorCode: code ?? '', apiVersion: '' }),
+      deps.audit.newEvent({
+        eventName: 'ConsoleLogin',
+        requestId: timeOrderedUuid(),
+        ...who,
+        sourceIp: sourceIpOf(req),
+        region: '',
+        resourceType: 'console',
+        resourceName: '*',
+        result: code ? 'Fail' : 'Success',
+        errorCode: code ?? '',
+        apiVersion: '',
+      }),
     );
   const loginCsrfOk = (req: Request) => {
     const expected = cookies(req)[LOGIN_COOKIE];
@@ -88,7 +106,9 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
     }
     if (!identity) {
       loginFailed(ip);
-      await auditLogin(req, { accountUin: '', userUin: '', userName: '', secretId: /^[A-Za-z0-9]{1,64}$/.test(secretId) ? secretId : '' }, 'AuthFailure.SecretIdNotFound').catch(() => undefined);
+      await auditLogin(req, { accountUin: '', userUin: '', userName: '', secretId: /^[A-Za-z0-9]{1,64}$/.test(secretId) ? secretId : '' }, 'AuthFailure.SecretIdNotFound').catch(
+        () => undefined,
+      );
       return loginPage(req, res, { error: 'AuthFailure: the SecretId or SecretKey is incorrect, or the key or its user is disabled.', secretId }, 401);
     }
     try {
@@ -111,7 +131,11 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
     const user = userName && password ? await passwords.verify(account, userName, password) : undefined;
     if (!user) {
       loginFailed(ip);
-      await auditLogin(req, { accountUin: /^\d{1,20}$/.test(account) ? account : '', userUin: '', userName: userName.slice(0, 64), secretId: '' }, 'AuthFailure.InvalidPassword').catch(() => undefined);
+      await auditLogin(
+        req,
+        { accountUin: /^\d{1,20}$/.test(account) ? account : '', userUin: '', userName: userName.slice(0, 64), secretId: '' },
+        'AuthFailure.InvalidPassword',
+      ).catch(() => undefined);
       return loginPage(req, res, { error: 'AuthFailure: the account, user name or password is incorrect, or the user is disabled.', ...back }, 401);
     }
     try {

@@ -175,7 +175,9 @@ function rowOps(k: KeyMeta, v: { csrf: string; region: string }): Html {
   if (k.KeyState === 'Enabled') ops.push(batch('disable', 'Disable'));
   if (k.KeyState === 'Disabled') ops.push(batch('enable', 'Enable'));
   if (k.KeyState === 'PendingDelete') {
-    ops.push(html`<form method="post" action="/console/keys/${k.KeyId}/cancel-deletion">${csrfField(v.csrf)}${regionField(v.region)}<button type="submit" class="link" data-op="cancel-deletion">Cancel Deletion</button></form>`);
+    ops.push(
+      html`<form method="post" action="/console/keys/${k.KeyId}/cancel-deletion">${csrfField(v.csrf)}${regionField(v.region)}<button type="submit" class="link" data-op="cancel-deletion">Cancel Deletion</button></form>`,
+    );
   } else {
     ops.push(html`<a href="/console/keys/${k.KeyId}/deletion?${q({ region: v.region })}" data-op="schedule-deletion">Schedule Deletion</a>`);
   }
@@ -258,7 +260,13 @@ ${failureBox(v.failure)}
 </dialog>`;
 }
 
-export function batchConfirmPage(v: { op: 'enable' | 'disable'; keys: Array<{ KeyId: string; Alias: string; KeyState: string }>; failure?: ApiFailure; csrf: string; region: string }): Html {
+export function batchConfirmPage(v: {
+  op: 'enable' | 'disable';
+  keys: Array<{ KeyId: string; Alias: string; KeyState: string }>;
+  failure?: ApiFailure;
+  csrf: string;
+  region: string;
+}): Html {
   const verb = v.op === 'enable' ? 'Enable' : 'Disable';
   return html`<h1>${verb} keys</h1>
 ${failureBox(v.failure)}
@@ -339,25 +347,32 @@ ${failureBox(v.failure)}
     <dt>Key Material Source</dt><dd>${k.Origin === 'EXTERNAL' ? 'External' : 'KMS'}${k.Origin === 'EXTERNAL' && Number(k.ValidTo) ? html` · material valid to ${formatTime(k.ValidTo)}` : ''}</dd>
     <dt>Creator</dt><dd>${String(k.CreatorUin ?? '')}</dd>
     <dt>Key Rotation</dt><dd><span id="info-rotation">${v.rotation ? (v.rotation.enabled ? `Enabled, every ${v.rotation.rotateDays ?? 365} days; next ${formatTime(v.rotation.nextRotateTime)}` : 'Disabled') : '-'}</span>
-      ${symmetric && k.Origin !== 'EXTERNAL'
-        ? html`<details><summary>Modify</summary><form method="post" action="${post('rotation')}" id="rotation-form">${hidden}
+      ${
+        symmetric && k.Origin !== 'EXTERNAL'
+          ? html`<details><summary>Modify</summary><form method="post" action="${post('rotation')}" id="rotation-form">${hidden}
         <label style="display:inline;font-weight:normal"><input type="checkbox" name="enabled" value="1" ${v.rotation?.enabled ? 'checked' : ''} id="rotation-enabled"> Enable rotation</label>
         <label style="display:inline;font-weight:normal;margin-left:1rem">every <input type="number" name="RotateDays" min="7" max="365" value="${v.rotation?.rotateDays ?? 365}" style="width:5rem" aria-label="Rotation period in days"> days</label>
         <button class="primary" type="submit">OK</button>
         <div class="muted">By default, key rotation is disabled. Once it is enabled, the CMK is rotated at the set period (annually by default).</div></form></details>`
-        : ''}</dd>
+          : ''
+      }</dd>
   </dl>
   <div class="toolbar" style="margin-top:1rem">
-    ${k.KeyState === 'Enabled' || k.KeyState === 'Disabled'
-      ? html`<form method="post" action="/console/keys/batch">${hidden}<input type="hidden" name="op" value="${k.KeyState === 'Enabled' ? 'disable' : 'enable'}"><input type="hidden" name="keyIds" value="${id}"><button type="submit" id="details-toggle">${k.KeyState === 'Enabled' ? 'Disable' : 'Enable'}</button></form>`
-      : ''}
-    ${k.KeyState === 'PendingDelete'
-      ? html`<form method="post" action="${post('cancel-deletion')}">${hidden}<input type="hidden" name="back" value="details"><button type="submit" id="details-cancel-deletion">Cancel Deletion</button></form>`
-      : html`<a class="button" href="/console/keys/${id}/deletion?${q({ region: v.region.name })}" id="details-schedule-deletion">Schedule Deletion</a>`}
+    ${
+      k.KeyState === 'Enabled' || k.KeyState === 'Disabled'
+        ? html`<form method="post" action="/console/keys/batch">${hidden}<input type="hidden" name="op" value="${k.KeyState === 'Enabled' ? 'disable' : 'enable'}"><input type="hidden" name="keyIds" value="${id}"><button type="submit" id="details-toggle">${k.KeyState === 'Enabled' ? 'Disable' : 'Enable'}</button></form>`
+        : ''
+    }
+    ${
+      k.KeyState === 'PendingDelete'
+        ? html`<form method="post" action="${post('cancel-deletion')}">${hidden}<input type="hidden" name="back" value="details"><button type="submit" id="details-cancel-deletion">Cancel Deletion</button></form>`
+        : html`<a class="button" href="/console/keys/${id}/deletion?${q({ region: v.region.name })}" id="details-schedule-deletion">Schedule Deletion</a>`
+    }
   </div>
 </div>
-${symmetric
-  ? html`<div class="panel" id="online-tools">
+${
+  symmetric
+    ? html`<div class="panel" id="online-tools">
   <h2>Online Tools</h2>
   <div class="tabs"><strong>Encryption</strong></div>
   <form method="post" action="${post('encrypt')}" id="encrypt-form">${hidden}
@@ -373,13 +388,15 @@ ${symmetric
   <div class="note">The decryption operation automatically calls the CMK used in the encryption. After decryption, the plaintext will be Base64-encoded for display.</div>
   ${toolResult('decrypt')}
 </div>`
-  : html`<div class="panel" id="public-key-panel">
+    : html`<div class="panel" id="public-key-panel">
   <h2>Public Key</h2>
   <form method="post" action="${post('public-key')}">${hidden}<button type="submit" id="public-key-get">Get Public Key</button></form>
   ${tool?.kind === 'public-key' ? toolResult('public-key') : ''}
-</div>`}
-${k.Origin === 'EXTERNAL'
-  ? html`<div class="panel" id="import-panel">
+</div>`
+}
+${
+  k.Origin === 'EXTERNAL'
+    ? html`<div class="panel" id="import-panel">
   <h2>Key material (External)</h2>
   <p>1. Download the wrapping public key and the import token (valid 24 hours). 2. Wrap your key material (${v.region.standard === 'SM' ? '128 bits, SM4' : '256 bits, AES-256'}) with the public key. 3. Upload the wrapped material with the import token.</p>
   ${failureBox(imp?.failure)}
@@ -391,14 +408,16 @@ ${k.Origin === 'EXTERNAL'
     <input type="hidden" name="WrappingKeySpec" value="RSA_2048">
     <button type="submit" id="import-params-get">Get wrapping public key and import token</button>
   </form>
-  ${imp?.params
-    ? html`<div id="import-params">
+  ${
+    imp?.params
+      ? html`<div id="import-params">
     <p>Wrapping key RSA_2048 (${imp.params.WrappingAlgorithm}), valid to <span id="params-valid-to">${formatTime(imp.params.ParametersValidTo)}</span> (UTC).</p>
     <p><a class="button" id="download-public-key" download="publicKey_${id}.pem" href="data:application/x-pem-file;base64,${Buffer.from(pem(Buffer.from(imp.params.PublicKey, 'base64'))).toString('base64')}">Download wrapping public key (PEM)</a>
        <a class="button" id="download-public-key-der" download="publicKey_${id}.der" href="data:application/octet-stream;base64,${imp.params.PublicKey}">(DER)</a>
        <a class="button" id="download-import-token" download="importToken_${id}.txt" href="data:text/plain;base64,${Buffer.from(imp.params.ImportToken).toString('base64')}">Download import token</a></p>
   </div>`
-    : ''}
+      : ''
+  }
   <form method="post" action="${post('import')}" id="import-form">${hidden}
     <label for="material-file">Wrapped key material (file)</label>
     <input type="file" id="material-file" data-base64-into="material">
@@ -411,7 +430,8 @@ ${k.Origin === 'EXTERNAL'
     <p><button class="primary" type="submit" id="import-submit">Import</button></p>
   </form>
 </div>`
-  : ''}`;
+    : ''
+}`;
 }
 
 export function deletionPage(v: { key: KeyMeta; csrf: string; region: string; failure?: ApiFailure; days: string }): Html {
@@ -442,7 +462,8 @@ export interface AuditFilters {
 
 export function auditPage(v: { filters: AuditFilters; events: Array<Record<string, unknown>>; nextToken: string; failure?: ApiFailure }): Html {
   const f = v.filters;
-  const input = (name: keyof AuditFilters, label: string, type = 'text') => html`<label style="display:inline;font-weight:normal">${label} <input type="${type}" name="${name}" value="${f[name]}" aria-label="${label}" id="filter-${name}"></label>`;
+  const input = (name: keyof AuditFilters, label: string, type = 'text') =>
+    html`<label style="display:inline;font-weight:normal">${label} <input type="${type}" name="${name}" value="${f[name]}" aria-label="${label}" id="filter-${name}"></label>`;
   return html`<h1>Event history</h1>
 <p class="muted">API events of this account (last 7 days by default; times in UTC). Click the triangle on the left of an event to view its details.</p>
 ${failureBox(v.failure)}
@@ -484,7 +505,22 @@ ${v.events.map((e) => {
 ${v.nextToken ? html`<div class="pager"><a id="audit-next" href="/console/audit?${q({ start: f.start, end: f.end, EventName: f.EventName, Username: f.Username, ResourceName: f.ResourceName, RequestId: f.RequestId, next: v.nextToken })}">Older events</a></div>` : ''}`;
 }
 
-export function alarmsPage(v: { alarms: Array<{ alarmId: string; kind: string; region: string; keyId: string; createdAtMs: number; detail: Record<string, unknown>; deliveryStatus: string; attempts: number; lastError: string | null }>; keyId: string; failure?: ApiFailure; webhook: boolean }): Html {
+export function alarmsPage(v: {
+  alarms: Array<{
+    alarmId: string;
+    kind: string;
+    region: string;
+    keyId: string;
+    createdAtMs: number;
+    detail: Record<string, unknown>;
+    deliveryStatus: string;
+    attempts: number;
+    lastError: string | null;
+  }>;
+  keyId: string;
+  failure?: ApiFailure;
+  webhook: boolean;
+}): Html {
   return html`<h1>Alarms</h1>
 <p class="muted">The KMS automatic alarms of this account: any attempt to use a key pending deletion, and each of the last 3 days before a key is deleted. ${v.webhook ? 'Each alarm is also sent to the configured webhook.' : 'No webhook is configured (KMS_ALARM_WEBHOOK_URL); alarms are only listed here.'}</p>
 ${failureBox(v.failure)}
@@ -492,7 +528,9 @@ ${failureBox(v.failure)}
 <table id="alarms"><thead><tr><th>Time (UTC)</th><th>Alarm</th><th>Region</th><th>Key ID</th><th>Detail</th><th>Delivery</th></tr></thead><tbody>
 ${v.alarms.length === 0 ? html`<tr><td colspan="6" class="muted">No alarms.</td></tr>` : ''}
 ${v.alarms.map(
-  (a) => html`<tr class="alarm-row"><td>${new Date(a.createdAtMs).toISOString().replace('T', ' ').slice(0, 19)}</td><td class="alarm-kind">${a.kind === 'PendingDeleteKeyUsed' ? 'Key pending deletion was used' : 'Key deletion imminent'}</td><td>${a.region}</td><td class="alarm-key">${a.keyId}</td>
+  (
+    a,
+  ) => html`<tr class="alarm-row"><td>${new Date(a.createdAtMs).toISOString().replace('T', ' ').slice(0, 19)}</td><td class="alarm-kind">${a.kind === 'PendingDeleteKeyUsed' ? 'Key pending deletion was used' : 'Key deletion imminent'}</td><td>${a.region}</td><td class="alarm-key">${a.keyId}</td>
   <td>${Object.entries(a.detail).map(([k, val]) => html`<div><span class="muted">${k}</span> ${String(val)}</div>`)}</td><td>${a.deliveryStatus}${a.attempts ? ` (${a.attempts} attempts)` : ''}${a.lastError ? html`<br><span class="muted">${a.lastError}</span>` : ''}</td></tr>`,
 )}
 </tbody></table>`;

@@ -111,7 +111,12 @@ export function canonicalContext(context: string | undefined): Buffer {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidContextError('EncryptionContext must be a JSON object');
   const sort = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sort);
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]));
+    if (v !== null && typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+      );
     return v;
   };
   return Buffer.from(JSON.stringify(sort(parsed)), 'utf8');

@@ -84,7 +84,8 @@ export class ByokEngine {
     this.internalKeys ??= (async () => {
       const mac = this.fingerprintMac();
       const fp = FINGERPRINT_KEYS[mac];
-      if (this.importPath() === 'staging' && !(await this.token.exists(STAGING_KEY))) await this.token.generate(STAGING_KEY, { kind: 'aes', bits: 256, usage: { wrap: true, unwrap: true } });
+      if (this.importPath() === 'staging' && !(await this.token.exists(STAGING_KEY)))
+        await this.token.generate(STAGING_KEY, { kind: 'aes', bits: 256, usage: { wrap: true, unwrap: true } });
       if (!(await this.token.exists(fp))) await this.token.generate(fp, mac === 'cmac' ? { kind: 'aes', bits: 256, usage: { sign: true } } : { kind: 'hmac', bytes: 32 });
     })().catch((err) => {
       this.internalKeys = undefined;
@@ -122,7 +123,15 @@ export class ByokEngine {
    * fingerprint, and — on a first import — keep it: an AES token object named key id / v1
    * (FIPS), or the SM4 key sealed under the KEK (SM).
    */
-  async importMaterial(p: { importId: string; standard: 'FIPS' | 'SM'; scheme: WrapScheme; encrypted: Buffer; keyId: string; expectFingerprint?: string; hasMaterial: boolean }): Promise<ImportedMaterial> {
+  async importMaterial(p: {
+    importId: string;
+    standard: 'FIPS' | 'SM';
+    scheme: WrapScheme;
+    encrypted: Buffer;
+    keyId: string;
+    expectFingerprint?: string;
+    hasMaterial: boolean;
+  }): Promise<ImportedMaterial> {
     await this.ensureInternalKeys();
     const pair = pairName(p.importId);
     const context = fingerprintContext(p.keyId);

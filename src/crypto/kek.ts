@@ -47,7 +47,18 @@ const offers = (scheme: KekScheme, caps: TokenCapabilities) => kekSchemeNeeds(sc
 export function chooseKekScheme(caps: TokenCapabilities, order: readonly KekScheme[]): { scheme: KekScheme | undefined; missing: string[] } {
   const scheme = order.find((s) => offers(s, caps));
   if (scheme) return { scheme, missing: [] };
-  return { scheme: undefined, missing: [...new Set(order.flatMap((s) => kekSchemeNeeds(s, caps).filter(([ok]) => !ok).map(([, n]) => n)))] };
+  return {
+    scheme: undefined,
+    missing: [
+      ...new Set(
+        order.flatMap((s) =>
+          kekSchemeNeeds(s, caps)
+            .filter(([ok]) => !ok)
+            .map(([, n]) => n),
+        ),
+      ),
+    ],
+  };
 }
 
 function header(scheme: KekScheme, version: number): Buffer {

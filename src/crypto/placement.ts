@@ -43,7 +43,9 @@ export function resolvePlacement(caps: TokenCapabilities, settings: { sm: Engine
       return 'token';
     }
     if (setting === 'token') {
-      throw new PlacementError(`${variable}=token: the token profile does not declare, or the token does not list, ${gaps.join(', ')} (needed for ${family.toUpperCase()} in the token); use ${variable}=auto or software`);
+      throw new PlacementError(
+        `${variable}=token: the token profile does not declare, or the token does not list, ${gaps.join(', ')} (needed for ${family.toUpperCase()} in the token); use ${variable}=auto or software`,
+      );
     }
     detail.push(`${family}: software module (token lacks ${gaps.join(', ')})`);
     return 'software';

@@ -58,7 +58,13 @@ export interface ServiceKeysPlan {
 export function planServiceKeys(caps: TokenCapabilities, order: ServiceKeyOrder = DEFAULT_SERVICE_KEY_ORDER): ServiceKeysPlan {
   const kek = chooseKekScheme(caps, order.kek);
   const audit = order.audit.find((s) => auditNeeds(s, caps).every(([ok]) => ok));
-  const auditMissing = audit ? [] : order.audit.flatMap((s) => auditNeeds(s, caps).filter(([ok]) => !ok).map(([, n]) => n));
+  const auditMissing = audit
+    ? []
+    : order.audit.flatMap((s) =>
+        auditNeeds(s, caps)
+          .filter(([ok]) => !ok)
+          .map(([, n]) => n),
+      );
   return { kek: kek.scheme, audit, missing: [...new Set([...kek.missing, ...auditMissing])] };
 }
 
@@ -153,7 +159,8 @@ export async function checkServiceKeys(keys: ServiceKeys): Promise<string[]> {
   try {
     const message = Buffer.from(`hsmkms-round-trip:${Date.now()}`);
     const signature = await keys.signer.sign(message);
-    if (!verifyAuditSignature(keys.signer.scheme, message, await keys.signer.publicKey(), signature)) problems.push(`audit signing key (${keys.signer.scheme}): the signature does not verify`);
+    if (!verifyAuditSignature(keys.signer.scheme, message, await keys.signer.publicKey(), signature))
+      problems.push(`audit signing key (${keys.signer.scheme}): the signature does not verify`);
   } catch (err) {
     problems.push(`audit signing key (${keys.signer.scheme}): ${(err as Error).message}`);
   }

@@ -64,7 +64,14 @@ export class SymmetricEngine {
     if (key.tokenResident) return this.token.aesGcmDecrypt({ keyId: key.keyId, version: key.version }, iv, sealed, aad);
     const material = await this.unseal(key);
     try {
-      const out = sm4.decrypt(sealed.subarray(0, sealed.length - 16), material, { mode: 'gcm', iv, associatedData: aad, tag: sealed.subarray(sealed.length - 16), output: 'array', padding: 'none' });
+      const out = sm4.decrypt(sealed.subarray(0, sealed.length - 16), material, {
+        mode: 'gcm',
+        iv,
+        associatedData: aad,
+        tag: sealed.subarray(sealed.length - 16),
+        output: 'array',
+        padding: 'none',
+      });
       return Buffer.from(out);
     } catch {
       throw new DecryptFailedError('decrypt: failed');

@@ -183,7 +183,15 @@ export class AccessService {
       if (!evaluate({ action: r.action, service, resources: ['*'], context: base, isRoot: false, ipCondition: cam.ipCondition }, policies).allowed) deny('*');
       return;
     }
-    const found = new Map((await this.keys.getMany(r.accountUin, r.region ?? '', keys.map((k) => k.keyId))).map((k) => [k.keyId, k]));
+    const found = new Map(
+      (
+        await this.keys.getMany(
+          r.accountUin,
+          r.region ?? '',
+          keys.map((k) => k.keyId),
+        )
+      ).map((k) => [k.keyId, k]),
+    );
     // Batch calls need permission on every key; a key that does not exist is evaluated with a
     // wildcard creator, so only a caller allowed on it learns that it is missing (docs/contract/cam.md#evaluation).
     for (const { keyId: id, regionless } of keys) {

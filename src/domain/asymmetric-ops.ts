@@ -57,7 +57,9 @@ export class AsymmetricService {
   }
 
   private scheme(key: KeyRecord, algorithm: string): SignScheme | 'sm2' {
-    const names: Readonly<Record<string, SignScheme | 'sm2'>> | undefined = isKeyUsage(key.keyUsage) ? (KEY_USAGE_CATALOGUE[key.keyUsage] as { signAlgorithms?: Record<string, SignScheme | 'sm2'> }).signAlgorithms : undefined;
+    const names: Readonly<Record<string, SignScheme | 'sm2'>> | undefined = isKeyUsage(key.keyUsage)
+      ? (KEY_USAGE_CATALOGUE[key.keyUsage] as { signAlgorithms?: Record<string, SignScheme | 'sm2'> }).signAlgorithms
+      : undefined;
     const s = names && Object.hasOwn(names, algorithm) ? names[algorithm] : undefined;
     if (!s) throw new InvalidArgumentError(`Algorithm ${algorithm} does not fit key ${key.keyId} (${key.keyUsage}); ListAlgorithms lists the algorithms`);
     return s;

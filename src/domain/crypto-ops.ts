@@ -47,10 +47,19 @@ export class CryptoService {
   private async versionRef(key: KeyRecord, version: number): Promise<KeyVersionRef | undefined> {
     const read = async () => {
       const v = (await this.repo.versions(key.keyId)).find((x) => x.version === version);
-      return v && { keyId: key.keyId, version, spec: key.keySpec === 'SM4' ? ('SM4' as const) : ('AES_256' as const), tokenResident: key.tokenResident, sealedMaterial: v.sealedMaterial };
+      return (
+        v && {
+          keyId: key.keyId,
+          version,
+          spec: key.keySpec === 'SM4' ? ('SM4' as const) : ('AES_256' as const),
+          tokenResident: key.tokenResident,
+          sealedMaterial: v.sealedMaterial,
+        }
+      );
     };
     // Versions above current_version are reservations of a rotation in progress: never kept.
-    if (key.tokenResident && version <= key.currentVersion) return this.tokenVersions.getOrLoad(`${key.keyId}:${version}`, read as () => Promise<KeyVersionRef>, (r) => r !== undefined);
+    if (key.tokenResident && version <= key.currentVersion)
+      return this.tokenVersions.getOrLoad(`${key.keyId}:${version}`, read as () => Promise<KeyVersionRef>, (r) => r !== undefined);
     return read();
   }
 
@@ -77,7 +86,7 @@ export class CryptoService {
   /** The caller wipes the returned plaintext after use. */
   async decrypt(caller: Caller, blob: Buffer, encryptionContext?: string): Promise<{ keyId: string; plaintext: Buffer; version: number; current: boolean }> {
     const ctx = context(encryptionContext);
-    let parsed;
+    let parsed: ReturnType<typeof parseBlob>;
     try {
       parsed = parseBlob(blob);
     } catch {

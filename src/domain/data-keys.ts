@@ -121,7 +121,8 @@ export class DataKeyService {
   ) {}
 
   private async assertRoom(caller: Caller, name: string, trx?: Parameters<DataKeyRepo['nameTaken']>[3]): Promise<void> {
-    if (await this.repo.nameTaken(caller.accountUin, caller.region.name, name, trx)) throw new DataKeyNameExistsError(`data key name ${name} is already used in ${caller.region.name}`);
+    if (await this.repo.nameTaken(caller.accountUin, caller.region.name, name, trx))
+      throw new DataKeyNameExistsError(`data key name ${name} is already used in ${caller.region.name}`);
     if ((await this.repo.countActive(caller.accountUin, caller.region.name, trx)) >= this.opts.dataKeyLimit) {
       throw new DataKeyLimitError(`the account has reached its limit of ${this.opts.dataKeyLimit} hosted data keys in ${caller.region.name}`);
     }
@@ -164,7 +165,13 @@ export class DataKeyService {
    * The caller wipes `plaintext`. With an EncryptionContext the caller's blob is bound to it and
    * the hosted copy is sealed again without one, so GetDataKeyCiphertextBlob stays Decrypt-compatible.
    */
-  async generateHosted(caller: Caller, keyId: string, bytes: number, encryptionContext: string | undefined, input: HostInput): Promise<{ keyId: string; plaintext: Buffer; blob: Buffer; dataKeyId: string }> {
+  async generateHosted(
+    caller: Caller,
+    keyId: string,
+    bytes: number,
+    encryptionContext: string | undefined,
+    input: HostInput,
+  ): Promise<{ keyId: string; plaintext: Buffer; blob: Buffer; dataKeyId: string }> {
     await this.assertRoom(caller, input.name);
     const r = await this.crypto.generateDataKey(caller, keyId, bytes, encryptionContext);
     try {
@@ -300,7 +307,8 @@ export class DataKeyService {
     try {
       await this.change(caller, [dataKeyId], 'UpdateMetadata', async (d, trx) => {
         if (d.name === name) return {};
-        if (await this.repo.nameTaken(caller.accountUin, caller.region.name, name, trx)) throw new DataKeyNameExistsError(`data key name ${name} is already used in ${caller.region.name}`);
+        if (await this.repo.nameTaken(caller.accountUin, caller.region.name, name, trx))
+          throw new DataKeyNameExistsError(`data key name ${name} is already used in ${caller.region.name}`);
         return { name };
       });
     } catch (err) {
@@ -335,10 +343,10 @@ export class DataKeyService {
         planned.push({ d, patch: { ...(await extra(d, trx)), ...(state !== d.state ? { state } : {}) } });
       }
       for (const { d, patch } of planned) {
-        if (Object.keys(patch).length && !(await this.repo.update(d.dataKeyId, d.state, patch, trx))) throw new DataKeyNotFoundError(`data key ${d.dataKeyId} changed concurrently; retry`);
+        if (Object.keys(patch).length && !(await this.repo.update(d.dataKeyId, d.state, patch, trx)))
+          throw new DataKeyNotFoundError(`data key ${d.dataKeyId} changed concurrently; retry`);
       }
       return planned.map(({ d, patch }) => ({ ...d, ...patch }));
     });
   }
 }
-

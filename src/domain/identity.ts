@@ -6,7 +6,7 @@ import type { CredentialIdentity, CredentialStatus } from '../model/identity.js'
 import type { IdentityRepo } from '../store/identity-repo.js';
 import { getMeta, initMeta } from '../store/service-meta.js';
 import type { Db } from '../store/db.js';
-import { CacheEpoch, TtlCache } from './cache.js';
+import { type CacheEpoch, TtlCache } from './cache.js';
 import { AlreadyExistsError, CredentialNotFoundError, InvalidArgumentError, NotFoundError, QuotaExceededError } from './errors.js';
 
 // Accounts, users and API key pairs (docs/contract/cam.md#identities): a root account (UIN) owns its
@@ -184,14 +184,18 @@ export class IdentityService {
    */
   async authenticate(secretId: string): Promise<{ identity: CredentialIdentity; secretKey: Buffer; derived?: DerivedKeyMemo }> {
     if (!SECRET_ID_RE.test(secretId)) throw new CredentialNotFoundError('SecretId not found');
-    const identity = await this.identities.getOrLoad(secretId, () => this.repo.findCredentialIdentity(secretId) as Promise<CredentialIdentity>, (v) => v !== undefined);
+    const identity = await this.identities.getOrLoad(
+      secretId,
+      () => this.repo.findCredentialIdentity(secretId) as Promise<CredentialIdentity>,
+      (v) => v !== undefined,
+    );
     // A disabled key pair and a disabled user look the same from outside: the SecretId is refused.
-    if (!identity || identity.status !== 'Enabled' || identity.userStatus !== 'Enabled') {
+    if (identity?.status !== 'Enabled' || identity.userStatus !== 'Enabled') {
       this.secrets.delete(secretId);
       throw new CredentialNotFoundError('SecretId not found or disabled');
     }
     const opened = this.secrets.get(secretId);
-    if (opened && opened.sealed.equals(identity.sealedSecretKey)) return { identity, secretKey: Buffer.from(opened.secretKey), derived: opened.derived };
+    if (opened?.sealed.equals(identity.sealedSecretKey)) return { identity, secretKey: Buffer.from(opened.secretKey), derived: opened.derived };
     const secretKey = await this.kek.open(identity.sealedSecretKey, sealContext(secretId));
     if (!this.secrets.enabled) return { identity, secretKey };
     const entry = { sealed: Buffer.from(identity.sealedSecretKey), secretKey: Buffer.from(secretKey), derived: new DerivedKeyMemo() };
@@ -232,7 +236,8 @@ export async function bootstrapRoot(
   const winner = await initMeta(db, 'root_uin', account.uin);
   if (winner === account.uin && opts.secretKey === undefined) {
     const file = path.join(opts.dataDir, 'root-credentials.json');
-    if (!existsSync(file)) writeFileSync(file, `${JSON.stringify({ uin: account.uin, secretId: account.secretId, secretKey: account.secretKey }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    if (!existsSync(file))
+      writeFileSync(file, `${JSON.stringify({ uin: account.uin, secretId: account.secretId, secretKey: account.secretKey }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   }
   return { uin: winner, created: winner === account.uin };
 }

@@ -165,17 +165,12 @@ export class ImportService {
 
   private async externalKey(caller: Caller, keyId: string): Promise<KeyRecord> {
     const key = await this.keys.get(caller, keyId);
-    if (key.origin !== 'EXTERNAL') throw new NotExternalKeyError(`key ${keyId} was created with KMS-generated material (Type 1); only EXTERNAL keys (Type 2) take imported material`);
+    if (key.origin !== 'EXTERNAL')
+      throw new NotExternalKeyError(`key ${keyId} was created with KMS-generated material (Type 1); only EXTERNAL keys (Type 2) take imported material`);
     return key;
   }
 
-  private async unwrapAndCheck(
-    caller: Caller,
-    key: KeyRecord,
-    params: ImportParams,
-    encrypted: Buffer,
-    expected: string | undefined,
-  ): Promise<ImportedMaterial> {
+  private async unwrapAndCheck(caller: Caller, key: KeyRecord, params: ImportParams, encrypted: Buffer, expected: string | undefined): Promise<ImportedMaterial> {
     const sm = caller.region.standard === 'SM';
     try {
       return await this.engine.importMaterial({
@@ -188,8 +183,12 @@ export class ImportService {
         hasMaterial: key.hasMaterial,
       });
     } catch (err) {
-      if (err instanceof DecryptFailedError) throw new ImportMaterialUnreadableError('EncryptedKeyMaterial could not be unwrapped with this ImportToken’s wrapping key and algorithm');
-      if (err instanceof MaterialSizeError) throw new ImportMaterialSizeError(sm ? 'key material must be 128 bits (16 bytes) for SM4 keys in SM regions' : 'key material must be 256 bits (32 bytes) for AES keys in FIPS regions');
+      if (err instanceof DecryptFailedError)
+        throw new ImportMaterialUnreadableError('EncryptedKeyMaterial could not be unwrapped with this ImportToken’s wrapping key and algorithm');
+      if (err instanceof MaterialSizeError)
+        throw new ImportMaterialSizeError(
+          sm ? 'key material must be 128 bits (16 bytes) for SM4 keys in SM regions' : 'key material must be 256 bits (32 bytes) for AES keys in FIPS regions',
+        );
       if (err instanceof MaterialMismatchError) throw new MaterialNotMatchError('the key material differs from the material imported before into this key');
       throw err;
     }

@@ -36,7 +36,6 @@ export interface ReconcileReport {
 /** A create still unfinished after this is a crashed one (key generation takes seconds at most). */
 export const CREATION_TIMEOUT_MS = 10 * 60_000;
 
-
 export class LifecycleJobs {
   constructor(
     private readonly repo: KeyRepo,
@@ -47,7 +46,16 @@ export class LifecycleJobs {
 
   async run(atMs = Date.now()): Promise<JobReport> {
     const at = Math.floor(atMs / 1000);
-    const report: JobReport = { at: new Date(atMs).toISOString(), deleted: [], dataKeysDeleted: [], rotated: [], expired: [], importsCleaned: [], reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [] }, errors: [] };
+    const report: JobReport = {
+      at: new Date(atMs).toISOString(),
+      deleted: [],
+      dataKeysDeleted: [],
+      rotated: [],
+      expired: [],
+      importsCleaned: [],
+      reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [] },
+      errors: [],
+    };
     const attempt = async (job: string, keyId: string, fn: () => Promise<void>) => {
       try {
         await fn();

@@ -59,7 +59,13 @@ const TABLE: Record<KeyOperation, Record<KeyState, Outcome>> = {
   // Seed KMS guide, deletion: "an enabled key must be disabled before it can be scheduled".
   ScheduleDeletion: { Enabled: no('ShouldBeDisabled'), Disabled: ok('PendingDelete'), PendingDelete: NS, PendingImport: ok('PendingDelete'), Archived: NS },
   // Seed KMS guide: cancelling returns the key to Disabled (PendingImport for EXTERNAL keys without material).
-  CancelDeletion: { Enabled: no('NotPendingDelete'), Disabled: no('NotPendingDelete'), PendingDelete: ok('DisabledOrPendingImport'), PendingImport: no('NotPendingDelete'), Archived: no('NotPendingDelete') },
+  CancelDeletion: {
+    Enabled: no('NotPendingDelete'),
+    Disabled: no('NotPendingDelete'),
+    PendingDelete: ok('DisabledOrPendingImport'),
+    PendingImport: no('NotPendingDelete'),
+    Archived: no('NotPendingDelete'),
+  },
   Archive: { Enabled: ok('Archived'), Disabled: NS, PendingDelete: NS, PendingImport: NS, Archived: ok() },
   CancelArchive: { Enabled: NS, Disabled: NS, PendingDelete: NS, PendingImport: NS, Archived: ok('Enabled') },
   ImportMaterial: { Enabled: ok(), Disabled: ok(), PendingDelete: NS, PendingImport: ok('Enabled'), Archived: NS },

@@ -46,10 +46,27 @@ export interface KeyUsageEntry {
 }
 
 const software = () => [];
-const aesGcm = (c: TokenCapabilities) => [[c.aes.generate, 'CKM_AES_KEY_GEN'], [c.aes.gcm, 'CKM_AES_GCM']] as const;
-const rsaDecrypt = (c: TokenCapabilities) => [[c.rsa.generate, 'CKM_RSA_PKCS_KEY_PAIR_GEN'], [c.rsa.oaepSha1, 'CKM_RSA_PKCS_OAEP']] as const;
-const rsaSign = (c: TokenCapabilities) => [[c.rsa.generate, 'CKM_RSA_PKCS_KEY_PAIR_GEN'], [c.rsa.pss, 'CKM_RSA_PKCS_PSS'], [c.rsa.pkcs1, 'CKM_RSA_PKCS']] as const;
-const ecdsa = (c: TokenCapabilities) => [[c.ec.generate, 'CKM_EC_KEY_PAIR_GEN'], [c.ec.ecdsa, 'CKM_ECDSA']] as const;
+const aesGcm = (c: TokenCapabilities) =>
+  [
+    [c.aes.generate, 'CKM_AES_KEY_GEN'],
+    [c.aes.gcm, 'CKM_AES_GCM'],
+  ] as const;
+const rsaDecrypt = (c: TokenCapabilities) =>
+  [
+    [c.rsa.generate, 'CKM_RSA_PKCS_KEY_PAIR_GEN'],
+    [c.rsa.oaepSha1, 'CKM_RSA_PKCS_OAEP'],
+  ] as const;
+const rsaSign = (c: TokenCapabilities) =>
+  [
+    [c.rsa.generate, 'CKM_RSA_PKCS_KEY_PAIR_GEN'],
+    [c.rsa.pss, 'CKM_RSA_PKCS_PSS'],
+    [c.rsa.pkcs1, 'CKM_RSA_PKCS'],
+  ] as const;
+const ecdsa = (c: TokenCapabilities) =>
+  [
+    [c.ec.generate, 'CKM_EC_KEY_PAIR_GEN'],
+    [c.ec.ecdsa, 'CKM_ECDSA'],
+  ] as const;
 
 export const KEY_USAGE_CATALOGUE = {
   ENCRYPT_DECRYPT: {
@@ -152,7 +169,10 @@ export function variantFor(region: Pick<Region, 'standard'>, usage: string): Key
 
 /** Mechanisms the token lacks for this variant (empty when it is served). */
 export function missingMechanisms(variant: KeyUsageVariant, caps: TokenCapabilities): string[] {
-  return variant.needs(caps).filter(([offered]) => !offered).map(([, name]) => name);
+  return variant
+    .needs(caps)
+    .filter(([offered]) => !offered)
+    .map(([, name]) => name);
 }
 
 /** Usages whose sign operations take an Algorithm. */

@@ -78,7 +78,11 @@ export class KeyReads {
   }
 
   get(accountUin: string, region: string, keyId: string): Promise<KeyRecord | undefined> {
-    return this.records.getOrLoad(`${accountUin}|${region}|${keyId}`, () => this.repo.get(accountUin, region, keyId) as Promise<KeyRecord>, (k) => k !== undefined);
+    return this.records.getOrLoad(
+      `${accountUin}|${region}|${keyId}`,
+      () => this.repo.get(accountUin, region, keyId) as Promise<KeyRecord>,
+      (k) => k !== undefined,
+    );
   }
 
   async getMany(accountUin: string, region: string, keyIds: string[]): Promise<KeyRecord[]> {
@@ -129,7 +133,9 @@ export class KeyService {
     }
     const missing = missingMechanisms(target, this.opts.capabilities());
     if (missing.length > 0) {
-      throw new UnsupportedKeyUsageError(`key usage ${keyUsage} (${target.algorithm}) needs ${missing.join(', ')}, which this deployment's token does not offer; ListAlgorithms lists what it serves`);
+      throw new UnsupportedKeyUsageError(
+        `key usage ${keyUsage} (${target.algorithm}) needs ${missing.join(', ')}, which this deployment's token does not offer; ListAlgorithms lists what it serves`,
+      );
     }
     if (input.origin === 'EXTERNAL' && keyUsage !== 'ENCRYPT_DECRYPT') {
       throw new InvalidKeyTypeError('external key material is for symmetric ENCRYPT_DECRYPT keys only');
@@ -178,7 +184,8 @@ export class KeyService {
     try {
       await this.repo.transaction(async (trx) => {
         // Checked again inside the transaction: the unique index is the final word.
-        if (await this.repo.aliasTaken(caller.accountUin, caller.region.name, input.alias, trx)) throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
+        if (await this.repo.aliasTaken(caller.accountUin, caller.region.name, input.alias, trx))
+          throw new AliasExistsError(`alias ${input.alias} is already used in ${caller.region.name}`);
         await this.repo.insert(record, { keyId, version: 1, createdAt, sealedMaterial: made.sealedMaterial, publicKey: made.publicKey }, trx);
       });
     } catch (err) {
@@ -368,4 +375,3 @@ export class KeyService {
     });
   }
 }
-

@@ -42,14 +42,14 @@ export class PqcService {
 
   /** The caller wipes the plaintext. */
   async decrypt(caller: Caller, blob: Buffer): Promise<{ keyId: string; plaintext: Buffer }> {
-    let header;
+    let header: ReturnType<typeof parsePqcBlob>;
     try {
       header = parsePqcBlob(blob);
     } catch {
       throw new InvalidCiphertextError('CiphertextBlob is not a post-quantum ciphertext of this service');
     }
     const key = await this.key(caller, header.keyId, PQC_ENCRYPT_USAGE, 'Decrypt');
-    let ref;
+    let ref: PqcKeyRef;
     try {
       ref = await this.ref(key, header.version, true);
     } catch {

@@ -40,7 +40,6 @@ export interface AuditQuery {
   limit: number;
 }
 
-
 /** A signed head of the audit chain (audit/trail.ts). */
 export interface Checkpoint {
   seq: number;

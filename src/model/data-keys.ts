@@ -41,4 +41,3 @@ export interface DataKeyListFilter {
   offset: number;
   limit: number;
 }
-

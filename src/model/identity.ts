@@ -46,7 +46,6 @@ export interface ConsoleUserIdentity {
   userStatus: UserStatus;
 }
 
-
 /** The identity lookups the console makes (store/identity-repo.ts IdentityRepo has them). */
 export interface ConsoleIdentityLookup {
   findCredentialIdentity(secretId: string): Promise<CredentialIdentity | undefined>;

@@ -61,5 +61,4 @@ export interface KeyListFilter {
   limit: number;
 }
 
-
 export type KeyPatch = Partial<Omit<KeyRecord, 'keyId' | 'accountUin' | 'region' | 'tags' | 'createdAt' | 'creatorUin' | 'origin' | 'keyUsage' | 'keySpec' | 'tokenResident'>>;

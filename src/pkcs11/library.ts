@@ -37,7 +37,9 @@ export function acquireLibrary(modulePath: string, options: LibraryOptions): pkc
     // NSS softoken without its configuration directory crashes the process inside C_Initialize
     // (SIGSEGV) instead of answering an error (docs/contract/token-facts.md#nss-softoken).
     if (/^libsoftokn3\b/.test(path.basename(modulePath)) && !/\bconfigdir\s*=/.test(options.initArgs ?? '')) {
-      throw new InvalidInputError(`NSS softoken (${modulePath}) needs an init string with configdir='sql:<database dir>': set KMS_PKCS11_INIT_ARGS or the profile's initArgs (docs/hsm.md)`);
+      throw new InvalidInputError(
+        `NSS softoken (${modulePath}) needs an init string with configdir='sql:<database dir>': set KMS_PKCS11_INIT_ARGS or the profile's initArgs (docs/hsm.md)`,
+      );
     }
     const p11 = new pkcs11js.PKCS11();
     p11.load(modulePath);
@@ -76,7 +78,7 @@ export function libraryUsers(modulePath: string): number {
 /** C_Finalize for recovery: everything (sessions, session objects, login) is gone after it. */
 export function finalizeLibrary(modulePath: string): void {
   const entry = loaded.get(modulePath);
-  if (!entry || !entry.initialized) return;
+  if (!entry?.initialized) return;
   entry.initialized = false;
   try {
     entry.p11.C_Finalize();

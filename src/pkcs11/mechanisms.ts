@@ -61,7 +61,13 @@ export function gcm(iv: Buffer, aad: Buffer | undefined, mechanism: number = pkc
   if (iv.length !== GCM_IV_BYTES) throw new InvalidInputError('GCM IV must be 12 bytes');
   return {
     mechanism,
-    parameter: { type: pkcs11js.CK_PARAMS_AES_GCM_v240, iv, ivBits: GCM_IV_BYTES * 8, aad: aad && aad.length > 0 ? aad : undefined, tagBits: GCM_TAG_BYTES * 8 } as pkcs11js.IParams,
+    parameter: {
+      type: pkcs11js.CK_PARAMS_AES_GCM_v240,
+      iv,
+      ivBits: GCM_IV_BYTES * 8,
+      aad: aad && aad.length > 0 ? aad : undefined,
+      tagBits: GCM_TAG_BYTES * 8,
+    } as pkcs11js.IParams,
   };
 }
 
@@ -75,7 +81,9 @@ function oaepParameter(hash: 'sha1' | 'sha256'): pkcs11js.IParams {
 }
 
 export function rsaDecryptMechanism(scheme: RsaDecryptScheme): pkcs11js.Mechanism {
-  return scheme === 'pkcs1' ? { mechanism: pkcs11js.CKM_RSA_PKCS } : { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter: oaepParameter(scheme === 'oaep-sha1' ? 'sha1' : 'sha256') };
+  return scheme === 'pkcs1'
+    ? { mechanism: pkcs11js.CKM_RSA_PKCS }
+    : { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter: oaepParameter(scheme === 'oaep-sha1' ? 'sha1' : 'sha256') };
 }
 
 export function rsaUnwrapMechanism(scheme: UnwrapScheme): pkcs11js.Mechanism {

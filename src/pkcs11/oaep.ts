@@ -14,7 +14,11 @@ function mgf1(hash: string, seed: Buffer, length: number): Buffer {
   const counter = Buffer.alloc(4);
   for (let i = 0; i * hLen < length; i++) {
     counter.writeUInt32BE(i);
-    createHash(hash).update(seed).update(counter).digest().copy(out, i * hLen);
+    createHash(hash)
+      .update(seed)
+      .update(counter)
+      .digest()
+      .copy(out, i * hLen);
   }
   return out.subarray(0, length);
 }

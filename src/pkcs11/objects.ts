@@ -221,7 +221,7 @@ export class ObjectStore {
           if (seen.has(h.toString('hex'))) continue;
           seen.add(h.toString('hex'));
           const [labelAttr, clsAttr] = p11.C_GetAttributeValue(s, h, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_CLASS }]);
-          const label = (labelAttr?.value as Buffer).toString('utf8');
+          const label = Buffer.from(labelAttr!.value as Buffer).toString('utf8');
           const name = parseLabel(label);
           if (!name) continue;
           const cls = ulong(clsAttr?.value as Buffer);

@@ -14,50 +14,58 @@ const mechanismEntry = z.object({
 
 const hex = z.string().regex(/^0x[0-9a-fA-F]+$/);
 
-const profileSchema = z.object({
-  name: z.string().regex(/^[a-z0-9-]+$/),
-  product: z.string(),
-  tested: z.boolean(),
-  module: z.string(),
-  initializeFlags: z.array(z.enum(['CKF_OS_LOCKING_OK', 'CKF_LIBRARY_CANT_CREATE_OS_THREADS'])),
-  sessionPoolSize: z.number().int().min(1).max(256),
-  sessionKeyCopies: z.boolean(),
-  mechanisms: z.record(z.string(), mechanismEntry),
-  importOaepSha256: z.enum(['raw-rsa-in-token', 'native']),
-  smMechanisms: z
-    .object({
-      SM2_KEY_PAIR_GEN: hex.nullable(),
-      SM2_SIGN: hex.nullable(),
-      SM2_ENCRYPT: hex.nullable(),
-      SM3: hex.nullable(),
-      SM4_KEY_GEN: hex.nullable(),
-      SM4_ECB: hex.nullable(),
-      SM4_CBC: hex.nullable(),
-      SM4_GCM: hex.nullable(),
-      source: z.string(),
-    })
-    .passthrough()
-    .nullable(),
-  quirks: z.array(z.string()),
-  sources: z.array(z.string()),
-  /**
-   * C_Initialize pReserved (NSS softoken's configuration string); `{dataDir}` and `{label}` are
-   * replaced by KMS_DATA_DIR and KMS_PKCS11_TOKEN_LABEL. KMS_PKCS11_INIT_ARGS overrides it.
-   */
-  initArgs: z.string().optional(),
-  /** KEK schemes in order of preference; the first the token offers is used (crypto/kek.ts). */
-  kekSchemes: z.array(z.enum(['aes-gcm', 'aes-cbc-hmac-sha256'])).min(1).optional(),
-  /**
-   * false for a module that lets a key marked CKA_EXTRACTABLE=false be wrapped out anyway (NSS
-   * softoken): not a custody boundary; `token status` says so. Default true.
-   */
-  enforcesNonExtractable: z.boolean().optional(),
-  /** Audit signing key schemes in order of preference (crypto/service-keys.ts). */
-  auditKeySchemes: z.array(z.enum(['ecdsa-p256', 'rsa-pss-sha256'])).min(1).optional(),
-}).refine((p) => (p.importOaepSha256 === 'native') === (p.mechanisms.CKM_RSA_PKCS_OAEP_SHA256?.available === true), {
-  message: 'importOaepSha256 must be "native" exactly when CKM_RSA_PKCS_OAEP_SHA256 is available',
-  path: ['importOaepSha256'],
-});
+const profileSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9-]+$/),
+    product: z.string(),
+    tested: z.boolean(),
+    module: z.string(),
+    initializeFlags: z.array(z.enum(['CKF_OS_LOCKING_OK', 'CKF_LIBRARY_CANT_CREATE_OS_THREADS'])),
+    sessionPoolSize: z.number().int().min(1).max(256),
+    sessionKeyCopies: z.boolean(),
+    mechanisms: z.record(z.string(), mechanismEntry),
+    importOaepSha256: z.enum(['raw-rsa-in-token', 'native']),
+    smMechanisms: z
+      .object({
+        SM2_KEY_PAIR_GEN: hex.nullable(),
+        SM2_SIGN: hex.nullable(),
+        SM2_ENCRYPT: hex.nullable(),
+        SM3: hex.nullable(),
+        SM4_KEY_GEN: hex.nullable(),
+        SM4_ECB: hex.nullable(),
+        SM4_CBC: hex.nullable(),
+        SM4_GCM: hex.nullable(),
+        source: z.string(),
+      })
+      .passthrough()
+      .nullable(),
+    quirks: z.array(z.string()),
+    sources: z.array(z.string()),
+    /**
+     * C_Initialize pReserved (NSS softoken's configuration string); `{dataDir}` and `{label}` are
+     * replaced by KMS_DATA_DIR and KMS_PKCS11_TOKEN_LABEL. KMS_PKCS11_INIT_ARGS overrides it.
+     */
+    initArgs: z.string().optional(),
+    /** KEK schemes in order of preference; the first the token offers is used (crypto/kek.ts). */
+    kekSchemes: z
+      .array(z.enum(['aes-gcm', 'aes-cbc-hmac-sha256']))
+      .min(1)
+      .optional(),
+    /**
+     * false for a module that lets a key marked CKA_EXTRACTABLE=false be wrapped out anyway (NSS
+     * softoken): not a custody boundary; `token status` says so. Default true.
+     */
+    enforcesNonExtractable: z.boolean().optional(),
+    /** Audit signing key schemes in order of preference (crypto/service-keys.ts). */
+    auditKeySchemes: z
+      .array(z.enum(['ecdsa-p256', 'rsa-pss-sha256']))
+      .min(1)
+      .optional(),
+  })
+  .refine((p) => (p.importOaepSha256 === 'native') === (p.mechanisms.CKM_RSA_PKCS_OAEP_SHA256?.available === true), {
+    message: 'importOaepSha256 must be "native" exactly when CKM_RSA_PKCS_OAEP_SHA256 is available',
+    path: ['importOaepSha256'],
+  });
 
 export type TokenProfile = z.infer<typeof profileSchema>;
 

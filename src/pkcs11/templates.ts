@@ -60,7 +60,12 @@ function identity(name: ObjectName): Template {
  * profile lets the service keep session copies (C_CopyObject needs it on SoftHSM2);
  * PKCS#11 forbids turning SENSITIVE off or EXTRACTABLE on even then (v2.40 §4.4).
  */
-export function secretKeyTemplate(name: ObjectName, keyType: 'AES' | 'GENERIC_SECRET', usage: SecretUsage, opts: { token: boolean; modifiable: boolean; valueLen?: number }): Template {
+export function secretKeyTemplate(
+  name: ObjectName,
+  keyType: 'AES' | 'GENERIC_SECRET',
+  usage: SecretUsage,
+  opts: { token: boolean; modifiable: boolean; valueLen?: number },
+): Template {
   const t: Template = [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
     { type: pkcs11js.CKA_KEY_TYPE, value: keyType === 'AES' ? pkcs11js.CKK_AES : pkcs11js.CKK_GENERIC_SECRET },

@@ -11,7 +11,7 @@ export { StagingRefusedError, type FingerprintMac, type ImportPath } from './ops
 import { SymmetricOps, type GcmResult } from './ops/symmetric.js';
 import type { TokenProfile } from './profile.js';
 import { labelOf, type ObjectName } from './templates.js';
-import type { EcCurve, RsaDecryptScheme, SignScheme } from './mechanisms.js';
+import type { RsaDecryptScheme, SignScheme } from './mechanisms.js';
 
 // The token port: the only place the service speaks PKCS#11. Handles, CKA and CKM constants
 // never leave src/pkcs11; callers name objects by service key id and version, and learn what
@@ -282,4 +282,3 @@ export class Token {
     });
   }
 }
-

@@ -85,7 +85,10 @@ export class AlarmRepo {
     const rows = await this.db('alarms')
       .where('delivery_status', 'pending')
       .andWhere('next_attempt_at_ms', '<=', nowMs)
-      .orderBy([{ column: 'next_attempt_at_ms', order: 'asc' }, { column: 'created_at_ms', order: 'asc' }])
+      .orderBy([
+        { column: 'next_attempt_at_ms', order: 'asc' },
+        { column: 'created_at_ms', order: 'asc' },
+      ])
       .limit(limit);
     return rows.map(fromRow);
   }
@@ -125,7 +128,12 @@ export class AlarmRepo {
   async list(accountUin: string | undefined, limit: number): Promise<Alarm[]> {
     const b = this.db('alarms');
     if (accountUin) b.where('account_uin', accountUin);
-    const rows = await b.orderBy([{ column: 'created_at_ms', order: 'desc' }, { column: 'alarm_id', order: 'desc' }]).limit(limit);
+    const rows = await b
+      .orderBy([
+        { column: 'created_at_ms', order: 'desc' },
+        { column: 'alarm_id', order: 'desc' },
+      ])
+      .limit(limit);
     return rows.map(fromRow);
   }
 }

@@ -10,10 +10,23 @@ import type { AuditEvent, AuditQuery, Checkpoint, StoredAuditEvent } from '../mo
 
 /** Each stored field's column, in the order the SQLite writer lists them. */
 const COLUMN_OF = {
-  eventId: 'event_id', eventTimeMs: 'event_time_ms', eventName: 'event_name', requestId: 'request_id',
-  accountUin: 'account_uin', userUin: 'user_uin', userName: 'user_name', secretId: 'secret_id', sourceIp: 'source_ip',
-  region: 'region', resourceType: 'resource_type', resourceName: 'resource_name', result: 'result',
-  errorCode: 'error_code', apiVersion: 'api_version', prevHash: 'prev_hash', hash: 'hash',
+  eventId: 'event_id',
+  eventTimeMs: 'event_time_ms',
+  eventName: 'event_name',
+  requestId: 'request_id',
+  accountUin: 'account_uin',
+  userUin: 'user_uin',
+  userName: 'user_name',
+  secretId: 'secret_id',
+  sourceIp: 'source_ip',
+  region: 'region',
+  resourceType: 'resource_type',
+  resourceName: 'resource_name',
+  result: 'result',
+  errorCode: 'error_code',
+  apiVersion: 'api_version',
+  prevHash: 'prev_hash',
+  hash: 'hash',
 } as const satisfies Record<Exclude<keyof StoredAuditEvent, 'seq'>, string>;
 const FIELDS = Object.keys(COLUMN_OF) as Array<keyof typeof COLUMN_OF>;
 const COLUMNS = FIELDS.map((f) => COLUMN_OF[f]).join(', ');
@@ -23,12 +36,24 @@ type TextField = { [K in keyof AuditEvent]: AuditEvent[K] extends string ? K : n
 const TEXT_FIELDS = FIELDS.filter((f): f is TextField => f !== 'eventTimeMs' && f !== 'prevHash' && f !== 'hash');
 
 /** NUL or a surrogate that is not part of a pair (in a u-mode class, [\ud800-\udfff] matches only those). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what this looks for
 const SUSPECT_TEXT = /[\ud800-\udfff\u0000]/u;
 
 /** The text columns' widths (migration 0005); PostgreSQL refuses longer values, SQLite would keep them. */
 const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
-  eventId: 36, eventName: 64, requestId: 36, accountUin: 20, userUin: 20, userName: 64, secretId: 64,
-  sourceIp: 64, region: 32, resourceType: 16, result: 8, errorCode: 96, apiVersion: 16,
+  eventId: 36,
+  eventName: 64,
+  requestId: 36,
+  accountUin: 20,
+  userUin: 20,
+  userName: 64,
+  secretId: 64,
+  sourceIp: 64,
+  region: 32,
+  resourceType: 16,
+  result: 8,
+  errorCode: 96,
+  apiVersion: 16,
 };
 
 /**
@@ -146,7 +171,7 @@ class SqliteAuditWriter {
       for (const e of events.slice(i, i + 200)) {
         let row = '';
         for (const f of FIELDS) row += (row ? ', ' : '(') + sqlLiteral(e[f]);
-        values += (values ? ', ' : '') + row + ')';
+        values += `${(values ? ', ' : '') + row})`;
       }
       statements.push(`INSERT INTO audit_events (${COLUMNS}) VALUES ${values}`);
     }
@@ -235,7 +260,10 @@ export class AuditRepo {
       const [head] = (await trx('audit_chain').where('id', 1).increment('batches', 1).returning(['head_hash'])) as Array<{ head_hash: string | null }>;
       const events = link(head?.head_hash ?? undefined);
       for (let i = 0; i < events.length; i += 100) await trx('audit_events').insert(events.slice(i, i + 100).map(toRow));
-      if (events.length) await trx('audit_chain').where('id', 1).update({ head_hash: events[events.length - 1]!.hash });
+      if (events.length)
+        await trx('audit_chain')
+          .where('id', 1)
+          .update({ head_hash: events[events.length - 1]!.hash });
       return events;
     });
   }
@@ -267,7 +295,8 @@ export class AuditRepo {
     }
     if (q.resourceType) b.where('resource_type', q.resourceType);
     // One of the event's resources (a comma-separated list).
-    if (q.resourceName) b.where((w) => w.where('resource_name', q.resourceName!).orWhere((x) => whereContains(x, this.db, ["(',' || resource_name || ',')"], `,${q.resourceName},`)));
+    if (q.resourceName)
+      b.where((w) => w.where('resource_name', q.resourceName!).orWhere((x) => whereContains(x, this.db, ["(',' || resource_name || ',')"], `,${q.resourceName},`)));
     if (q.beforeSeq !== undefined) b.where('seq', '<', q.beforeSeq);
     return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
   }
@@ -328,7 +357,10 @@ export class AuditRepo {
   /** Retention: removes the events up to `last` and makes it the anchor, in one transaction. */
   async removePrefix(last: { seq: number; hash: string }): Promise<void> {
     await this.db.transaction(async (trx) => {
-      await trx('service_meta').insert({ name: ANCHOR_META, value: JSON.stringify({ seq: last.seq, hash: last.hash }), updated_at: Date.now() }).onConflict('name').merge();
+      await trx('service_meta')
+        .insert({ name: ANCHOR_META, value: JSON.stringify({ seq: last.seq, hash: last.hash }), updated_at: Date.now() })
+        .onConflict('name')
+        .merge();
       await trx('audit_events').where('seq', '<=', last.seq).delete();
     });
   }
@@ -338,7 +370,13 @@ export class AuditRepo {
   }
 }
 
-const checkpoint = (r: Record<string, unknown>): Checkpoint => ({ seq: Number(r.seq), headHash: String(r.head_hash), signedAtMs: Number(r.signed_at_ms), signature: String(r.signature), scheme: String(r.scheme) });
+const checkpoint = (r: Record<string, unknown>): Checkpoint => ({
+  seq: Number(r.seq),
+  headHash: String(r.head_hash),
+  signedAtMs: Number(r.signed_at_ms),
+  signature: String(r.signature),
+  scheme: String(r.scheme),
+});
 
 export class AuditCheckpointRepo {
   constructor(private readonly db: Db) {}

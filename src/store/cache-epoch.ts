@@ -24,8 +24,7 @@ export function cacheEpochReader(db: Db): CacheEpochReader {
     };
   }
   return {
-    read: () =>
-      new Promise((resolve, reject) => side.get().get('SELECT n FROM cache_epoch WHERE id = 1', (err, row) => (err ? reject(err) : resolve(Number(row?.n ?? 0))))),
+    read: () => new Promise((resolve, reject) => side.get().get('SELECT n FROM cache_epoch WHERE id = 1', (err, row) => (err ? reject(err) : resolve(Number(row?.n ?? 0))))),
     close: () => side.close(),
   };
 }

@@ -11,7 +11,6 @@ type Conn = Db | Knex.Transaction;
 
 const COLUMNS: Record<keyof DataKeyPatch, string> = { name: 'data_key_name', description: 'description', state: 'state', deletionDate: 'deletion_date' };
 
-
 function fromRow(r: Record<string, unknown>, tags: Tag[]): DataKeyRecord {
   return {
     dataKeyId: String(r.data_key_id),
@@ -45,7 +44,12 @@ export class DataKeyRepo {
 
   private async withTags(rows: Record<string, unknown>[], conn: Conn): Promise<DataKeyRecord[]> {
     if (rows.length === 0) return [];
-    const tagRows = await conn('data_key_tags').whereIn('data_key_id', rows.map((r) => String(r.data_key_id))).orderBy(['data_key_id', 'tag_key']);
+    const tagRows = await conn('data_key_tags')
+      .whereIn(
+        'data_key_id',
+        rows.map((r) => String(r.data_key_id)),
+      )
+      .orderBy(['data_key_id', 'tag_key']);
     const tags = new Map<string, Tag[]>();
     for (const t of tagRows) tags.set(t.data_key_id, [...(tags.get(t.data_key_id) ?? []), { key: t.tag_key, value: t.tag_value }]);
     return rows.map((r) => fromRow(r, tags.get(String(r.data_key_id)) ?? []));

@@ -43,7 +43,9 @@ interface SqliteConnection {
 const require = createRequire(import.meta.url);
 // knex ships these dialect classes as CommonJS without typings.
 const Sqlite3Client = require('knex/lib/dialects/sqlite3/index.js') as new (config: Knex.Config) => object;
-const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as new (...args: unknown[]) => { query(conn: unknown, sql: string): Promise<unknown> };
+const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as new (
+  ...args: unknown[]
+) => { query(conn: unknown, sql: string): Promise<unknown> };
 class ImmediateTransaction extends SqliteTransaction {
   begin(conn: unknown): Promise<unknown> {
     return this.query(conn, 'BEGIN IMMEDIATE;');
@@ -61,7 +63,8 @@ function translated(err: unknown): unknown {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return err;
   if (code === 'SQLITE_CONSTRAINT' || code === '23505') return Object.assign(new StoreConflictError('the row conflicts with one that exists', code), { cause: err });
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '55P03' || code === '40P01' || code === '40001') return Object.assign(new StoreBusyError('the database is locked by another writer', code), { cause: err });
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '55P03' || code === '40P01' || code === '40001')
+    return Object.assign(new StoreBusyError('the database is locked by another writer', code), { cause: err });
   return err;
 }
 
@@ -182,7 +185,6 @@ export function walCheckpointer(db: Db, intervalMs = 1_000): { close(): Promise<
     },
   };
 }
-
 
 /** Where the database is, for the start-up log: the file, or the PostgreSQL URL without credentials. */
 export function describeDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'>): string {

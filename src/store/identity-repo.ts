@@ -5,7 +5,14 @@ import type { AccountRow, ConsoleUserIdentity, CredentialIdentity, CredentialRow
 
 type Conn = Db | Knex.Transaction;
 
-const user = (r: Record<string, unknown>): UserRow => ({ uin: String(r.uin), accountUin: String(r.account_uin), name: String(r.name), isRoot: !!r.is_root, createdAt: Number(r.created_at), status: (r.status as UserStatus) ?? 'Enabled' });
+const user = (r: Record<string, unknown>): UserRow => ({
+  uin: String(r.uin),
+  accountUin: String(r.account_uin),
+  name: String(r.name),
+  isRoot: !!r.is_root,
+  createdAt: Number(r.created_at),
+  status: (r.status as UserStatus) ?? 'Enabled',
+});
 const credential = (r: Record<string, unknown>): CredentialRow => ({
   secretId: String(r.secret_id),
   userUin: String(r.user_uin),
@@ -82,7 +89,14 @@ export class IdentityRepo {
       .where('c.secret_id', secretId)
       .first('c.*', 'u.account_uin', 'u.name', 'u.is_root', 'u.status as user_status', 'a.app_id');
     if (!r) return undefined;
-    return { ...credential(r), accountUin: String(r.account_uin), appId: String(r.app_id), userName: String(r.name), isRoot: !!r.is_root, userStatus: (r.user_status as UserStatus) ?? 'Enabled' };
+    return {
+      ...credential(r),
+      accountUin: String(r.account_uin),
+      appId: String(r.app_id),
+      userName: String(r.name),
+      isRoot: !!r.is_root,
+      userStatus: (r.user_status as UserStatus) ?? 'Enabled',
+    };
   }
 
   /** Console sign-in: the user's identity (no credential) and its console password hash. */

@@ -71,7 +71,9 @@ export class ImportRepo {
    */
   async claim(p: Pick<ImportParams, 'importId' | 'keyId'>, now: number): Promise<boolean> {
     return this.db.transaction(async (trx) => {
-      await trx('keys').where('key_id', p.keyId).update({ state: trx.ref('state') });
+      await trx('keys')
+        .where('key_id', p.keyId)
+        .update({ state: trx.ref('state') });
       const busy = await trx('import_parameters').where('key_id', p.keyId).whereNot('import_id', p.importId).whereNotNull('used_at').whereNull('completed_at').first('import_id');
       if (busy) return false;
       const n = await trx('import_parameters').where('import_id', p.importId).whereNull('used_at').andWhere('valid_to', '>', now).update({ used_at: now });
@@ -99,7 +101,12 @@ export class ImportRepo {
   async finished(now: number, staleClaimSeconds: number, conn: Conn = this.db): Promise<ImportParams[]> {
     const rows = await conn('import_parameters as p')
       .leftJoin('keys as k', 'k.key_id', 'p.key_id')
-      .where((q) => q.where('p.valid_to', '<=', now).orWhereNull('k.key_id').orWhere((c) => c.where('p.used_at', '<=', now - staleClaimSeconds).whereNull('p.completed_at')))
+      .where((q) =>
+        q
+          .where('p.valid_to', '<=', now)
+          .orWhereNull('k.key_id')
+          .orWhere((c) => c.where('p.used_at', '<=', now - staleClaimSeconds).whereNull('p.completed_at')),
+      )
       .select('p.*');
     return rows.map(fromRow);
   }

@@ -52,7 +52,6 @@ function fromRow(r: Record<string, unknown>, tags: Tag[]): KeyRecord {
   };
 }
 
-
 export class KeyRepo {
   constructor(private readonly db: Db) {}
 
@@ -132,13 +131,22 @@ export class KeyRepo {
 
   /** Version rows above their key's current version: rotations in progress, or crashed. */
   async versionsAboveCurrent(conn: Conn = this.db): Promise<Array<{ keyId: string; version: number; tokenResident: boolean }>> {
-    const rows = await conn('key_versions as v').join('keys as k', 'k.key_id', 'v.key_id').whereRaw('v.version > k.current_version').select('v.key_id', 'v.version', 'k.token_resident');
+    const rows = await conn('key_versions as v')
+      .join('keys as k', 'k.key_id', 'v.key_id')
+      .whereRaw('v.version > k.current_version')
+      .select('v.key_id', 'v.version', 'k.token_resident');
     return rows.map((r) => ({ keyId: String(r.key_id), version: Number(r.version), tokenResident: !!r.token_resident }));
   }
 
   async versions(keyId: string, conn: Conn = this.db): Promise<KeyVersionRecord[]> {
     const rows = await conn('key_versions').where({ key_id: keyId }).orderBy('version');
-    return rows.map((r) => ({ keyId: r.key_id, version: Number(r.version), createdAt: Number(r.created_at), sealedMaterial: r.sealed_material ?? null, publicKey: r.public_key ?? null }));
+    return rows.map((r) => ({
+      keyId: r.key_id,
+      version: Number(r.version),
+      createdAt: Number(r.created_at),
+      sealedMaterial: r.sealed_material ?? null,
+      publicKey: r.public_key ?? null,
+    }));
   }
 
   private async withTags(rows: Record<string, unknown>[], conn: Conn): Promise<KeyRecord[]> {
@@ -263,7 +271,10 @@ export class KeyRepo {
   }
 
   async bind(keyId: string, productId: string, resourceId: string, conn: Conn = this.db): Promise<void> {
-    await conn('key_bindings').insert({ key_id: keyId, product_id: productId, resource_id: resourceId, created_at: Math.floor(Date.now() / 1000) }).onConflict(['key_id', 'product_id', 'resource_id']).ignore();
+    await conn('key_bindings')
+      .insert({ key_id: keyId, product_id: productId, resource_id: resourceId, created_at: Math.floor(Date.now() / 1000) })
+      .onConflict(['key_id', 'product_id', 'resource_id'])
+      .ignore();
   }
 
   async unbind(keyId: string, productId: string, resourceId: string, conn: Conn = this.db): Promise<boolean> {
@@ -293,7 +304,9 @@ export class KeyRepo {
     const out = new Set<string>();
     const ids = [...new Set(pairs.map((p) => p.keyId))];
     for (let i = 0; i < ids.length; i += 500) {
-      const rows = await conn('key_versions').whereIn('key_id', ids.slice(i, i + 500)).select('key_id', 'version');
+      const rows = await conn('key_versions')
+        .whereIn('key_id', ids.slice(i, i + 500))
+        .select('key_id', 'version');
       for (const r of rows) out.add(`${r.key_id}/${Number(r.version)}`);
     }
     return out;

@@ -8,7 +8,13 @@ export interface PolicyRow {
   createdAt: number;
 }
 
-const row = (r: Record<string, unknown>): PolicyRow => ({ policyId: String(r.policy_id), accountUin: String(r.account_uin), name: String(r.name), document: String(r.document), createdAt: Number(r.created_at) });
+const row = (r: Record<string, unknown>): PolicyRow => ({
+  policyId: String(r.policy_id),
+  accountUin: String(r.account_uin),
+  name: String(r.name),
+  document: String(r.document),
+  createdAt: Number(r.created_at),
+});
 
 export class PolicyRepo {
   constructor(private readonly db: Db) {}
@@ -36,7 +42,11 @@ export class PolicyRepo {
 
   /** The user's attached references with the stored documents (null for presets). */
   async forUser(userUin: string): Promise<Array<{ ref: string; name: string | null; document: string | null }>> {
-    const rows = await this.db('user_policies as up').leftJoin('policies as p', 'p.policy_id', 'up.policy_ref').where('up.user_uin', userUin).orderBy('up.policy_ref').select('up.policy_ref', 'p.name', 'p.document');
+    const rows = await this.db('user_policies as up')
+      .leftJoin('policies as p', 'p.policy_id', 'up.policy_ref')
+      .where('up.user_uin', userUin)
+      .orderBy('up.policy_ref')
+      .select('up.policy_ref', 'p.name', 'p.document');
     return rows.map((r) => ({ ref: String(r.policy_ref), name: r.name ?? null, document: r.document ?? null }));
   }
 }

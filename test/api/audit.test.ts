@@ -40,7 +40,9 @@ describe('what is recorded', () => {
     const cred = await server.services.identities.createCredential(ROOT.uin, 'auditee');
     const sub = cnKmsClient({ endpoint: server.endpoint, secretId: cred.secretId, secretKey: cred.secretKey, region: 'ap-hongkong' });
     expect(await errorCode(sub('DescribeKey', { KeyId: key }))).toBe('AuthFailure.UnauthorizedOperation');
-    expect(await errorCode(cnKmsClient({ endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: 'x'.repeat(32), region: 'ap-hongkong' })('GetRegions'))).toBe('AuthFailure.SignatureFailure');
+    expect(await errorCode(cnKmsClient({ endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: 'x'.repeat(32), region: 'ap-hongkong' })('GetRegions'))).toBe(
+      'AuthFailure.SignatureFailure',
+    );
 
     const all = await events();
     const encrypt = all.filter((e) => e.eventName === 'Encrypt');
@@ -48,7 +50,16 @@ describe('what is recorded', () => {
       ['Fail', 'ResourceUnavailable.CmkDisabled'],
       ['Success', ''],
     ]);
-    expect(encrypt[1]).toMatchObject({ accountUin: ROOT.uin, userUin: ROOT.uin, userName: 'root', secretId: ROOT.secretId, sourceIp: '127.0.0.1', region: 'ap-hongkong', resourceName: key, apiVersion: '2019-01-18' });
+    expect(encrypt[1]).toMatchObject({
+      accountUin: ROOT.uin,
+      userUin: ROOT.uin,
+      userName: 'root',
+      secretId: ROOT.secretId,
+      sourceIp: '127.0.0.1',
+      region: 'ap-hongkong',
+      resourceName: key,
+      apiVersion: '2019-01-18',
+    });
     const denial = all.find((e) => e.eventName === 'DescribeKey');
     expect(denial).toMatchObject({ result: 'Fail', errorCode: 'AuthFailure.UnauthorizedOperation', userName: 'auditee', secretId: cred.secretId, resourceName: key });
     const badSig = all.find((e) => e.errorCode === 'AuthFailure.SignatureFailure');
@@ -95,23 +106,53 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
     const key = (await hk('CreateKey', { Alias: 'looked-up' })).KeyId as string;
     const requestIds: string[] = [];
     for (let i = 0; i < 5; i++) requestIds.push((await hk('Encrypt', { KeyId: key, Plaintext: b64(`m${i}`) })).RequestId as string);
-    const byKey = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'ResourceName', AttributeValue: key }, { AttributeKey: 'EventName', AttributeValue: 'Encrypt' }], MaxResults: 3 });
+    const byKey = await client().LookUpEvents({
+      StartTime: now() - 600,
+      EndTime: now() + 5,
+      LookupAttributes: [
+        { AttributeKey: 'ResourceName', AttributeValue: key },
+        { AttributeKey: 'EventName', AttributeValue: 'Encrypt' },
+      ],
+      MaxResults: 3,
+    });
     expect(byKey.Events?.map((e) => e.RequestID)).toEqual(requestIds.slice(2).reverse());
     expect(byKey.ListOver).toBe(false);
-    const next = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'ResourceName', AttributeValue: key }, { AttributeKey: 'EventName', AttributeValue: 'Encrypt' }], MaxResults: 3, NextToken: byKey.NextToken });
+    const next = await client().LookUpEvents({
+      StartTime: now() - 600,
+      EndTime: now() + 5,
+      LookupAttributes: [
+        { AttributeKey: 'ResourceName', AttributeValue: key },
+        { AttributeKey: 'EventName', AttributeValue: 'Encrypt' },
+      ],
+      MaxResults: 3,
+      NextToken: byKey.NextToken,
+    });
     expect(next.Events?.map((e) => e.RequestID)).toEqual(requestIds.slice(0, 2).reverse());
     expect(next.ListOver).toBe(true);
     expect(checkAgainstSdkResponse('LookUpEvents', byKey)).toEqual([]);
     expect(checkAgainstSdkResponse('LookUpEvents', next)).toEqual([]);
     const e = byKey.Events![0]!;
-    expect(e).toMatchObject({ EventName: 'Encrypt', Username: 'root', SecretId: ROOT.secretId, SourceIPAddress: '127.0.0.1', ResourceRegion: 'ap-hongkong', AccountID: Number(ROOT.uin), ErrorCode: 0, Resources: { ResourceType: 'kms', ResourceName: key } });
+    expect(e).toMatchObject({
+      EventName: 'Encrypt',
+      Username: 'root',
+      SecretId: ROOT.secretId,
+      SourceIPAddress: '127.0.0.1',
+      ResourceRegion: 'ap-hongkong',
+      AccountID: Number(ROOT.uin),
+      ErrorCode: 0,
+      Resources: { ResourceType: 'kms', ResourceName: key },
+    });
     expect(Number(e.EventTime)).toBeGreaterThan(now() - 600);
     expect(JSON.parse(e.CloudAuditEvent!)).toMatchObject({ eventName: 'Encrypt', requestID: requestIds[4], apiErrorCode: '' });
     const one = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'RequestId', AttributeValue: requestIds[0] }] });
     expect(one.Events).toHaveLength(1);
     // The event is stamped when its request arrived: the time its request id carries (docs/benchmarks.md).
     expect(Number(one.Events![0]!.EventTime)).toBe(Math.floor(uuidTimeMs(requestIds[0]!)! / 1000));
-    const byEventId = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, LookupAttributes: [{ AttributeKey: 'EventId', AttributeValue: one.Events![0]!.EventId! }] });
+    const byEventId = await client().LookUpEvents({
+      StartTime: now() - 600,
+      EndTime: now() + 5,
+      LookupAttributes: [{ AttributeKey: 'EventId', AttributeValue: one.Events![0]!.EventId! }],
+    });
     expect(byEventId.Events?.map((e) => e.RequestID)).toEqual([requestIds[0]]);
     const none = await client().LookUpEvents({ StartTime: now() - 600, EndTime: now() - 500 });
     expect(none.Events).toEqual([]);
@@ -124,17 +165,27 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
     await server.services.identities.createUser(ROOT.uin, 'auditor');
     const cred = await server.services.identities.createCredential(ROOT.uin, 'auditor');
     expect(await errorCode(client(cred.secretId, cred.secretKey).LookUpEvents({ StartTime: now() - 600, EndTime: now() }))).toBe('AuthFailure.UnauthorizedOperation');
-    await server.services.access.createPolicy(ROOT.uin, 'audit-reader', JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: 'name/cloudaudit:LookUpEvents', resource: '*' }] }));
+    await server.services.access.createPolicy(
+      ROOT.uin,
+      'audit-reader',
+      JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: 'name/cloudaudit:LookUpEvents', resource: '*' }] }),
+    );
     await server.services.access.attach(ROOT.uin, 'audit-reader', 'auditor');
     expect((await client(cred.secretId, cred.secretKey).LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5 })).Events!.length).toBeGreaterThan(0);
     expect(await errorCode(client().LookUpEvents({ StartTime: now(), EndTime: now() - 10 }))).toBe('InvalidParameterValue');
-    expect(await errorCode(client().LookUpEvents({ StartTime: now() - 10, EndTime: now(), LookupAttributes: [{ AttributeKey: 'Colour', AttributeValue: 'red' }] }))).toBe('InvalidParameterValue');
+    expect(await errorCode(client().LookUpEvents({ StartTime: now() - 10, EndTime: now(), LookupAttributes: [{ AttributeKey: 'Colour', AttributeValue: 'red' }] }))).toBe(
+      'InvalidParameterValue',
+    );
   });
 });
 
 describe('tamper evidence', () => {
   const run = (args: string[]) =>
-    promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv }, encoding: 'utf8' }).then(
+    promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv },
+      encoding: 'utf8',
+    }).then(
       (r) => ({ code: 0, out: JSON.parse(r.stdout || 'null') }),
       (e: { stdout: string; code: number }) => ({ code: e.code, out: JSON.parse(e.stdout || 'null') }),
     );
@@ -152,11 +203,15 @@ describe('tamper evidence', () => {
     // reordered: two events swap places
     const { seq: sa, ...restA } = a!;
     const { seq: sb, ...restB } = b!;
-    await db()('audit_events').where({ seq: sa }).update({ ...restB, event_id: 'tmp-swap' });
+    await db()('audit_events')
+      .where({ seq: sa })
+      .update({ ...restB, event_id: 'tmp-swap' });
     await db()('audit_events').where({ seq: sb }).update(restA);
     await db()('audit_events').where({ seq: sa }).update({ event_id: restB.event_id });
     expect((await run(['audit', 'verify', '--json'])).out).toMatchObject({ ok: false, firstBad: { seq: sa } });
-    await db()('audit_events').where({ seq: sa }).update({ ...restA, event_id: 'tmp-swap' });
+    await db()('audit_events')
+      .where({ seq: sa })
+      .update({ ...restA, event_id: 'tmp-swap' });
     await db()('audit_events').where({ seq: sb }).update(restB);
     await db()('audit_events').where({ seq: sa }).update({ event_id: restA.event_id });
     expect((await run(['audit', 'verify', '--json'])).out.ok).toBe(true);
@@ -185,11 +240,18 @@ describe('tamper evidence', () => {
       const file = path.join(dir, 'trail.ndjson');
       const pub = path.join(dir, 'audit.pem');
       expect((await run(['audit', 'export', '--out', file, '--json'])).out.events).toBeGreaterThan(5);
-      await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'public-key', '--out', pub], { cwd: REPO, env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv } });
+      await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'public-key', '--out', pub], {
+        cwd: REPO,
+        env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv },
+      });
       expect(readFileSync(pub, 'utf8')).toMatch(/BEGIN PUBLIC KEY/);
       // offline: the CLI reads only the two files (no token, no database: another data dir)
       const offline = (args: string[]) =>
-        promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], { cwd: REPO, env: { PATH: process.env.PATH, KMS_DATA_DIR: path.join(dir, 'nothing-here') }, encoding: 'utf8' }).then(
+        promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], {
+          cwd: REPO,
+          env: { PATH: process.env.PATH, KMS_DATA_DIR: path.join(dir, 'nothing-here') },
+          encoding: 'utf8',
+        }).then(
           (r) => JSON.parse(r.stdout),
           (e: { stdout: string }) => JSON.parse(e.stdout),
         );

@@ -24,7 +24,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (process.env.BYOK_DEBUG) for (const l of server.logLines()) if (l.level as number >= 50) console.log(JSON.stringify(l).slice(0, 600));
+  if (process.env.BYOK_DEBUG) for (const l of server.logLines()) if ((l.level as number) >= 50) console.log(JSON.stringify(l).slice(0, 600));
   await server?.stop();
 });
 
@@ -48,7 +48,12 @@ const metadata = async (call: KmsCaller, keyId: string) => (await call('Describe
 
 async function importKey(call: KmsCaller, keyId: string, material: Buffer, algorithm: Algorithm = 'RSAES_OAEP_SHA_256', validTo?: number): Promise<void> {
   const p = await call('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: algorithm, WrappingKeySpec: 'RSA_2048' });
-  await call('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, algorithm, material), ...(validTo ? { ValidTo: validTo } : {}) });
+  await call('ImportKeyMaterial', {
+    KeyId: keyId,
+    ImportToken: p.ImportToken,
+    EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, algorithm, material),
+    ...(validTo ? { ValidTo: validTo } : {}),
+  });
 }
 
 /** docs/ciphertext.md v1, AES-256-GCM: AAD = bytes 0–23 ‖ canonical context. Outside the service. */
@@ -139,18 +144,30 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     expect(await state(hk, keyId)).toBe('PendingImport');
     // Parameters for a Type 1 key, or other wrapping choices
     const generated = (await hk('CreateKey', { Alias: 'byok-type1' })).KeyId as string;
-    expect(await errorCode(hk('GetParametersForImport', { KeyId: generated, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }))).toBe('UnsupportedOperation.NotExternalCmk');
+    expect(await errorCode(hk('GetParametersForImport', { KeyId: generated, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }))).toBe(
+      'UnsupportedOperation.NotExternalCmk',
+    );
     expect(await errorCode(hk('ImportKeyMaterial', { KeyId: generated, ImportToken: p.ImportToken, EncryptedKeyMaterial: good }))).toBe('UnsupportedOperation.NotExternalCmk');
     expect(await errorCode(hk('DeleteImportedKeyMaterial', { KeyId: generated }))).toBe('UnsupportedOperation.NotExternalCmk');
     expect(await errorCode(hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_4096' }))).toMatch(/^InvalidParameter/);
     expect(await errorCode(hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSA_OAEP', WrappingKeySpec: 'RSA_2048' }))).toMatch(/^InvalidParameter/);
-    expect(await errorCode(hk('GetParametersForImport', { KeyId: crypto.randomUUID(), WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }))).toBe('ResourceUnavailable.CmkNotFound');
+    expect(await errorCode(hk('GetParametersForImport', { KeyId: crypto.randomUUID(), WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }))).toBe(
+      'ResourceUnavailable.CmkNotFound',
+    );
     // the good one still works after all that (failed attempts do not consume the token)
     await hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: good });
     expect(await state(hk, keyId)).toBe('Enabled');
     // PendingDelete refuses import
     await hk('ScheduleKeyDeletion', { KeyId: other, PendingWindowInDays: 7 });
-    expect(await errorCode(hk('ImportKeyMaterial', { KeyId: other, ImportToken: q.ImportToken, EncryptedKeyMaterial: wrapMaterial(q.PublicKey as string, 'RSAES_OAEP_SHA_256', crypto.randomBytes(32)) }))).toBe('ResourceUnavailable.CmkStateNotSupport');
+    expect(
+      await errorCode(
+        hk('ImportKeyMaterial', {
+          KeyId: other,
+          ImportToken: q.ImportToken,
+          EncryptedKeyMaterial: wrapMaterial(q.PublicKey as string, 'RSAES_OAEP_SHA_256', crypto.randomBytes(32)),
+        }),
+      ),
+    ).toBe('ResourceUnavailable.CmkStateNotSupport');
   });
 
   it('another account cannot use or see the key through BYOK', async () => {
@@ -162,7 +179,9 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     const stranger = cnKmsClient({ endpoint: server.endpoint, secretId: other.secretId, secretKey: other.secretKey, region: 'ap-hongkong' });
     const wrapped = wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32));
     expect(await errorCode(stranger('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped }))).toBe('ResourceUnavailable.CmkNotFound');
-    expect(await errorCode(stranger('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }))).toBe('ResourceUnavailable.CmkNotFound');
+    expect(await errorCode(stranger('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }))).toBe(
+      'ResourceUnavailable.CmkNotFound',
+    );
     expect(await state(hk, keyId)).toBe('PendingImport');
   });
 
@@ -179,7 +198,15 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     await hk('DeleteImportedKeyMaterial', { KeyId: keyId }); // PendingImport: no-op
     // other material: MaterialNotMatch, still PendingImport
     const p = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
-    expect(await errorCode(hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)) }))).toBe('InvalidParameterValue.MaterialNotMatch');
+    expect(
+      await errorCode(
+        hk('ImportKeyMaterial', {
+          KeyId: keyId,
+          ImportToken: p.ImportToken,
+          EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)),
+        }),
+      ),
+    ).toBe('InvalidParameterValue.MaterialNotMatch');
     expect(await state(hk, keyId)).toBe('PendingImport');
     // the same material, another algorithm: back, and the old ciphertext decrypts again
     await hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', material) });
@@ -190,7 +217,15 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     await importKey(hk, keyId, material, 'RSAES_OAEP_SHA_256', validTo);
     expect(await metadata(hk, keyId)).toMatchObject({ KeyState: 'Enabled', ValidTo: validTo });
     const p2 = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' });
-    expect(await errorCode(hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p2.ImportToken, EncryptedKeyMaterial: wrapMaterial(p2.PublicKey as string, 'RSAES_OAEP_SHA_256', crypto.randomBytes(32)) }))).toBe('InvalidParameterValue.MaterialNotMatch');
+    expect(
+      await errorCode(
+        hk('ImportKeyMaterial', {
+          KeyId: keyId,
+          ImportToken: p2.ImportToken,
+          EncryptedKeyMaterial: wrapMaterial(p2.PublicKey as string, 'RSAES_OAEP_SHA_256', crypto.randomBytes(32)),
+        }),
+      ),
+    ).toBe('InvalidParameterValue.MaterialNotMatch');
     expect(unb64((await hk('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: '{"a":"b"}' })).Plaintext).toString()).toBe('survives');
     // a bound key refuses material deletion
     await hk('BindCloudResource', { KeyId: keyId, ProductId: 'cos', ResourceId: 'bucket-1' });
@@ -247,7 +282,11 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     expect(new Set(second.map((o) => o.name.keyId)).size).toBe(1);
     expect(second[0]!.name.keyId).not.toBe(first[0]!.name.keyId);
     // used → destroyed
-    await hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)) });
+    await hk('ImportKeyMaterial', {
+      KeyId: keyId,
+      ImportToken: p.ImportToken,
+      EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)),
+    });
     expect((await wrapPairs()).filter((o) => !before.has(o.name.keyId))).toHaveLength(0);
     // expired (a drill 25 h ahead) → destroyed by the job; the token is then refused as expired
     const k2 = await external(hk, 'byok-pairs-2');
@@ -256,7 +295,11 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     const report = await server.services.jobs.run(Date.now() + 25 * 3600_000);
     expect(report.importsCleaned.length).toBeGreaterThanOrEqual(1);
     expect((await wrapPairs()).filter((o) => !before.has(o.name.keyId))).toHaveLength(0);
-    expect(await errorCode(hk('ImportKeyMaterial', { KeyId: k2, ImportToken: p2.ImportToken, EncryptedKeyMaterial: wrapMaterial(p2.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)) }))).toBe('InvalidParameter');
+    expect(
+      await errorCode(
+        hk('ImportKeyMaterial', { KeyId: k2, ImportToken: p2.ImportToken, EncryptedKeyMaterial: wrapMaterial(p2.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)) }),
+      ),
+    ).toBe('InvalidParameter');
   });
 });
 
@@ -276,15 +319,33 @@ describe('SM region: 128-bit SM4 material re-wrapped under the KEK for the softw
   it('refuses 32-byte material, and re-import must be the same 16 bytes', async () => {
     const keyId = await external(gz, 'byok-sm-size');
     const p = await gz('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
-    expect(await errorCode(gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)) }))).toBe('InvalidParameter');
-    expect(await errorCode(gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: b64(crypto.randomBytes(256)) }))).toBe('InvalidParameter.DecryptMaterialError');
+    expect(
+      await errorCode(
+        gz('ImportKeyMaterial', {
+          KeyId: keyId,
+          ImportToken: p.ImportToken,
+          EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)),
+        }),
+      ),
+    ).toBe('InvalidParameter');
+    expect(await errorCode(gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: b64(crypto.randomBytes(256)) }))).toBe(
+      'InvalidParameter.DecryptMaterialError',
+    );
     const material = crypto.randomBytes(16);
     await gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', material) });
     const e = await gz('Encrypt', { KeyId: keyId, Plaintext: b64('sm') });
     await gz('DeleteImportedKeyMaterial', { KeyId: keyId });
     expect(await errorCode(gz('Decrypt', { CiphertextBlob: e.CiphertextBlob }))).toBe('ResourceUnavailable.CmkStateNotSupport');
     const p2 = await gz('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_PKCS1_V1_5', WrappingKeySpec: 'RSA_2048' });
-    expect(await errorCode(gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p2.ImportToken, EncryptedKeyMaterial: wrapMaterial(p2.PublicKey as string, 'RSAES_PKCS1_V1_5', crypto.randomBytes(16)) }))).toBe('InvalidParameterValue.MaterialNotMatch');
+    expect(
+      await errorCode(
+        gz('ImportKeyMaterial', {
+          KeyId: keyId,
+          ImportToken: p2.ImportToken,
+          EncryptedKeyMaterial: wrapMaterial(p2.PublicKey as string, 'RSAES_PKCS1_V1_5', crypto.randomBytes(16)),
+        }),
+      ),
+    ).toBe('InvalidParameterValue.MaterialNotMatch');
     await gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p2.ImportToken, EncryptedKeyMaterial: wrapMaterial(p2.PublicKey as string, 'RSAES_PKCS1_V1_5', material) });
     expect(unb64((await gz('Decrypt', { CiphertextBlob: e.CiphertextBlob })).Plaintext).toString()).toBe('sm');
   });

@@ -114,14 +114,23 @@ describe('presets, explicit deny and operation-level APIs', () => {
 
 describe('conditions', () => {
   it('ip_equal: allowed from 127.0.0.1, refused for a CIDR that excludes it', async () => {
-    const local = await subAccount('local', { version: '2.0', statement: [{ effect: 'allow', action: 'kms:Encrypt', resource: '*', condition: { ip_equal: { 'qcs:ip': ['127.0.0.0/8'] } } }] });
-    const remote = await subAccount('remote', { version: '2.0', statement: [{ effect: 'allow', action: 'kms:Encrypt', resource: '*', condition: { ip_equal: { 'qcs:ip': ['10.0.0.0/8'] } } }] });
+    const local = await subAccount('local', {
+      version: '2.0',
+      statement: [{ effect: 'allow', action: 'kms:Encrypt', resource: '*', condition: { ip_equal: { 'qcs:ip': ['127.0.0.0/8'] } } }],
+    });
+    const remote = await subAccount('remote', {
+      version: '2.0',
+      statement: [{ effect: 'allow', action: 'kms:Encrypt', resource: '*', condition: { ip_equal: { 'qcs:ip': ['10.0.0.0/8'] } } }],
+    });
     expect((await local('Encrypt', { KeyId: keyB, Plaintext: b64('x') })).KeyId).toBe(keyB);
     expect(await errorCode(remote('Encrypt', { KeyId: keyB, Plaintext: b64('x') }))).toBe(UNAUTHORIZED);
   });
 
   it('BindCloudResource is evaluated without qcs:ip (seed: IP restriction not supported), UnbindCloudResource with it', async () => {
-    const binder = await subAccount('binder', { version: '2.0', statement: [{ effect: 'allow', action: ['kms:BindCloudResource', 'kms:UnbindCloudResource'], resource: '*', condition: { ip_equal: { 'qcs:ip': ['127.0.0.0/8'] } } }] });
+    const binder = await subAccount('binder', {
+      version: '2.0',
+      statement: [{ effect: 'allow', action: ['kms:BindCloudResource', 'kms:UnbindCloudResource'], resource: '*', condition: { ip_equal: { 'qcs:ip': ['127.0.0.0/8'] } } }],
+    });
     const binding = { KeyId: keyB, ProductId: 'cos', ResourceId: 'bucket-ip-test' };
     expect(await errorCode(binder('BindCloudResource', binding))).toBe(UNAUTHORIZED);
     // Past CAM: the use case answers that there is no such binding.
@@ -131,23 +140,37 @@ describe('conditions', () => {
   it('tag-based authorization on qcs:resource_tag', async () => {
     const tagged = await subAccount('tagged', {
       version: '2.0',
-      statement: [{ effect: 'allow', action: ['name/kms:Encrypt'], resource: `qcs::kms:ap-hongkong:uin/${ROOT.uin}:key/*`, condition: { 'for_any_value:string_equal': { 'qcs:resource_tag': ['env&prod'] } } }],
+      statement: [
+        {
+          effect: 'allow',
+          action: ['name/kms:Encrypt'],
+          resource: `qcs::kms:ap-hongkong:uin/${ROOT.uin}:key/*`,
+          condition: { 'for_any_value:string_equal': { 'qcs:resource_tag': ['env&prod'] } },
+        },
+      ],
     });
     expect((await tagged('Encrypt', { KeyId: keyA, Plaintext: b64('x') })).KeyId).toBe(keyA);
     expect(await errorCode(tagged('Encrypt', { KeyId: keyB, Plaintext: b64('x') }))).toBe(UNAUTHORIZED);
   });
 
   it('date conditions on qcs:current_time', async () => {
-    const expired = await subAccount('expired', { version: '2.0', statement: [{ effect: 'allow', action: 'kms:Encrypt', resource: '*', condition: { date_less_than: { 'qcs:current_time': '2020-01-01T00:00:00Z' } } }] });
+    const expired = await subAccount('expired', {
+      version: '2.0',
+      statement: [{ effect: 'allow', action: 'kms:Encrypt', resource: '*', condition: { date_less_than: { 'qcs:current_time': '2020-01-01T00:00:00Z' } } }],
+    });
     expect(await errorCode(expired('Encrypt', { KeyId: keyB, Plaintext: b64('x') }))).toBe(UNAUTHORIZED);
   });
 });
 
 describe('administration', () => {
   it('refuses a malformed policy with a message that says what is wrong, and stores nothing', async () => {
-    await expect(server.services.access.createPolicy(ROOT.uin, 'bad', JSON.stringify({ version: '2.0', statement: [{ effect: 'maybe', action: 'kms:Encrypt', resource: '*' }] }))).rejects.toThrow(/effect/);
+    await expect(
+      server.services.access.createPolicy(ROOT.uin, 'bad', JSON.stringify({ version: '2.0', statement: [{ effect: 'maybe', action: 'kms:Encrypt', resource: '*' }] })),
+    ).rejects.toThrow(/effect/);
     await expect(server.services.access.createPolicy(ROOT.uin, 'bad', '{"version":"1.0","statement":[]}')).rejects.toThrow(/version/);
-    await expect(server.services.access.createPolicy(ROOT.uin, 'bad', JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: 'kms:StealKeys', resource: '*' }] }))).rejects.toThrow(/StealKeys/);
+    await expect(
+      server.services.access.createPolicy(ROOT.uin, 'bad', JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: 'kms:StealKeys', resource: '*' }] })),
+    ).rejects.toThrow(/StealKeys/);
     expect((await server.services.access.listPolicies(ROOT.uin)).map((p) => p.name)).not.toContain('bad');
   });
 

@@ -104,7 +104,9 @@ describe('RSA-2048 signatures (token)', () => {
   });
 
   it('a DIGEST of the wrong length, or an algorithm of another key type, is refused', async () => {
-    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.alloc(20)), MessageType: 'DIGEST' }))).toBe('InvalidParameterValue');
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.alloc(20)), MessageType: 'DIGEST' }))).toBe(
+      'InvalidParameterValue',
+    );
     expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'ECC_P256_R1', Message: b64('m') }))).toBe('InvalidParameterValue');
   });
 });
@@ -164,7 +166,9 @@ describe('SM2 (software module, SM region)', () => {
 
   it('SM2 decryption of C1C3C2 (ASN.1) ciphertext made with GetPublicKey’s key; failures are errors, not empty plaintext', async () => {
     const keyId = await create(gz, 'sm2-decrypt', 'ASYMMETRIC_DECRYPT_SM2');
-    const point = unb64((await gz('GetPublicKey', { KeyId: keyId })).PublicKey).subarray(-65).toString('hex');
+    const point = unb64((await gz('GetPublicKey', { KeyId: keyId })).PublicKey)
+      .subarray(-65)
+      .toString('hex');
     const msg = crypto.randomBytes(100);
     const ct = Buffer.from(sm2v2.doEncrypt(msg, point, 1, { asn1: true }), 'hex');
     const r = await gz('AsymmetricSm2Decrypt', { KeyId: keyId, Ciphertext: b64(ct) });

@@ -162,7 +162,8 @@ describe.each(MODULE_OFFERS.aesGcm ? regions : regions.slice(1))('%s', (_name, c
  * decrypt (CVE-2023-46809 mitigation).
  */
 function clientDecrypt(privateKey: crypto.KeyObject, alg: string, ct: Buffer): Buffer {
-  if (alg !== 'RSAES_PKCS1_V1_5') return crypto.privateDecrypt({ key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: alg === 'RSAES_OAEP_SHA_1' ? 'sha1' : 'sha256' }, ct);
+  if (alg !== 'RSAES_PKCS1_V1_5')
+    return crypto.privateDecrypt({ key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: alg === 'RSAES_OAEP_SHA_1' ? 'sha1' : 'sha256' }, ct);
   const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-rsa-'));
   try {
     const keyFile = path.join(dir, 'key.pem');

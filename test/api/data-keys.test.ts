@@ -50,7 +50,12 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
   let plaintext: Buffer;
 
   it('GenerateDataKey IsHostedByKms=1 returns the data key, its blob and a DataKeyId; only the ciphertext is stored', async () => {
-    const r = await audited(hk, 'GenerateDataKey', { KeyId: cmk, KeySpec: 'AES_256', IsHostedByKms: 1, DataKeyName: 'orders-dk', Description: 'order data', Tags: [{ TagKey: 'team', TagValue: 'shop' }] }, cmk);
+    const r = await audited(
+      hk,
+      'GenerateDataKey',
+      { KeyId: cmk, KeySpec: 'AES_256', IsHostedByKms: 1, DataKeyName: 'orders-dk', Description: 'order data', Tags: [{ TagKey: 'team', TagValue: 'shop' }] },
+      cmk,
+    );
     dk = r.DataKeyId as string;
     expect(dk).toMatch(/^[0-9a-f-]{36}$/);
     plaintext = unb64(r.Plaintext);
@@ -106,12 +111,18 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
     const i1 = await audited(hk, 'ImportDataKey', { DataKeyName: 'imported-blob', ImportKeyMaterial: g.CiphertextBlob, ImportType: 1 }, cmk);
     expect(unb64((await hk('GetDataKeyPlaintext', { DataKeyId: i1.DataKeyId })).Plaintext)).toEqual(unb64(g.Plaintext));
     const other = (await hk('CreateKey', { Alias: 'dk-other' })).KeyId as string;
-    expect(await code(hk('ImportDataKey', { DataKeyName: 'wrong-cmk', ImportKeyMaterial: g.CiphertextBlob, ImportType: 1, KeyId: other }))).toBe('InvalidParameterValue.InvalidImportKeyMaterial');
+    expect(await code(hk('ImportDataKey', { DataKeyName: 'wrong-cmk', ImportKeyMaterial: g.CiphertextBlob, ImportType: 1, KeyId: other }))).toBe(
+      'InvalidParameterValue.InvalidImportKeyMaterial',
+    );
     const bad = unb64(g.CiphertextBlob);
     bad[bad.length - 1] ^= 1;
-    expect(await code(hk('ImportDataKey', { DataKeyName: 'tampered', ImportKeyMaterial: bad.toString('base64'), ImportType: 1 }))).toBe('InvalidParameterValue.InvalidImportKeyMaterial');
+    expect(await code(hk('ImportDataKey', { DataKeyName: 'tampered', ImportKeyMaterial: bad.toString('base64'), ImportType: 1 }))).toBe(
+      'InvalidParameterValue.InvalidImportKeyMaterial',
+    );
     expect(await code(hk('ImportDataKey', { DataKeyName: 'garbage', ImportKeyMaterial: b64('not a blob'), ImportType: 1 }))).toBe('InvalidParameterValue.InvalidImportKeyMaterial');
-    expect(await code(hk('ImportDataKey', { DataKeyName: 'imported-plain', ImportKeyMaterial: b64('x'), ImportType: 2, KeyId: cmk }))).toBe('InvalidParameterValue.DataKeyNameAlreadyExists');
+    expect(await code(hk('ImportDataKey', { DataKeyName: 'imported-plain', ImportKeyMaterial: b64('x'), ImportType: 2, KeyId: cmk }))).toBe(
+      'InvalidParameterValue.DataKeyNameAlreadyExists',
+    );
   });
 
   it('DescribeDataKeys, ListDataKeys, ListDataKeyDetail (filters, ordering, paging)', async () => {
@@ -257,7 +268,14 @@ describe('what the CMKâ€™s state does to its hosted data keys (docs/data-keys.md
 
 describe('data-key deletion drill: `hsmkms jobs run --at`', () => {
   async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
-    const env = { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey };
+    const env = {
+      PATH: process.env.PATH,
+      KMS_DATA_DIR: server.config.dataDir,
+      ...server.tokenEnv,
+      KMS_ROOT_UIN: ROOT.uin,
+      KMS_ROOT_SECRET_ID: ROOT.secretId,
+      KMS_ROOT_SECRET_KEY: ROOT.secretKey,
+    };
     const r = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--at', iso, '--json'], { cwd: REPO, env, encoding: 'utf8' });
     return JSON.parse(r.stdout);
   }
@@ -307,7 +325,14 @@ describe('CAM: data keys are resource-level on the region-less `qcs::kms::uin/â€
     const s = server.services;
     const sub = async (name: string, resource: string[]) => {
       await s.identities.createUser(ROOT.uin, name);
-      await s.access.createPolicy(ROOT.uin, `${name}-p`, JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:GetDataKeyPlaintext', 'name/kms:DescribeDataKey', 'name/kms:DescribeDataKeys', 'name/kms:DisableDataKeys'], resource }] }));
+      await s.access.createPolicy(
+        ROOT.uin,
+        `${name}-p`,
+        JSON.stringify({
+          version: '2.0',
+          statement: [{ effect: 'allow', action: ['name/kms:GetDataKeyPlaintext', 'name/kms:DescribeDataKey', 'name/kms:DescribeDataKeys', 'name/kms:DisableDataKeys'], resource }],
+        }),
+      );
       await s.access.attach(ROOT.uin, `${name}-p`, name);
       const cred = await s.identities.createCredential(ROOT.uin, name);
       return cnKmsClient({ endpoint: server.endpoint, secretId: cred.secretId, secretKey: cred.secretKey, region: 'ap-hongkong' });
@@ -319,7 +344,7 @@ describe('CAM: data keys are resource-level on the region-less `qcs::kms::uin/â€
     try {
       await alice('GetDataKeyPlaintext', { DataKeyId: b });
     } catch (e) {
-      message = (e as { code: string; message: string }).code + ' ' + (e as { message: string }).message;
+      message = `${(e as { code: string; message: string }).code} ${(e as { message: string }).message}`;
     }
     expect(message).toContain('AuthFailure.UnauthorizedOperation');
     expect(message).toContain(dkResource(b));
@@ -343,7 +368,11 @@ describe('CAM: data keys are resource-level on the region-less `qcs::kms::uin/â€
     const s = server.services;
     await s.identities.createUser(ROOT.uin, 'dk-importer');
     const cmkResource = (region: string) => `qcs::kms:${region}:uin/${ROOT.uin}:key/creatorUin/${ROOT.uin}/${cmk}`;
-    await s.access.createPolicy(ROOT.uin, 'dk-importer-p', JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:ImportDataKey'], resource: [cmkResource('')] }] }));
+    await s.access.createPolicy(
+      ROOT.uin,
+      'dk-importer-p',
+      JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:ImportDataKey'], resource: [cmkResource('')] }] }),
+    );
     await s.access.attach(ROOT.uin, 'dk-importer-p', 'dk-importer');
     const cred = await s.identities.createCredential(ROOT.uin, 'dk-importer');
     const importer = cnKmsClient({ endpoint: server.endpoint, secretId: cred.secretId, secretKey: cred.secretKey, region: 'ap-hongkong' });
@@ -351,8 +380,12 @@ describe('CAM: data keys are resource-level on the region-less `qcs::kms::uin/â€
     const g = await hk('GenerateDataKey', { KeyId: cmk, NumberOfBytes: 8 });
     expect((await importer('ImportDataKey', { DataKeyName: 'cam-import-1', ImportKeyMaterial: g.CiphertextBlob, ImportType: 1 })).KeyId).toBe(cmk);
     const other = (await hk('CreateKey', { Alias: 'dk-cam-other' })).KeyId as string;
-    expect(await code(importer('ImportDataKey', { DataKeyName: 'cam-import-3', ImportKeyMaterial: b64('k'), ImportType: 2, KeyId: other }))).toBe('AuthFailure.UnauthorizedOperation');
+    expect(await code(importer('ImportDataKey', { DataKeyName: 'cam-import-3', ImportKeyMaterial: b64('k'), ImportType: 2, KeyId: other }))).toBe(
+      'AuthFailure.UnauthorizedOperation',
+    );
     const gOther = await hk('GenerateDataKey', { KeyId: other, NumberOfBytes: 8 });
-    expect(await code(importer('ImportDataKey', { DataKeyName: 'cam-import-4', ImportKeyMaterial: gOther.CiphertextBlob, ImportType: 1 }))).toBe('AuthFailure.UnauthorizedOperation');
+    expect(await code(importer('ImportDataKey', { DataKeyName: 'cam-import-4', ImportKeyMaterial: gOther.CiphertextBlob, ImportType: 1 }))).toBe(
+      'AuthFailure.UnauthorizedOperation',
+    );
   });
 });

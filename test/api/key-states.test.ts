@@ -69,10 +69,24 @@ const EXPECT: Record<Action, Row> = {
   DisableKeys: row('docs/contract/keys.md#state-table DisableKeys', to('Disabled'), STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
   // docs/contract/keys.md#state-table + docs/contract/actions.md#group-lifecycle + seed guide ("If the key is enabled, please disable it first"):
   // ✗ CmkShouldBeDisabled | → PendingDelete | ?[✗] | ?[→ PendingDelete] | ?[✗]
-  ScheduleKeyDeletion: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle ScheduleKeyDeletion, seed: disable first', SHOULD_BE_DISABLED, to('PendingDelete'), NOT_SUPPORTED, to('PendingDelete'), NOT_SUPPORTED),
+  ScheduleKeyDeletion: row(
+    'docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle ScheduleKeyDeletion, seed: disable first',
+    SHOULD_BE_DISABLED,
+    to('PendingDelete'),
+    NOT_SUPPORTED,
+    to('PendingDelete'),
+    NOT_SUPPORTED,
+  ),
   // docs/contract/keys.md#state-table + docs/contract/actions.md#group-lifecycle ("Only from PendingDelete (else CmkNotPendingDelete)"); seed guide: cancelling resets
   // the key to Disabled (?[Disabled; PendingImport if EXTERNAL without material] — see its own test).
-  CancelKeyDeletion: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle CancelKeyDeletion, seed: back to Disabled', NOT_PENDING_DELETE, NOT_PENDING_DELETE, to('Disabled'), NOT_PENDING_DELETE, NOT_PENDING_DELETE),
+  CancelKeyDeletion: row(
+    'docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle CancelKeyDeletion, seed: back to Disabled',
+    NOT_PENDING_DELETE,
+    NOT_PENDING_DELETE,
+    to('Disabled'),
+    NOT_PENDING_DELETE,
+    NOT_PENDING_DELETE,
+  ),
   // docs/contract/keys.md#state-table ArchiveKey: → Archived | ?[✗] | ✗ | ✗ | ✓ (no-op?) — taken as ✓
   ArchiveKey: row('docs/contract/keys.md#state-table ArchiveKey', to('Archived'), NOT_SUPPORTED, PENDING_DELETE, NOT_SUPPORTED, STAY),
   // docs/contract/keys.md#state-table CancelKeyArchive: ✗ | ✗ | ✗ | ✗ | → Enabled
@@ -82,7 +96,14 @@ const EXPECT: Record<Action, Row> = {
   UpdateKeyDescription: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle UpdateKeyDescription', STAY, STAY, NOT_SUPPORTED, STAY, STAY),
   // docs/contract/keys.md#state-table rotation config: ✓ | ?[config ✓] | ✗ | ✗ | ?[✗]; docs/contract/actions.md#group-rotation: EXTERNAL keys → ExternalCmkCanNotRotate
   // (the PendingImport key is EXTERNAL, so the origin rule names the code).
-  EnableKeyRotation: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation EnableKeyRotation', STAY, STAY, PENDING_DELETE, refuse('UnsupportedOperation.ExternalCmkCanNotRotate'), NOT_SUPPORTED),
+  EnableKeyRotation: row(
+    'docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation EnableKeyRotation',
+    STAY,
+    STAY,
+    PENDING_DELETE,
+    refuse('UnsupportedOperation.ExternalCmkCanNotRotate'),
+    NOT_SUPPORTED,
+  ),
   DisableKeyRotation: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation DisableKeyRotation', STAY, STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
   // docs/contract/keys.md#state-table read-only: ✓ everywhere.
   GetKeyRotationStatus: row('docs/contract/keys.md#state-table GetKeyRotationStatus', STAY, STAY, STAY, STAY, STAY),
@@ -90,7 +111,14 @@ const EXPECT: Record<Action, Row> = {
   // state allows (docs/contract/actions.md#group-rotation: rotation disabled → RotateNotSupported, tested apart). docs/contract/actions.md#group-rotation RotateKey:
   // "rotation disabled / external / replica → UnsupportedOperation.RotateNotSupported" — its error
   // list has no ExternalCmkCanNotRotate, so the EXTERNAL (PendingImport) key gets RotateNotSupported.
-  RotateKey: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation RotateKey', STAY, NOT_SUPPORTED, PENDING_DELETE, refuse('UnsupportedOperation.RotateNotSupported'), NOT_SUPPORTED),
+  RotateKey: row(
+    'docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation RotateKey',
+    STAY,
+    NOT_SUPPORTED,
+    PENDING_DELETE,
+    refuse('UnsupportedOperation.RotateNotSupported'),
+    NOT_SUPPORTED,
+  ),
   DescribeKey: row('docs/contract/keys.md#state-table Describe*', STAY, STAY, STAY, STAY, STAY),
   DescribeKeys: row('docs/contract/keys.md#state-table Describe*', STAY, STAY, STAY, STAY, STAY),
   // docs/contract/keys.md#state-table Bind/UnbindCloudResource: ✓ in every state (Unbind runs after a Bind).
@@ -536,6 +564,7 @@ describe('RotateKey', () => {
     // The losing call must not roll back the winner's material (STYLE: rotation persists fully or rolls back).
     expect.soft(await server.services.token.exists({ keyId: id, version: 2 }), 'version 2 is still in the token').toBe(true);
     // docs/contract/actions.md#group-rotation: within 24 h → RotateRateLimited; a rotation already running → FailedOperation.RotateTaskRunning.
-    for (const r of results) if (r.status === 'rejected') expect.soft(['RequestLimitExceeded.RotateRateLimited', 'FailedOperation.RotateTaskRunning']).toContain((r.reason as SdkError).code);
+    for (const r of results)
+      if (r.status === 'rejected') expect.soft(['RequestLimitExceeded.RotateRateLimited', 'FailedOperation.RotateTaskRunning']).toContain((r.reason as SdkError).code);
   });
 });

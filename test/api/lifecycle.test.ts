@@ -38,7 +38,14 @@ const describeKey = async (call: KmsCaller, keyId: string) => (await call('Descr
 
 /** `hsmkms jobs run --at`, as an operator would run it, in its own process beside the server. */
 async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
-  const env = { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey };
+  const env = {
+    PATH: process.env.PATH,
+    KMS_DATA_DIR: server.config.dataDir,
+    ...server.tokenEnv,
+    KMS_ROOT_UIN: ROOT.uin,
+    KMS_ROOT_SECRET_ID: ROOT.secretId,
+    KMS_ROOT_SECRET_KEY: ROOT.secretKey,
+  };
   const r = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--at', iso, '--json'], { cwd: REPO, env, encoding: 'utf8' });
   return JSON.parse(r.stdout);
 }
@@ -58,7 +65,17 @@ describe('a symmetric key from creation to destruction (FIPS region)', () => {
   it('DescribeKey follows the SDK model: Type is the compliance class, Origin, ResourceId', async () => {
     const r = await hk('DescribeKey', { KeyId: keyId });
     expect(checkAgainstSdkResponse('DescribeKey', r)).toEqual([]);
-    expect(r.KeyMetadata).toMatchObject({ KeyId: keyId, KeyState: 'Enabled', Type: 2, Origin: 'TENCENT_KMS', Owner: 'user', CreatorUin: Number(ROOT.uin), ResourceId: `creatorUin/${ROOT.uin}/${keyId}`, DeletionDate: 0, KeyRotationEnabled: false });
+    expect(r.KeyMetadata).toMatchObject({
+      KeyId: keyId,
+      KeyState: 'Enabled',
+      Type: 2,
+      Origin: 'TENCENT_KMS',
+      Owner: 'user',
+      CreatorUin: Number(ROOT.uin),
+      ResourceId: `creatorUin/${ROOT.uin}/${keyId}`,
+      DeletionDate: 0,
+      KeyRotationEnabled: false,
+    });
   });
 
   it('renames and re-describes it', async () => {
@@ -230,7 +247,15 @@ describe('token and database stay consistent', () => {
   it('destroys token objects left by a create that crashed before its metadata committed', async () => {
     const orphan = { keyId: randomUUID(), version: 1 };
     await server.services.token.generate(orphan, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
-    const status = JSON.parse((await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'token', 'status', '--json'], { cwd: REPO, encoding: 'utf8', env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv } })).stdout);
+    const status = JSON.parse(
+      (
+        await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'token', 'status', '--json'], {
+          cwd: REPO,
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv },
+        })
+      ).stdout,
+    );
     expect(status.reconciliation.orphanObjectsDestroyed).toEqual([`${orphan.keyId}/v1`]);
     const r = await server.services.jobs.reconcile();
     expect(r.orphanObjectsDestroyed).toEqual([`${orphan.keyId}/v1`]);
@@ -253,7 +278,10 @@ describe('token and database stay consistent', () => {
 describe('the key counters behind TotalCount and CmkUserCount', () => {
   it('match a full count of the keys table after everything above', async () => {
     const db = server.services.db;
-    const counted = await db('keys').select('account_uin', 'region', 'state', 'key_usage', 'origin').count({ n: '*' }).groupBy('account_uin', 'region', 'state', 'key_usage', 'origin');
+    const counted = await db('keys')
+      .select('account_uin', 'region', 'state', 'key_usage', 'origin')
+      .count({ n: '*' })
+      .groupBy('account_uin', 'region', 'state', 'key_usage', 'origin');
     const kept = await db('key_counts').where('n', '!=', 0).select('account_uin', 'region', 'state', 'key_usage', 'origin', 'n');
     const norm = (rows: Array<Record<string, unknown>>) => rows.map((r) => `${r.account_uin}|${r.region}|${r.state}|${r.key_usage}|${r.origin}=${Number(r.n)}`).sort();
     expect(norm(kept)).toEqual(norm(counted));

@@ -145,6 +145,8 @@ describe('SM4 in the token (declared vendor mechanisms)', () => {
     const keyId = (await gz('CreateKey', { Alias: 'sm2-still-software', KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_SM2' })).KeyId as string;
     expect(await aliased!.services.token.exists({ keyId, version: 1 })).toBe(false);
     const sig = await gz('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'SM2DSA', Message: b64('m'), MessageType: 'RAW' });
-    expect((await gz('VerifyByAsymmetricKey', { KeyId: keyId, Algorithm: 'SM2DSA', Message: b64('m'), SignatureValue: sig.Signature, MessageType: 'RAW' })).SignatureValid).toBe(true);
+    expect((await gz('VerifyByAsymmetricKey', { KeyId: keyId, Algorithm: 'SM2DSA', Message: b64('m'), SignatureValue: sig.Signature, MessageType: 'RAW' })).SignatureValid).toBe(
+      true,
+    );
   });
 });

@@ -73,7 +73,10 @@ describe('PostQuantumCryptoEncrypt / Decrypt', () => {
     expect(d.KeyId).toBe(keyId);
     expect(unb64(d.PlainText)).toEqual(secret);
     // Each call is one audit event naming the key (Decrypt: the key inside the blob).
-    for (const [r, action] of [[e, 'PostQuantumCryptoEncrypt'], [d, 'PostQuantumCryptoDecrypt']] as const) {
+    for (const [r, action] of [
+      [e, 'PostQuantumCryptoEncrypt'],
+      [d, 'PostQuantumCryptoDecrypt'],
+    ] as const) {
       expect(await events(r.RequestId)).toMatchObject([{ eventName: action, result: 'Success', resourceName: keyId }]);
     }
     expect(server.logText()).not.toContain(b64(secret));
@@ -83,7 +86,11 @@ describe('PostQuantumCryptoEncrypt / Decrypt', () => {
     const keyId = await create(hk, 'pq-wrap', ENC);
     const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
     const e = await hk('PostQuantumCryptoEncrypt', { KeyId: keyId, PlainText: b64('wrapped') });
-    const d = await hk('PostQuantumCryptoDecrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionPublicKey: publicKey.export({ type: 'spki', format: 'pem' }), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
+    const d = await hk('PostQuantumCryptoDecrypt', {
+      CiphertextBlob: e.CiphertextBlob,
+      EncryptionPublicKey: publicKey.export({ type: 'spki', format: 'pem' }),
+      EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+    });
     expect(crypto.privateDecrypt({ key: privateKey, oaepHash: 'sha256', padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, unb64(d.PlainText)).toString()).toBe('wrapped');
   });
 
@@ -156,7 +163,11 @@ describe('PostQuantumCryptoSign / Verify (ML-DSA-65)', () => {
     const tampered = Buffer.from(sig);
     tampered[10] ^= 1;
     expect((await call('PostQuantumCryptoVerify', { KeyId: keyId, Message: b64(message), SignatureValue: tampered.toString('base64') })).SignatureValid).toBe(false);
-    for (const [r, action] of [[s, 'PostQuantumCryptoSign'], [v, 'PostQuantumCryptoVerify'], [pk, 'GetPublicKey']] as const) {
+    for (const [r, action] of [
+      [s, 'PostQuantumCryptoSign'],
+      [v, 'PostQuantumCryptoVerify'],
+      [pk, 'GetPublicKey'],
+    ] as const) {
       expect(await events(r.RequestId)).toMatchObject([{ eventName: action, result: 'Success', resourceName: keyId }]);
     }
   });
@@ -183,7 +194,11 @@ describe('CAM: resource-level on the key (seed 004), Decrypt on the key inside t
     const resource = (k: string) => `qcs::kms:ap-hongkong:uin/${ROOT.uin}:key/creatorUin/${ROOT.uin}/${k}`;
     const s = server.services;
     await s.identities.createUser(ROOT.uin, 'pq-user');
-    await s.access.createPolicy(ROOT.uin, 'pq-policy', JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:PostQuantumCrypto*'], resource: [resource(a)] }] }));
+    await s.access.createPolicy(
+      ROOT.uin,
+      'pq-policy',
+      JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:PostQuantumCrypto*'], resource: [resource(a)] }] }),
+    );
     await s.access.attach(ROOT.uin, 'pq-policy', 'pq-user');
     const cred = await s.identities.createCredential(ROOT.uin, 'pq-user');
     const sub = cnKmsClient({ endpoint: server.endpoint, secretId: cred.secretId, secretKey: cred.secretKey, region: 'ap-hongkong' });

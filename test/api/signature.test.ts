@@ -3,7 +3,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { kms as cnKms } from 'tencentcloud-sdk-nodejs/tencentcloud/services/kms/index.js';
 import {
-  ApiRequestError,
+  type ApiRequestError,
   InvalidAuthorizationError,
   InvalidParameterError,
   InvalidParameterValueError,
@@ -29,10 +29,7 @@ interface IntlSdk {
   Credential: new (secretId: string, secretKey: string, token?: string) => object;
   HttpProfile: new () => { endpoint: string | null; protocol: string; reqMethod: string };
   ClientProfile: new (signMethod?: string, httpProfile?: object) => object;
-  Client: new (credential: object, region: string, profile: object) => Record<
-    string,
-    (req: object, cb: (err: unknown, resp: unknown) => void) => void
-  >;
+  Client: new (credential: object, region: string, profile: object) => Record<string, (req: object, cb: (err: unknown, resp: unknown) => void) => void>;
   Models: Record<string, new () => object>;
 }
 const require = createRequire(import.meta.url);
@@ -110,11 +107,7 @@ function intlClient(signMethod: SignMethod | undefined, reqMethod: 'POST' | 'GET
   http.endpoint = server.endpoint;
   http.protocol = 'http://';
   http.reqMethod = reqMethod;
-  return new intl.Client(
-    new intl.Credential(SECRET_ID, SECRET_KEY, options.token),
-    REGION,
-    new intl.ClientProfile(signMethod, http),
-  );
+  return new intl.Client(new intl.Credential(SECRET_ID, SECRET_KEY, options.token), REGION, new intl.ClientProfile(signMethod, http));
 }
 
 function callCn(signMethod: SignMethod, reqMethod: 'POST' | 'GET', action: Action, options: CallOptions = {}) {
@@ -126,17 +119,11 @@ function callCn(signMethod: SignMethod, reqMethod: 'POST' | 'GET', action: Actio
 function callIntl(signMethod: SignMethod | undefined, reqMethod: 'POST' | 'GET', action: Action, options: CallOptions = {}) {
   const client = intlClient(signMethod, reqMethod, options);
   const req = Object.assign(new intl.Models[`${action}Request`](), structuredClone(REQUESTS[action]));
-  return new Promise((resolve, reject) =>
-    client[action](req, (err, resp) => (err ? reject(err) : resolve(resp))),
-  );
+  return new Promise((resolve, reject) => client[action](req, (err, resp) => (err ? reject(err) : resolve(resp))));
 }
 
 function send(sdk: Sdk, signMethod: SignMethod | undefined, reqMethod: 'POST' | 'GET', action: Action, options: CallOptions = {}) {
-  return server.capture(() =>
-    sdk === 'cn'
-      ? callCn(signMethod ?? 'TC3-HMAC-SHA256', reqMethod, action, options)
-      : callIntl(signMethod, reqMethod, action, options),
-  );
+  return server.capture(() => (sdk === 'cn' ? callCn(signMethod ?? 'TC3-HMAC-SHA256', reqMethod, action, options) : callIntl(signMethod, reqMethod, action, options)));
 }
 
 // What flattening does to values: every leaf becomes text.
@@ -262,9 +249,7 @@ describe('requests signed by the official Node SDKs are accepted', () => {
     http.endpoint = server.endpoint;
     http.protocol = 'http://';
     const client = new intl.Client(new intl.Credential(SECRET_ID, SECRET_KEY), '', new intl.ClientProfile('TC3-HMAC-SHA256', http));
-    const raw = await server.capture(
-      () => new Promise((resolve, reject) => client.DescribeKeys({}, (err, resp) => (err ? reject(err) : resolve(resp)))),
-    );
+    const raw = await server.capture(() => new Promise((resolve, reject) => client.DescribeKeys({}, (err, resp) => (err ? reject(err) : resolve(resp)))));
     expect(header(raw, 'x-tc-region')).toBe('null');
     const request = parseApiRequest(raw);
     expect(request.region).toBeUndefined();
@@ -302,11 +287,7 @@ describe('TC3-HMAC-SHA256 rejections', () => {
 
   it('a wrong secret key fails with AuthFailure.SignatureFailure', () => {
     const request = parseApiRequest(post);
-    expectRejected(
-      () => authenticateRequest(request, 'not-the-key', new NonceCache(), nowFor(request)),
-      SignatureFailureError,
-      'AuthFailure.SignatureFailure',
-    );
+    expectRejected(() => authenticateRequest(request, 'not-the-key', new NonceCache(), nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
   });
 
   it('a signing key kept between requests (DerivedKeyMemo) verifies exactly as a fresh derivation, per scope, bounded, wiped', () => {
@@ -427,11 +408,7 @@ describe('TC3-HMAC-SHA256 rejections', () => {
   });
 
   it('a missing Authorization header is MissingParameter; SKIP or another scheme is InvalidAuthorization', () => {
-    const missing = expectRejected(
-      () => parseApiRequest(withHeaders(post, { authorization: undefined })),
-      MissingParameterError,
-      'MissingParameter',
-    );
+    const missing = expectRejected(() => parseApiRequest(withHeaders(post, { authorization: undefined })), MissingParameterError, 'MissingParameter');
     expect((missing as MissingParameterError).parameter).toBe('Authorization');
     for (const value of [
       'SKIP',
@@ -441,67 +418,39 @@ describe('TC3-HMAC-SHA256 rejections', () => {
       `TC3-HMAC-SHA256 Credential=${SECRET_ID}/2023-11-14/kms/tc3_request, SignedHeaders=host, Signature=${'a'.repeat(64)}`,
       `TC3-HMAC-SHA256 Credential=${SECRET_ID}/2023-11-14/kms/tc3_request, SignedHeaders=content-type;host, Signature=${'A'.repeat(64)}`,
     ]) {
-      expectRejected(
-        () => parseApiRequest(withHeaders(post, { authorization: value })),
-        InvalidAuthorizationError,
-        'AuthFailure.InvalidAuthorization',
-      );
+      expectRejected(() => parseApiRequest(withHeaders(post, { authorization: value })), InvalidAuthorizationError, 'AuthFailure.InvalidAuthorization');
     }
   });
 
   it('missing X-TC-Action / X-TC-Version / X-TC-Timestamp are MissingParameter', () => {
     for (const name of ['X-TC-Action', 'X-TC-Version', 'X-TC-Timestamp']) {
-      const error = expectRejected(
-        () => parseApiRequest(withHeaders(post, { [name]: undefined })),
-        MissingParameterError,
-        'MissingParameter',
-      );
+      const error = expectRejected(() => parseApiRequest(withHeaders(post, { [name]: undefined })), MissingParameterError, 'MissingParameter');
       expect(error.message).toContain(name);
     }
-    expectRejected(
-      () => parseApiRequest(withHeaders(post, { 'x-tc-timestamp': '17e8' })),
-      InvalidParameterValueError,
-      'InvalidParameterValue',
-    );
+    expectRejected(() => parseApiRequest(withHeaders(post, { 'x-tc-timestamp': '17e8' })), InvalidParameterValueError, 'InvalidParameterValue');
   });
 
   it('malformed JSON or a non-object body is InvalidParameter', () => {
     for (const body of ['{"KeyIds":', '["a"]', 'null', '\u00ff']) {
-      expectRejected(
-        () => parseApiRequest({ ...post, rawBody: Buffer.from(body, body === '\u00ff' ? 'latin1' : 'utf8') }),
-        InvalidParameterError,
-        'InvalidParameter',
-      );
+      expectRejected(() => parseApiRequest({ ...post, rawBody: Buffer.from(body, body === '\u00ff' ? 'latin1' : 'utf8') }), InvalidParameterError, 'InvalidParameter');
     }
   });
 
   it('a POST that is neither JSON nor form-encoded is UnsupportedProtocol, as is a method other than GET/POST', () => {
     for (const type of ['text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded']) {
-      expectRejected(
-        () => parseApiRequest(withHeaders(post, { 'content-type': type })),
-        UnsupportedProtocolError,
-        'UnsupportedProtocol',
-      );
+      expectRejected(() => parseApiRequest(withHeaders(post, { 'content-type': type })), UnsupportedProtocolError, 'UnsupportedProtocol');
     }
     expectRejected(() => parseApiRequest({ ...post, method: 'PUT' }), UnsupportedProtocolError, 'UnsupportedProtocol');
   });
 
   it('unsigned payloads (X-TC-Content-SHA256: UNSIGNED-PAYLOAD) are refused', () => {
-    expectRejected(
-      () => parseApiRequest(withHeaders(post, { 'x-tc-content-sha256': 'UNSIGNED-PAYLOAD' })),
-      SignatureFailureError,
-      'AuthFailure.SignatureFailure',
-    );
+    expectRejected(() => parseApiRequest(withHeaders(post, { 'x-tc-content-sha256': 'UNSIGNED-PAYLOAD' })), SignatureFailureError, 'AuthFailure.SignatureFailure');
   });
 
   it('error messages never echo the signature', () => {
     const signature = header(post, 'authorization').split('Signature=')[1];
     const request = parseApiRequest(withBody(post, (b) => b.replace(K1, K2)));
-    const error = expectRejected(
-      () => authenticateRequest(request, SECRET_KEY, new NonceCache(), nowFor(request)),
-      SignatureFailureError,
-      'AuthFailure.SignatureFailure',
-    );
+    const error = expectRejected(() => authenticateRequest(request, SECRET_KEY, new NonceCache(), nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
     expect(error.message).not.toContain(signature);
   });
 });
@@ -517,11 +466,7 @@ describe('signature v1 (HmacSHA1 / HmacSHA256) rejections', () => {
   it('a wrong secret key fails with AuthFailure.SignatureFailure', () => {
     const request = parseApiRequest(post);
     expect(verifySignature(request, 'not-the-key')).toBe(false);
-    expectRejected(
-      () => authenticateRequest(request, 'not-the-key', new NonceCache(), nowFor(request)),
-      SignatureFailureError,
-      'AuthFailure.SignatureFailure',
-    );
+    expectRejected(() => authenticateRequest(request, 'not-the-key', new NonceCache(), nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
   });
 
   it('every parameter, common or business, is signed', () => {
@@ -554,11 +499,7 @@ describe('signature v1 (HmacSHA1 / HmacSHA256) rejections', () => {
     const cache = new NonceCache();
     const now = nowFor(request);
     authenticateRequest(request, SECRET_KEY, cache, now);
-    expectRejected(
-      () => authenticateRequest(parseApiRequest(post), SECRET_KEY, cache, now + 1000),
-      ReplayedRequestError,
-      'AuthFailure.SignatureFailure',
-    );
+    expectRejected(() => authenticateRequest(parseApiRequest(post), SECRET_KEY, cache, now + 1000), ReplayedRequestError, 'AuthFailure.SignatureFailure');
     // A forged copy must not burn the nonce: recording happens only after the signature holds.
     const fresh = new NonceCache();
     expect(() => authenticateRequest(request, 'not-the-key', fresh, now)).toThrow(SignatureFailureError);
@@ -568,28 +509,24 @@ describe('signature v1 (HmacSHA1 / HmacSHA256) rejections', () => {
 
   it('a timestamp more than 300 s from server time fails with AuthFailure.SignatureExpire', () => {
     const request = parseApiRequest(get);
-    expectRejected(
-      () => authenticateRequest(request, SECRET_KEY, new NonceCache(), (request.timestamp + 301) * 1000),
-      SignatureExpireError,
-      'AuthFailure.SignatureExpire',
-    );
+    expectRejected(() => authenticateRequest(request, SECRET_KEY, new NonceCache(), (request.timestamp + 301) * 1000), SignatureExpireError, 'AuthFailure.SignatureExpire');
   });
 
   it('missing Signature or other common fields are MissingParameter', () => {
     for (const name of ['Signature', 'Action', 'Version', 'Timestamp', 'Nonce', 'SecretId']) {
-      const stripped = withBody(post, (b) => b.split('&').filter((pair) => !pair.startsWith(`${name}=`)).join('&'));
+      const stripped = withBody(post, (b) =>
+        b
+          .split('&')
+          .filter((pair) => !pair.startsWith(`${name}=`))
+          .join('&'),
+      );
       const error = expectRejected(() => parseApiRequest(stripped), MissingParameterError, 'MissingParameter');
       expect((error as MissingParameterError).parameter).toBe(name);
     }
   });
 
   it('malformed form data is InvalidParameter; an unknown SignatureMethod is InvalidParameterValue', () => {
-    for (const edit of [
-      (b: string) => `${b}&Broken`,
-      (b: string) => `${b}&X=%zz`,
-      (b: string) => `${b}&Region=ap-beijing`,
-      (b: string) => `${b}&KeyIds.1=x`,
-    ]) {
+    for (const edit of [(b: string) => `${b}&Broken`, (b: string) => `${b}&X=%zz`, (b: string) => `${b}&Region=ap-beijing`, (b: string) => `${b}&KeyIds.1=x`]) {
       expectRejected(() => parseApiRequest(withBody(post, edit)), InvalidParameterError, 'InvalidParameter');
     }
     expectRejected(
@@ -600,11 +537,7 @@ describe('signature v1 (HmacSHA1 / HmacSHA256) rejections', () => {
   });
 
   it('a POST with an unsupported Content-Type is UnsupportedProtocol', () => {
-    expectRejected(
-      () => parseApiRequest(withHeaders(post, { 'content-type': 'application/xml' })),
-      UnsupportedProtocolError,
-      'UnsupportedProtocol',
-    );
+    expectRejected(() => parseApiRequest(withHeaders(post, { 'content-type': 'application/xml' })), UnsupportedProtocolError, 'UnsupportedProtocol');
   });
 
   it('decoded values, not their escapes, are signed (space, +, &, =, /, %, non-ASCII)', () => {
@@ -650,9 +583,7 @@ describe('known-answer vectors (docs/contract/protocol.md#tc3, docs/contract/pro
   });
 
   it('TC3 GET', () => {
-    const request = parseApiRequest(
-      tc3('kms.tencentcloudapi.com', 'kms', 'fea7f0fb7929e5ab91eaf7fc6662918ed9bb2433642b745a9f1b8e512364b1cd', 'GET'),
-    );
+    const request = parseApiRequest(tc3('kms.tencentcloudapi.com', 'kms', 'fea7f0fb7929e5ab91eaf7fc6662918ed9bb2433642b745a9f1b8e512364b1cd', 'GET'));
     expect(request.params).toEqual({ KeyId: K1, Plaintext: 'aGVsbG8gd29ybGQ=' });
     expect(verifySignature(request, SECRET_KEY)).toBe(true);
   });
@@ -695,7 +626,9 @@ describe('clients that sign more headers than the SDKs (signature v3 doc example
     const body = JSON.stringify({ KeyIds: [K1] });
     const timestamp = 1700000000;
     const canonical = [
-      'POST', '/', '',
+      'POST',
+      '/',
+      '',
       `content-type:application/json; charset=utf-8\nhost:kms.tencentcloudapi.com\nx-tc-action:${action.toLowerCase()}\n`,
       'content-type;host;x-tc-action',
       sha256(body),

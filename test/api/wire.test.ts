@@ -186,7 +186,12 @@ describe('hand-signed rejections, each with its code and the standard envelope',
   });
 
   it('a v1 request replayed inside the window → AuthFailure.SignatureFailure', async () => {
-    const form = v1Form({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, params: { Action: 'GetRegions', Version: '2019-01-18', Region: 'ap-hongkong' } });
+    const form = v1Form({
+      host: server.endpoint,
+      secretId: ROOT.secretId,
+      secretKey: ROOT.secretKey,
+      params: { Action: 'GetRegions', Version: '2019-01-18', Region: 'ap-hongkong' },
+    });
     const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
     const first = await postRaw(url(), headers, form);
     expect(first.json.Response.Regions).toHaveLength(5);
@@ -196,7 +201,13 @@ describe('hand-signed rejections, each with its code and the standard envelope',
 
   it('v1 HmacSHA1 and HmacSHA256 hand-signed forms are accepted', async () => {
     for (const method of ['HmacSHA1', 'HmacSHA256'] as const) {
-      const form = v1Form({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, method, params: { Action: 'ListAlgorithms', Version: '2019-01-18', Region: 'ap-singapore' } });
+      const form = v1Form({
+        host: server.endpoint,
+        secretId: ROOT.secretId,
+        secretKey: ROOT.secretKey,
+        method,
+        params: { Action: 'ListAlgorithms', Version: '2019-01-18', Region: 'ap-singapore' },
+      });
       const r = await postRaw(url(), { 'Content-Type': 'application/x-www-form-urlencoded' }, form);
       expect(r.json.Response.SymmetricAlgorithms, method).toEqual([{ KeyUsage: 'ENCRYPT_DECRYPT', Algorithm: 'AES_256' }]);
     }
@@ -290,7 +301,29 @@ describe('HTTPS listener', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-tls-'));
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'pipe' },
+    );
     const tls = await startTestServer({ KMS_TLS_CERT_FILE: cert, KMS_TLS_KEY_FILE: key, KMS_TLS_PORT: '0' }, server);
     try {
       const endpoint = tls.httpsUrl!.replace('https://', '');
@@ -301,7 +334,12 @@ describe('HTTPS listener', () => {
           profile: { httpProfile: { endpoint: process.env.EP, protocol: 'https://' } } });
         c.GetRegions({}).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e.code || e.message); process.exit(1); });`;
       // Asynchronously: the server answering it runs in this process.
-      const r = await promisify(execFile)(process.execPath, ['-e', script], { cwd: REPO, encoding: 'utf8', env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: cert, SID: ROOT.secretId, SKEY: ROOT.secretKey, EP: endpoint }, timeout: 30_000 });
+      const r = await promisify(execFile)(process.execPath, ['-e', script], {
+        cwd: REPO,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: cert, SID: ROOT.secretId, SKEY: ROOT.secretKey, EP: endpoint },
+        timeout: 30_000,
+      });
       expect(r.stderr).toBe('');
       expect(JSON.parse(r.stdout).Regions).toHaveLength(5);
     } finally {

@@ -394,7 +394,7 @@ describe('scheduled deletion', () => {
 });
 
 describe('event history', () => {
-  it('shows the last 7 days of events, the console\'s calls among them, filtered and expandable', async () => {
+  it("shows the last 7 days of events, the console's calls among them, filtered and expandable", async () => {
     await page.goto(`${base}/console/audit`);
     const today = new Date().toISOString().slice(0, 10);
     expect(await page.inputValue('#filter-end')).toBe(today);
@@ -435,7 +435,10 @@ describe('a sub-account acts with exactly its own permissions', () => {
   });
 
   it('a read-only user lists keys but is refused creating one, with the CAM error shown', async () => {
-    const p = await context.browser()!.newContext().then((c) => c.newPage());
+    const p = await context
+      .browser()!
+      .newContext()
+      .then((c) => c.newPage());
     try {
       await signInWithKey(p, base, reader.secretId, reader.secretKey);
       await p.goto(`${base}/console/keys?region=${HK}`);
@@ -448,7 +451,7 @@ describe('a sub-account acts with exactly its own permissions', () => {
       expect(error).toContain('AuthFailure.UnauthorizedOperation');
       expect(error).toContain('kms:CreateKey');
       await shot(p, '18-subaccount-denied');
-      expect(((await hk('ListKeyDetail', { SearchKeyAlias: 'not-allowed', KeyUsage: 'ALL' })).TotalCount)).toBe(0);
+      expect((await hk('ListKeyDetail', { SearchKeyAlias: 'not-allowed', KeyUsage: 'ALL' })).TotalCount).toBe(0);
       await p.goto(`${base}/console/alarms`);
       const denied = await p.locator('.flash.error').textContent();
       expect(denied).toContain('AuthFailure.UnauthorizedOperation');
@@ -459,7 +462,10 @@ describe('a sub-account acts with exactly its own permissions', () => {
   });
 
   it('a user without policies sees the denial of the list itself', async () => {
-    const p = await context.browser()!.newContext().then((c) => c.newPage());
+    const p = await context
+      .browser()!
+      .newContext()
+      .then((c) => c.newPage());
     try {
       await signInWithKey(p, base, nobody.secretId, nobody.secretKey);
       const error = await p.locator('.flash.error').first().textContent();

@@ -66,7 +66,7 @@ async function getParameters(keyId: string, region: string, algorithm: string): 
 async function upload(file: string, token?: string): Promise<void> {
   await page.setInputFiles('#material-file', file);
   // Runs in the browser: its globals are not Node's, so they are reached through globalThis.
-  await page.waitForFunction(() => ((globalThis as unknown as { document: { getElementById(id: string): { value: string } } }).document.getElementById('material').value.length > 0));
+  await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { value: string } } }).document.getElementById('material').value.length > 0);
   if (token !== undefined) await page.fill('#import-token', token);
   await page.click('#import-submit');
 }

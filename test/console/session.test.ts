@@ -98,7 +98,12 @@ describe('console passwords', () => {
 
   it('records sign-ins, failed ones too, in the audit trail', async () => {
     const events = await server.services.auditRepo.query({ accountUin: ROOT.uin, eventName: 'ConsoleLogin', limit: 10 });
-    expect(events.filter((e) => e.result === 'Success').map((e) => e.userName).sort()).toEqual(['carol', 'root']);
+    expect(
+      events
+        .filter((e) => e.result === 'Success')
+        .map((e) => e.userName)
+        .sort(),
+    ).toEqual(['carol', 'root']);
     expect(events.some((e) => e.result === 'Fail' && e.userName === 'root')).toBe(true);
   });
 });
@@ -144,7 +149,11 @@ describe('forged requests', () => {
     const noToken = await page.request.post(`${base}/console/keys/create`, { form: { region: 'ap-hongkong', Alias: 'forged-1', Type: '1' }, maxRedirects: 0 });
     expect(noToken.status()).toBe(403);
     const csrf = await page.locator('input[name=_csrf]').first().inputValue();
-    const crossOrigin = await page.request.post(`${base}/console/keys/create`, { form: { _csrf: csrf, region: 'ap-hongkong', Alias: 'forged-2', Type: '1' }, headers: { Origin: 'http://evil.example' }, maxRedirects: 0 });
+    const crossOrigin = await page.request.post(`${base}/console/keys/create`, {
+      form: { _csrf: csrf, region: 'ap-hongkong', Alias: 'forged-2', Type: '1' },
+      headers: { Origin: 'http://evil.example' },
+      maxRedirects: 0,
+    });
     expect(crossOrigin.status()).toBe(403);
     const ok = await page.request.post(`${base}/console/keys/create`, { form: { _csrf: csrf, region: 'ap-hongkong', Alias: 'genuine', Type: '1' }, maxRedirects: 0 });
     expect(ok.status()).toBe(303);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -45,7 +45,9 @@ export async function startTestServer(env: Record<string, string> = {}, share?: 
     pg?.release();
     throw err;
   }
-  const tokenEnv = share ? tokenEnvOf.get(share)! : (Object.fromEntries(Object.entries(token!.env).filter(([k]) => k.startsWith('KMS_PKCS11') || k === 'KMS_HSM_PROFILE' || k === 'SOFTHSM2_CONF')) as Record<string, string>);
+  const tokenEnv = share
+    ? tokenEnvOf.get(share)!
+    : (Object.fromEntries(Object.entries(token!.env).filter(([k]) => k.startsWith('KMS_PKCS11') || k === 'KMS_HSM_PROFILE' || k === 'SOFTHSM2_CONF')) as Record<string, string>);
   const base = {
     ...(databaseUrl ? { KMS_DATABASE_URL: databaseUrl } : {}),
     KMS_DATA_DIR: dataDir,
@@ -86,7 +88,11 @@ async function launch(env: Record<string, string>, base: Record<string, string>,
     tokenEnv,
     endpoint: running.url.replace('http://', ''),
     logText: () => text,
-    logLines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    logLines: () =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     restart: async (more = {}) => {
       await running.close();
       return launch({ ...base, ...more }, base, tokenEnv, cleanup);

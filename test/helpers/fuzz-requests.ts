@@ -15,7 +15,8 @@ import { tc3Headers } from './tc-sign.js';
 // validation refuses it. Requests with a bad signature may carry real ids: they must be refused.
 
 /** Read-only actions: may run with real keys. Everything else is treated as state-changing. */
-const READ_ONLY = /^(Describe|List|Get(?!ParametersForImport)|Encrypt$|Decrypt$|ReEncrypt$|GenerateDataKey$|GenerateRandom$|SignByAsymmetricKey$|VerifyByAsymmetricKey$|AsymmetricRsaDecrypt$|AsymmetricSm2Decrypt$|PostQuantumCrypto(Encrypt|Decrypt|Sign|Verify)$|EncryptByWhiteBox$)/;
+const READ_ONLY =
+  /^(Describe|List|Get(?!ParametersForImport)|Encrypt$|Decrypt$|ReEncrypt$|GenerateDataKey$|GenerateRandom$|SignByAsymmetricKey$|VerifyByAsymmetricKey$|AsymmetricRsaDecrypt$|AsymmetricSm2Decrypt$|PostQuantumCrypto(Encrypt|Decrypt|Sign|Verify)$|EncryptByWhiteBox$)/;
 
 export function isReadOnlyAction(action: string): boolean {
   return READ_ONLY.test(action);
@@ -154,9 +155,38 @@ function nestedObjects(depth: number): unknown {
 }
 
 const ODD_STRINGS = [
-  '', ' ', '\u0000', '\uD800', '\uDFFF', '\uD83D', '\u202E', '\uFEFF', 'é', 'é', '\u0301'.repeat(64), 'ｋｅｙ', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
-  '\r\n\r\nX: y', '%00', '%', '../../etc/passwd', "' OR 1=1 --", '"; DROP TABLE keys; --', '${jndi:ldap://x}', '<script>',
-  '__proto__', 'constructor', 'null', 'undefined', 'NaN', 'true', '-1', '1e309', '0x10', '０', '٣',
+  '',
+  ' ',
+  '\u0000',
+  '\uD800',
+  '\uDFFF',
+  '\uD83D',
+  '\u202E',
+  '\uFEFF',
+  'é',
+  'é',
+  '\u0301'.repeat(64),
+  'ｋｅｙ',
+  '𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+  '\r\n\r\nX: y',
+  '%00',
+  '%',
+  '../../etc/passwd',
+  "' OR 1=1 --",
+  '"; DROP TABLE keys; --',
+  `$${'{'}jndi:ldap://x}`,
+  '<script>',
+  '__proto__',
+  'constructor',
+  'null',
+  'undefined',
+  'NaN',
+  'true',
+  '-1',
+  '1e309',
+  '0x10',
+  '０',
+  '٣',
 ];
 const BAD_BASE64 = ['=', '==', '====', 'a', 'ab', 'abc', 'YQ', 'YQ=', 'Y===', '!!!!', 'YW Jj', 'YWJj\n', '-_-_', 'Zm9v\u0000', 'Zm9v====', '=Zm9v', 'Zm9v YmFy'];
 const ODD_NUMBERS = [-1, 0, -0, 1.5, -(2 ** 31), 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 53 + 2, -(2 ** 63), 2 ** 64, 1e21, 1e308, -1e308, 5e-324, Number.MAX_SAFE_INTEGER];
@@ -166,7 +196,14 @@ export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 15, arbitrary: fc.constantFrom(...ODD_STRINGS) },
   { weight: 15, arbitrary: fc.constantFrom(...BAD_BASE64) },
   { weight: 15, arbitrary: fc.constantFrom(...ODD_NUMBERS) },
-  { weight: 10, arbitrary: fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map((n) => Number(n))) },
+  {
+    weight: 10,
+    arbitrary: fc.oneof(
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map((n) => Number(n)),
+    ),
+  },
   { weight: 10, arbitrary: fc.constantFrom(null, true, false, [], {}, [null], [''], { '': '' }, { __proto__: null, constructor: 1 }) },
   { weight: 15, arbitrary: fc.string({ unit: 'binary', maxLength: 48 }) },
   { weight: 5, arbitrary: fc.string({ unit: 'grapheme', maxLength: 24 }) },
@@ -223,7 +260,7 @@ function buildParams(action: string, t: FuzzTarget, region: string, realIdsAllow
     Object.fromEntries(fields.map((f) => [f.name, fc.option(validValue(f, t, region, realIds), { nil: undefined, freq: f.optional ? 2 : 12 })])),
   ) as fc.Arbitrary<Record<string, unknown>>;
   const names = [...fields.map((f) => f.name), 'Unknown', '__proto__', 'constructor', 'keyid', 'KeyId ', ''];
-  const change = fc.record({ name: fc.constantFrom(...names), op: fc.constantFrom('hostile', 'hostile', 'hostile', 'wrongType', 'delete', 'array') , value: hostileValue });
+  const change = fc.record({ name: fc.constantFrom(...names), op: fc.constantFrom('hostile', 'hostile', 'hostile', 'wrongType', 'delete', 'array'), value: hostileValue });
   return fc.tuple(base, fc.array(change, { minLength: 1, maxLength: 3 }), fc.nat()).map(([p, changes, pick]) => {
     const params: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(p)) if (v !== undefined) params[k] = v;
@@ -317,11 +354,20 @@ const BAD_CONTENT_TYPES = ['', 'text/plain', 'application/xml', 'multipart/form-
 /** One arbitrary over every family; `action` drawn from the schema table. */
 export function fuzzCase(t: FuzzTarget): fc.Arbitrary<FuzzCase> {
   const actions = [...KMS_ACTIONS];
-  const region = fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...t.regions) }, { weight: 1, arbitrary: fc.constantFrom('', 'ap-nowhere', 'AP-HONGKONG', 'null', ' ap-hongkong') });
+  const region = fc.oneof(
+    { weight: 8, arbitrary: fc.constantFrom(...t.regions) },
+    { weight: 1, arbitrary: fc.constantFrom('', 'ap-nowhere', 'AP-HONGKONG', 'null', ' ap-hongkong') },
+  );
   const action = fc.constantFrom(...actions);
 
   const params: fc.Arbitrary<FuzzCase> = fc.tuple(action, region).chain(([a, r]) =>
-    paramsFor(a, t, r, false).map(({ params: p, what }) => ({ family: 'params' as const, action: a, what: `${r} ${what}`, maySucceed: true, request: signedPost(t, a, r || undefined, JSON.stringify(p)) })),
+    paramsFor(a, t, r, false).map(({ params: p, what }) => ({
+      family: 'params' as const,
+      action: a,
+      what: `${r} ${what}`,
+      maySucceed: true,
+      request: signedPost(t, a, r || undefined, JSON.stringify(p)),
+    })),
   );
 
   const json: fc.Arbitrary<FuzzCase> = fc.tuple(action, fc.constantFrom(...t.regions)).chain(([a, r]) =>
@@ -330,7 +376,13 @@ export function fuzzCase(t: FuzzTarget): fc.Arbitrary<FuzzCase> {
       // the last of duplicated names wins: a forced wrong type stays wrong
       const dup = victim ?? { name: Object.keys(p)[0] ?? 'KeyId', wrong: value };
       const body = which === BAD_BODIES.length ? withDuplicate(p, dup.name, dup.wrong) : BAD_BODIES[which]!(safe);
-      return { family: 'json' as const, action: a, what: which === BAD_BODIES.length ? `duplicate ${dup.name}` : `bad body #${which}`, maySucceed: true, request: signedPost(t, a, r, body) };
+      return {
+        family: 'json' as const,
+        action: a,
+        what: which === BAD_BODIES.length ? `duplicate ${dup.name}` : `bad body #${which}`,
+        maySucceed: true,
+        request: signedPost(t, a, r, body),
+      };
     }),
   );
 
@@ -340,7 +392,13 @@ export function fuzzCase(t: FuzzTarget): fc.Arbitrary<FuzzCase> {
       // Flat forms carry text: a forced wrong type (`Alias: 0`) would read as a valid "0". A
       // nested name under the victim makes it a container, which no scalar field accepts.
       if (victim) entries.push([`${victim.name}.0.x`, 'y']);
-      return { family: 'flat' as const, action: a, what: `${kind} ${what}`, maySucceed: true, request: kind === 'get' ? signedGet(t, a, r, entries) : v1Request(t, a, r, entries, kind) };
+      return {
+        family: 'flat' as const,
+        action: a,
+        what: `${kind} ${what}`,
+        maySucceed: true,
+        request: kind === 'get' ? signedGet(t, a, r, entries) : v1Request(t, a, r, entries, kind),
+      };
     }),
   );
 
@@ -352,25 +410,79 @@ export function fuzzCase(t: FuzzTarget): fc.Arbitrary<FuzzCase> {
       let what: string;
       const now = Math.floor(Date.now() / 1000);
       switch (kind) {
-        case 0: what = 'no Authorization'; request = { method: 'POST', headers: withoutAuth(tc3Headers(base)), body }; break;
-        case 1: what = 'Authorization junk'; request = { method: 'POST', headers: { ...tc3Headers(base), Authorization: junk }, body }; break;
-        case 2: what = 'wrong secret key'; request = { method: 'POST', headers: tc3Headers({ ...base, secretKey: `${t.secretKey}x` }), body }; break;
-        case 3: what = 'unknown SecretId'; request = { method: 'POST', headers: tc3Headers({ ...base, secretId: `AKID${randomUUID().replace(/-/g, '')}` }), body }; break;
-        case 4: what = 'expired timestamp'; request = { method: 'POST', headers: tc3Headers({ ...base, timestamp: now - 3600 }), body }; break;
-        case 5: what = 'future timestamp'; request = { method: 'POST', headers: tc3Headers({ ...base, timestamp: now + 3600 }), body }; break;
-        case 6: what = 'body changed after signing'; request = { method: 'POST', headers: tc3Headers(base), body: `${body.slice(0, -1)},"X":1}`.replace('{,', '{') }; break;
-        case 7: what = 'Authorization SKIP'; request = { method: 'POST', headers: { ...tc3Headers(base), Authorization: 'SKIP' }, body }; break;
+        case 0:
+          what = 'no Authorization';
+          request = { method: 'POST', headers: withoutAuth(tc3Headers(base)), body };
+          break;
+        case 1:
+          what = 'Authorization junk';
+          request = { method: 'POST', headers: { ...tc3Headers(base), Authorization: junk }, body };
+          break;
+        case 2:
+          what = 'wrong secret key';
+          request = { method: 'POST', headers: tc3Headers({ ...base, secretKey: `${t.secretKey}x` }), body };
+          break;
+        case 3:
+          what = 'unknown SecretId';
+          request = { method: 'POST', headers: tc3Headers({ ...base, secretId: `AKID${randomUUID().replace(/-/g, '')}` }), body };
+          break;
+        case 4:
+          what = 'expired timestamp';
+          request = { method: 'POST', headers: tc3Headers({ ...base, timestamp: now - 3600 }), body };
+          break;
+        case 5:
+          what = 'future timestamp';
+          request = { method: 'POST', headers: tc3Headers({ ...base, timestamp: now + 3600 }), body };
+          break;
+        case 6:
+          what = 'body changed after signing';
+          request = { method: 'POST', headers: tc3Headers(base), body: `${body.slice(0, -1)},"X":1}`.replace('{,', '{') };
+          break;
+        case 7:
+          what = 'Authorization SKIP';
+          request = { method: 'POST', headers: { ...tc3Headers(base), Authorization: 'SKIP' }, body };
+          break;
         // HTTP strips a header value's spaces and tabs: a blank token is no token, so send one that survives.
-        case 8: what = 'X-TC-Token'; request = { method: 'POST', headers: tc3Headers({ ...base, extraHeaders: { 'X-TC-Token': junk.replace(/^[ \t]+|[ \t]+$/g, '') || 'tok' } }), body }; break;
-        case 9: what = 'signature flipped'; request = { method: 'POST', headers: flipSignature(tc3Headers(base)), body }; break;
-        case 10: what = 'scope date wrong'; request = { method: 'POST', headers: scopeDate(tc3Headers(base), '2001-01-01'), body }; break;
-        case 11: what = 'signed for another body'; request = { method: 'POST', headers: { ...tc3Headers(base), Authorization: tc3Headers({ ...base, body: `${body} ` }).Authorization! }, body }; break;
-        case 12: what = 'bad content type'; request = { method: 'POST', headers: tc3Headers({ ...base, contentType: BAD_CONTENT_TYPES[junk.length % BAD_CONTENT_TYPES.length] }), body }; break;
-        case 13: what = 'method'; request = { method: ['PUT', 'DELETE', 'PATCH', 'OPTIONS'][junk.length % 4]!, headers: tc3Headers(base), body }; break;
-        case 14: what = 'unknown action'; request = signedPost(t, `${a}X`, r, body); break;
-        case 15: what = 'unknown version'; request = { method: 'POST', headers: tc3Headers({ ...base, version: '2099-01-01' }), body }; break;
-        case 16: what = 'v1 bad signature'; request = v1Request(t, a, r, flatten(p), 'v1', `${t.secretKey}x`); break;
-        default: what = 'v1 unsigned'; request = v1Request(t, a, r, flatten(p), 'v1-nosig'); break;
+        case 8:
+          what = 'X-TC-Token';
+          request = { method: 'POST', headers: tc3Headers({ ...base, extraHeaders: { 'X-TC-Token': junk.replace(/^[ \t]+|[ \t]+$/g, '') || 'tok' } }), body };
+          break;
+        case 9:
+          what = 'signature flipped';
+          request = { method: 'POST', headers: flipSignature(tc3Headers(base)), body };
+          break;
+        case 10:
+          what = 'scope date wrong';
+          request = { method: 'POST', headers: scopeDate(tc3Headers(base), '2001-01-01'), body };
+          break;
+        case 11:
+          what = 'signed for another body';
+          request = { method: 'POST', headers: { ...tc3Headers(base), Authorization: tc3Headers({ ...base, body: `${body} ` }).Authorization! }, body };
+          break;
+        case 12:
+          what = 'bad content type';
+          request = { method: 'POST', headers: tc3Headers({ ...base, contentType: BAD_CONTENT_TYPES[junk.length % BAD_CONTENT_TYPES.length] }), body };
+          break;
+        case 13:
+          what = 'method';
+          request = { method: ['PUT', 'DELETE', 'PATCH', 'OPTIONS'][junk.length % 4]!, headers: tc3Headers(base), body };
+          break;
+        case 14:
+          what = 'unknown action';
+          request = signedPost(t, `${a}X`, r, body);
+          break;
+        case 15:
+          what = 'unknown version';
+          request = { method: 'POST', headers: tc3Headers({ ...base, version: '2099-01-01' }), body };
+          break;
+        case 16:
+          what = 'v1 bad signature';
+          request = v1Request(t, a, r, flatten(p), 'v1', `${t.secretKey}x`);
+          break;
+        default:
+          what = 'v1 unsigned';
+          request = v1Request(t, a, r, flatten(p), 'v1-nosig');
+          break;
       }
       return { family: 'auth' as const, action: a, what, maySucceed: false, request };
     }),
@@ -384,7 +496,13 @@ export function fuzzCase(t: FuzzTarget): fc.Arbitrary<FuzzCase> {
     request: signedPost(t, a, r, `{"Plaintext":"${'A'.repeat(n - 16)}"}`),
   }));
 
-  return fc.oneof({ weight: 600, arbitrary: params }, { weight: 120, arbitrary: json }, { weight: 100, arbitrary: flat }, { weight: 180, arbitrary: auth }, { weight: 1, arbitrary: size });
+  return fc.oneof(
+    { weight: 600, arbitrary: params },
+    { weight: 120, arbitrary: json },
+    { weight: 100, arbitrary: flat },
+    { weight: 180, arbitrary: auth },
+    { weight: 1, arbitrary: size },
+  );
 }
 
 function withoutAuth(h: Record<string, string>): Record<string, string> {
@@ -413,14 +531,22 @@ const enc = (s: string) => encodeURIComponent(s);
 /** A v1 POST form, signed over the decoded values as docs/contract/protocol.md#v1 says; `kind` adds a malformation. */
 function v1Request(t: FuzzTarget, action: string, region: string, entries: Array<[string, string]>, kind: string, secretKey = t.secretKey): RawRequest {
   const common: Array<[string, string]> = [
-    ['Action', action], ['Version', '2019-01-18'], ['Region', region], ['Timestamp', String(Math.floor(Date.now() / 1000))],
-    ['Nonce', String(Math.floor(Math.random() * 2 ** 30))], ['SecretId', t.secretId], ['SignatureMethod', 'HmacSHA256'],
+    ['Action', action],
+    ['Version', '2019-01-18'],
+    ['Region', region],
+    ['Timestamp', String(Math.floor(Date.now() / 1000))],
+    ['Nonce', String(Math.floor(Math.random() * 2 ** 30))],
+    ['SecretId', t.secretId],
+    ['SignatureMethod', 'HmacSHA256'],
   ];
   let fields = [...common, ...entries.filter(([k]) => !common.some(([c]) => c === k))];
   if (kind === 'v1-dup' && fields.length) fields = [...fields, fields[fields.length - 1]!];
   if (kind === 'v1-deepname') fields = [...fields, [`${'A.'.repeat(5_000)}B`, 'x']];
   if (kind === 'v1-gap') fields = [...fields, ['KeyIds.0', 'x'], ['KeyIds.2', 'y']];
-  const toSign = [...new Map(fields)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join('&');
+  const toSign = [...new Map(fields)]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
   const signature = createHmac('sha256', secretKey).update(`POST${t.host}/?${toSign}`).digest('base64');
   let body = [...fields, ...(kind === 'v1-nosig' ? [] : [['Signature', signature] as [string, string]])].map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&');
   if (kind === 'v1-badpct') body = `${body}&Bad=%E0%A4%A`;
@@ -437,7 +563,9 @@ function signedGet(t: FuzzTarget, action: string, region: string, entries: Array
   const scope = `${date}/kms/tc3_request`;
   const toSign = ['TC3-HMAC-SHA256', String(ts), scope, sha(canonical)].join('\n');
   const h = (k: Buffer | string, m: string) => createHmac('sha256', k).update(m).digest();
-  const signature = createHmac('sha256', h(h(h(`TC3${t.secretKey}`, date), 'kms'), 'tc3_request')).update(toSign).digest('hex');
+  const signature = createHmac('sha256', h(h(h(`TC3${t.secretKey}`, date), 'kms'), 'tc3_request'))
+    .update(toSign)
+    .digest('hex');
   return {
     method: 'GET',
     path: `/?${query}`,

@@ -154,7 +154,15 @@ export function provisionModuleToken(name: ModuleName, dataDir: string, chosenPi
 
 /** Opens the token layer on a module token, as the server would. */
 export function openModuleToken(token: ModuleToken, extra: Partial<TokenOptions> = {}): Promise<Token> {
-  return Token.open({ modulePath: token.module, tokenLabel: token.label, pin: token.pin, profile: loadProfile(token.profile), initArgs: token.initArgs, healthObject: { keyId: 'kek', version: 1 }, ...extra });
+  return Token.open({
+    modulePath: token.module,
+    tokenLabel: token.label,
+    pin: token.pin,
+    profile: loadProfile(token.profile),
+    initArgs: token.initArgs,
+    healthObject: { keyId: 'kek', version: 1 },
+    ...extra,
+  });
 }
 
 /**

@@ -21,7 +21,9 @@ export function rawSession(tokenLabel = 'hsmkms', token: { KMS_PKCS11_MODULE?: s
   p11.load(token.KMS_PKCS11_MODULE ?? loadProfile(MODULE_UNDER_TEST).module);
   try {
     // pkcs11js drops the last byte of libraryParameters: a blank is what it drops.
-    p11.C_Initialize(token.KMS_PKCS11_INIT_ARGS ? { libraryParameters: `${token.KMS_PKCS11_INIT_ARGS} `, flags: pkcs11js.CKF_OS_LOCKING_OK } : { flags: pkcs11js.CKF_OS_LOCKING_OK });
+    p11.C_Initialize(
+      token.KMS_PKCS11_INIT_ARGS ? { libraryParameters: `${token.KMS_PKCS11_INIT_ARGS} `, flags: pkcs11js.CKF_OS_LOCKING_OK } : { flags: pkcs11js.CKF_OS_LOCKING_OK },
+    );
   } catch (err) {
     if ((err as pkcs11js.Pkcs11Error).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }

@@ -35,9 +35,7 @@ export async function startCaptureServer(): Promise<CaptureServer> {
         rawBody: Buffer.concat(chunks),
       });
       const requestId = randomUUID();
-      const body = nextError
-        ? errorEnvelope(nextError.code as TencentErrorCode, nextError.message, requestId)
-        : successEnvelope({}, requestId);
+      const body = nextError ? errorEnvelope(nextError.code as TencentErrorCode, nextError.message, requestId) : successEnvelope({}, requestId);
       nextError = undefined;
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));

@@ -51,8 +51,7 @@ export function createTestToken(prefix = 'hsmkms-test-'): TestToken {
     pin,
     soPin,
     env,
-    open: (extra) =>
-      Token.open({ modulePath: SOFTHSM_MODULE, tokenLabel: label, pin, profile: loadProfile('softhsm2'), ...extra }),
+    open: (extra) => Token.open({ modulePath: SOFTHSM_MODULE, tokenLabel: label, pin, profile: loadProfile('softhsm2'), ...extra }),
     cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
   };
 }

@@ -22,7 +22,15 @@ export interface Tc3Options {
 export function tc3Headers(o: Tc3Options): Record<string, string> {
   const ts = o.timestamp ?? Math.floor(Date.now() / 1000);
   const contentType = o.contentType ?? 'application/json';
-  const authorization = tc3Authorization({ host: o.host.split(':')[0]!, secretId: o.secretId, secretKey: o.secretKey, body: o.body ?? '{}', timestamp: ts, contentType, service: o.service });
+  const authorization = tc3Authorization({
+    host: o.host.split(':')[0]!,
+    secretId: o.secretId,
+    secretKey: o.secretKey,
+    body: o.body ?? '{}',
+    timestamp: ts,
+    contentType,
+    service: o.service,
+  });
   const headers: Record<string, string> = {
     'Content-Type': contentType,
     Authorization: authorization,
@@ -36,7 +44,15 @@ export function tc3Headers(o: Tc3Options): Record<string, string> {
 }
 
 /** A v1 form body (POST) signed with HmacSHA256 or HmacSHA1. */
-export function v1Form(o: { host: string; secretId: string; secretKey: string; params: Record<string, string>; method?: 'HmacSHA256' | 'HmacSHA1'; timestamp?: number; nonce?: number }): string {
+export function v1Form(o: {
+  host: string;
+  secretId: string;
+  secretKey: string;
+  params: Record<string, string>;
+  method?: 'HmacSHA256' | 'HmacSHA1';
+  timestamp?: number;
+  nonce?: number;
+}): string {
   const all: Record<string, string> = {
     Nonce: String(o.nonce ?? randomInt(1, 1 << 30)),
     Timestamp: String(o.timestamp ?? Math.floor(Date.now() / 1000)),

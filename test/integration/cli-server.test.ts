@@ -42,7 +42,11 @@ describe('hsmkms CLI', () => {
     expect(s.slot).toMatch(/^\d+$/);
     expect(s.objects).toEqual({ secret: 1, private: 1, public: 1, data: 0, total: 3 }); // KEK, audit signing key pair
     expect(s.mechanisms.find((m: { name: string }) => m.name === 'CKM_AES_GCM')).toMatchObject({ expected: true, offered: true });
-    expect(s).toMatchObject({ ready: true, missing: [], serviceKeys: { kek: { scheme: 'aes-gcm', present: true }, auditSigningKey: { scheme: 'ecdsa-p256', present: true }, problems: [] } });
+    expect(s).toMatchObject({
+      ready: true,
+      missing: [],
+      serviceKeys: { kek: { scheme: 'aes-gcm', present: true }, auditSigningKey: { scheme: 'ecdsa-p256', present: true }, problems: [] },
+    });
     expect(s.reconciliation).toEqual({ orphanObjectsDestroyed: [], rowsWithoutObjects: [] });
     const human = cli(['token', 'status'], env);
     expect(human.stdout).toMatch(/logged in: yes/);
@@ -123,7 +127,10 @@ describe('hsmkms policy and user administration', () => {
     expect(names).toEqual(expect.arrayContaining(['QcloudKMSFullAccess', 'QcloudKMSReadOnlyAccess', 'encrypt-only']));
     expect(names).not.toContain('broken');
     expect(JSON.parse(cli(['policy', 'attach', '--name', 'encrypt-only', '--user', 'ops', '--json'], env).stdout)).toEqual({ name: 'encrypt-only', user: 'ops' });
-    expect(JSON.parse(cli(['policy', 'attach', '--name', 'QcloudKMSReadOnlyAccess', '--user', 'ops', '--json'], env).stdout)).toEqual({ name: 'QcloudKMSReadOnlyAccess', user: 'ops' });
+    expect(JSON.parse(cli(['policy', 'attach', '--name', 'QcloudKMSReadOnlyAccess', '--user', 'ops', '--json'], env).stdout)).toEqual({
+      name: 'QcloudKMSReadOnlyAccess',
+      user: 'ops',
+    });
     expect(JSON.parse(cli(['policy', 'detach', '--name', 'encrypt-only', '--user', 'ops', '--json'], env).stdout)).toEqual({ name: 'encrypt-only', user: 'ops' });
     expect(cli(['policy', 'detach', '--name', 'encrypt-only', '--user', 'ops'], env).stderr).toMatch(/not attached/);
     const users = JSON.parse(cli(['user', 'list', '--json'], env).stdout);

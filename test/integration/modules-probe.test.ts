@@ -18,9 +18,60 @@ const REPO = path.resolve(import.meta.dirname, '..', '..');
 
 // The measured differences between the modules (hsm/softhsm2.json, nss.json, opencryptoki.json).
 const FACTS = {
-  softhsm2: { gcm: ['v240', 'AES_GCM', 'GCM'], gcmBadTag: 'CKR_GENERAL_ERROR', ec: true, cmac: true, kw: true, rfc5649: 0x210a, oaepSha256: false, tokenData: true, unwrapHonoursAttributes: true, valueLenAfterUnwrap: 0, copyUnmodifiable: false, hmacWithAesKey: false, hmacVerifyAcceptsPrefix: false, cbcPadChecksPadding: true, wrapEnforcesExtractable: true, sha256RsaPkcs: true },
-  nss: { gcm: ['v240', 'GCM'], gcmBadTag: 'CKR_ENCRYPTED_DATA_INVALID', ec: true, cmac: true, kw: true, rfc5649: 0x210b, oaepSha256: true, tokenData: false, unwrapHonoursAttributes: true, valueLenAfterUnwrap: 32, copyUnmodifiable: true, hmacWithAesKey: true, hmacVerifyAcceptsPrefix: true, cbcPadChecksPadding: true, wrapEnforcesExtractable: false, sha256RsaPkcs: true },
-  opencryptoki: { gcm: [], gcmBadTag: undefined, ec: false, cmac: false, kw: false, rfc5649: undefined, oaepSha256: true, tokenData: true, unwrapHonoursAttributes: false, valueLenAfterUnwrap: 32, copyUnmodifiable: true, hmacWithAesKey: false, hmacVerifyAcceptsPrefix: true, cbcPadChecksPadding: false, wrapEnforcesExtractable: true, sha256RsaPkcs: false },
+  softhsm2: {
+    gcm: ['v240', 'AES_GCM', 'GCM'],
+    gcmBadTag: 'CKR_GENERAL_ERROR',
+    ec: true,
+    cmac: true,
+    kw: true,
+    rfc5649: 0x210a,
+    oaepSha256: false,
+    tokenData: true,
+    unwrapHonoursAttributes: true,
+    valueLenAfterUnwrap: 0,
+    copyUnmodifiable: false,
+    hmacWithAesKey: false,
+    hmacVerifyAcceptsPrefix: false,
+    cbcPadChecksPadding: true,
+    wrapEnforcesExtractable: true,
+    sha256RsaPkcs: true,
+  },
+  nss: {
+    gcm: ['v240', 'GCM'],
+    gcmBadTag: 'CKR_ENCRYPTED_DATA_INVALID',
+    ec: true,
+    cmac: true,
+    kw: true,
+    rfc5649: 0x210b,
+    oaepSha256: true,
+    tokenData: false,
+    unwrapHonoursAttributes: true,
+    valueLenAfterUnwrap: 32,
+    copyUnmodifiable: true,
+    hmacWithAesKey: true,
+    hmacVerifyAcceptsPrefix: true,
+    cbcPadChecksPadding: true,
+    wrapEnforcesExtractable: false,
+    sha256RsaPkcs: true,
+  },
+  opencryptoki: {
+    gcm: [],
+    gcmBadTag: undefined,
+    ec: false,
+    cmac: false,
+    kw: false,
+    rfc5649: undefined,
+    oaepSha256: true,
+    tokenData: true,
+    unwrapHonoursAttributes: false,
+    valueLenAfterUnwrap: 32,
+    copyUnmodifiable: true,
+    hmacWithAesKey: false,
+    hmacVerifyAcceptsPrefix: true,
+    cbcPadChecksPadding: false,
+    wrapEnforcesExtractable: true,
+    sha256RsaPkcs: false,
+  },
 } as const;
 const F = FACTS[M];
 
@@ -99,7 +150,12 @@ const gcmMech = (form: keyof typeof GCM_FORMS, iv: Buffer, aad: Buffer): pkcs11j
 });
 const oaep = (hash: 'sha1' | 'sha256'): pkcs11js.Mechanism => ({
   mechanism: P.CKM_RSA_PKCS_OAEP,
-  parameter: { type: P.CK_PARAMS_RSA_OAEP, hashAlg: hash === 'sha1' ? P.CKM_SHA_1 : P.CKM_SHA256, mgf: hash === 'sha1' ? P.CKG_MGF1_SHA1 : P.CKG_MGF1_SHA256, source: CKZ_DATA_SPECIFIED } as pkcs11js.IParams,
+  parameter: {
+    type: P.CK_PARAMS_RSA_OAEP,
+    hashAlg: hash === 'sha1' ? P.CKM_SHA_1 : P.CKM_SHA256,
+    mgf: hash === 'sha1' ? P.CKG_MGF1_SHA1 : P.CKG_MGF1_SHA256,
+    source: CKZ_DATA_SPECIFIED,
+  } as pkcs11js.IParams,
 });
 
 /** A child Node process using pkcs11js on this token (C_Initialize is process-wide). */
@@ -110,7 +166,15 @@ function child(code: string, env: NodeJS.ProcessEnv = {}, cwd = REPO) {
     cwd,
     encoding: 'utf8',
     timeout: 30_000,
-    env: { PATH: process.env.PATH, ...(token.env.SOFTHSM2_CONF ? { SOFTHSM2_CONF: token.env.SOFTHSM2_CONF } : {}), LIB: token.module, LABEL: token.label, PIN: token.pin, INIT: JSON.stringify(initializeOptions(token)), ...env },
+    env: {
+      PATH: process.env.PATH,
+      ...(token.env.SOFTHSM2_CONF ? { SOFTHSM2_CONF: token.env.SOFTHSM2_CONF } : {}),
+      LIB: token.module,
+      LABEL: token.label,
+      PIN: token.pin,
+      INIT: JSON.stringify(initializeOptions(token)),
+      ...env,
+    },
   });
 }
 const childOpen = `
@@ -229,7 +293,10 @@ describe(`PKCS#11 module facts: ${M}`, () => {
     const gen = p11.C_GenerateKey(s, { mechanism: P.CKM_GENERIC_SECRET_KEY_GEN }, secretTemplate({ token: true, sign: true, label: 'probe-hmac', keyType: P.CKK_GENERIC_SECRET }));
     expect(ulong(gen, P.CKA_VALUE_LEN)).toBe(32);
     const msg = Buffer.from('message');
-    for (const [keyType, expectOk] of [[P.CKK_GENERIC_SECRET, true], [P.CKK_AES, F.hmacWithAesKey]] as const) {
+    for (const [keyType, expectOk] of [
+      [P.CKK_GENERIC_SECRET, true],
+      [P.CKK_AES, F.hmacWithAesKey],
+    ] as const) {
       const kv = crypto.randomBytes(32);
       const k = knownKey(kv, { sign: true, label: 'probe-hmac-known', keyType });
       const r = ckr(() => p11.C_SignInit(s, { mechanism: P.CKM_SHA256_HMAC }, k));
@@ -272,9 +339,13 @@ describe(`PKCS#11 module facts: ${M}`, () => {
       expect(ecb(back)).toEqual(nodeEcb(tv));
       if (M === 'nss') {
         // NSS's 0x210A (CKM_AES_KEY_WRAP_PAD) is RFC 3394 over the key PKCS#7-padded to 8 bytes, not RFC 5649.
-        expect(ckr(() => p11.C_UnwrapKey(s, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, wk, rfc5649, secretTemplate({ enc: true, label: 'x', valueLen: null })))).toBe('CKR_WRAPPED_KEY_INVALID');
+        expect(ckr(() => p11.C_UnwrapKey(s, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, wk, rfc5649, secretTemplate({ enc: true, label: 'x', valueLen: null })))).toBe(
+          'CKR_WRAPPED_KEY_INVALID',
+        );
         const c = crypto.createCipheriv('id-aes256-wrap', kv, Buffer.from('a6a6a6a6a6a6a6a6', 'hex'));
-        expect(Buffer.from(p11.C_WrapKey(s, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, wk, target, Buffer.alloc(64)))).toEqual(Buffer.concat([c.update(Buffer.concat([tv, Buffer.alloc(8, 8)])), c.final()]));
+        expect(Buffer.from(p11.C_WrapKey(s, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, wk, target, Buffer.alloc(64)))).toEqual(
+          Buffer.concat([c.update(Buffer.concat([tv, Buffer.alloc(8, 8)])), c.final()]),
+        );
       }
     } else {
       expect(kw).toBe('CKR_MECHANISM_INVALID');
@@ -291,14 +362,30 @@ describe(`PKCS#11 module facts: ${M}`, () => {
 
   it('RSA-2048: PKCS#1 v1.5, OAEP-SHA1 and (NSS, openCryptoki) OAEP-SHA256 decrypt and unwrap; raw RSA; PSS over a digest', async () => {
     const pub: pkcs11js.Template = [
-      { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_RSA }, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_PRIVATE, value: false },
-      { type: P.CKA_VERIFY, value: true }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_WRAP, value: true }, { type: P.CKA_LABEL, value: 'probe-rsa' },
-      { type: P.CKA_MODULUS_BITS, value: 2048 }, { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+      { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
+      { type: P.CKA_KEY_TYPE, value: P.CKK_RSA },
+      { type: P.CKA_TOKEN, value: true },
+      { type: P.CKA_PRIVATE, value: false },
+      { type: P.CKA_VERIFY, value: true },
+      { type: P.CKA_ENCRYPT, value: true },
+      { type: P.CKA_WRAP, value: true },
+      { type: P.CKA_LABEL, value: 'probe-rsa' },
+      { type: P.CKA_MODULUS_BITS, value: 2048 },
+      { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
     ];
     const priv: pkcs11js.Template = [
-      { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_RSA }, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_PRIVATE, value: true },
-      { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false }, { type: P.CKA_MODIFIABLE, value: false }, { type: P.CKA_SIGN, value: true },
-      { type: P.CKA_DECRYPT, value: true }, { type: P.CKA_UNWRAP, value: true }, { type: P.CKA_DERIVE, value: false }, { type: P.CKA_LABEL, value: 'probe-rsa' },
+      { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
+      { type: P.CKA_KEY_TYPE, value: P.CKK_RSA },
+      { type: P.CKA_TOKEN, value: true },
+      { type: P.CKA_PRIVATE, value: true },
+      { type: P.CKA_SENSITIVE, value: true },
+      { type: P.CKA_EXTRACTABLE, value: false },
+      { type: P.CKA_MODIFIABLE, value: false },
+      { type: P.CKA_SIGN, value: true },
+      { type: P.CKA_DECRYPT, value: true },
+      { type: P.CKA_UNWRAP, value: true },
+      { type: P.CKA_DERIVE, value: false },
+      { type: P.CKA_LABEL, value: 'probe-rsa' },
     ];
     const kp = await p11.C_GenerateKeyPairAsync(s, { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN }, pub, priv);
     const [n, e] = p11.C_GetAttributeValue(s, kp.publicKey, [{ type: P.CKA_MODULUS }, { type: P.CKA_PUBLIC_EXPONENT }]);
@@ -342,9 +429,28 @@ describe(`PKCS#11 module facts: ${M}`, () => {
   });
 
   it('EC P-256 and P-384 key pairs and CKM_ECDSA over a digest (raw r‖s) — none on openCryptoki', async () => {
-    for (const [curve, oid, hash, len] of [['P-256', '06082a8648ce3d030107', 'sha256', 32], ['P-384', '06052b81040022', 'sha384', 48]] as const) {
-      const pub: pkcs11js.Template = [{ type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_EC }, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_LABEL, value: 'probe-ec' }, { type: P.CKA_EC_PARAMS, value: Buffer.from(oid, 'hex') }];
-      const priv: pkcs11js.Template = [{ type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_EC }, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false }, { type: P.CKA_SIGN, value: true }, { type: P.CKA_LABEL, value: 'probe-ec' }];
+    for (const [curve, oid, hash, len] of [
+      ['P-256', '06082a8648ce3d030107', 'sha256', 32],
+      ['P-384', '06052b81040022', 'sha384', 48],
+    ] as const) {
+      const pub: pkcs11js.Template = [
+        { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
+        { type: P.CKA_KEY_TYPE, value: P.CKK_EC },
+        { type: P.CKA_TOKEN, value: true },
+        { type: P.CKA_VERIFY, value: true },
+        { type: P.CKA_LABEL, value: 'probe-ec' },
+        { type: P.CKA_EC_PARAMS, value: Buffer.from(oid, 'hex') },
+      ];
+      const priv: pkcs11js.Template = [
+        { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
+        { type: P.CKA_KEY_TYPE, value: P.CKK_EC },
+        { type: P.CKA_TOKEN, value: true },
+        { type: P.CKA_PRIVATE, value: true },
+        { type: P.CKA_SENSITIVE, value: true },
+        { type: P.CKA_EXTRACTABLE, value: false },
+        { type: P.CKA_SIGN, value: true },
+        { type: P.CKA_LABEL, value: 'probe-ec' },
+      ];
       let kp: pkcs11js.KeyPair | undefined;
       const r = await p11.C_GenerateKeyPairAsync(s, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, pub, priv).then(
         (v) => ((kp = v), 'OK'),
@@ -355,7 +461,10 @@ describe(`PKCS#11 module facts: ${M}`, () => {
       const der = p11.C_GetAttributeValue(s, kp.publicKey, [{ type: P.CKA_EC_POINT }])[0]!.value as Buffer;
       expect(der[0]).toBe(0x04); // DER OCTET STRING around the uncompressed point
       const point = der.subarray(der.length - (2 * len + 1));
-      const key = crypto.createPublicKey({ key: { kty: 'EC', crv: curve, x: point.subarray(1, 1 + len).toString('base64url'), y: point.subarray(1 + len).toString('base64url') }, format: 'jwk' });
+      const key = crypto.createPublicKey({
+        key: { kty: 'EC', crv: curve, x: point.subarray(1, 1 + len).toString('base64url'), y: point.subarray(1 + len).toString('base64url') },
+        format: 'jwk',
+      });
       const msg = Buffer.from('audit checkpoint');
       p11.C_SignInit(s, { mechanism: P.CKM_ECDSA }, kp.privateKey);
       const sig = Buffer.from(p11.C_Sign(s, crypto.createHash(hash).update(msg).digest(), Buffer.alloc(132)));
@@ -366,8 +475,12 @@ describe(`PKCS#11 module facts: ${M}`, () => {
 
   it('persistent CKO_DATA objects: refused by NSS (plain Error "CKR_NAME:n", not a Pkcs11Error); session ones everywhere', () => {
     const data = (tokenObject: boolean): pkcs11js.Template => [
-      { type: P.CKA_CLASS, value: P.CKO_DATA }, { type: P.CKA_TOKEN, value: tokenObject }, { type: P.CKA_PRIVATE, value: false },
-      { type: P.CKA_LABEL, value: 'hsmkms/sentinel/v0' }, { type: P.CKA_APPLICATION, value: 'hsmkms' }, { type: P.CKA_VALUE, value: Buffer.from('hsmkms token sentinel') },
+      { type: P.CKA_CLASS, value: P.CKO_DATA },
+      { type: P.CKA_TOKEN, value: tokenObject },
+      { type: P.CKA_PRIVATE, value: false },
+      { type: P.CKA_LABEL, value: 'hsmkms/sentinel/v0' },
+      { type: P.CKA_APPLICATION, value: 'hsmkms' },
+      { type: P.CKA_VALUE, value: Buffer.from('hsmkms token sentinel') },
     ];
     let thrown: unknown;
     try {
@@ -391,14 +504,26 @@ describe(`PKCS#11 module facts: ${M}`, () => {
     const kp = await p11.C_GenerateKeyPairAsync(
       s,
       { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
-      [{ type: P.CKA_TOKEN, value: false }, { type: P.CKA_MODULUS_BITS, value: 2048 }, { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }, { type: P.CKA_ENCRYPT, value: true }],
-      [{ type: P.CKA_TOKEN, value: false }, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false }, { type: P.CKA_UNWRAP, value: true }],
+      [
+        { type: P.CKA_TOKEN, value: false },
+        { type: P.CKA_MODULUS_BITS, value: 2048 },
+        { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+        { type: P.CKA_ENCRYPT, value: true },
+      ],
+      [
+        { type: P.CKA_TOKEN, value: false },
+        { type: P.CKA_PRIVATE, value: true },
+        { type: P.CKA_SENSITIVE, value: true },
+        { type: P.CKA_EXTRACTABLE, value: false },
+        { type: P.CKA_UNWRAP, value: true },
+      ],
     );
     const [n, e] = p11.C_GetAttributeValue(s, kp.publicKey, [{ type: P.CKA_MODULUS }, { type: P.CKA_PUBLIC_EXPONENT }]);
     const key = crypto.createPublicKey({ key: { kty: 'RSA', n: (n!.value as Buffer).toString('base64url'), e: (e!.value as Buffer).toString('base64url') }, format: 'jwk' });
     const material = crypto.randomBytes(32);
     const wrapped = crypto.publicEncrypt({ key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, material);
-    const unwrap = (o: { token: boolean; extractable: boolean }) => p11.C_UnwrapKey(s, oaep('sha1'), kp.privateKey, wrapped, secretTemplate({ ...o, enc: true, label: 'probe-byok', valueLen: null }));
+    const unwrap = (o: { token: boolean; extractable: boolean }) =>
+      p11.C_UnwrapKey(s, oaep('sha1'), kp.privateKey, wrapped, secretTemplate({ ...o, enc: true, label: 'probe-byok', valueLen: null }));
     for (const tokenObject of [false, true]) {
       const staged = ckr(() => unwrap({ token: tokenObject, extractable: true }));
       expect(staged).toBe(F.unwrapHonoursAttributes ? 'OK' : 'CKR_ATTRIBUTE_READ_ONLY');
@@ -478,7 +603,12 @@ describe(`PKCS#11 module facts: ${M}`, () => {
     expect((e as pkcs11js.Pkcs11Error).message).toMatch(/^CKR_(KEY|OBJECT)_HANDLE_INVALID$/);
     expect((e as pkcs11js.Pkcs11Error).code).toBeGreaterThan(0);
     for (const call of [
-      () => p11.C_CreateObject(s, [{ type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_AES }, { type: P.CKA_TOKEN, value: false }]),
+      () =>
+        p11.C_CreateObject(s, [
+          { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+          { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+          { type: P.CKA_TOKEN, value: false },
+        ]),
       () => p11.C_CopyObject(s, Buffer.from([0xee, 0xee, 0, 0, 0, 0, 0, 0]), [{ type: P.CKA_TOKEN, value: false }]),
     ]) {
       e = undefined;
@@ -513,7 +643,8 @@ describe(`PKCS#11 module facts: ${M}`, () => {
   });
 
   it('C_Initialize: what the module does with and without an init string', () => {
-    const run = (options: string) => child(`try { p11.C_Initialize(${options}); console.log('OK'); p11.C_Finalize(); } catch (e) { console.log(e.message.split('\\n')[0] + ' ' + e.code); }`, {}, token.dataDir);
+    const run = (options: string) =>
+      child(`try { p11.C_Initialize(${options}); console.log('OK'); p11.C_Finalize(); } catch (e) { console.log(e.message.split('\\n')[0] + ' ' + e.code); }`, {}, token.dataDir);
     const out = (options: string) => run(options).stdout.trim();
     if (M !== 'nss') {
       expect(out(`{ flags: P.CKF_OS_LOCKING_OK }`)).toBe('OK');
@@ -522,7 +653,9 @@ describe(`PKCS#11 module facts: ${M}`, () => {
     }
     expect(out(`undefined`)).toBe(`CKR_ARGUMENTS_BAD ${P.CKR_ARGUMENTS_BAD}`);
     expect(out(`{ flags: P.CKF_OS_LOCKING_OK }`)).toBe(`CKR_ARGUMENTS_BAD ${P.CKR_ARGUMENTS_BAD}`);
-    expect(out(`{ libraryParameters: "configdir='sql:${path.join(token.dataDir, 'absent')}' dbTokenDescription='x' ", flags: P.CKF_OS_LOCKING_OK }`)).toBe(`CKR_VENDOR_DEFINED ${CKR_NSS_CERTDB_FAILED}`);
+    expect(out(`{ libraryParameters: "configdir='sql:${path.join(token.dataDir, 'absent')}' dbTokenDescription='x' ", flags: P.CKF_OS_LOCKING_OK }`)).toBe(
+      `CKR_VENDOR_DEFINED ${CKR_NSS_CERTDB_FAILED}`,
+    );
     // pkcs11js drops the string's last character: an unquoted last value loses a letter.
     const dir = path.join(token.dataDir, 'nss');
     const label = child(`p11.C_Initialize({ libraryParameters: "configdir='sql:${dir}' dbTokenDescription=abcdef", flags: P.CKF_OS_LOCKING_OK });
@@ -538,7 +671,12 @@ describe(`PKCS#11 module facts: ${M}`, () => {
     p11 = raw.p11;
     s = raw.session;
     expect(find([{ type: P.CKA_LABEL, value: 'probe-kek' }])).toHaveLength(1);
-    expect(find([{ type: P.CKA_LABEL, value: 'probe-rsa' }, { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY }])).toHaveLength(1);
+    expect(
+      find([
+        { type: P.CKA_LABEL, value: 'probe-rsa' },
+        { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
+      ]),
+    ).toHaveLength(1);
     expect(find([{ type: P.CKA_LABEL, value: 'probe-dup' }])).toHaveLength(0); // session objects are gone
   });
 });

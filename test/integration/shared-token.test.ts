@@ -52,7 +52,10 @@ function readdirToken(token: TestToken): string {
 
 /** Labels of the token's objects, by class, as OpenSC's pkcs11-tool lists them (not our PKCS#11 code). */
 function tokenLabels(token: TestToken): string[] {
-  const r = spawnSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', token.label, '--login', '--pin', token.pin, '--list-objects'], { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: 'utf8' });
+  const r = spawnSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', token.label, '--login', '--pin', token.pin, '--list-objects'], {
+    env: { ...process.env, SOFTHSM2_CONF: token.conf },
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`pkcs11-tool --list-objects failed (${r.status})`);
   const out: string[] = [];
   let cls = '';
@@ -88,7 +91,10 @@ describe('one token, several processes', () => {
 
     writeFileSync(file, whole.subarray(0, 16));
     const started = Date.now();
-    const err = await token.open({ openRetryMs: 500 }).then(() => undefined, (e: unknown) => e);
+    const err = await token.open({ openRetryMs: 500 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TokenUnavailableError);
     expect(String((err as Error).message)).toMatch(/no token labelled "hsmkms"/);
     expect(Date.now() - started).toBeGreaterThan(200); // it looked again (back-off 25, 50, 100, 200 ms) before giving up

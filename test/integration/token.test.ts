@@ -9,7 +9,7 @@ import { messageDigest } from '../../src/crypto/asymmetric.js';
 import { Kek, KEK_SCHEMES } from '../../src/crypto/kek.js';
 import { DecryptFailedError, InvalidInputError, MaterialSizeError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
 import { labelOf } from '../../src/pkcs11/templates.js';
-import { Token } from '../../src/pkcs11/token.js';
+import type { Token } from '../../src/pkcs11/token.js';
 import { loadProfile } from '../../src/pkcs11/profile.js';
 import { createModuleToken, describeWhere, MODULE_OFFERS, MODULE_UNDER_TEST, openModuleToken, type ModuleToken } from '../helpers/modules.js';
 import { ckrOfCall, createKnownAesKey, rawSession, type Raw } from '../helpers/raw-pkcs11.js';
@@ -70,7 +70,9 @@ function exportAttempts(label: string, cls: number): { value: string; wrap: stri
     { type: pkcs11js.CKA_WRAP, value: true },
     { type: pkcs11js.CKA_EXTRACTABLE, value: true },
   ]);
-  const wrapMechanism = PROFILE.mechanisms.CKM_AES_KEY_WRAP?.available ? { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD } : { mechanism: pkcs11js.CKM_AES_CBC_PAD, parameter: Buffer.alloc(16) };
+  const wrapMechanism = PROFILE.mechanisms.CKM_AES_KEY_WRAP?.available
+    ? { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }
+    : { mechanism: pkcs11js.CKM_AES_CBC_PAD, parameter: Buffer.alloc(16) };
   return {
     // the secret part: CKA_VALUE for AES and EC keys, the private exponent for RSA
     value: ckrOfCall(() => raw.p11.C_GetAttributeValue(raw.session, h!, [{ type: isRsa(h!) ? pkcs11js.CKA_PRIVATE_EXPONENT : pkcs11js.CKA_VALUE }])),
@@ -83,13 +85,26 @@ function exportAttempts(label: string, cls: number): { value: string; wrap: stri
  * CKA_EXTRACTABLE. NSS softoken does not: it wraps such keys out (hsm/nss.json
  * `enforcesNonExtractable`, docs/hsm.md), and that is what is asserted there.
  */
-const REFUSED_EXPORT = PROFILE.enforcesNonExtractable === false
-  ? { value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: 'OK' }
-  : { value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: expect.stringContaining('CKR_KEY_UNEXTRACTABLE') };
+const REFUSED_EXPORT =
+  PROFILE.enforcesNonExtractable === false
+    ? { value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: 'OK' }
+    : { value: expect.stringContaining('CKR_ATTRIBUTE_SENSITIVE'), wrap: expect.stringContaining('CKR_KEY_UNEXTRACTABLE') };
 
 function attributes(label: string, cls: number): Record<string, boolean> {
   const [h] = raw.find(label, cls);
-  const names = ['CKA_TOKEN', 'CKA_PRIVATE', 'CKA_SENSITIVE', 'CKA_EXTRACTABLE', 'CKA_NEVER_EXTRACTABLE', 'CKA_ENCRYPT', 'CKA_DECRYPT', 'CKA_WRAP', 'CKA_UNWRAP', 'CKA_SIGN', 'CKA_DERIVE'];
+  const names = [
+    'CKA_TOKEN',
+    'CKA_PRIVATE',
+    'CKA_SENSITIVE',
+    'CKA_EXTRACTABLE',
+    'CKA_NEVER_EXTRACTABLE',
+    'CKA_ENCRYPT',
+    'CKA_DECRYPT',
+    'CKA_WRAP',
+    'CKA_UNWRAP',
+    'CKA_SIGN',
+    'CKA_DERIVE',
+  ];
   const out: Record<string, boolean> = {};
   for (const n of names) {
     try {
@@ -137,8 +152,17 @@ describeWhere(MODULE_OFFERS.aesGcm)('symmetric keys: generated in the token, AES
       const label = labelOf(name(id));
       expect(exportAttempts(label, pkcs11js.CKO_SECRET_KEY)).toEqual(REFUSED_EXPORT);
       expect(attributes(label, pkcs11js.CKO_SECRET_KEY)).toMatchObject({
-        CKA_TOKEN: true, CKA_PRIVATE: true, CKA_SENSITIVE: true, CKA_EXTRACTABLE: false, CKA_NEVER_EXTRACTABLE: true,
-        CKA_ENCRYPT: true, CKA_DECRYPT: true, CKA_WRAP: false, CKA_UNWRAP: false, CKA_SIGN: false, CKA_DERIVE: false,
+        CKA_TOKEN: true,
+        CKA_PRIVATE: true,
+        CKA_SENSITIVE: true,
+        CKA_EXTRACTABLE: false,
+        CKA_NEVER_EXTRACTABLE: true,
+        CKA_ENCRYPT: true,
+        CKA_DECRYPT: true,
+        CKA_WRAP: false,
+        CKA_UNWRAP: false,
+        CKA_SIGN: false,
+        CKA_DERIVE: false,
       });
     }
   });
@@ -211,7 +235,13 @@ describe('RSA key pairs', () => {
     for (const id of ['rsa-dec', 'rsa-sign']) {
       expect(exportAttempts(labelOf(name(id)), pkcs11js.CKO_PRIVATE_KEY)).toEqual(REFUSED_EXPORT);
     }
-    expect(attributes(labelOf(name('rsa-sign')), pkcs11js.CKO_PRIVATE_KEY)).toMatchObject({ CKA_SIGN: true, CKA_DECRYPT: false, CKA_UNWRAP: false, CKA_SENSITIVE: true, CKA_EXTRACTABLE: false });
+    expect(attributes(labelOf(name('rsa-sign')), pkcs11js.CKO_PRIVATE_KEY)).toMatchObject({
+      CKA_SIGN: true,
+      CKA_DECRYPT: false,
+      CKA_UNWRAP: false,
+      CKA_SENSITIVE: true,
+      CKA_EXTRACTABLE: false,
+    });
     expect(attributes(labelOf(name('rsa-dec')), pkcs11js.CKO_PRIVATE_KEY)).toMatchObject({ CKA_SIGN: false, CKA_DECRYPT: true, CKA_UNWRAP: false });
   });
 
@@ -252,7 +282,10 @@ describe('RSA key pairs', () => {
     const pub = (await token.exportPublicKey(name('rsa-dec'))).keyObject;
     for (const scheme of ['oaep-sha1', 'oaep-sha256', 'pkcs1'] as const) {
       for (const data of [crypto.randomBytes(10), crypto.randomBytes(255), Buffer.alloc(256, 0xff), crypto.randomBytes(300)]) {
-        const err = await token.rsaDecrypt(name('rsa-dec'), data, scheme).then(() => undefined, (e: unknown) => e);
+        const err = await token.rsaDecrypt(name('rsa-dec'), data, scheme).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         // NSS answers bad PKCS#1 v1.5 padding with a synthetic plaintext instead of an error
         // (implicit rejection, against Bleichenbacher/Marvin): no oracle either way.
         if (MODULE_UNDER_TEST === 'nss' && scheme === 'pkcs1' && err === undefined) continue;
@@ -342,7 +375,10 @@ describeWhere(MODULE_OFFERS.aesGcm)('BYOK import into the token (importAesKey)',
     pub = (await token.exportPublicKey(name('byok-wrap'))).keyObject;
   });
   const wrap = (material: Buffer, scheme: 'rsa-oaep-sha1' | 'rsa-pkcs1' = 'rsa-oaep-sha1') =>
-    crypto.publicEncrypt(scheme === 'rsa-pkcs1' ? { key: pub, padding: crypto.constants.RSA_PKCS1_PADDING } : { key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, material);
+    crypto.publicEncrypt(
+      scheme === 'rsa-pkcs1' ? { key: pub, padding: crypto.constants.RSA_PKCS1_PADDING } : { key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' },
+      material,
+    );
   const base = { unwrapper: name('byok-wrap'), bytes: 32 as const, path: 'staging' as const, staging, fingerprint: { key: fpKey, mac: 'cmac' as const, context } };
 
   it('imports the exact material: non-extractable, interoperates with Node, keyed fingerprint equals a CMAC of the KCV', async () => {
@@ -362,13 +398,17 @@ describeWhere(MODULE_OFFERS.aesGcm)('BYOK import into the token (importAesKey)',
     // The same material again (another wrapping): same fingerprint, accepted with expectFingerprint.
     expect(await token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped: wrap(material), expectFingerprint: fp })).toEqual(fp);
     // Other material: refused, the target untouched.
-    await expect(token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped: wrap(crypto.randomBytes(32)), expectFingerprint: fp, target: { name: target, usage: { encrypt: true } } })).rejects.toMatchObject({ code: 'MaterialMismatch' });
+    await expect(
+      token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped: wrap(crypto.randomBytes(32)), expectFingerprint: fp, target: { name: target, usage: { encrypt: true } } }),
+    ).rejects.toMatchObject({ code: 'MaterialMismatch' });
     expect(await token.aesGcmDecrypt(target, e.iv, e.ciphertext)).toEqual(Buffer.from('from node'));
   });
 
   it.each([16, 20, 24, 25, 31, 33, 40, 48])('refuses %i-byte material for a 256-bit key, creating nothing', async (n) => {
     const target = name(`byok-size-${n}`);
-    await expect(token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped: wrap(crypto.randomBytes(n)), target: { name: target, usage: { encrypt: true } } })).rejects.toBeInstanceOf(MaterialSizeError);
+    await expect(
+      token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped: wrap(crypto.randomBytes(n)), target: { name: target, usage: { encrypt: true } } }),
+    ).rejects.toBeInstanceOf(MaterialSizeError);
     expect(await token.exists(target)).toBe(false);
   });
 
@@ -377,7 +417,9 @@ describeWhere(MODULE_OFFERS.aesGcm)('BYOK import into the token (importAesKey)',
     const tampered = wrap(crypto.randomBytes(32));
     tampered[7]! ^= 0x40;
     for (const wrapped of [tampered, crypto.randomBytes(256), Buffer.alloc(256), crypto.randomBytes(17)]) {
-      await expect(token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped, target: { name: target, usage: { encrypt: true } } })).rejects.toBeInstanceOf(DecryptFailedError);
+      await expect(token.importAesKey({ ...base, scheme: 'rsa-oaep-sha1', wrapped, target: { name: target, usage: { encrypt: true } } })).rejects.toBeInstanceOf(
+        DecryptFailedError,
+      );
     }
     expect(await token.exists(target)).toBe(false);
     // no session object is left behind either
@@ -405,12 +447,18 @@ describe('random, naming, destroy, KEK', () => {
     expect((id!.value as Buffer).toString()).toBe('hsmkms/versioned/v2');
     const listed = await token.listObjects();
     expect(listed).toContainEqual({ name: { keyId: 'versioned', version: 2 }, kind: 'secret' });
-    expect(listed.filter((o) => o.name.keyId === 'rsa-dec').map((o) => o.kind).sort()).toEqual(['private', 'public']);
+    expect(
+      listed
+        .filter((o) => o.name.keyId === 'rsa-dec')
+        .map((o) => o.kind)
+        .sort(),
+    ).toEqual(['private', 'public']);
   });
 
   it('destroys both halves of a pair and every cached handle', async () => {
     // A signing pair of a kind the module has (RSA everywhere; EC where offered).
-    const sign = (n: ReturnType<typeof name>) => (MODULE_OFFERS.ec ? token.sign(n, 'ecdsa', messageDigest('ecdsa', Buffer.from('x'))) : token.sign(n, 'rsa-pss-sha256', messageDigest('rsa-pss-sha256', Buffer.from('x'))));
+    const sign = (n: ReturnType<typeof name>) =>
+      MODULE_OFFERS.ec ? token.sign(n, 'ecdsa', messageDigest('ecdsa', Buffer.from('x'))) : token.sign(n, 'rsa-pss-sha256', messageDigest('rsa-pss-sha256', Buffer.from('x')));
     await token.generate(name('doomed'), MODULE_OFFERS.ec ? { kind: 'ec', curve: 'P-256', usage: { sign: true } } : { kind: 'rsa', bits: 2048, usage: { sign: true } });
     await sign(name('doomed'));
     expect(await token.destroy(name('doomed'))).toBe(2);
@@ -419,7 +467,8 @@ describe('random, naming, destroy, KEK', () => {
     expect(await token.destroy(name('doomed'))).toBe(0);
     // an AES key with a session copy in use is gone from every path too (CBC-PAD where there is no GCM)
     await token.generate(name('doomed-aes'), { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
-    const use = () => (MODULE_OFFERS.aesGcm ? token.aesGcmEncrypt(name('doomed-aes'), Buffer.from('x')) : token.aesCbcPadEncrypt(name('doomed-aes'), Buffer.alloc(16), Buffer.from('x')));
+    const use = () =>
+      MODULE_OFFERS.aesGcm ? token.aesGcmEncrypt(name('doomed-aes'), Buffer.from('x')) : token.aesCbcPadEncrypt(name('doomed-aes'), Buffer.alloc(16), Buffer.from('x'));
     await use();
     await token.destroy(name('doomed-aes'));
     await expect(use()).rejects.toBeInstanceOf(ObjectNotFoundError);
@@ -438,7 +487,8 @@ describe('random, naming, destroy, KEK', () => {
         return init(session, template);
       };
       // AES-GCM and ECDSA where the module has them; AES-CBC-PAD and RSA-PSS where not.
-      const seal = async (t: Token, n: ReturnType<typeof name>) => (MODULE_OFFERS.aesGcm ? (await t.aesGcmEncrypt(n, Buffer.from('indexed'))).ciphertext : t.aesCbcPadEncrypt(n, Buffer.alloc(16), Buffer.from('indexed')));
+      const seal = async (t: Token, n: ReturnType<typeof name>) =>
+        MODULE_OFFERS.aesGcm ? (await t.aesGcmEncrypt(n, Buffer.from('indexed'))).ciphertext : t.aesCbcPadEncrypt(n, Buffer.alloc(16), Buffer.from('indexed'));
       const scheme = MODULE_OFFERS.ec ? ('ecdsa' as const) : ('rsa-pss-sha256' as const);
       const listedKey = name(`indexed-${crypto.randomUUID()}`);
       const listedPair = name(`indexed-pair-${crypto.randomUUID()}`);

@@ -131,7 +131,10 @@ describe('serve --workers 2', () => {
       expect(Buffer.from(dec.response.Plaintext as string, 'base64').toString()).toBe(`secret ${keyId}`);
     }
     // Every key has exactly one token object: nothing lost or duplicated by concurrent creation.
-    const status = JSON.parse(cli(['token', 'status', '--json'], { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: dataDir, KMS_PKCS11_PIN: 'test-pin-1234', KMS_LOG_LEVEL: 'silent' }).stdout);
+    const status = JSON.parse(
+      cli(['token', 'status', '--json'], { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: dataDir, KMS_PKCS11_PIN: 'test-pin-1234', KMS_LOG_LEVEL: 'silent' })
+        .stdout,
+    );
     expect(status.reconciliation.rowsWithoutObjects).toEqual([]);
     expect(status.reconciliation.orphanObjectsDestroyed).toEqual([]);
   }, 120_000);

@@ -38,7 +38,14 @@ function grapheneSession(): { session: graphene.Session; close(): void } {
   mod.initialize(initArgs ? { libraryParameters: `${initArgs} `, flags: pkcs11js.CKF_OS_LOCKING_OK } : { flags: pkcs11js.CKF_OS_LOCKING_OK });
   const slots = mod.getSlots(true);
   let slot: graphene.Slot | undefined;
-  for (let i = 0; i < slots.length; i++) if (slots.items(i).getToken().label.replace(/[\s\0]+$/, '') === server.config.tokenLabel) slot = slots.items(i);
+  for (let i = 0; i < slots.length; i++)
+    if (
+      slots
+        .items(i)
+        .getToken()
+        .label.replace(/[\s\0]+$/, '') === server.config.tokenLabel
+    )
+      slot = slots.items(i);
   if (!slot) throw new Error(`graphene: no token ${server.config.tokenLabel}`);
   const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
   try {
@@ -119,7 +126,11 @@ describe(`custody on ${MODULE_UNDER_TEST}`, () => {
     importedKeyId = (await call('CreateKey', { Alias: 'custody-byok', Type: 2 })).KeyId as string;
     const p = await call('GetParametersForImport', { KeyId: importedKeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' });
     const pub = crypto.createPublicKey({ key: Buffer.from(p.PublicKey as string, 'base64'), format: 'der', type: 'spki' });
-    await call('ImportKeyMaterial', { KeyId: importedKeyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: crypto.publicEncrypt({ key: pub, oaepHash: 'sha256' }, crypto.randomBytes(bytes)).toString('base64') });
+    await call('ImportKeyMaterial', {
+      KeyId: importedKeyId,
+      ImportToken: p.ImportToken,
+      EncryptedKeyMaterial: crypto.publicEncrypt({ key: pub, oaepHash: 'sha256' }, crypto.randomBytes(bytes)).toString('base64'),
+    });
     // A pending wrapping pair stays in the token until used or expired.
     const other = (await call('CreateKey', { Alias: 'custody-byok-pending', Type: 2 })).KeyId as string;
     await call('GetParametersForImport', { KeyId: other, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
@@ -135,16 +146,29 @@ describe(`custody on ${MODULE_UNDER_TEST}`, () => {
     expect(labels).toContain('hsmkms/kek/v1');
     expect(labels).toContain('hsmkms/audit-signing/v1');
     if (!MODULE_OFFERS.aesGcm) expect(labels).toContain('hsmkms/kek-mac/v1');
-    for (const id of made) expect(labels.some((l) => l.startsWith(`hsmkms/${id}/`)), id).toBe(true);
+    for (const id of made)
+      expect(
+        labels.some((l) => l.startsWith(`hsmkms/${id}/`)),
+        id,
+      ).toBe(true);
     expect(labels.some((l) => l.startsWith('hsmkms/wrap-'))).toBe(true);
     expect(labels.some((l) => l.startsWith('hsmkms/import-fingerprint'))).toBe(true);
     if (MODULE_OFFERS.aesGcm) expect(labels).toContain(`hsmkms/${importedKeyId}/v1`);
     for (const k of keys) {
-      expect({ label: k.label, sensitive: k.sensitive, extractable: k.extractable, valueReadable: k.valueReadable }).toEqual({ label: k.label, sensitive: true, extractable: false, valueReadable: false });
+      expect({ label: k.label, sensitive: k.sensitive, extractable: k.extractable, valueReadable: k.valueReadable }).toEqual({
+        label: k.label,
+        sensitive: true,
+        extractable: false,
+        valueReadable: false,
+      });
       // Generated in the token: so from birth. Imported material came from outside (not local).
       // NSS softoken leaves CKA_LOCAL false even on keys it generated (measured).
       if (k.label !== `hsmkms/${importedKeyId}/v1`) {
-        expect({ label: k.label, alwaysSensitive: k.alwaysSensitive, neverExtractable: k.neverExtractable }).toEqual({ label: k.label, alwaysSensitive: true, neverExtractable: true });
+        expect({ label: k.label, alwaysSensitive: k.alwaysSensitive, neverExtractable: k.neverExtractable }).toEqual({
+          label: k.label,
+          alwaysSensitive: true,
+          neverExtractable: true,
+        });
         if (MODULE_UNDER_TEST !== 'nss') expect({ label: k.label, local: k.local }).toEqual({ label: k.label, local: true });
       }
     }

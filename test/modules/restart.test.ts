@@ -48,7 +48,12 @@ async function makeEverything(): Promise<void> {
   for (const [name, call] of [['gz', gz], ...(MODULE_OFFERS.aesGcm ? [['hk', hk] as const] : [])] as const) {
     const keyId = (await call('CreateKey', { Alias: `restart-${name}` })).KeyId as string;
     const plaintext = b64(crypto.randomBytes(48));
-    made.symmetric.push({ call: name, keyId, plaintext, blob: (await call('Encrypt', { KeyId: keyId, Plaintext: plaintext, EncryptionContext: '{"run":"1"}' })).CiphertextBlob as string });
+    made.symmetric.push({
+      call: name,
+      keyId,
+      plaintext,
+      blob: (await call('Encrypt', { KeyId: keyId, Plaintext: plaintext, EncryptionContext: '{"run":"1"}' })).CiphertextBlob as string,
+    });
   }
   made.signatures = [];
   const signers: Array<[KmsCaller, string, string]> = [
@@ -59,12 +64,26 @@ async function makeEverything(): Promise<void> {
   for (const [call, usage, algorithm] of signers) {
     const keyId = (await call('CreateKey', { Alias: `restart-${algorithm}`, KeyUsage: usage })).KeyId as string;
     const message = b64(`signed in run 1 by ${algorithm}`);
-    made.signatures.push({ keyId, algorithm, message, signature: (await call('SignByAsymmetricKey', { KeyId: keyId, Algorithm: algorithm, Message: message })).Signature as string, publicKeyPem: (await call('GetPublicKey', { KeyId: keyId })).PublicKeyPem as string });
+    made.signatures.push({
+      keyId,
+      algorithm,
+      message,
+      signature: (await call('SignByAsymmetricKey', { KeyId: keyId, Algorithm: algorithm, Message: message })).Signature as string,
+      publicKeyPem: (await call('GetPublicKey', { KeyId: keyId })).PublicKeyPem as string,
+    });
   }
   const dk = await gz('GenerateDataKey', { KeyId: made.symmetric[0]!.keyId, NumberOfBytes: 32 });
   made.dataKey = { blob: dk.CiphertextBlob as string, plaintext: dk.Plaintext as string };
   // An API key pair sealed under the KEK (root's is given by the environment at every start).
-  const acct = (await import('../helpers/cli.js')).cli(['credential', 'create', '--user', 'root', '--json'], { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey });
+  const acct = (await import('../helpers/cli.js')).cli(['credential', 'create', '--user', 'root', '--json'], {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    KMS_DATA_DIR: server.config.dataDir,
+    ...server.tokenEnv,
+    KMS_ROOT_UIN: ROOT.uin,
+    KMS_ROOT_SECRET_ID: ROOT.secretId,
+    KMS_ROOT_SECRET_KEY: ROOT.secretKey,
+  });
   expect(acct.status, acct.stderr).toBe(0);
   made.apiKey = JSON.parse(acct.stdout) as { secretId: string; secretKey: string };
   // Imported SM4 material: sealed under the KEK by BYOK.
@@ -72,7 +91,11 @@ async function makeEverything(): Promise<void> {
   const keyId = (await gz('CreateKey', { Alias: 'restart-byok', Type: 2 })).KeyId as string;
   const p = await gz('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' });
   const pub = crypto.createPublicKey({ key: unb64(p.PublicKey), format: 'der', type: 'spki' });
-  await gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: crypto.publicEncrypt({ key: pub, oaepHash: 'sha256' }, material).toString('base64') });
+  await gz('ImportKeyMaterial', {
+    KeyId: keyId,
+    ImportToken: p.ImportToken,
+    EncryptedKeyMaterial: crypto.publicEncrypt({ key: pub, oaepHash: 'sha256' }, material).toString('base64'),
+  });
   made.sm4Import = { keyId, material };
   await server.services.trail.checkpoint();
   made.tokenObjects = (await server.services.token.listObjects()).length;
@@ -87,9 +110,12 @@ async function checkEverything(): Promise<void> {
   }
   for (const s of made.signatures) {
     const call = s.algorithm === 'SM2DSA' ? gz : hk;
-    expect((await call('VerifyByAsymmetricKey', { KeyId: s.keyId, Algorithm: s.algorithm, Message: s.message, SignatureValue: s.signature })).SignatureValid, s.algorithm).toBe(true);
+    expect((await call('VerifyByAsymmetricKey', { KeyId: s.keyId, Algorithm: s.algorithm, Message: s.message, SignatureValue: s.signature })).SignatureValid, s.algorithm).toBe(
+      true,
+    );
     expect((await call('GetPublicKey', { KeyId: s.keyId })).PublicKeyPem).toBe(s.publicKeyPem);
-    if (s.algorithm === 'RSA_PSS_SHA_256') expect(crypto.verify('sha256', unb64(s.message), { key: s.publicKeyPem, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, unb64(s.signature))).toBe(true);
+    if (s.algorithm === 'RSA_PSS_SHA_256')
+      expect(crypto.verify('sha256', unb64(s.message), { key: s.publicKeyPem, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, unb64(s.signature))).toBe(true);
   }
   expect((await gz('Decrypt', { CiphertextBlob: made.dataKey.blob })).Plaintext).toBe(made.dataKey.plaintext);
   // The sealed API secret authenticates (it is opened under the KEK to check the signature).
@@ -97,7 +123,13 @@ async function checkEverything(): Promise<void> {
   expect(((await second('GetRegions', {})).Regions as string[]).length).toBeGreaterThan(0);
   // The imported SM4 key is the material imported: a blob of this run decrypts outside with it.
   const e = unb64((await gz('Encrypt', { KeyId: made.sm4Import.keyId, Plaintext: b64('after a restart') })).CiphertextBlob);
-  const out = sm4.decrypt(e.subarray(36, e.length - 16), made.sm4Import.material, { mode: 'gcm', iv: e.subarray(24, 36), associatedData: e.subarray(0, 24), tag: e.subarray(e.length - 16), output: 'array' } as never) as unknown as Uint8Array;
+  const out = sm4.decrypt(e.subarray(36, e.length - 16), made.sm4Import.material, {
+    mode: 'gcm',
+    iv: e.subarray(24, 36),
+    associatedData: e.subarray(0, 24),
+    tag: e.subarray(e.length - 16),
+    output: 'array',
+  } as never) as unknown as Uint8Array;
   expect(Buffer.from(out).toString()).toBe('after a restart');
   // The same audit key signs on; the chain spans both runs.
   expect((await server.services.trail.publicKey()).export({ type: 'spki', format: 'pem' }).toString()).toBe(made.auditPublicKey);

@@ -68,7 +68,15 @@ export function crashSuite(): void {
     });
 
     afterAll(async () => {
-      figures.crashes = { ...stats, ackedEncrypts: acked.encrypts.length, ackedCreates: acked.creates.length, ackedRotates: acked.rotates.length, ackedImports: acked.imports.length, ackedSchedules: acked.schedules.length, lost: 0 };
+      figures.crashes = {
+        ...stats,
+        ackedEncrypts: acked.encrypts.length,
+        ackedCreates: acked.creates.length,
+        ackedRotates: acked.rotates.length,
+        ackedImports: acked.imports.length,
+        ackedSchedules: acked.schedules.length,
+        lost: 0,
+      };
       say(`crashes: ${JSON.stringify(figures.crashes)}`);
       await server?.stop();
     });
@@ -76,12 +84,18 @@ export function crashSuite(): void {
     function encryptOp(): Op {
       const plaintext = b64(randomBytes(24));
       ledger.addBase64Secret(`crash plaintext ${acked.encrypts.length}-${plaintext.slice(0, 4)}`, plaintext);
-      return { action: 'Encrypt', params: { KeyId: baseKey, Plaintext: plaintext }, onAck: (r) => acked.encrypts.push({ blob: r.CiphertextBlob as string, plaintext, keyId: baseKey }) };
+      return {
+        action: 'Encrypt',
+        params: { KeyId: baseKey, Plaintext: plaintext },
+        onAck: (r) => acked.encrypts.push({ blob: r.CiphertextBlob as string, plaintext, keyId: baseKey }),
+      };
     }
 
     /** What the server logged as errors (message, error type, code, message): for a failure's report. */
     function serverErrors(): string {
-      const lines = readFileSync(path.join(dir, 'server.log'), 'utf8').split('\n').filter((l) => l.startsWith('{'));
+      const lines = readFileSync(path.join(dir, 'server.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'));
       type Line = { level?: number; msg?: string; err?: { type?: string; code?: string; message?: string } };
       const parsed = (l: string): Line => {
         try {
@@ -141,7 +155,10 @@ export function crashSuite(): void {
       const db = knexFactory({ client: 'sqlite3', connection: { filename: path.join(dir, 'hsmkms.sqlite') }, useNullAsDefault: true });
       try {
         const ids = new Set((await db('audit_events').select('request_id')).map((r) => r.request_id as string));
-        expect(acked.requestIds.filter((id) => !ids.has(id)), 'acknowledged requests without an audit event').toEqual([]);
+        expect(
+          acked.requestIds.filter((id) => !ids.has(id)),
+          'acknowledged requests without an audit event',
+        ).toEqual([]);
         // no half rotation: every key's current version has its row; every acknowledged rotation added one
         const keys = (await db('keys').select('key_id', 'current_version')) as Array<{ key_id: string; current_version: number }>;
         const versions = (await db('key_versions').select('key_id', 'version')) as Array<{ key_id: string; version: number }>;
@@ -243,7 +260,11 @@ export function crashSuite(): void {
           ledger.addSecret(`crash imported material ${p.keyId}`, material);
           const key = crypto.createPublicKey({ key: Buffer.from(p.publicKey, 'base64'), format: 'der', type: 'spki' });
           const wrapped = crypto.publicEncrypt({ key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, material);
-          return { action: 'ImportKeyMaterial', params: { KeyId: p.keyId, ImportToken: p.token, EncryptedKeyMaterial: b64(wrapped) }, onAck: () => acked.imports.push({ keyId: p.keyId, material }) };
+          return {
+            action: 'ImportKeyMaterial',
+            params: { KeyId: p.keyId, ImportToken: p.token, EncryptedKeyMaterial: b64(wrapped) },
+            onAck: () => acked.imports.push({ keyId: p.keyId, material }),
+          };
         },
         () => acked.imports.length >= 6,
       );

@@ -34,7 +34,11 @@ function faults(): void {
   /** A signed call through raw HTTP, judged as an envelope (the SDK would hide a non-200). */
   async function rawCall(action: string, params: Record<string, unknown>): Promise<{ code: string | undefined; ok: boolean; problem?: string; body: Record<string, unknown> }> {
     const body = JSON.stringify(params);
-    const res = await fetch(server.url, { method: 'POST', headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action, version: '2019-01-18', region: 'ap-hongkong', body }), body });
+    const res = await fetch(server.url, {
+      method: 'POST',
+      headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action, version: '2019-01-18', region: 'ap-hongkong', body }),
+      body,
+    });
     const text = await res.text();
     const verdict = judgeEnvelope(res.status, text, { allowInternal: false });
     return { ...verdict, body: verdict.problem ? {} : (JSON.parse(text) as { Response: Record<string, unknown> }).Response };
@@ -86,14 +90,24 @@ function faults(): void {
       const calls: Array<Promise<string>> = [];
       for (let i = 0; i < 40; i++) {
         calls.push(rawCall('Decrypt', { CiphertextBlob: flipped }).then((r) => `bad-decrypt:${r.ok ? r.code : r.problem}`));
-        calls.push(rawCall('AsymmetricRsaDecrypt', { KeyId: rsaDec, Ciphertext: b64(randomBytes(1 + (i % 300))), Algorithm: 'RSAES_OAEP_SHA_256' }).then((r) => `bad-rsa:${r.ok ? r.code : r.problem}`));
+        calls.push(
+          rawCall('AsymmetricRsaDecrypt', { KeyId: rsaDec, Ciphertext: b64(randomBytes(1 + (i % 300))), Algorithm: 'RSAES_OAEP_SHA_256' }).then(
+            (r) => `bad-rsa:${r.ok ? r.code : r.problem}`,
+          ),
+        );
         calls.push(rawCall('Decrypt', { CiphertextBlob: blobs[i % blobs.length]!.blob }).then((r) => `good:${r.ok ? (r.code ?? 'ok') : r.problem}`));
       }
       const results = await Promise.all(calls);
       counts.tokenFaults += 80;
       counts.answersDuringFaults += results.length;
-      expect([...new Set(results.filter((r) => r.startsWith('bad-decrypt')))].every((r) => /^bad-decrypt:(FailedOperation\.DecryptError|InvalidParameterValue\.InvalidCiphertext)$/.test(r))).toBe(true);
-      expect([...new Set(results.filter((r) => r.startsWith('bad-rsa')))].every((r) => /^bad-rsa:(FailedOperation\.DecryptError|InvalidParameterValue(\.\w+)?)$/.test(r))).toBe(true);
+      expect(
+        [...new Set(results.filter((r) => r.startsWith('bad-decrypt')))].every((r) =>
+          /^bad-decrypt:(FailedOperation\.DecryptError|InvalidParameterValue\.InvalidCiphertext)$/.test(r),
+        ),
+      ).toBe(true);
+      expect([...new Set(results.filter((r) => r.startsWith('bad-rsa')))].every((r) => /^bad-rsa:(FailedOperation\.DecryptError|InvalidParameterValue(\.\w+)?)$/.test(r))).toBe(
+        true,
+      );
       expect(new Set(results.filter((r) => r.startsWith('good')))).toEqual(new Set(['good:ok']));
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     });
@@ -125,7 +139,12 @@ function faults(): void {
         const seen = new Map<string, number>();
         const loader = async () => {
           while (!stop) {
-            const r = await rawCall(outage % 2 ? 'SignByAsymmetricKey' : 'Encrypt', outage % 2 ? { KeyId: rsaSign, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.from('m')), MessageType: 'RAW' } : { KeyId: aes, Plaintext: b64(Buffer.from('load')) });
+            const r = await rawCall(
+              outage % 2 ? 'SignByAsymmetricKey' : 'Encrypt',
+              outage % 2
+                ? { KeyId: rsaSign, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.from('m')), MessageType: 'RAW' }
+                : { KeyId: aes, Plaintext: b64(Buffer.from('load')) },
+            );
             const key = r.ok ? (r.code ?? 'ok') : `BAD ${r.problem}`;
             seen.set(key, (seen.get(key) ?? 0) + 1);
           }
@@ -180,8 +199,7 @@ function faults(): void {
           db.exec('PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE; UPDATE service_meta SET value = value WHERE 0;', (e) => {
             if (e) return reject(e);
             resolve({
-              release: () =>
-                new Promise<void>((done, fail) => db.exec('COMMIT', (c) => (c ? fail(c) : db.close((x) => (x ? fail(x) : done()))))),
+              release: () => new Promise<void>((done, fail) => db.exec('COMMIT', (c) => (c ? fail(c) : db.close((x) => (x ? fail(x) : done()))))),
             });
           });
         });
@@ -196,7 +214,11 @@ function faults(): void {
       const lock = await lockDatabase();
       counts.dbFaults++;
       const started = Date.now();
-      const pending = Promise.all([rawCall('CreateKey', { Alias: 'db-short-lock' }), rawCall('Encrypt', { KeyId: aes, Plaintext: b64(Buffer.from('x')) }), rawCall('DisableKey', { KeyId: rsaSign })]);
+      const pending = Promise.all([
+        rawCall('CreateKey', { Alias: 'db-short-lock' }),
+        rawCall('Encrypt', { KeyId: aes, Plaintext: b64(Buffer.from('x')) }),
+        rawCall('DisableKey', { KeyId: rsaSign }),
+      ]);
       await sleep(1_000);
       await lock.release();
       const results = await pending;
@@ -235,7 +257,9 @@ function faults(): void {
       const [create, disable, describe] = results;
       expect(await keyRows()).toBe(before + (create!.code === undefined ? 1 : 0));
       expect(((await hk('DescribeKey', { KeyId: rsaSign })).KeyMetadata as Record<string, unknown>).KeyState).toBe(disable!.code === undefined ? 'Disabled' : 'Enabled');
-      expect(((await hk('DescribeKey', { KeyId: aes })).KeyMetadata as Record<string, unknown>).Description).toBe(describe!.code === undefined ? 'changed under lock' : descBefore.Description);
+      expect(((await hk('DescribeKey', { KeyId: aes })).KeyMetadata as Record<string, unknown>).Description).toBe(
+        describe!.code === undefined ? 'changed under lock' : descBefore.Description,
+      );
       if (disable!.code === undefined) await hk('EnableKey', { KeyId: rsaSign });
       // the service resumes by itself once the lock is gone
       const deadline = Date.now() + 10_000;

@@ -17,7 +17,7 @@ import { dataDir, envFor, figures, ledger, say } from './context.js';
 // SQLite) in its own process so its memory can be read from /proc. HSMKMS_FUZZ_SEED replays a run.
 
 const RUNS = Number(process.env.HSMKMS_FUZZ_RUNS ?? 100_000);
-const SEED = Number(process.env.HSMKMS_FUZZ_SEED ?? (Date.now() % 2 ** 31));
+const SEED = Number(process.env.HSMKMS_FUZZ_SEED ?? Date.now() % 2 ** 31);
 const BATCH = 1_000;
 const CONCURRENCY = 24;
 /** Growth allowed between warm-up and end, after full collections: a leak of 200 bytes per request over 100k exceeds the heap bound. */
@@ -74,8 +74,15 @@ export function fuzzSuite(): void {
       const archived = await create(hk, 'fz-archived');
       await hk('ArchiveKey', { KeyId: archived });
       await hk('EnableKeyRotation', { KeyId: hkIds[0] });
-      const gzIds = [await create(gz, 'fz-sm4'), await create(gz, 'fz-sm2-sign', { KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_SM2' }), await create(gz, 'fz-sm2-dec', { KeyUsage: 'ASYMMETRIC_DECRYPT_SM2' })];
-      for (const [call, keyId, region] of [[hk, hkIds[0], 'ap-hongkong'], [gz, gzIds[0], 'ap-guangzhou']] as const) {
+      const gzIds = [
+        await create(gz, 'fz-sm4'),
+        await create(gz, 'fz-sm2-sign', { KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_SM2' }),
+        await create(gz, 'fz-sm2-dec', { KeyUsage: 'ASYMMETRIC_DECRYPT_SM2' }),
+      ];
+      for (const [call, keyId, region] of [
+        [hk, hkIds[0], 'ap-hongkong'],
+        [gz, gzIds[0], 'ap-guangzhou'],
+      ] as const) {
         for (let i = 0; i < 4; i++) {
           const plaintext = b64(randomBytes(32));
           ledger.addBase64Secret(`fuzz plaintext ${region} ${i}`, plaintext);
@@ -103,7 +110,10 @@ export function fuzzSuite(): void {
     /** Every key of the account as DescribeKey and ListKeyDetail show it. */
     async function snapshot(): Promise<string> {
       const out: Record<string, unknown> = {};
-      for (const [region, call] of [['ap-hongkong', hk], ['ap-guangzhou', gz]] as const) {
+      for (const [region, call] of [
+        ['ap-hongkong', hk],
+        ['ap-guangzhou', gz],
+      ] as const) {
         const list = await call('ListKeyDetail', { Limit: 200, KeyUsage: 'ALL' });
         const metas = (list.KeyMetadatas as Array<Record<string, unknown>>).sort((a, b) => String(a.KeyId).localeCompare(String(b.KeyId)));
         out[region] = { total: list.TotalCount, metas, described: await Promise.all(metas.map(async (m) => (await call('DescribeKey', { KeyId: m.KeyId })).KeyMetadata)) };
@@ -149,9 +159,11 @@ export function fuzzSuite(): void {
               successes++;
               if (!c.maySucceed) verdict = { ok: false, code: undefined, problem: 'accepted a request that must be refused' };
             }
-            if (verdict.ok && c.family === 'size' && verdict.code !== 'RequestSizeLimitExceeded') verdict = { ok: false, code: verdict.code, problem: `oversized body answered ${verdict.code}` };
+            if (verdict.ok && c.family === 'size' && verdict.code !== 'RequestSizeLimitExceeded')
+              verdict = { ok: false, code: verdict.code, problem: `oversized body answered ${verdict.code}` };
             if (verdict.code) codes.set(verdict.code, (codes.get(verdict.code) ?? 0) + 1);
-            if (!verdict.ok && failures.length < 50) failures.push({ batch, index, family: c.family, action: c.action, what: c.what, problem: verdict.problem ?? '', answer: answer.slice(0, 300) });
+            if (!verdict.ok && failures.length < 50)
+              failures.push({ batch, index, family: c.family, action: c.action, what: c.what, problem: verdict.problem ?? '', answer: answer.slice(0, 300) });
           });
           expect(server.child.exitCode, 'the server process is alive').toBeNull();
           if (batch >= warmBatches - 1 && (batch - warmBatches + 1) % sampleEvery === 0) {

@@ -10,7 +10,14 @@ import { fieldsOf, fuzzCase, isReadOnlyAction } from '../helpers/fuzz-requests.j
 // rule for actions added to the registry (src/api/actions) later.
 
 it('never produces an acceptable state-changing request without a key id', () => {
-  const target = { host: '127.0.0.1:1', secretId: 'AKIDtest', secretKey: 'k'.repeat(32), regions: ['ap-hongkong'], keyIds: { 'ap-hongkong': ['0bb450ca-b6bc-43e8-b065-8b0b5954247a'] }, blobs: [Buffer.alloc(80, 1).toString('base64')] };
+  const target = {
+    host: '127.0.0.1:1',
+    secretId: 'AKIDtest',
+    secretKey: 'k'.repeat(32),
+    regions: ['ap-hongkong'],
+    keyIds: { 'ap-hongkong': ['0bb450ca-b6bc-43e8-b065-8b0b5954247a'] },
+    blobs: [Buffer.alloc(80, 1).toString('base64')],
+  };
   const seed = Number(process.env.HSMKMS_FUZZ_SEED ?? 1);
   let checked = 0;
   const accepted: string[] = [];

@@ -14,7 +14,12 @@ clearProxy();
 
 describe('nesting is bounded before anything recurses over the parameters', () => {
   const post = (body: string) =>
-    parseApiRequest({ method: 'POST', url: '/', headers: { ...tc3Headers({ host: 'h', secretId: 'AKIDx', secretKey: 'k', action: 'DescribeKey', version: '2019-01-18', region: 'ap-hongkong', body }), host: 'h' }, rawBody: Buffer.from(body) });
+    parseApiRequest({
+      method: 'POST',
+      url: '/',
+      headers: { ...tc3Headers({ host: 'h', secretId: 'AKIDx', secretKey: 'k', action: 'DescribeKey', version: '2019-01-18', region: 'ap-hongkong', body }), host: 'h' },
+      rawBody: Buffer.from(body),
+    });
 
   it('a JSON body nested 30,000 deep is InvalidParameter (was a stack overflow → InternalError)', () => {
     expect(() => post(`{"KeyId":${'['.repeat(30_000)}${']'.repeat(30_000)}}`)).toThrow(expect.objectContaining({ code: 'InvalidParameter' }));
@@ -78,7 +83,11 @@ describe('requests the HTTP parser refuses get the Tencent envelope', () => {
   it('a search term over 50,000 characters is an empty result, not an InternalError (SQLite refused it as a LIKE pattern)', async () => {
     const call = async (action: string, params: Record<string, unknown>) => {
       const body = JSON.stringify(params);
-      const r = await fetch(`http://${server.endpoint}/`, { method: 'POST', headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action, version: '2019-01-18', region: 'ap-hongkong', body }), body });
+      const r = await fetch(`http://${server.endpoint}/`, {
+        method: 'POST',
+        headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action, version: '2019-01-18', region: 'ap-hongkong', body }),
+        body,
+      });
       return ((await r.json()) as { Response: Record<string, unknown> }).Response;
     };
     // Rows to match against: with none, SQLite never compiles the pattern.
@@ -96,7 +105,19 @@ describe('requests the HTTP parser refuses get the Tencent envelope', () => {
 
   it('the server still answers signed calls afterwards', async () => {
     const body = '{"NumberOfBytes":8}';
-    const res = await fetch(server.url, { method: 'POST', headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action: 'GenerateRandom', version: '2019-01-18', region: 'ap-hongkong', body }), body });
+    const res = await fetch(server.url, {
+      method: 'POST',
+      headers: tc3Headers({
+        host: server.endpoint,
+        secretId: ROOT.secretId,
+        secretKey: ROOT.secretKey,
+        action: 'GenerateRandom',
+        version: '2019-01-18',
+        region: 'ap-hongkong',
+        body,
+      }),
+      body,
+    });
     expect(judgeEnvelope(res.status, await res.text())).toEqual({ ok: true, code: undefined });
   });
 });

@@ -20,7 +20,12 @@ export function secretScan(): void {
       writeFileSync(path.join(dir, 'b.sqlite'), Buffer.concat([randomBytes(100), canary, randomBytes(100)]));
       probe.addText('output', `hex ${canary.toString('hex')}`);
       try {
-        expect(probe.scan().leaks.map((l) => `${path.basename(l.where)}:${l.encoding}`).sort()).toEqual(['a.log:base64', 'b.sqlite:raw', 'output:hex']);
+        expect(
+          probe
+            .scan()
+            .leaks.map((l) => `${path.basename(l.where)}:${l.encoding}`)
+            .sort(),
+        ).toEqual(['a.log:base64', 'b.sqlite:raw', 'output:hex']);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -29,7 +34,12 @@ export function secretScan(): void {
     it('no plaintext, data key, SecretKey or PIN in logs, database files or test output', () => {
       const { leaks, bytesScanned, placesScanned } = ledger.scan();
       figures.secretScan = { secrets: ledger.secretCount, places: placesScanned, bytes: bytesScanned, leaks: leaks.length };
-      say(`secret scan: ${JSON.stringify(figures.secretScan)} in ${ledger.places().map((f) => path.relative(tmpdir(), f)).join(', ')} and the logs and output kept in memory`);
+      say(
+        `secret scan: ${JSON.stringify(figures.secretScan)} in ${ledger
+          .places()
+          .map((f) => path.relative(tmpdir(), f))
+          .join(', ')} and the logs and output kept in memory`,
+      );
       say(`figures: ${JSON.stringify(figures)}`);
       expect(ledger.secretCount).toBeGreaterThan(0);
       expect(leaks).toEqual([]);

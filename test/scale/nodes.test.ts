@@ -37,7 +37,10 @@ const nodes: Node[] = [];
 
 async function startNode(name: string, extra: NodeJS.ProcessEnv = {}): Promise<Node> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'hsmkms.js'), 'serve'], { env: { ...env, ...extra, KMS_PORT: String(port), KMS_HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'hsmkms.js'), 'serve'], {
+    env: { ...env, ...extra, KMS_PORT: String(port), KMS_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -102,7 +105,10 @@ beforeAll(async () => {
   };
   // As docs/deployment.md says: the token (its KEK and audit signing key) and the schema are set up once,
   // before the nodes start.
-  for (const args of [['token', 'init', '--json'], ['db', 'migrate', '--json']]) {
+  for (const args of [
+    ['token', 'init', '--json'],
+    ['db', 'migrate', '--json'],
+  ]) {
     const r = cli(args, env);
     if (r.status !== 0) throw new Error(`hsmkms ${args.join(' ')}: ${r.stderr}`);
   }
@@ -242,14 +248,20 @@ describe('three nodes on one PostgreSQL database and one token', () => {
     }
     const marks = nodes.map((n) => jobReports(n).length);
     // The drill's clock jump: the deletion dates are moved into the past.
-    await db('keys').whereIn('key_id', ids).update({ deletion_date: Math.floor(Date.now() / 1000) - 1 });
+    await db('keys')
+      .whereIn('key_id', ids)
+      .update({ deletion_date: Math.floor(Date.now() / 1000) - 1 });
     const deadline = Date.now() + 30_000;
     while ((await db('keys').whereIn('key_id', ids).count({ n: '*' }))[0]!.n !== 0) {
       if (Date.now() > deadline) throw new Error('keys not deleted within 30 s');
       await new Promise((r) => setTimeout(r, 200));
     }
     await new Promise((r) => setTimeout(r, 2_500)); // let every node tick again: nothing more happens
-    const deletions = nodes.flatMap((n, i) => jobReports(n).slice(marks[i]).flatMap((r) => r.deleted.filter((id) => ids.includes(id)).map((id) => ({ node: n.name, id }))));
+    const deletions = nodes.flatMap((n, i) =>
+      jobReports(n)
+        .slice(marks[i])
+        .flatMap((r) => r.deleted.filter((id) => ids.includes(id)).map((id) => ({ node: n.name, id }))),
+    );
     expect(deletions.map((d) => d.id).sort()).toEqual([...ids].sort()); // each exactly once
     const holder = await db('leases').where('name', 'lifecycle-jobs').first('holder');
     expect(holder).toBeDefined();
@@ -311,7 +323,8 @@ describe('three nodes on one PostgreSQL database and one token', () => {
             }
           } catch (err) {
             if (!isVictim) survivorsErrors.push(err);
-            else if (!killed) throw err; // a failure before the kill is a bug
+            else if (!killed)
+              throw err; // a failure before the kill is a bug
             else return;
           }
         }
@@ -326,7 +339,12 @@ describe('three nodes on one PostgreSQL database and one token', () => {
     expect(survivorsErrors).toEqual([]);
     expect(ackedByVictim.length).toBeGreaterThan(5);
     // Every acknowledged call of the victim: its audit event, and its effect visible on A.
-    const rows = await db('audit_events').whereIn('request_id', ackedByVictim.map((x) => x.requestId)).select('request_id');
+    const rows = await db('audit_events')
+      .whereIn(
+        'request_id',
+        ackedByVictim.map((x) => x.requestId),
+      )
+      .select('request_id');
     expect(new Set(rows.map((r) => r.request_id)).size).toBe(ackedByVictim.length);
     for (const x of ackedByVictim) {
       if (x.action === 'CreateKey') expect(await errorCode(a.tc3('Encrypt', { KeyId: x.keyId, Plaintext: b64('after') }))).toBe('OK');

@@ -101,7 +101,14 @@ describe('reconciliation beside a create in progress on another node', () => {
       process.stdout.write(JSON.stringify({ runs, destroyed }) + '\\n');
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      env: { PATH: process.env.PATH, KMS_DATA_DIR: dataDir, KMS_PKCS11_PIN: 'test-pin-1234', KMS_DATABASE_URL: s.config.databaseUrl, SOFTHSM2_CONF: s.config.softhsmConf, KMS_LOG_LEVEL: 'silent' },
+      env: {
+        PATH: process.env.PATH,
+        KMS_DATA_DIR: dataDir,
+        KMS_PKCS11_PIN: 'test-pin-1234',
+        KMS_DATABASE_URL: s.config.databaseUrl,
+        SOFTHSM2_CONF: s.config.softhsmConf,
+        KMS_LOG_LEVEL: 'silent',
+      },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     let out = '';
@@ -112,7 +119,8 @@ describe('reconciliation beside a create in progress on another node', () => {
     }
     const caller = { accountUin: '100000000009', userUin: '100000000009', region: s.config.regions.find((r) => r.standard === 'FIPS')! };
     const created: Awaited<ReturnType<typeof s.keys.create>>[] = [];
-    for (let i = 0; i < 12; i++) created.push(await s.keys.create(caller, { alias: `race-${i}`, origin: 'TENCENT_KMS', keyUsage: i % 2 ? 'ASYMMETRIC_SIGN_VERIFY_ECC' : 'ENCRYPT_DECRYPT' }));
+    for (let i = 0; i < 12; i++)
+      created.push(await s.keys.create(caller, { alias: `race-${i}`, origin: 'TENCENT_KMS', keyUsage: i % 2 ? 'ASYMMETRIC_SIGN_VERIFY_ECC' : 'ENCRYPT_DECRYPT' }));
     child.stdin!.end('stop\n');
     await new Promise((r) => child.once('exit', r));
     const report = JSON.parse(out.trim().split('\n').pop()!) as { runs: number; destroyed: string[] };

@@ -84,7 +84,21 @@ const key = (over: Partial<KeyRecord> = {}): KeyRecord => ({
 });
 
 const auditEvent = (log: AuditLog, requestId: string) =>
-  log.newEvent({ eventName: 'Encrypt', requestId, accountUin: '1', userUin: '1', userName: 'root', secretId: '', sourceIp: '127.0.0.1', region: 'ap-hongkong', resourceType: 'kms', resourceName: '*', result: 'Success', errorCode: '', apiVersion: '2019-01-18' });
+  log.newEvent({
+    eventName: 'Encrypt',
+    requestId,
+    accountUin: '1',
+    userUin: '1',
+    userName: 'root',
+    secretId: '',
+    sourceIp: '127.0.0.1',
+    region: 'ap-hongkong',
+    resourceType: 'kms',
+    resourceName: '*',
+    result: 'Success',
+    errorCode: '',
+    apiVersion: '2019-01-18',
+  });
 
 describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
   let db: Db;
@@ -175,11 +189,13 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     const flip = async (repo: KeyRepo, parity: number) => {
       for (let round = 0; round < 6; round++) {
         await Promise.all(
-          ks.filter((_, i) => i % 2 === parity).map(async (k) => {
-            const from = (round % 2 === 0) === (parity === 0) ? 'Enabled' : 'Disabled';
-            const to = from === 'Enabled' ? 'Disabled' : 'Enabled';
-            expect(await repo.transaction((trx) => repo.update(k.keyId, from, { state: to }, trx))).toBe(true);
-          }),
+          ks
+            .filter((_, i) => i % 2 === parity)
+            .map(async (k) => {
+              const from = (round % 2 === 0) === (parity === 0) ? 'Enabled' : 'Disabled';
+              const to = from === 'Enabled' ? 'Disabled' : 'Enabled';
+              expect(await repo.transaction((trx) => repo.update(k.keyId, from, { state: to }, trx))).toBe(true);
+            }),
         );
       }
     };
@@ -263,7 +279,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
   it('audit: any text (quotes, NUL, SQL, non-BMP, lone surrogates) stores and reads back as the chain hashed it', async () => {
     const repo = new AuditRepo(db);
     const log = new AuditLog(repo, { failClosed: true });
-    const awkward = ["it's", "'); DROP TABLE audit_events; --", 'a\u0000b', '\u0000', '😀 密钥', 'x\ud800y', '', "''", '\\\'\n\r\t', 'é'.repeat(300)];
+    const awkward = ["it's", "'); DROP TABLE audit_events; --", 'a\u0000b', '\u0000', '😀 密钥', 'x\ud800y', '', "''", "\\'\n\r\t", 'é'.repeat(300)];
     for (const [i, text] of awkward.entries()) {
       await log.record({ ...auditEvent(log, `odd-${i}`), userName: text, region: text, apiVersion: text, resourceName: text, errorCode: text });
     }
@@ -294,10 +310,12 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     const e2 = await reader.read();
     expect(e2).toBeGreaterThan(e1);
     // Rolled back: not moved.
-    await db.transaction(async (trx) => {
-      await trx('keys').where('key_id', k.keyId).update({ description: 'never' });
-      throw new Error('rollback');
-    }).catch(() => undefined);
+    await db
+      .transaction(async (trx) => {
+        await trx('keys').where('key_id', k.keyId).update({ description: 'never' });
+        throw new Error('rollback');
+      })
+      .catch(() => undefined);
     expect(await reader.read()).toBe(e2);
     const log = new AuditLog(new AuditRepo(db), { failClosed: true });
     await log.record(auditEvent(log, 'epoch'));
@@ -376,7 +394,23 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     const repo = new AuditRepo(legacy);
     const old = timeOrderedUuid(Date.now() - 60_000);
     await repo.appendChained((head) => {
-      const e = { eventId: timeOrderedUuid(Date.now() - 59_000), eventTimeMs: Date.now() - 59_000, eventName: 'Encrypt', requestId: old, accountUin: '1', userUin: '1', userName: 'root', secretId: '', sourceIp: '', region: '', resourceType: 'kms', resourceName: '*', result: 'Success' as const, errorCode: '', apiVersion: '' };
+      const e = {
+        eventId: timeOrderedUuid(Date.now() - 59_000),
+        eventTimeMs: Date.now() - 59_000,
+        eventName: 'Encrypt',
+        requestId: old,
+        accountUin: '1',
+        userUin: '1',
+        userName: 'root',
+        secretId: '',
+        sourceIp: '',
+        region: '',
+        resourceType: 'kms',
+        resourceName: '*',
+        result: 'Success' as const,
+        errorCode: '',
+        apiVersion: '',
+      };
       const prevHash = head ?? GENESIS_HASH;
       return [{ ...e, seq: 0, prevHash, hash: eventHash(prevHash, e) }];
     });
@@ -407,7 +441,9 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     scratch.push(exportDir);
     const trail = new AuditTrail(undefined as never, repo, new AuditCheckpointRepo(db));
     expect(await trail.purge(3, exportDir, now)).toBe(2);
-    const exported = readdirSync(exportDir).flatMap((f) => readFileSync(path.join(exportDir, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l).seq);
+    const exported = readdirSync(exportDir)
+      .flatMap((f) => readFileSync(path.join(exportDir, f), 'utf8').trim().split('\n'))
+      .map((l) => JSON.parse(l).seq);
     const left = await repo.all();
     expect(left.map((e) => Math.round((now - e.eventTimeMs) / day))).toEqual([2, 5, 1]);
     expect(exported.sort((a: number, b: number) => a - b)).toEqual([left[0]!.seq - 2, left[0]!.seq - 1]);
@@ -450,7 +486,21 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
 
   it('alarms: a day key raises one alarm; concurrent claims of a due alarm — exactly one wins', async () => {
     const repo = new AlarmRepo(db);
-    const alarm = (over: Partial<Alarm> = {}): Alarm => ({ alarmId: randomUUID(), kind: 'KeyDeletionImminent', accountUin: '1', region: 'ap-hongkong', keyId: 'k', detail: { daysLeft: 2, ok: true }, createdAtMs: 1000, dayKey: 'k:2', deliveryStatus: 'pending', attempts: 0, nextAttemptAtMs: 5000, lastError: null, ...over });
+    const alarm = (over: Partial<Alarm> = {}): Alarm => ({
+      alarmId: randomUUID(),
+      kind: 'KeyDeletionImminent',
+      accountUin: '1',
+      region: 'ap-hongkong',
+      keyId: 'k',
+      detail: { daysLeft: 2, ok: true },
+      createdAtMs: 1000,
+      dayKey: 'k:2',
+      deliveryStatus: 'pending',
+      attempts: 0,
+      nextAttemptAtMs: 5000,
+      lastError: null,
+      ...over,
+    });
     const first = alarm();
     expect(await repo.insert(first)).toBe(true);
     expect(await repo.insert(alarm())).toBe(false);

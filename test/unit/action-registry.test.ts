@@ -12,32 +12,110 @@ import { mlKem768PublicKeyPem, PqcAlgorithm, pqcEncrypt, parsePqcBlob } from '..
 // headings), the read-only preset, the region-less actions, and the keys a call touches.
 
 const OPERATION_LEVEL = [
-  'CreateKey', 'ListKeys', 'ListKeyDetail', 'Decrypt', 'GenerateRandom', 'ListDataKeys', 'ListDataKeyDetail',
-  'CreateWhiteBoxKey', 'DescribeWhiteBoxServiceStatus', 'GetServiceStatus', 'GetRegions', 'ListAlgorithms',
+  'CreateKey',
+  'ListKeys',
+  'ListKeyDetail',
+  'Decrypt',
+  'GenerateRandom',
+  'ListDataKeys',
+  'ListDataKeyDetail',
+  'CreateWhiteBoxKey',
+  'DescribeWhiteBoxServiceStatus',
+  'GetServiceStatus',
+  'GetRegions',
+  'ListAlgorithms',
 ];
 const WITHOUT_IP_CONDITION = ['BindCloudResource'];
 
 const QPS: Record<string, number> = {
-  CreateKey: 100, DescribeKey: 100, DescribeKeys: 100, ListKeys: 100, ListKeyDetail: 100, UpdateAlias: 100, UpdateKeyDescription: 100,
-  EnableKey: 100, EnableKeys: 100, DisableKey: 100, DisableKeys: 100, ScheduleKeyDeletion: 100, CancelKeyDeletion: 100, ArchiveKey: 100,
-  CancelKeyArchive: 100, Encrypt: 300, Decrypt: 300, ReEncrypt: 100, GenerateDataKey: 100, GenerateRandom: 150, GetPublicKey: 100,
-  AsymmetricRsaDecrypt: 200, AsymmetricSm2Decrypt: 200, SignByAsymmetricKey: 100, VerifyByAsymmetricKey: 100, GetParametersForImport: 100,
-  ImportKeyMaterial: 100, DeleteImportedKeyMaterial: 100, EnableKeyRotation: 100, DisableKeyRotation: 100, GetKeyRotationStatus: 100,
-  RotateKey: 20, ImportDataKey: 100, DescribeDataKey: 100, DescribeDataKeys: 100, ListDataKeys: 100, ListDataKeyDetail: 100,
-  GetDataKeyPlaintext: 300, GetDataKeyCiphertextBlob: 100, EnableDataKey: 100, EnableDataKeys: 100, DisableDataKey: 100, DisableDataKeys: 100,
-  ScheduleDataKeyDeletion: 20, CancelDataKeyDeletion: 20, UpdateDataKeyName: 20, UpdateDataKeyDescription: 20, CreateWhiteBoxKey: 100,
-  DeleteWhiteBoxKey: 200, DescribeWhiteBoxKey: 200, DescribeWhiteBoxKeyDetails: 100, DescribeWhiteBoxDecryptKey: 200,
-  DescribeWhiteBoxServiceStatus: 200, EnableWhiteBoxKey: 200, EnableWhiteBoxKeys: 200, DisableWhiteBoxKey: 200, DisableWhiteBoxKeys: 200,
-  EncryptByWhiteBox: 100, DescribeWhiteBoxDeviceFingerprints: 100, OverwriteWhiteBoxDeviceFingerprints: 100, PostQuantumCryptoEncrypt: 20,
-  PostQuantumCryptoDecrypt: 20, PostQuantumCryptoSign: 20, PostQuantumCryptoVerify: 20, BindCloudResource: 100, UnbindCloudResource: 100,
-  GetServiceStatus: 100, GetRegions: 100, ListAlgorithms: 100,
+  CreateKey: 100,
+  DescribeKey: 100,
+  DescribeKeys: 100,
+  ListKeys: 100,
+  ListKeyDetail: 100,
+  UpdateAlias: 100,
+  UpdateKeyDescription: 100,
+  EnableKey: 100,
+  EnableKeys: 100,
+  DisableKey: 100,
+  DisableKeys: 100,
+  ScheduleKeyDeletion: 100,
+  CancelKeyDeletion: 100,
+  ArchiveKey: 100,
+  CancelKeyArchive: 100,
+  Encrypt: 300,
+  Decrypt: 300,
+  ReEncrypt: 100,
+  GenerateDataKey: 100,
+  GenerateRandom: 150,
+  GetPublicKey: 100,
+  AsymmetricRsaDecrypt: 200,
+  AsymmetricSm2Decrypt: 200,
+  SignByAsymmetricKey: 100,
+  VerifyByAsymmetricKey: 100,
+  GetParametersForImport: 100,
+  ImportKeyMaterial: 100,
+  DeleteImportedKeyMaterial: 100,
+  EnableKeyRotation: 100,
+  DisableKeyRotation: 100,
+  GetKeyRotationStatus: 100,
+  RotateKey: 20,
+  ImportDataKey: 100,
+  DescribeDataKey: 100,
+  DescribeDataKeys: 100,
+  ListDataKeys: 100,
+  ListDataKeyDetail: 100,
+  GetDataKeyPlaintext: 300,
+  GetDataKeyCiphertextBlob: 100,
+  EnableDataKey: 100,
+  EnableDataKeys: 100,
+  DisableDataKey: 100,
+  DisableDataKeys: 100,
+  ScheduleDataKeyDeletion: 20,
+  CancelDataKeyDeletion: 20,
+  UpdateDataKeyName: 20,
+  UpdateDataKeyDescription: 20,
+  CreateWhiteBoxKey: 100,
+  DeleteWhiteBoxKey: 200,
+  DescribeWhiteBoxKey: 200,
+  DescribeWhiteBoxKeyDetails: 100,
+  DescribeWhiteBoxDecryptKey: 200,
+  DescribeWhiteBoxServiceStatus: 200,
+  EnableWhiteBoxKey: 200,
+  EnableWhiteBoxKeys: 200,
+  DisableWhiteBoxKey: 200,
+  DisableWhiteBoxKeys: 200,
+  EncryptByWhiteBox: 100,
+  DescribeWhiteBoxDeviceFingerprints: 100,
+  OverwriteWhiteBoxDeviceFingerprints: 100,
+  PostQuantumCryptoEncrypt: 20,
+  PostQuantumCryptoDecrypt: 20,
+  PostQuantumCryptoSign: 20,
+  PostQuantumCryptoVerify: 20,
+  BindCloudResource: 100,
+  UnbindCloudResource: 100,
+  GetServiceStatus: 100,
+  GetRegions: 100,
+  ListAlgorithms: 100,
 };
 
 const READ_ONLY = [
-  'DescribeKey', 'DescribeKeys', 'ListKeys', 'ListKeyDetail', 'GetKeyRotationStatus', 'GetPublicKey',
-  'GetServiceStatus', 'GetRegions', 'ListAlgorithms',
-  'DescribeDataKey', 'DescribeDataKeys', 'ListDataKeys', 'ListDataKeyDetail',
-  'DescribeWhiteBoxKey', 'DescribeWhiteBoxKeyDetails', 'DescribeWhiteBoxServiceStatus',
+  'DescribeKey',
+  'DescribeKeys',
+  'ListKeys',
+  'ListKeyDetail',
+  'GetKeyRotationStatus',
+  'GetPublicKey',
+  'GetServiceStatus',
+  'GetRegions',
+  'ListAlgorithms',
+  'DescribeDataKey',
+  'DescribeDataKeys',
+  'ListDataKeys',
+  'ListDataKeyDetail',
+  'DescribeWhiteBoxKey',
+  'DescribeWhiteBoxKeyDetails',
+  'DescribeWhiteBoxServiceStatus',
   'DescribeWhiteBoxDeviceFingerprints',
 ];
 
@@ -65,7 +143,12 @@ describe('views derived from the action registry', () => {
 
   it('GetRegions and LookUpEvents are the only region-less actions', () => {
     const all = { ...kmsActions, ...cloudAuditActions };
-    expect(Object.entries(all).filter(([, s]) => 'regionless' in s && s.regionless).map(([a]) => a).sort()).toEqual(['GetRegions', 'LookUpEvents']);
+    expect(
+      Object.entries(all)
+        .filter(([, s]) => 'regionless' in s && s.regionless)
+        .map(([a]) => a)
+        .sort(),
+    ).toEqual(['GetRegions', 'LookUpEvents']);
   });
 
   it('the KeyState filter numbers of ListKeyDetail (docs/contract/keys.md#list-key-detail-filters) and ListDataKeyDetail (docs/contract/actions.md#group-data-keys)', () => {
@@ -115,7 +198,13 @@ const DATA_2 = '55555555-5555-4555-8555-555555555555';
 
 const blobOf = (keyId: string) => assembleBlob(aadPrefix({ algorithm: BlobAlgorithm.AES_256_GCM, keyId, version: 1 }), randomBytes(12), randomBytes(32)).toString('base64');
 const pqcBlobOf = (keyId: string) =>
-  pqcEncrypt({ algorithm: PqcAlgorithm.ML_KEM_768_AES_256_GCM, keyId, version: 1 }, mlKem768PublicKeyPem(randomBytes(64)), Buffer.from('x'), randomBytes(32), randomBytes(12)).toString('base64');
+  pqcEncrypt(
+    { algorithm: PqcAlgorithm.ML_KEM_768_AES_256_GCM, keyId, version: 1 },
+    mlKem768PublicKeyPem(randomBytes(64)),
+    Buffer.from('x'),
+    randomBytes(32),
+    randomBytes(12),
+  ).toString('base64');
 
 /** Requests of an action: its id fields filled, then each left out in turn, and bad ciphertexts. */
 function samples(action: KmsAction): Array<Record<string, unknown>> {
@@ -132,7 +221,8 @@ function samples(action: KmsAction): Array<Record<string, unknown>> {
   const fields = Object.keys(kmsActions[action].schema.shape).filter((f) => f in fill);
   const full = Object.fromEntries(fields.map((f) => [f, fill[f]]));
   const out = [full, ...fields.map((f) => Object.fromEntries(Object.entries(full).filter(([k]) => k !== f)))];
-  if (action === 'ImportDataKey') out.push({ ...full, ImportType: 2 }, { ImportType: 2, ImportKeyMaterial: full.ImportKeyMaterial }, { ImportType: 1, ImportKeyMaterial: 'bm90IGEgYmxvYg==' });
+  if (action === 'ImportDataKey')
+    out.push({ ...full, ImportType: 2 }, { ImportType: 2, ImportKeyMaterial: full.ImportKeyMaterial }, { ImportType: 1, ImportKeyMaterial: 'bm90IGEgYmxvYg==' });
   if (fields.includes('CiphertextBlob')) out.push({ ...full, CiphertextBlob: 'bm90IGEgYmxvYg==' }, { ...full, CiphertextBlob: blobOf(KEY_B) });
   return out;
 }
@@ -141,7 +231,10 @@ describe('resources: the keys and data keys a validated call touches', () => {
   it.each(actions)('%s', (a) => {
     for (const params of samples(a)) {
       const r = kmsActions[a].resources(params as never);
-      expect(r.keys.map((k) => k.keyId), JSON.stringify(params)).toEqual(expectedKeyIds(a, params));
+      expect(
+        r.keys.map((k) => k.keyId),
+        JSON.stringify(params),
+      ).toEqual(expectedKeyIds(a, params));
       expect(r.dataKeys).toEqual(expectedDataKeyIds(params));
       // ImportDataKey's resource is its CMK in the region-less form (seed 004); no other action's.
       expect(r.keys.every((k) => k.regionless === (a === 'ImportDataKey'))).toBe(true);

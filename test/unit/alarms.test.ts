@@ -55,7 +55,16 @@ function fieldNames(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
-const use = { accountUin: ACCOUNT, region: 'ap-guangzhou', keyId: KEY, action: 'Decrypt', requestId: 'req-1', sourceIp: '10.0.0.7', userUin: ACCOUNT, deletionDate: T0 / 1000 + 2 * 86_400 };
+const use = {
+  accountUin: ACCOUNT,
+  region: 'ap-guangzhou',
+  keyId: KEY,
+  action: 'Decrypt',
+  requestId: 'req-1',
+  sourceIp: '10.0.0.7',
+  userUin: ACCOUNT,
+  deletionDate: T0 / 1000 + 2 * 86_400,
+};
 
 let dir: string;
 let db: Db;

@@ -22,7 +22,11 @@ describe('CiphertextBlob v1', () => {
   });
 
   it('refuses unknown magic, format versions and algorithms, and short input', () => {
-    for (const [offset, value] of [[0, 0x00], [2, 2], [3, 9]] as const) {
+    for (const [offset, value] of [
+      [0, 0x00],
+      [2, 2],
+      [3, 9],
+    ] as const) {
       const b = Buffer.from(blob);
       b[offset] = value;
       expect(() => parseBlob(b)).toThrow(InvalidBlobError);

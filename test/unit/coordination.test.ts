@@ -59,7 +59,9 @@ describe('leases', () => {
       process.stdout.write(won ? 'won' : 'lost');
     `;
     const start = String(Date.now() + 1_500);
-    const outs = await Promise.all(['p1', 'p2', 'p3', 'p4'].map((h) => run(process.execPath, ['--input-type=module', '-e', script, path.join(dir, 'kms.sqlite'), h, start]).then((r) => r.stdout)));
+    const outs = await Promise.all(
+      ['p1', 'p2', 'p3', 'p4'].map((h) => run(process.execPath, ['--input-type=module', '-e', script, path.join(dir, 'kms.sqlite'), h, start]).then((r) => r.stdout)),
+    );
     expect(outs.filter((o) => o === 'won')).toHaveLength(1);
     expect(outs.filter((o) => o === 'lost')).toHaveLength(3);
   });
@@ -116,7 +118,22 @@ describe('audit chain with several writer processes', () => {
 describe('audit chain head', () => {
   it('survives retention removing every event, in a new writer (a restarted process)', async () => {
     const repo = new AuditRepo(db);
-    const event = (log: AuditLog, requestId: string) => log.newEvent({ eventName: 'Encrypt', requestId, accountUin: '1', userUin: '1', userName: 'root', secretId: '', sourceIp: '', region: 'ap-hongkong', resourceType: 'kms', resourceName: '*', result: 'Success', errorCode: '', apiVersion: '2019-01-18' });
+    const event = (log: AuditLog, requestId: string) =>
+      log.newEvent({
+        eventName: 'Encrypt',
+        requestId,
+        accountUin: '1',
+        userUin: '1',
+        userName: 'root',
+        secretId: '',
+        sourceIp: '',
+        region: 'ap-hongkong',
+        resourceType: 'kms',
+        resourceName: '*',
+        result: 'Success',
+        errorCode: '',
+        apiVersion: '2019-01-18',
+      });
     const first = new AuditLog(repo, { failClosed: true });
     await first.record(event(first, 'a'));
     const [a] = await repo.all();
@@ -133,7 +150,9 @@ describe('audit chain head', () => {
 describe('migrations', () => {
   it('every migration module in src/store/migrations is registered and applied', async () => {
     const { readdirSync } = await import('node:fs');
-    const files = readdirSync(path.join(ROOT, 'src/store/migrations')).filter((f) => /^\d{4}_.*\.ts$/.test(f)).map((f) => f.replace(/\.ts$/, ''));
+    const files = readdirSync(path.join(ROOT, 'src/store/migrations'))
+      .filter((f) => /^\d{4}_.*\.ts$/.test(f))
+      .map((f) => f.replace(/\.ts$/, ''));
     const applied = (await db('knex_migrations').select('name')).map((r) => String(r.name));
     expect(applied.sort()).toEqual(files.sort());
   });

@@ -52,7 +52,9 @@ describe('citations of the project’s own documents', () => {
   });
 
   it('nothing cites documents outside the repository', () => {
-    const outside = SOURCES.filter((file) => !file.startsWith('test/unit/doc-citations')).filter((file) => /\.\.\/shared|\/work\/shared|kms-api\.md|hsm-notes\.md/.test(readFileSync(path.join(REPO, file), 'utf8')));
+    const outside = SOURCES.filter((file) => !file.startsWith('test/unit/doc-citations')).filter((file) =>
+      /\.\.\/shared|\/work\/shared|kms-api\.md|hsm-notes\.md/.test(readFileSync(path.join(REPO, file), 'utf8')),
+    );
     expect(outside).toEqual([]);
   });
 });

@@ -20,7 +20,11 @@ describe('error codes', () => {
 
   it('mapError: API, parameter and domain errors answer their code and message', () => {
     expect(mapError(new InvalidActionError('no such action'))).toEqual({ code: 'InvalidAction', message: 'no such action', internal: false });
-    expect(mapError(new ParameterError('InvalidParameterValue.InvalidKeyId', 'KeyId', 'bad id'))).toEqual({ code: 'InvalidParameterValue.InvalidKeyId', message: 'bad id', internal: false });
+    expect(mapError(new ParameterError('InvalidParameterValue.InvalidKeyId', 'KeyId', 'bad id'))).toEqual({
+      code: 'InvalidParameterValue.InvalidKeyId',
+      message: 'bad id',
+      internal: false,
+    });
     expect(mapError(new KeyNotFoundError('gone'))).toEqual({ code: 'ResourceUnavailable.CmkNotFound', message: 'gone', internal: false });
     expect(mapError(new KeyStateError('Disabled', 'Encrypt', 'Disabled', 'k')).code).toBe('ResourceUnavailable.CmkDisabled');
   });

@@ -13,10 +13,7 @@ import { validateParams } from '../../src/api/validation.js';
 // The SDK's own model files are the authority (docs/contract/README.md#sources): read them at test time so a
 // schema or an SDK upgrade that drifts fails here.
 const require = createRequire(import.meta.url);
-const sdkDir = join(
-  dirname(require.resolve('tencentcloud-sdk-nodejs/package.json')),
-  'tencentcloud/services/kms/v20190118',
-);
+const sdkDir = join(dirname(require.resolve('tencentcloud-sdk-nodejs/package.json')), 'tencentcloud/services/kms/v20190118');
 
 function parseDts(file: string): ts.SourceFile {
   return ts.createSourceFile(file, readFileSync(join(sdkDir, file), 'utf8'), ts.ScriptTarget.ES2022, true);
@@ -49,7 +46,9 @@ function readModels(source: ts.SourceFile): Models {
 }
 const kmsModels = readModels(parseDts('kms_models.d.ts'));
 const cloudAuditDir = join(dirname(require.resolve('tencentcloud-sdk-nodejs/package.json')), 'tencentcloud/services/cloudaudit/v20190319');
-const cloudAuditModels = readModels(ts.createSourceFile('cloudaudit_models.d.ts', readFileSync(join(cloudAuditDir, 'cloudaudit_models.d.ts'), 'utf8'), ts.ScriptTarget.ES2022, true));
+const cloudAuditModels = readModels(
+  ts.createSourceFile('cloudaudit_models.d.ts', readFileSync(join(cloudAuditDir, 'cloudaudit_models.d.ts'), 'utf8'), ts.ScriptTarget.ES2022, true),
+);
 
 // A neutral description both sides reduce to: JSON type, array element, struct fields, optionality.
 type Shape = string | { array: Shape } | { object: Record<string, { optional: boolean; type: Shape }> };
@@ -69,9 +68,7 @@ function sdkShape(typeNode: ts.TypeNode, models: Models): Shape {
 function sdkModel(name: string, models: Models = kmsModels): Record<string, { optional: boolean; type: Shape }> {
   const members = models.get(name);
   if (!members) throw new Error(`SDK model ${name} not found`);
-  return Object.fromEntries(
-    members.map((member) => [member.name.getText(), { optional: member.questionToken !== undefined, type: sdkShape(member.type!, models) }]),
-  );
+  return Object.fromEntries(members.map((member) => [member.name.getText(), { optional: member.questionToken !== undefined, type: sdkShape(member.type!, models) }]));
 }
 
 function zodShape(schema: z.ZodType): { optional: boolean; type: Shape } {
@@ -101,9 +98,7 @@ function specShape(type: FieldType): Shape {
   if (typeof type === 'string') return type === 'int' || type === 'uint' ? 'number' : type;
   if ('list' in type) return { array: specShape(type.list) };
   return {
-    object: Object.fromEntries(
-      Object.entries(type.struct).map(([name, def]) => [name, { optional: def.optional, type: specShape(def.type) }]),
-    ),
+    object: Object.fromEntries(Object.entries(type.struct).map(([name, def]) => [name, { optional: def.optional, type: specShape(def.type) }])),
   };
 }
 
@@ -237,7 +232,13 @@ describe('error selection (docs/contract/protocol.md#processing-step-6)', () => 
   });
 
   it('names nested paths in flattened wire form', () => {
-    const error = failure('CreateKey', { Alias: 'a', Tags: [{ TagKey: 'k', TagValue: 'v' }, { TagKey: 3, TagValue: 'v' }] });
+    const error = failure('CreateKey', {
+      Alias: 'a',
+      Tags: [
+        { TagKey: 'k', TagValue: 'v' },
+        { TagKey: 3, TagValue: 'v' },
+      ],
+    });
     expect(error).toMatchObject({ code: 'InvalidParameter', field: 'Tags.1.TagKey' });
     expect(error.message).toContain('`Tags.1.TagKey`');
     const missing = failure('CreateKey', { Alias: 'a', Tags: [{ TagKey: 'k' }] });
@@ -266,15 +267,12 @@ describe('alias rules (docs/contract/actions.md#group-lifecycle CreateKey, docs/
     expect(validateKmsParams('UpdateAlias', { Alias: alias, KeyId: KEY_ID }, 'json').Alias).toBe(alias);
   });
 
-  it.each(['', '-abc', '_abc', 'x'.repeat(61), 'has space', 'dot.ted', 'ünï', 'kms-reserved', 'KMS-reserved'])(
-    'refuses %j with InvalidParameterValue.InvalidAlias',
-    (alias) => {
-      const error = failure('CreateKey', { Alias: alias });
-      expect(error).toMatchObject({ code: 'InvalidParameterValue.InvalidAlias', field: 'Alias' });
-      expect(error.message).toMatch(/^Parameter `Alias` must /);
-      expect(failure('UpdateAlias', { Alias: alias, KeyId: KEY_ID }).code).toBe('InvalidParameterValue.InvalidAlias');
-    },
-  );
+  it.each(['', '-abc', '_abc', 'x'.repeat(61), 'has space', 'dot.ted', 'ünï', 'kms-reserved', 'KMS-reserved'])('refuses %j with InvalidParameterValue.InvalidAlias', (alias) => {
+    const error = failure('CreateKey', { Alias: alias });
+    expect(error).toMatchObject({ code: 'InvalidParameterValue.InvalidAlias', field: 'Alias' });
+    expect(error.message).toMatch(/^Parameter `Alias` must /);
+    expect(failure('UpdateAlias', { Alias: alias, KeyId: KEY_ID }).code).toBe('InvalidParameterValue.InvalidAlias');
+  });
 
   it('white-box aliases follow the same character rule', () => {
     expect(failure('CreateWhiteBoxKey', { Alias: '-x', Algorithm: 'SM4' }).code).toBe('InvalidParameterValue.InvalidAlias');
@@ -286,9 +284,7 @@ describe('numeric ranges', () => {
     const error = failure('ScheduleKeyDeletion', { KeyId: KEY_ID, PendingWindowInDays: days });
     expect(error).toMatchObject({ code: 'InvalidParameter.InvalidPendingWindowInDays', field: 'PendingWindowInDays' });
     expect(error.message).toContain('7 to 30');
-    expect(failure('ScheduleDataKeyDeletion', { DataKeyId: DATA_KEY_ID, PendingWindowInDays: days }).code).toBe(
-      'InvalidParameter.InvalidPendingWindowInDays',
-    );
+    expect(failure('ScheduleDataKeyDeletion', { DataKeyId: DATA_KEY_ID, PendingWindowInDays: days }).code).toBe('InvalidParameter.InvalidPendingWindowInDays');
   });
 
   it.each([7, 30])('PendingWindowInDays %i is accepted', (days) => {
@@ -335,13 +331,14 @@ describe('batches of ids', () => {
       field: 'KeyIds',
     });
     expect(failure('DisableWhiteBoxKeys', { KeyIds: [KEY_ID, KEY_ID] }).code).toBe('InvalidParameterValue.DuplicatedKeyId');
-    expect(failure('EnableDataKeys', { DataKeyIds: [DATA_KEY_ID, DATA_KEY_ID] }).code).toBe(
-      'InvalidParameterValue.DuplicatedDataKeyId',
-    );
+    expect(failure('EnableDataKeys', { DataKeyIds: [DATA_KEY_ID, DATA_KEY_ID] }).code).toBe('InvalidParameterValue.DuplicatedDataKeyId');
   });
 
   it('duplicated tag keys → TagKeysDuplicated', () => {
-    const tags = [{ TagKey: 'env', TagValue: 'a' }, { TagKey: 'env', TagValue: 'b' }];
+    const tags = [
+      { TagKey: 'env', TagValue: 'a' },
+      { TagKey: 'env', TagValue: 'b' },
+    ];
     expect(failure('CreateKey', { Alias: 'a', Tags: tags }).code).toBe('InvalidParameterValue.TagKeysDuplicated');
   });
 });
@@ -361,9 +358,7 @@ describe('plaintext and context rules (docs/contract/actions.md#group-symmetric)
     const error = failure('Encrypt', { KeyId: KEY_ID, Plaintext: plaintext });
     expect(error.code).toBe('InvalidParameterValue.InvalidPlaintext');
     if (plaintext) expect(error.message).not.toContain(plaintext);
-    expect(failure('PostQuantumCryptoEncrypt', { KeyId: KEY_ID, PlainText: plaintext }).code).toBe(
-      'InvalidParameterValue.InvalidPlaintext',
-    );
+    expect(failure('PostQuantumCryptoEncrypt', { KeyId: KEY_ID, PlainText: plaintext }).code).toBe('InvalidParameterValue.InvalidPlaintext');
   });
 
   it('no message carries a submitted secret, whichever rule fails', () => {
@@ -411,12 +406,8 @@ describe('plaintext and context rules (docs/contract/actions.md#group-symmetric)
       code: 'MissingParameter',
       field: 'KeyId',
     });
-    expect(failure('ImportDataKey', { DataKeyName: 'd', ImportKeyMaterial: 'blob?', ImportType: 2, KeyId: KEY_ID }).code).toBe(
-      'InvalidParameterValue.InvalidImportKeyMaterial',
-    );
-    expect(failure('ImportDataKey', { DataKeyName: 'd', ImportKeyMaterial: 'x', ImportType: 3 }).code).toBe(
-      'InvalidParameterValue.InvalidType',
-    );
+    expect(failure('ImportDataKey', { DataKeyName: 'd', ImportKeyMaterial: 'blob?', ImportType: 2, KeyId: KEY_ID }).code).toBe('InvalidParameterValue.InvalidImportKeyMaterial');
+    expect(failure('ImportDataKey', { DataKeyName: 'd', ImportKeyMaterial: 'x', ImportType: 3 }).code).toBe('InvalidParameterValue.InvalidType');
   });
 });
 
@@ -521,24 +512,16 @@ describe('checkAgainstSdkResponse', () => {
   });
 
   it('catches a wrong type', () => {
-    expect(checkAgainstSdkResponse('DescribeKey', { KeyMetadata: { ...keyMetadata, CreateTime: '1700000000' } })).toEqual([
-      'KeyMetadata.CreateTime: expected uint, got string',
-    ]);
-    expect(checkAgainstSdkResponse('GetKeyRotationStatus', { KeyRotationEnabled: 1 })).toEqual([
-      'KeyRotationEnabled: expected boolean, got integer',
-    ]);
+    expect(checkAgainstSdkResponse('DescribeKey', { KeyMetadata: { ...keyMetadata, CreateTime: '1700000000' } })).toEqual(['KeyMetadata.CreateTime: expected uint, got string']);
+    expect(checkAgainstSdkResponse('GetKeyRotationStatus', { KeyRotationEnabled: 1 })).toEqual(['KeyRotationEnabled: expected boolean, got integer']);
   });
 
   it('catches an unknown field', () => {
-    expect(checkAgainstSdkResponse('DescribeKey', { KeyMetadata: { ...keyMetadata, KeyVersion: 2 }, RequestId: requestId })).toEqual([
-      'KeyMetadata.KeyVersion: unknown field',
-    ]);
+    expect(checkAgainstSdkResponse('DescribeKey', { KeyMetadata: { ...keyMetadata, KeyVersion: 2 }, RequestId: requestId })).toEqual(['KeyMetadata.KeyVersion: unknown field']);
   });
 
   it('catches a negative UInt but allows a negative Int', () => {
-    expect(checkAgainstSdkResponse('ListKeys', { Keys: [{ KeyId: KEY_ID }], TotalCount: -1 })).toEqual([
-      'TotalCount: expected uint, got a negative integer',
-    ]);
+    expect(checkAgainstSdkResponse('ListKeys', { Keys: [{ KeyId: KEY_ID }], TotalCount: -1 })).toEqual(['TotalCount: expected uint, got a negative integer']);
     expect(checkAgainstSdkResponse('DescribeKeys', { KeyMetadatas: [keyMetadata, { ...keyMetadata, DeletionDate: -5 }] })).toEqual([
       'KeyMetadatas.1.DeletionDate: expected uint, got a negative integer',
     ]);

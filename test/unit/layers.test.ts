@@ -52,7 +52,10 @@ describe('layers (src/)', () => {
 
   it('finds the imports it checks', () => {
     expect(internal.length).toBeGreaterThan(200);
-    expect(internal.every((e) => sourceFiles(SRC).includes(path.join(SRC, e.to))), show(internal.filter((e) => !sourceFiles(SRC).includes(path.join(SRC, e.to)))).join('\n')).toBe(true);
+    expect(
+      internal.every((e) => sourceFiles(SRC).includes(path.join(SRC, e.to))),
+      show(internal.filter((e) => !sourceFiles(SRC).includes(path.join(SRC, e.to)))).join('\n'),
+    ).toBe(true);
   });
 
   it('only src/pkcs11 imports pkcs11js or graphene-pk11', () => {

@@ -51,7 +51,10 @@ describe('stdout log destination (dist build, as `hsmkms serve` runs it)', () =>
       "for (let i = 0; i < 1003; i++) l.info({ i, pad: 'x'.repeat(i % 200) }, 'line');",
     ]) {
       const r = spawnSync(process.execPath, ['-e', script(body)], { encoding: 'utf8', timeout: 20_000 });
-      const lines = r.stdout.split('\n').filter(Boolean).map((t) => JSON.parse(t) as { i: number });
+      const lines = r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((t) => JSON.parse(t) as { i: number });
       expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 1003 }, (_, i) => i));
     }
   });

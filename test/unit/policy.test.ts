@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KMS_ACTIONS, KMS_CAM, READ_ONLY_KMS_ACTIONS } from '../../src/api/actions/index.js';
-import {
-  evaluate,
-  keyResource,
-  parsePolicy,
-  PolicyError,
-  POLICY_MAX_CHARS,
-  presetPolicies,
-  type AuthzContext,
-  type AuthzRequest,
-  type Policy,
-} from '../../src/auth/policy.js';
+import { evaluate, keyResource, parsePolicy, PolicyError, POLICY_MAX_CHARS, presetPolicies, type AuthzContext, type AuthzRequest, type Policy } from '../../src/auth/policy.js';
 
 // The engine is given its action lists; these are the registry's (src/api/actions).
 const KMS_ACTION_NAMES: ReadonlySet<string> = new Set(KMS_ACTIONS);
@@ -18,23 +8,75 @@ const PRESET_POLICIES = presetPolicies(READ_ONLY_KMS_ACTIONS);
 
 // Action names from docs/contract/actions.md#action-index (Action index) / docs/contract/actions.md headings, listed independently of the table.
 const SPEC_ACTIONS = [
-  'CreateKey', 'DescribeKey', 'DescribeKeys', 'ListKeys', 'ListKeyDetail', 'UpdateAlias', 'UpdateKeyDescription',
-  'EnableKey', 'EnableKeys', 'DisableKey', 'DisableKeys', 'ScheduleKeyDeletion', 'CancelKeyDeletion', 'ArchiveKey',
+  'CreateKey',
+  'DescribeKey',
+  'DescribeKeys',
+  'ListKeys',
+  'ListKeyDetail',
+  'UpdateAlias',
+  'UpdateKeyDescription',
+  'EnableKey',
+  'EnableKeys',
+  'DisableKey',
+  'DisableKeys',
+  'ScheduleKeyDeletion',
+  'CancelKeyDeletion',
+  'ArchiveKey',
   'CancelKeyArchive',
-  'Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateRandom',
-  'GetPublicKey', 'AsymmetricRsaDecrypt', 'AsymmetricSm2Decrypt', 'SignByAsymmetricKey', 'VerifyByAsymmetricKey',
-  'GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial',
-  'EnableKeyRotation', 'DisableKeyRotation', 'GetKeyRotationStatus', 'RotateKey',
-  'ImportDataKey', 'DescribeDataKey', 'DescribeDataKeys', 'ListDataKeys', 'ListDataKeyDetail', 'GetDataKeyPlaintext',
-  'GetDataKeyCiphertextBlob', 'EnableDataKey', 'EnableDataKeys', 'DisableDataKey', 'DisableDataKeys',
-  'ScheduleDataKeyDeletion', 'CancelDataKeyDeletion', 'UpdateDataKeyName', 'UpdateDataKeyDescription',
-  'CreateWhiteBoxKey', 'DeleteWhiteBoxKey', 'DescribeWhiteBoxKey', 'DescribeWhiteBoxKeyDetails',
-  'DescribeWhiteBoxDecryptKey', 'DescribeWhiteBoxServiceStatus', 'EnableWhiteBoxKey', 'EnableWhiteBoxKeys',
-  'DisableWhiteBoxKey', 'DisableWhiteBoxKeys', 'EncryptByWhiteBox', 'DescribeWhiteBoxDeviceFingerprints',
+  'Encrypt',
+  'Decrypt',
+  'ReEncrypt',
+  'GenerateDataKey',
+  'GenerateRandom',
+  'GetPublicKey',
+  'AsymmetricRsaDecrypt',
+  'AsymmetricSm2Decrypt',
+  'SignByAsymmetricKey',
+  'VerifyByAsymmetricKey',
+  'GetParametersForImport',
+  'ImportKeyMaterial',
+  'DeleteImportedKeyMaterial',
+  'EnableKeyRotation',
+  'DisableKeyRotation',
+  'GetKeyRotationStatus',
+  'RotateKey',
+  'ImportDataKey',
+  'DescribeDataKey',
+  'DescribeDataKeys',
+  'ListDataKeys',
+  'ListDataKeyDetail',
+  'GetDataKeyPlaintext',
+  'GetDataKeyCiphertextBlob',
+  'EnableDataKey',
+  'EnableDataKeys',
+  'DisableDataKey',
+  'DisableDataKeys',
+  'ScheduleDataKeyDeletion',
+  'CancelDataKeyDeletion',
+  'UpdateDataKeyName',
+  'UpdateDataKeyDescription',
+  'CreateWhiteBoxKey',
+  'DeleteWhiteBoxKey',
+  'DescribeWhiteBoxKey',
+  'DescribeWhiteBoxKeyDetails',
+  'DescribeWhiteBoxDecryptKey',
+  'DescribeWhiteBoxServiceStatus',
+  'EnableWhiteBoxKey',
+  'EnableWhiteBoxKeys',
+  'DisableWhiteBoxKey',
+  'DisableWhiteBoxKeys',
+  'EncryptByWhiteBox',
+  'DescribeWhiteBoxDeviceFingerprints',
   'OverwriteWhiteBoxDeviceFingerprints',
-  'PostQuantumCryptoEncrypt', 'PostQuantumCryptoDecrypt', 'PostQuantumCryptoSign', 'PostQuantumCryptoVerify',
-  'BindCloudResource', 'UnbindCloudResource',
-  'GetServiceStatus', 'GetRegions', 'ListAlgorithms',
+  'PostQuantumCryptoEncrypt',
+  'PostQuantumCryptoDecrypt',
+  'PostQuantumCryptoSign',
+  'PostQuantumCryptoVerify',
+  'BindCloudResource',
+  'UnbindCloudResource',
+  'GetServiceStatus',
+  'GetRegions',
+  'ListAlgorithms',
 ];
 const KNOWN = new Set(SPEC_ACTIONS);
 
@@ -185,13 +227,23 @@ describe('evaluation order (docs/contract/cam.md#evaluation)', () => {
     ['unrelated allow → implicit deny', req('Encrypt', [GZ_A]), [allowPolicy('kms:Decrypt')], { allowed: false, reason: 'implicit-deny' }],
     ['allow → allow', req('Encrypt', [GZ_A]), [allowAll], { allowed: true, reason: 'allow', matched: { policyIndex: 0, statementIndex: 0 } }],
     ['deny in a later policy wins', req('Encrypt', [GZ_A]), [allowAll, denyEncrypt], { allowed: false, reason: 'explicit-deny', matched: { policyIndex: 1, statementIndex: 0 } }],
-    ['deny in an earlier policy wins', req('Encrypt', [GZ_A]), [denyEncrypt, allowAll], { allowed: false, reason: 'explicit-deny', matched: { policyIndex: 0, statementIndex: 0 } }],
+    [
+      'deny in an earlier policy wins',
+      req('Encrypt', [GZ_A]),
+      [denyEncrypt, allowAll],
+      { allowed: false, reason: 'explicit-deny', matched: { policyIndex: 0, statementIndex: 0 } },
+    ],
     ['deny of another action does not apply', req('Encrypt', [GZ_A]), [allowAll, denyDelete], { allowed: true, reason: 'allow', matched: { policyIndex: 0, statementIndex: 0 } }],
     ['deny alone → explicit deny', req('ScheduleKeyDeletion', [GZ_A]), [denyDelete], { allowed: false, reason: 'explicit-deny', matched: { policyIndex: 0, statementIndex: 0 } }],
     [
       'deny and allow in the same policy, deny second',
       req('ScheduleKeyDeletion', [GZ_A]),
-      [policy([{ effect: 'allow', action: '*', resource: '*' }, { effect: 'deny', action: 'name/kms:ScheduleKeyDeletion', resource: '*' }])],
+      [
+        policy([
+          { effect: 'allow', action: '*', resource: '*' },
+          { effect: 'deny', action: 'name/kms:ScheduleKeyDeletion', resource: '*' },
+        ]),
+      ],
       { allowed: false, reason: 'explicit-deny', matched: { policyIndex: 0, statementIndex: 1 } },
     ],
     [
@@ -218,7 +270,13 @@ describe('evaluation order (docs/contract/cam.md#evaluation)', () => {
     [
       'first matching allow is reported',
       req('Encrypt', [GZ_A]),
-      [allowPolicy('kms:Decrypt'), policy([{ effect: 'allow', action: 'kms:Decrypt', resource: '*' }, { effect: 'allow', action: 'kms:Encrypt', resource: GZ_A }])],
+      [
+        allowPolicy('kms:Decrypt'),
+        policy([
+          { effect: 'allow', action: 'kms:Decrypt', resource: '*' },
+          { effect: 'allow', action: 'kms:Encrypt', resource: GZ_A },
+        ]),
+      ],
       { allowed: true, reason: 'allow', matched: { policyIndex: 1, statementIndex: 1 } },
     ],
   ];
@@ -233,7 +291,17 @@ describe('batch resources: allow needs every resource, deny needs any', () => {
     ['allow on * covers all', [allowPolicy('kms:EnableKeys', '*')], true, 'allow'],
     ['allow on one key only', [allowPolicy('kms:EnableKeys', GZ_A)], false, 'implicit-deny'],
     ['allow on both keys in one statement', [allowPolicy('kms:EnableKeys', both)], true, 'allow'],
-    ['allow split over two statements', [policy([{ effect: 'allow', action: 'kms:EnableKeys', resource: GZ_A }, { effect: 'allow', action: 'kms:EnableKeys', resource: GZ_B }])], true, 'allow'],
+    [
+      'allow split over two statements',
+      [
+        policy([
+          { effect: 'allow', action: 'kms:EnableKeys', resource: GZ_A },
+          { effect: 'allow', action: 'kms:EnableKeys', resource: GZ_B },
+        ]),
+      ],
+      true,
+      'allow',
+    ],
     ['allow split over two policies', [allowPolicy('kms:EnableKeys', GZ_A), allowPolicy('kms:EnableKeys', GZ_B)], true, 'allow'],
     ['allow by creator covers only one', [allowPolicy('kms:EnableKeys', `qcs::kms:ap-guangzhou:uin/${OWNER}:key/creatorUin/${SUB}/*`)], false, 'implicit-deny'],
     ['deny on one key denies the batch', [allowPolicy('kms:EnableKeys', '*'), policy({ effect: 'deny', action: 'kms:EnableKeys', resource: GZ_B })], false, 'explicit-deny'],
@@ -341,8 +409,18 @@ describe('conditions: date', () => {
     ['offset timezone', { date_less_than: { 'qcs:current_time': '2030-01-01T08:00:00+08:00' } }, at('2029-12-31T23:00:00Z'), true],
     ['offset timezone, after', { date_less_than: { 'qcs:current_time': '2030-01-01T08:00:00+08:00' } }, at('2030-01-01T00:30:00Z'), false],
     ['date-only value is UTC midnight', { date_less_than: { 'qcs:current_time': '2030-01-01' } }, at('2029-12-31T23:59:59Z'), true],
-    ['time window: both bounds true', { date_greater_than: { 'qcs:current_time': '2029-01-01T00:00:00Z' }, date_less_than: { 'qcs:current_time': LIMIT } }, at('2029-06-01T00:00:00Z'), true],
-    ['time window: outside', { date_greater_than: { 'qcs:current_time': '2029-01-01T00:00:00Z' }, date_less_than: { 'qcs:current_time': LIMIT } }, at('2028-06-01T00:00:00Z'), false],
+    [
+      'time window: both bounds true',
+      { date_greater_than: { 'qcs:current_time': '2029-01-01T00:00:00Z' }, date_less_than: { 'qcs:current_time': LIMIT } },
+      at('2029-06-01T00:00:00Z'),
+      true,
+    ],
+    [
+      'time window: outside',
+      { date_greater_than: { 'qcs:current_time': '2029-01-01T00:00:00Z' }, date_less_than: { 'qcs:current_time': LIMIT } },
+      at('2028-06-01T00:00:00Z'),
+      false,
+    ],
     ['date missing key', { date_less_than: { 'qcs:current_time': LIMIT } }, {}, false],
     ['date_less_than_if_exist missing key', { date_less_than_if_exist: { 'qcs:current_time': LIMIT } }, {}, true],
   ]);
@@ -498,7 +576,7 @@ describe('parsePolicy: normalisation', () => {
     const padded = base.replace('{"version"', `{${' '.repeat(POLICY_MAX_CHARS - base.length)}"version"`);
     expect(padded.length).toBe(POLICY_MAX_CHARS);
     expect(() => parsePolicy(padded)).not.toThrow();
-    expect(() => parsePolicy(padded + ' ')).toThrow(PolicyError);
+    expect(() => parsePolicy(`${padded} `)).toThrow(PolicyError);
   });
 });
 
@@ -529,8 +607,16 @@ describe('parsePolicy: malformed policies', () => {
     ['action number', doc({ ...S, action: 5 }), 'statement[0].action must be a string or an array of strings'],
     ['action array with number', doc({ ...S, action: ['kms:Encrypt', 5] }), 'statement[0].action[1] must be a string'],
     ['action without service', doc({ ...S, action: 'Encrypt' }), 'statement[0].action[0] "Encrypt" must have the form name/<service>:<action>'],
-    ['action with upper-case service', doc({ ...S, action: 'name/KMS:Encrypt' }), 'statement[0].action[0] "name/KMS:Encrypt" has an invalid service "KMS" (expected lower-case letters)'],
-    ['action with digit service', doc({ ...S, action: 'name/km5:Encrypt' }), 'statement[0].action[0] "name/km5:Encrypt" has an invalid service "km5" (expected lower-case letters)'],
+    [
+      'action with upper-case service',
+      doc({ ...S, action: 'name/KMS:Encrypt' }),
+      'statement[0].action[0] "name/KMS:Encrypt" has an invalid service "KMS" (expected lower-case letters)',
+    ],
+    [
+      'action with digit service',
+      doc({ ...S, action: 'name/km5:Encrypt' }),
+      'statement[0].action[0] "name/km5:Encrypt" has an invalid service "km5" (expected lower-case letters)',
+    ],
     ['action with wildcard service', doc({ ...S, action: '*:Encrypt' }), 'statement[0].action[0] "*:Encrypt" has an invalid service "*" (expected lower-case letters)'],
     ['action empty name', doc({ ...S, action: 'name/kms:' }), 'statement[0].action[0] "name/kms:" has an empty action name'],
     ['action invalid chars', doc({ ...S, action: 'name/kms:Enc-rypt' }), 'statement[0].action[0] "name/kms:Enc-rypt" has an invalid action name "Enc-rypt"'],
@@ -539,11 +625,27 @@ describe('parsePolicy: malformed policies', () => {
     ['empty permid', doc({ ...S, action: 'permid/' }), 'statement[0].action[0] "permid/" has an empty permission id'],
     ['missing resource', doc({ effect: 'allow', action: '*' }), 'statement[0].resource is required'],
     ['empty resource array', doc({ ...S, resource: [] }), 'statement[0].resource must not be empty'],
-    ['resource five segments', doc({ ...S, resource: `qcs::kms:ap-guangzhou:uin/${OWNER}` }), `statement[0].resource[0] "qcs::kms:ap-guangzhou:uin/${OWNER}" must have six segments qcs:<project>:<service>:<region>:<account>:<resource> (found 5)`],
-    ['resource seven segments', doc({ ...S, resource: ['*', `${GZ_A}:x`] }), `statement[0].resource[1] "${GZ_A}:x" must have six segments qcs:<project>:<service>:<region>:<account>:<resource> (found 7)`],
+    [
+      'resource five segments',
+      doc({ ...S, resource: `qcs::kms:ap-guangzhou:uin/${OWNER}` }),
+      `statement[0].resource[0] "qcs::kms:ap-guangzhou:uin/${OWNER}" must have six segments qcs:<project>:<service>:<region>:<account>:<resource> (found 5)`,
+    ],
+    [
+      'resource seven segments',
+      doc({ ...S, resource: ['*', `${GZ_A}:x`] }),
+      `statement[0].resource[1] "${GZ_A}:x" must have six segments qcs:<project>:<service>:<region>:<account>:<resource> (found 7)`,
+    ],
     ['resource not qcs', doc({ ...S, resource: `arn::kms:r:uin/1:key/*` }), 'statement[0].resource[0] "arn::kms:r:uin/1:key/*" must start with "qcs:"'],
-    ['resource bad account', doc({ ...S, resource: `qcs::kms:r:100000000001:key/*` }), 'statement[0].resource[0] "qcs::kms:r:100000000001:key/*" account must be uin/<digits> (found "100000000001")'],
-    ['resource uin not digits', doc({ ...S, resource: `qcs::kms:r:uin/abc:key/*` }), 'statement[0].resource[0] "qcs::kms:r:uin/abc:key/*" account must be uin/<digits> (found "uin/abc")'],
+    [
+      'resource bad account',
+      doc({ ...S, resource: `qcs::kms:r:100000000001:key/*` }),
+      'statement[0].resource[0] "qcs::kms:r:100000000001:key/*" account must be uin/<digits> (found "100000000001")',
+    ],
+    [
+      'resource uin not digits',
+      doc({ ...S, resource: `qcs::kms:r:uin/abc:key/*` }),
+      'statement[0].resource[0] "qcs::kms:r:uin/abc:key/*" account must be uin/<digits> (found "uin/abc")',
+    ],
     ['resource empty account', doc({ ...S, resource: `qcs::kms:r::key/*` }), 'statement[0].resource[0] "qcs::kms:r::key/*" account must be uin/<digits> (found "")'],
     ['resource empty service', doc({ ...S, resource: `qcs:::r:uin/1:key/*` }), 'statement[0].resource[0] "qcs:::r:uin/1:key/*" has an empty service segment'],
     ['resource empty resource', doc({ ...S, resource: `qcs::kms:r:uin/1:` }), 'statement[0].resource[0] "qcs::kms:r:uin/1:" has an empty resource segment'],
@@ -552,28 +654,80 @@ describe('parsePolicy: malformed policies', () => {
     ['condition empty', doc({ ...S, condition: {} }), 'statement[0].condition must not be empty'],
     ['unknown operator', doc({ ...S, condition: { string_equals: { 'qcs:ip': 'x' } } }), 'statement[0].condition: unknown condition operator "string_equals"'],
     ['AWS-style operator', doc({ ...S, condition: { IpAddress: { 'qcs:ip': '1.2.3.4' } } }), 'statement[0].condition: unknown condition operator "IpAddress"'],
-    ['unknown qualifier', doc({ ...S, condition: { 'for_each_value:string_equal': { 'qcs:ip': 'x' } } }), 'statement[0].condition: unknown condition operator "for_each_value:string_equal"'],
-    ['null_equal with qualifier', doc({ ...S, condition: { 'for_any_value:null_equal': { 'qcs:ip': 'true' } } }), 'statement[0].condition: null_equal cannot take a qualifier or _if_exist ("for_any_value:null_equal")'],
-    ['null_equal_if_exist', doc({ ...S, condition: { null_equal_if_exist: { 'qcs:ip': 'true' } } }), 'statement[0].condition: null_equal cannot take a qualifier or _if_exist ("null_equal_if_exist")'],
+    [
+      'unknown qualifier',
+      doc({ ...S, condition: { 'for_each_value:string_equal': { 'qcs:ip': 'x' } } }),
+      'statement[0].condition: unknown condition operator "for_each_value:string_equal"',
+    ],
+    [
+      'null_equal with qualifier',
+      doc({ ...S, condition: { 'for_any_value:null_equal': { 'qcs:ip': 'true' } } }),
+      'statement[0].condition: null_equal cannot take a qualifier or _if_exist ("for_any_value:null_equal")',
+    ],
+    [
+      'null_equal_if_exist',
+      doc({ ...S, condition: { null_equal_if_exist: { 'qcs:ip': 'true' } } }),
+      'statement[0].condition: null_equal cannot take a qualifier or _if_exist ("null_equal_if_exist")',
+    ],
     ['operator block not object', doc({ ...S, condition: { string_equal: 'x' } }), 'statement[0].condition.string_equal must be an object of condition keys'],
     ['operator block empty', doc({ ...S, condition: { string_equal: {} } }), 'statement[0].condition.string_equal must not be empty'],
     ['invalid condition key', doc({ ...S, condition: { string_equal: { ip: 'x' } } }), 'statement[0].condition.string_equal: invalid condition key "ip"'],
     ['empty value array', doc({ ...S, condition: { string_equal: { 'kms:a': [] } } }), 'statement[0].condition.string_equal["kms:a"] must not be empty'],
     ['object value', doc({ ...S, condition: { string_equal: { 'kms:a': { x: 1 } } } }), 'statement[0].condition.string_equal["kms:a"] must be a string, number or boolean'],
-    ['null in value array', doc({ ...S, condition: { string_equal: { 'kms:a': ['x', null] } } }), 'statement[0].condition.string_equal["kms:a"][1] must be a string, number or boolean'],
+    [
+      'null in value array',
+      doc({ ...S, condition: { string_equal: { 'kms:a': ['x', null] } } }),
+      'statement[0].condition.string_equal["kms:a"][1] must be a string, number or boolean',
+    ],
     ['numeric value not a number', doc({ ...S, condition: { numeric_less_than: { 'kms:n': 'ten' } } }), 'statement[0].condition.numeric_less_than["kms:n"] "ten" is not a number'],
-    ['date value garbage', doc({ ...S, condition: { date_less_than: { 'qcs:current_time': 'tomorrow' } } }), 'statement[0].condition.date_less_than["qcs:current_time"] "tomorrow" is not an ISO 8601 date with a zone or Unix seconds'],
-    ['date value without zone', doc({ ...S, condition: { date_less_than: { 'qcs:current_time': '2030-01-01T00:00:00' } } }), 'statement[0].condition.date_less_than["qcs:current_time"] "2030-01-01T00:00:00" is not an ISO 8601 date with a zone or Unix seconds'],
-    ['date value impossible', doc({ ...S, condition: { date_less_than: { 'qcs:current_time': '2030-13-45T00:00:00Z' } } }), 'statement[0].condition.date_less_than["qcs:current_time"] "2030-13-45T00:00:00Z" is not an ISO 8601 date with a zone or Unix seconds'],
+    [
+      'date value garbage',
+      doc({ ...S, condition: { date_less_than: { 'qcs:current_time': 'tomorrow' } } }),
+      'statement[0].condition.date_less_than["qcs:current_time"] "tomorrow" is not an ISO 8601 date with a zone or Unix seconds',
+    ],
+    [
+      'date value without zone',
+      doc({ ...S, condition: { date_less_than: { 'qcs:current_time': '2030-01-01T00:00:00' } } }),
+      'statement[0].condition.date_less_than["qcs:current_time"] "2030-01-01T00:00:00" is not an ISO 8601 date with a zone or Unix seconds',
+    ],
+    [
+      'date value impossible',
+      doc({ ...S, condition: { date_less_than: { 'qcs:current_time': '2030-13-45T00:00:00Z' } } }),
+      'statement[0].condition.date_less_than["qcs:current_time"] "2030-13-45T00:00:00Z" is not an ISO 8601 date with a zone or Unix seconds',
+    ],
     ['bool value yes', doc({ ...S, condition: { bool_equal: { 'qcs:mfa': 'yes' } } }), 'statement[0].condition.bool_equal["qcs:mfa"] "yes" must be true or false'],
     ['null_equal value 1', doc({ ...S, condition: { null_equal: { 'qcs:ip': 1 } } }), 'statement[0].condition.null_equal["qcs:ip"] "1" must be true or false'],
     ['binary not base64', doc({ ...S, condition: { binary_equal: { 'kms:b': 'not base64!' } } }), 'statement[0].condition.binary_equal["kms:b"] "not base64!" is not base64'],
-    ['ip octet > 255', doc({ ...S, condition: { ip_equal: { 'qcs:ip': '10.0.0.256' } } }), 'statement[0].condition.ip_equal["qcs:ip"] "10.0.0.256" is not an IPv4 address, IPv4 CIDR block or IPv6 address'],
-    ['ip prefix > 32', doc({ ...S, condition: { ip_equal: { 'qcs:ip': '10.0.0.0/33' } } }), 'statement[0].condition.ip_equal["qcs:ip"] "10.0.0.0/33" is not an IPv4 address, IPv4 CIDR block or IPv6 address'],
-    ['ip three octets', doc({ ...S, condition: { ip_not_equal: { 'qcs:ip': ['10.0.0.0/8', '10.0.0/24'] } } }), 'statement[0].condition.ip_not_equal["qcs:ip"][1] "10.0.0/24" is not an IPv4 address, IPv4 CIDR block or IPv6 address'],
-    ['ip hostname', doc({ ...S, condition: { ip_equal: { 'qcs:ip': 'corp.example.com' } } }), 'statement[0].condition.ip_equal["qcs:ip"] "corp.example.com" is not an IPv4 address, IPv4 CIDR block or IPv6 address'],
-    ['ip leading zero', doc({ ...S, condition: { ip_equal: { 'qcs:ip': '010.0.0.1' } } }), 'statement[0].condition.ip_equal["qcs:ip"] "010.0.0.1" is not an IPv4 address, IPv4 CIDR block or IPv6 address'],
-    ['ip empty prefix', doc({ ...S, condition: { ip_equal: { 'qcs:ip': '10.0.0.0/' } } }), 'statement[0].condition.ip_equal["qcs:ip"] "10.0.0.0/" is not an IPv4 address, IPv4 CIDR block or IPv6 address'],
+    [
+      'ip octet > 255',
+      doc({ ...S, condition: { ip_equal: { 'qcs:ip': '10.0.0.256' } } }),
+      'statement[0].condition.ip_equal["qcs:ip"] "10.0.0.256" is not an IPv4 address, IPv4 CIDR block or IPv6 address',
+    ],
+    [
+      'ip prefix > 32',
+      doc({ ...S, condition: { ip_equal: { 'qcs:ip': '10.0.0.0/33' } } }),
+      'statement[0].condition.ip_equal["qcs:ip"] "10.0.0.0/33" is not an IPv4 address, IPv4 CIDR block or IPv6 address',
+    ],
+    [
+      'ip three octets',
+      doc({ ...S, condition: { ip_not_equal: { 'qcs:ip': ['10.0.0.0/8', '10.0.0/24'] } } }),
+      'statement[0].condition.ip_not_equal["qcs:ip"][1] "10.0.0/24" is not an IPv4 address, IPv4 CIDR block or IPv6 address',
+    ],
+    [
+      'ip hostname',
+      doc({ ...S, condition: { ip_equal: { 'qcs:ip': 'corp.example.com' } } }),
+      'statement[0].condition.ip_equal["qcs:ip"] "corp.example.com" is not an IPv4 address, IPv4 CIDR block or IPv6 address',
+    ],
+    [
+      'ip leading zero',
+      doc({ ...S, condition: { ip_equal: { 'qcs:ip': '010.0.0.1' } } }),
+      'statement[0].condition.ip_equal["qcs:ip"] "010.0.0.1" is not an IPv4 address, IPv4 CIDR block or IPv6 address',
+    ],
+    [
+      'ip empty prefix',
+      doc({ ...S, condition: { ip_equal: { 'qcs:ip': '10.0.0.0/' } } }),
+      'statement[0].condition.ip_equal["qcs:ip"] "10.0.0.0/" is not an IPv4 address, IPv4 CIDR block or IPv6 address',
+    ],
     ['too large (string)', JSON.stringify(doc({ ...S, resource: Array(400).fill(GZ_A) })), /^policy is \d+ characters; the limit is 6144$/],
     ['too large (object)', doc({ ...S, resource: Array(400).fill(GZ_A) }), /^policy is \d+ characters; the limit is 6144$/],
   ];
@@ -603,12 +757,9 @@ describe('preset policies', () => {
     expect(evaluate(req(a, [GZ_A]), [ro]).allowed).toBe(true);
   });
 
-  it.each(['Encrypt', 'Decrypt', 'GetDataKeyPlaintext', 'GetParametersForImport', 'DescribeWhiteBoxDecryptKey', 'ScheduleKeyDeletion', 'CreateKey'])(
-    'read-only denies %s',
-    (a) => {
-      expect(evaluate(req(a, [GZ_A]), [ro])).toEqual({ allowed: false, reason: 'implicit-deny' });
-    },
-  );
+  it.each(['Encrypt', 'Decrypt', 'GetDataKeyPlaintext', 'GetParametersForImport', 'DescribeWhiteBoxDecryptKey', 'ScheduleKeyDeletion', 'CreateKey'])('read-only denies %s', (a) => {
+    expect(evaluate(req(a, [GZ_A]), [ro])).toEqual({ allowed: false, reason: 'implicit-deny' });
+  });
 
   it('read-only actions are all known actions and parse with knownActions', () => {
     for (const a of READ_ONLY_KMS_ACTIONS) expect(KNOWN.has(a)).toBe(true);
@@ -656,7 +807,11 @@ describe('KMS CAM levels from the action registry (seed 004)', () => {
   });
 
   it('BindCloudResource is the only action without IP-condition support', () => {
-    expect(Object.entries(KMS_CAM).filter(([, v]) => !v.ipCondition).map(([k]) => k)).toEqual(['BindCloudResource']);
+    expect(
+      Object.entries(KMS_CAM)
+        .filter(([, v]) => !v.ipCondition)
+        .map(([k]) => k),
+    ).toEqual(['BindCloudResource']);
   });
 
   it('operation-level actions are granted only by resource *', () => {

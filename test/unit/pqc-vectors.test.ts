@@ -5,7 +5,19 @@ import { shake128 } from '@noble/hashes/sha3.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { describe, expect, it } from 'vitest';
-import { mlDsa65PemFromRaw, mlDsa65PublicKeyPem, mlDsa65Sign, mlDsa65Verify, mlKem768PublicKeyPem, parsePqcBlob, PQC_HEADER_BYTES, PqcAlgorithm, pqcDecrypt, pqcEncrypt, rawPublicKeyFromPem } from '../../src/crypto/pqc.js';
+import {
+  mlDsa65PemFromRaw,
+  mlDsa65PublicKeyPem,
+  mlDsa65Sign,
+  mlDsa65Verify,
+  mlKem768PublicKeyPem,
+  parsePqcBlob,
+  PQC_HEADER_BYTES,
+  PqcAlgorithm,
+  pqcDecrypt,
+  pqcEncrypt,
+  rawPublicKeyFromPem,
+} from '../../src/crypto/pqc.js';
 
 // FIPS 203 / FIPS 204 known answers (test/vectors/pqc.json, sources noted there) for the
 // @noble/post-quantum primitives the software module uses, and the PQC blob format

@@ -6,7 +6,9 @@ import { RELIED_ON } from '../../src/pkcs11/capabilities.js';
 import { loadProfile, PROFILE_DIR, ProfileError } from '../../src/pkcs11/profile.js';
 
 describe('token profiles in hsm/', () => {
-  const names = readdirSync(PROFILE_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+  const names = readdirSync(PROFILE_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5));
 
   it('include SoftHSM2 (tested) and at least two documented hardware HSMs', () => {
     expect(names).toContain('softhsm2');

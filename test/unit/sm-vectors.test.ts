@@ -29,10 +29,24 @@ describe('SM4 block cipher (GB/T 32907)', () => {
 
 describe('SM4-GCM (RFC 8998), the AEAD under SM-region CMKs', () => {
   it.each(vectors.sm4_gcm as Array<Record<string, string>>)('$source', (v) => {
-    const r = sm4.encrypt(hex(v.plaintext_hex!), v.key_hex!, { mode: 'gcm', iv: hex(v.iv_hex!), associatedData: hex(v.aad_hex!), outputTag: true, output: 'array', padding: 'none' });
+    const r = sm4.encrypt(hex(v.plaintext_hex!), v.key_hex!, {
+      mode: 'gcm',
+      iv: hex(v.iv_hex!),
+      associatedData: hex(v.aad_hex!),
+      outputTag: true,
+      output: 'array',
+      padding: 'none',
+    });
     expect(Buffer.from(r.output).toString('hex')).toBe(v.ciphertext_hex);
     expect(Buffer.from(r.tag!).toString('hex')).toBe(v.tag_hex);
-    const back = sm4.decrypt(hex(v.ciphertext_hex!), v.key_hex!, { mode: 'gcm', iv: hex(v.iv_hex!), associatedData: hex(v.aad_hex!), tag: hex(v.tag_hex!), output: 'array', padding: 'none' });
+    const back = sm4.decrypt(hex(v.ciphertext_hex!), v.key_hex!, {
+      mode: 'gcm',
+      iv: hex(v.iv_hex!),
+      associatedData: hex(v.aad_hex!),
+      tag: hex(v.tag_hex!),
+      output: 'array',
+      padding: 'none',
+    });
     expect(Buffer.from(back).toString('hex')).toBe(v.plaintext_hex);
   });
 

@@ -131,9 +131,15 @@ describe('table generation inputs', () => {
   });
 
   it('refuses a key of the wrong length and a key id that is not a UUID', () => {
-    expect(() => generateTables({ algorithm: WhiteboxAlgorithm.AES_256, direction: WhiteboxDirection.ENCRYPT, key: Buffer.alloc(16), keyId: KEY_ID })).toThrow(WhiteboxParameterError);
+    expect(() => generateTables({ algorithm: WhiteboxAlgorithm.AES_256, direction: WhiteboxDirection.ENCRYPT, key: Buffer.alloc(16), keyId: KEY_ID })).toThrow(
+      WhiteboxParameterError,
+    );
     expect(() => generateTables({ algorithm: WhiteboxAlgorithm.SM4, direction: WhiteboxDirection.ENCRYPT, key: Buffer.alloc(32), keyId: KEY_ID })).toThrow(WhiteboxParameterError);
-    expect(() => generateTables({ algorithm: WhiteboxAlgorithm.SM4, direction: WhiteboxDirection.ENCRYPT, key: Buffer.alloc(16), keyId: 'not-a-uuid' })).toThrow(WhiteboxParameterError);
-    expect(() => generateTables({ algorithm: WhiteboxAlgorithm.SM4, direction: WhiteboxDirection.ENCRYPT, key: Buffer.alloc(16), keyId: KEY_ID, seed: Buffer.alloc(31) })).toThrow(WhiteboxParameterError);
+    expect(() => generateTables({ algorithm: WhiteboxAlgorithm.SM4, direction: WhiteboxDirection.ENCRYPT, key: Buffer.alloc(16), keyId: 'not-a-uuid' })).toThrow(
+      WhiteboxParameterError,
+    );
+    expect(() => generateTables({ algorithm: WhiteboxAlgorithm.SM4, direction: WhiteboxDirection.ENCRYPT, key: Buffer.alloc(16), keyId: KEY_ID, seed: Buffer.alloc(31) })).toThrow(
+      WhiteboxParameterError,
+    );
   });
 });

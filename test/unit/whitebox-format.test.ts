@@ -57,7 +57,16 @@ describe('HKWB layout', () => {
 
   it('describes itself without opening anything, from bytes or the base64 the API returns', () => {
     const h = describeTableSet(blob.toString('base64'));
-    expect(h).toMatchObject({ version: 1, algorithm: WhiteboxAlgorithm.SM4, direction: WhiteboxDirection.DECRYPT, construction: 2, rounds: 32, bound: false, slotCount: 0, keyId: KEY_ID });
+    expect(h).toMatchObject({
+      version: 1,
+      algorithm: WhiteboxAlgorithm.SM4,
+      direction: WhiteboxDirection.DECRYPT,
+      construction: 2,
+      rounds: 32,
+      bound: false,
+      slotCount: 0,
+      keyId: KEY_ID,
+    });
     expect(h.tableSetId.equals(tableSetId)).toBe(true);
   });
 
@@ -80,7 +89,10 @@ describe('HKWB layout', () => {
 
   it('refuses every truncation', () => {
     for (const n of [0, 2, 4, 5, 47, 48, 79, 1000, blob.length - 33, blob.length - 32, blob.length - 1]) {
-      expect(problemOf(() => describeTableSet(blob.subarray(0, n))), `length ${n}`).toBe('truncated');
+      expect(
+        problemOf(() => describeTableSet(blob.subarray(0, n))),
+        `length ${n}`,
+      ).toBe('truncated');
     }
   });
 
@@ -88,7 +100,10 @@ describe('HKWB layout', () => {
     for (const at of [20, 48, 5000, blob.length - 40, blob.length - 1]) {
       const bad = Buffer.from(blob);
       bad[at]! ^= 0x40;
-      expect(problemOf(() => describeTableSet(bad)), `byte ${at}`).toBe('checksum');
+      expect(
+        problemOf(() => describeTableSet(bad)),
+        `byte ${at}`,
+      ).toBe('checksum');
     }
     expect(problemOf(() => describeTableSet(Buffer.concat([blob, Buffer.alloc(1)])))).toBe('malformed');
   });

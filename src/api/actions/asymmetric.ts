@@ -13,7 +13,10 @@ export const asymmetric = {
   GetPublicKey: action({
     schema: z.object({ KeyId }),
     response: {
-      KeyId: req('string'), PublicKey: req('string'), PublicKeyPem: req('string'), RequestId: opt('string'),
+      KeyId: req('string'),
+      PublicKey: req('string'),
+      PublicKeyPem: req('string'),
+      RequestId: opt('string'),
     },
     cam: RESOURCE,
     qps: 100,

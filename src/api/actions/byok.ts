@@ -17,8 +17,11 @@ export const byok = {
       WrappingKeySpec: oneOf(['RSA_2048']),
     }),
     response: {
-      KeyId: req('string'), ImportToken: req('string'), PublicKey: req('string'),
-      ParametersValidTo: req('uint'), RequestId: opt('string'),
+      KeyId: req('string'),
+      ImportToken: req('string'),
+      PublicKey: req('string'),
+      ParametersValidTo: req('uint'),
+      RequestId: opt('string'),
     },
     cam: RESOURCE,
     qps: 100,

@@ -21,7 +21,10 @@ const schema = z
       .max(20, 'must hold at most 20 attributes')
       .optional(),
     // The previous page's NextToken (an event's sequence number).
-    NextToken: z.string().regex(/^\d{1,15}$/, 'must be the NextToken of a previous answer').optional(),
+    NextToken: z
+      .string()
+      .regex(/^\d{1,15}$/, 'must be the NextToken of a previous answer')
+      .optional(),
     MaxResults: intRange(1, 50).optional(),
     Mode: z.string().optional(),
   })
@@ -73,12 +76,23 @@ function toEvent(e: StoredAuditEvent): Record<string, unknown> {
 
 // docs/contract/audit.md#what-is-recorded; TotalCount is in the CN SDK only and not answered here.
 const Event = struct({
-  EventId: opt('string'), Username: opt('string'), EventTime: opt('string'), CloudAuditEvent: opt('string'),
-  ResourceTypeCn: opt('string'), ErrorCode: opt('int'), EventName: opt('string'), SecretId: opt('string'),
-  EventSource: opt('string'), RequestID: opt('string'), ResourceRegion: opt('string'), AccountID: opt('int'),
-  SourceIPAddress: opt('string'), EventNameCn: opt('string'),
+  EventId: opt('string'),
+  Username: opt('string'),
+  EventTime: opt('string'),
+  CloudAuditEvent: opt('string'),
+  ResourceTypeCn: opt('string'),
+  ErrorCode: opt('int'),
+  EventName: opt('string'),
+  SecretId: opt('string'),
+  EventSource: opt('string'),
+  RequestID: opt('string'),
+  ResourceRegion: opt('string'),
+  AccountID: opt('int'),
+  SourceIPAddress: opt('string'),
+  EventNameCn: opt('string'),
   Resources: opt(struct({ ResourceType: opt('string'), ResourceName: opt('string') })),
-  EventRegion: opt('string'), Location: opt('string'),
+  EventRegion: opt('string'),
+  Location: opt('string'),
 });
 
 export const cloudAudit = {

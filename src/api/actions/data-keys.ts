@@ -4,7 +4,30 @@ import type { DataKeyRecord } from '../../model/data-keys.js';
 import type { TencentErrorCode } from '../error-codes.js';
 import { callerOf, NOT_A_SYNC_REPLICA, statesNumbered } from '../key-wire.js';
 import { coded, optionalOrEmpty } from '../validation.js';
-import { base64Length, DataKeyDescription, DataKeyId, DataKeyIds, DataKeyName, EncryptionAlgorithm, EncryptionPublicKey, HsmClusterId, intRange, KeyId, Limit, MemberAccount, NonEmpty, Offset, OrderType, Origin, PendingWindowInDays, requireField, Role, TagFilter, Tags, UInt } from './fields.js';
+import {
+  base64Length,
+  DataKeyDescription,
+  DataKeyId,
+  DataKeyIds,
+  DataKeyName,
+  EncryptionAlgorithm,
+  EncryptionPublicKey,
+  HsmClusterId,
+  intRange,
+  KeyId,
+  Limit,
+  MemberAccount,
+  NonEmpty,
+  Offset,
+  OrderType,
+  Origin,
+  PendingWindowInDays,
+  requireField,
+  Role,
+  TagFilter,
+  Tags,
+  UInt,
+} from './fields.js';
 import { b64, plaintextOut } from './plaintext.js';
 import { cmk, dataKey, dataKeyList, NO_RESOURCES, regionlessCmk, ciphertextKeyId } from './resources.js';
 import { list, opt, struct } from './shapes.js';
@@ -38,13 +61,30 @@ export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
 
 // IsSyncReplica/SyncStatus typed as in KeyMetadata; docs/contract/keys.md#structures lists them without types.
 const DataKeyMetadata = struct({
-  DataKeyId: opt('string'), KeyId: opt('string'), KeyName: opt('string'), DataKeyName: opt('string'),
-  NumberOfBytes: opt('uint'), CreateTime: opt('uint'), Description: opt('string'), KeyState: opt('string'),
-  CreatorUin: opt('uint'), Owner: opt('string'), DeletionDate: opt('uint'), Origin: opt('string'),
-  HsmClusterId: opt('string'), ResourceId: opt('string'), IsSyncReplica: opt('int'),
-  SourceRegion: opt('string'), SyncStatus: opt('int'), SyncMessages: opt('string'),
-  SyncStartTime: opt('uint'), SyncEndTime: opt('uint'), SourceHsmClusterId: opt('string'),
-  AccountAppId: opt('uint'), AccountUin: opt('uint'), AccountName: opt('string'),
+  DataKeyId: opt('string'),
+  KeyId: opt('string'),
+  KeyName: opt('string'),
+  DataKeyName: opt('string'),
+  NumberOfBytes: opt('uint'),
+  CreateTime: opt('uint'),
+  Description: opt('string'),
+  KeyState: opt('string'),
+  CreatorUin: opt('uint'),
+  Owner: opt('string'),
+  DeletionDate: opt('uint'),
+  Origin: opt('string'),
+  HsmClusterId: opt('string'),
+  ResourceId: opt('string'),
+  IsSyncReplica: opt('int'),
+  SourceRegion: opt('string'),
+  SyncStatus: opt('int'),
+  SyncMessages: opt('string'),
+  SyncStartTime: opt('uint'),
+  SyncEndTime: opt('uint'),
+  SourceHsmClusterId: opt('string'),
+  AccountAppId: opt('uint'),
+  AccountUin: opt('uint'),
+  AccountName: opt('string'),
   CreatorUinString: opt('string'),
 });
 const DataKey = struct({ DataKeyId: opt('string') });
@@ -77,7 +117,10 @@ export const dataKeys = {
         }
       }),
     response: {
-      KeyId: opt('string'), DataKeyId: opt('string'), TagCode: opt('uint'), TagMsg: opt('string'),
+      KeyId: opt('string'),
+      DataKeyId: opt('string'),
+      TagCode: opt('uint'),
+      TagMsg: opt('string'),
       RequestId: opt('string'),
     },
     cam: RESOURCE,
@@ -153,7 +196,9 @@ export const dataKeys = {
       MemberAccounts: z.array(MemberAccount).optional(),
     }),
     response: {
-      DataKeyMetadatas: opt(list(DataKeyMetadata)), TotalCount: opt('uint'), RequestId: opt('string'),
+      DataKeyMetadatas: opt(list(DataKeyMetadata)),
+      TotalCount: opt('uint'),
+      RequestId: opt('string'),
     },
     cam: OPERATION,
     qps: 100,

@@ -48,10 +48,7 @@ export function base64Of(min: number, max = Infinity): z.ZodString {
 // (…InvalidKeyId) rather than unknown (CmkNotFound).
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const KeyId = coded(z.string().regex(UUID, 'must be a key id (lower-case UUID)'), 'InvalidParameterValue.InvalidKeyId');
-export const DataKeyId = coded(
-  z.string().regex(UUID, 'must be a data key id (lower-case UUID)'),
-  'InvalidParameterValue.InvalidDataKeyId',
-);
+export const DataKeyId = coded(z.string().regex(UUID, 'must be a data key id (lower-case UUID)'), 'InvalidParameterValue.InvalidDataKeyId');
 
 function idList(id: z.ZodString, max: number, duplicateCode: TencentErrorCode) {
   return z
@@ -70,7 +67,10 @@ export const DataKeyIds = idList(DataKeyId, 100, 'InvalidParameterValue.Duplicat
 const ALIAS = /^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$/;
 const ALIAS_RULE = 'must be 1 to 60 of A-Z a-z 0-9 _ -, starting with a letter or digit';
 export const CmkAlias = coded(
-  z.string().regex(ALIAS, ALIAS_RULE).refine((alias) => !/^kms-/i.test(alias), 'must not start with the reserved prefix kms-'),
+  z
+    .string()
+    .regex(ALIAS, ALIAS_RULE)
+    .refine((alias) => !/^kms-/i.test(alias), 'must not start with the reserved prefix kms-'),
   'InvalidParameterValue.InvalidAlias',
 );
 // docs/contract/actions.md#group-white-box: "same rule as CMK alias"; the SDK text says nothing of a reserved prefix here.
@@ -96,15 +96,11 @@ function isJsonObject(text: string): boolean {
     return false;
   }
 }
-export const EncryptionContext = optionalOrEmpty(
-  maxBytes(1024).refine(isJsonObject, 'must be a JSON object of key/value pairs'),
-);
+export const EncryptionContext = optionalOrEmpty(maxBytes(1024).refine(isJsonObject, 'must be a JSON object of key/value pairs'));
 
 // docs/contract/actions.md#group-symmetric Decrypt: the wrap of the returned plaintext to a caller key; '' = not wrapped / SM2.
 export const EncryptionPublicKey = optionalOrEmpty(z.string());
-export const EncryptionAlgorithm = optionalOrEmpty(
-  oneOf(['SM2', 'SM2_C1C3C2_ASN1', 'RSAES_PKCS1_V1_5', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256']),
-);
+export const EncryptionAlgorithm = optionalOrEmpty(oneOf(['SM2', 'SM2_C1C3C2_ASN1', 'RSAES_PKCS1_V1_5', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256']));
 
 // The key usages and RSA algorithm names come from the one catalogue (domain/key-usages.ts).
 export { KEY_USAGES } from '../../domain/key-usages.js';
@@ -134,9 +130,7 @@ export const PendingWindowInDays = coded(intRange(7, 30), 'InvalidParameter.Inva
 
 // docs/contract/keys.md#structures: the fingerprint collector's format.
 export const DeviceFingerprint = z.object({
-  Identity: z
-    .string()
-    .regex(/^[0-9a-f]{8}-[0-9a-f]{14}-[0-9a-f]{14}-[0-9a-f]{14}-[0-9a-f]{16}$/, 'must be a device fingerprint identity'),
+  Identity: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{14}-[0-9a-f]{14}-[0-9a-f]{14}-[0-9a-f]{16}$/, 'must be a device fingerprint identity'),
   Description: maxBytes(1024).optional(),
 });
 

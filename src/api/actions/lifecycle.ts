@@ -1,7 +1,25 @@
 import { z } from 'zod';
 import { callerOf, keyMetadata, LIST_KEYS_STATES, listKeyDetailFilter } from '../key-wire.js';
 import { coded, optionalOrEmpty } from '../validation.js';
-import { CmkAlias, CmkDescription, HsmClusterId, intRange, KEY_USAGES, KeyId, KeyIds, Limit, MemberAccount, Offset, oneOf, OrderType, Origin, PendingWindowInDays, Role, TagFilter, Tags } from './fields.js';
+import {
+  CmkAlias,
+  CmkDescription,
+  HsmClusterId,
+  intRange,
+  KEY_USAGES,
+  KeyId,
+  KeyIds,
+  Limit,
+  MemberAccount,
+  Offset,
+  oneOf,
+  OrderType,
+  Origin,
+  PendingWindowInDays,
+  Role,
+  TagFilter,
+  Tags,
+} from './fields.js';
 import { cmk, cmkList, NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
@@ -9,14 +27,34 @@ import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
 // CMK lifecycle (docs/contract/actions.md#group-lifecycle).
 
 const KeyMetadata = struct({
-  KeyId: opt('string'), Alias: opt('string'), CreateTime: opt('uint'), Description: opt('string'),
-  KeyState: opt('string'), KeyUsage: opt('string'), Type: opt('int'), CreatorUin: opt('uint'),
-  KeyRotationEnabled: opt('boolean'), Owner: opt('string'), NextRotateTime: opt('uint'),
-  DeletionDate: opt('uint'), Origin: opt('string'), ValidTo: opt('uint'), ResourceId: opt('string'),
-  HsmClusterId: opt('string'), RotateDays: opt('uint'), LastRotateTime: opt('uint'),
-  IsSyncReplica: opt('int'), SourceRegion: opt('string'), SyncStatus: opt('int'), SyncMessages: opt('string'),
-  SyncStartTime: opt('uint'), SyncEndTime: opt('uint'), SourceHsmClusterId: opt('string'),
-  AccountAppId: opt('uint'), AccountUin: opt('uint'), AccountName: opt('string'),
+  KeyId: opt('string'),
+  Alias: opt('string'),
+  CreateTime: opt('uint'),
+  Description: opt('string'),
+  KeyState: opt('string'),
+  KeyUsage: opt('string'),
+  Type: opt('int'),
+  CreatorUin: opt('uint'),
+  KeyRotationEnabled: opt('boolean'),
+  Owner: opt('string'),
+  NextRotateTime: opt('uint'),
+  DeletionDate: opt('uint'),
+  Origin: opt('string'),
+  ValidTo: opt('uint'),
+  ResourceId: opt('string'),
+  HsmClusterId: opt('string'),
+  RotateDays: opt('uint'),
+  LastRotateTime: opt('uint'),
+  IsSyncReplica: opt('int'),
+  SourceRegion: opt('string'),
+  SyncStatus: opt('int'),
+  SyncMessages: opt('string'),
+  SyncStartTime: opt('uint'),
+  SyncEndTime: opt('uint'),
+  SourceHsmClusterId: opt('string'),
+  AccountAppId: opt('uint'),
+  AccountUin: opt('uint'),
+  AccountName: opt('string'),
   CreatorUinString: opt('string'),
 });
 const Key = struct({ KeyId: opt('string') });
@@ -32,9 +70,16 @@ export const lifecycle = {
       HsmClusterId,
     }),
     response: {
-      KeyId: opt('string'), Alias: opt('string'), CreateTime: opt('uint'), Description: opt('string'),
-      KeyState: opt('string'), KeyUsage: opt('string'), TagCode: opt('uint'), TagMsg: opt('string'),
-      HsmClusterId: opt('string'), RequestId: opt('string'),
+      KeyId: opt('string'),
+      Alias: opt('string'),
+      CreateTime: opt('uint'),
+      Description: opt('string'),
+      KeyState: opt('string'),
+      KeyUsage: opt('string'),
+      TagCode: opt('uint'),
+      TagMsg: opt('string'),
+      HsmClusterId: opt('string'),
+      RequestId: opt('string'),
     },
     // The seed says "Resource level" but its only resource description is the wildcard
     // `key/creatorUin/$creatorUin/*` (no key exists yet); docs/contract/cam.md#resources ("resource must be `*`:
@@ -52,7 +97,17 @@ export const lifecycle = {
         origin: (p.Type ?? 1) === 2 ? 'EXTERNAL' : 'TENCENT_KMS',
         tags: p.Tags?.map((t) => ({ key: t.TagKey, value: t.TagValue })),
       });
-      return { KeyId: k.keyId, Alias: k.alias, CreateTime: k.createdAt, Description: k.description, KeyState: k.state, KeyUsage: k.keyUsage, TagCode: 0, TagMsg: '', HsmClusterId: '' };
+      return {
+        KeyId: k.keyId,
+        Alias: k.alias,
+        CreateTime: k.createdAt,
+        Description: k.description,
+        KeyState: k.state,
+        KeyUsage: k.keyUsage,
+        TagCode: 0,
+        TagMsg: '',
+        HsmClusterId: '',
+      };
     },
   }),
   DescribeKey: action({

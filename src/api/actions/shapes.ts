@@ -5,13 +5,7 @@
 // outputs may be omitted or null"); required ones (GenerateRandom, GetPublicKey,
 // GetParametersForImport) may not.
 
-export type FieldType =
-  | 'string'
-  | 'int'
-  | 'uint'
-  | 'boolean'
-  | { readonly list: FieldType }
-  | { readonly struct: FieldSpec };
+export type FieldType = 'string' | 'int' | 'uint' | 'boolean' | { readonly list: FieldType } | { readonly struct: FieldSpec };
 export interface FieldDef {
   readonly type: FieldType;
   readonly optional: boolean;

@@ -1,7 +1,21 @@
 import { z } from 'zod';
 import { callerOf } from '../key-wire.js';
 import { optionalOrEmpty } from '../validation.js';
-import { CiphertextBlob, DataKeyDescription, DataKeyName, EncryptionAlgorithm, EncryptionContext, EncryptionPublicKey, HsmClusterId, intRange, KeyId, oneOf, Plaintext, requireField, Tags } from './fields.js';
+import {
+  CiphertextBlob,
+  DataKeyDescription,
+  DataKeyName,
+  EncryptionAlgorithm,
+  EncryptionContext,
+  EncryptionPublicKey,
+  HsmClusterId,
+  intRange,
+  KeyId,
+  oneOf,
+  Plaintext,
+  requireField,
+  Tags,
+} from './fields.js';
 import { b64, plaintextOut, releaseBase64 } from './plaintext.js';
 import { ciphertextKeyId, cmk, cmks, NO_RESOURCES } from './resources.js';
 import { opt, req } from './shapes.js';
@@ -52,8 +66,11 @@ export const symmetric = {
       DestinationEncryptionContext: EncryptionContext,
     }),
     response: {
-      CiphertextBlob: opt('string'), KeyId: opt('string'), SourceKeyId: opt('string'),
-      ReEncrypted: opt('boolean'), RequestId: opt('string'),
+      CiphertextBlob: opt('string'),
+      KeyId: opt('string'),
+      SourceKeyId: opt('string'),
+      ReEncrypted: opt('boolean'),
+      RequestId: opt('string'),
     },
     cam: RESOURCE,
     qps: 100,
@@ -61,7 +78,11 @@ export const symmetric = {
     resources: (p) => cmks(p.DestinationKeyId, ciphertextKeyId(p.CiphertextBlob)),
     audit: KMS_AUDIT,
     handler: async ({ crypto }, p, ctx) => {
-      const r = await crypto.reEncrypt(callerOf(ctx), b64(p.CiphertextBlob), { destinationKeyId: p.DestinationKeyId, sourceContext: p.SourceEncryptionContext, destinationContext: p.DestinationEncryptionContext });
+      const r = await crypto.reEncrypt(callerOf(ctx), b64(p.CiphertextBlob), {
+        destinationKeyId: p.DestinationKeyId,
+        sourceContext: p.SourceEncryptionContext,
+        destinationContext: p.DestinationEncryptionContext,
+      });
       return { CiphertextBlob: r.blob.toString('base64'), KeyId: r.keyId, SourceKeyId: r.sourceKeyId, ReEncrypted: r.reEncrypted };
     },
   }),
@@ -91,8 +112,13 @@ export const symmetric = {
         }
       }),
     response: {
-      KeyId: opt('string'), Plaintext: opt('string'), CiphertextBlob: opt('string'), DataKeyId: opt('string'),
-      TagCode: opt('uint'), TagMsg: opt('string'), RequestId: opt('string'),
+      KeyId: opt('string'),
+      Plaintext: opt('string'),
+      CiphertextBlob: opt('string'),
+      DataKeyId: opt('string'),
+      TagCode: opt('uint'),
+      TagMsg: opt('string'),
+      RequestId: opt('string'),
     },
     cam: RESOURCE,
     qps: 100,
@@ -105,7 +131,11 @@ export const symmetric = {
       // IsHostedByKms=1: the data key is also kept in KMS (docs/contract/actions.md#group-data-keys, domain/data-keys.ts).
       const r =
         p.IsHostedByKms === 1
-          ? await dataKeys.generateHosted(callerOf(ctx), p.KeyId, bytes, p.EncryptionContext, { name: p.DataKeyName!, description: p.Description, tags: p.Tags?.map((t) => ({ key: t.TagKey, value: t.TagValue })) })
+          ? await dataKeys.generateHosted(callerOf(ctx), p.KeyId, bytes, p.EncryptionContext, {
+              name: p.DataKeyName!,
+              description: p.Description,
+              tags: p.Tags?.map((t) => ({ key: t.TagKey, value: t.TagValue })),
+            })
           : await crypto.generateDataKey(callerOf(ctx), p.KeyId, bytes, p.EncryptionContext);
       const dataKeyId = 'dataKeyId' in r ? { DataKeyId: r.dataKeyId } : {};
       return { KeyId: r.keyId, Plaintext: plaintextOut(crypto, r.plaintext, p), CiphertextBlob: r.blob.toString('base64'), ...dataKeyId, TagCode: 0, TagMsg: '' };

@@ -14,9 +14,17 @@ async function notAvailable(_deps: unknown, _params: unknown, ctx: CallContext):
 }
 
 const WhiteboxKeyInfo = struct({
-  KeyId: opt('string'), Alias: opt('string'), CreatorUin: opt('uint'), Description: opt('string'),
-  CreateTime: opt('uint'), Status: opt('string'), OwnerUin: opt('uint'), Algorithm: opt('string'),
-  EncryptKey: opt('string'), DecryptKey: opt('string'), ResourceId: opt('string'),
+  KeyId: opt('string'),
+  Alias: opt('string'),
+  CreatorUin: opt('uint'),
+  Description: opt('string'),
+  CreateTime: opt('uint'),
+  Status: opt('string'),
+  OwnerUin: opt('uint'),
+  Algorithm: opt('string'),
+  EncryptKey: opt('string'),
+  DecryptKey: opt('string'),
+  ResourceId: opt('string'),
   DeviceFingerprintBind: opt('boolean'),
 });
 const DeviceFingerprintInfo = struct({ Identity: req('string'), Description: opt('string') });
@@ -30,8 +38,12 @@ export const whitebox = {
       Tags: Tags.optional(),
     }),
     response: {
-      EncryptKey: opt('string'), DecryptKey: opt('string'), KeyId: opt('string'), TagCode: opt('uint'),
-      TagMsg: opt('string'), RequestId: opt('string'),
+      EncryptKey: opt('string'),
+      DecryptKey: opt('string'),
+      KeyId: opt('string'),
+      TagCode: opt('uint'),
+      TagMsg: opt('string'),
+      RequestId: opt('string'),
     },
     // Seed "Resource level" with only the wildcard `key/*`; docs/contract/cam.md#resources says operation level per the KMS
     // CAM doc — same reasoning as CreateKey.
@@ -70,7 +82,9 @@ export const whitebox = {
       TagFilters: z.array(TagFilter).optional(),
     }),
     response: {
-      KeyInfos: opt(list(WhiteboxKeyInfo)), TotalCount: opt('uint'), RequestId: opt('string'),
+      KeyInfos: opt(list(WhiteboxKeyInfo)),
+      TotalCount: opt('uint'),
+      RequestId: opt('string'),
     },
     // Seed: resource level (docs/contract/cam.md#resources recommended operation level, unconfirmed; the seed wins).
     cam: RESOURCE,
@@ -147,7 +161,9 @@ export const whitebox = {
       InitializationVector: optionalOrEmpty(base64Of(16, 16)), // '' / absent: the server draws one
     }),
     response: {
-      InitializationVector: opt('string'), CipherText: opt('string'), RequestId: opt('string'),
+      InitializationVector: opt('string'),
+      CipherText: opt('string'),
+      RequestId: opt('string'),
     },
     cam: RESOURCE,
     qps: 100,
@@ -159,7 +175,8 @@ export const whitebox = {
   DescribeWhiteBoxDeviceFingerprints: action({
     schema: z.object({ KeyId }),
     response: {
-      DeviceFingerprints: opt(list(DeviceFingerprintInfo)), RequestId: opt('string'),
+      DeviceFingerprints: opt(list(DeviceFingerprintInfo)),
+      RequestId: opt('string'),
     },
     cam: RESOURCE,
     qps: 100,

@@ -24,10 +24,7 @@ export function parseApiRequest(raw: RawApiRequest, options: ParseOptions = {}):
   }
   const request = { method, headers, path, query, body: raw.rawBody };
   // docs/contract/protocol.md#request-forms: JSON bodies and X-TC-* headers are TC3-only; a request with neither is v1.
-  const tc3 =
-    headers['authorization'] !== undefined ||
-    headers['x-tc-action'] !== undefined ||
-    (method === 'POST' && mediaType(headers['content-type']) === 'application/json');
+  const tc3 = headers.authorization !== undefined || headers['x-tc-action'] !== undefined || (method === 'POST' && mediaType(headers['content-type']) === 'application/json');
   return tc3 ? parseTc3(request, options.services ?? DEFAULT_SERVICES) : parseV1(request);
 }
 
@@ -38,13 +35,7 @@ export function verifySignature(request: ApiRequest, secretKey: Buffer | string,
 }
 
 // docs/contract/protocol.md#processing-step-3 order after the secret key is known: skew, signature, then (v1) replay.
-export function authenticateRequest(
-  request: ApiRequest,
-  secretKey: Buffer | string,
-  nonceCache: NonceCache,
-  nowMs: number = Date.now(),
-  derived?: DerivedKeys,
-): void {
+export function authenticateRequest(request: ApiRequest, secretKey: Buffer | string, nonceCache: NonceCache, nowMs: number = Date.now(), derived?: DerivedKeys): void {
   assertTimestampFresh(request.timestamp, nowMs);
   if (!verifySignature(request, secretKey, derived)) {
     throw new SignatureFailureError('The provided credentials could not be validated. Please check your signature is correct.');

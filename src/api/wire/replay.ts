@@ -7,15 +7,9 @@ import type { ApiRequest } from './request.js';
 export const TIMESTAMP_WINDOW_SECONDS = 300;
 
 // docs/contract/protocol.md#clock-skew: more than 300 s either side of server time → AuthFailure.SignatureExpire.
-export function assertTimestampFresh(
-  timestamp: number,
-  nowMs: number = Date.now(),
-  windowSeconds: number = TIMESTAMP_WINDOW_SECONDS,
-): void {
+export function assertTimestampFresh(timestamp: number, nowMs: number = Date.now(), windowSeconds: number = TIMESTAMP_WINDOW_SECONDS): void {
   if (Math.abs(Math.floor(nowMs / 1000) - timestamp) > windowSeconds) {
-    throw new SignatureExpireError(
-      `The request timestamp is more than ${windowSeconds} s away from server time; check the client clock.`,
-    );
+    throw new SignatureExpireError(`The request timestamp is more than ${windowSeconds} s away from server time; check the client clock.`);
   }
 }
 

@@ -1,7 +1,19 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { InvalidAuthorizationError, RequestSizeLimitExceededError, SignatureFailureError, UnsupportedProtocolError } from '../errors.js';
 import { hmac } from './mac.js';
-import { decodeForm, mediaType, optionalValue, credentialValue, parseJsonBody, parseTimestamp, requireValue, unflattenParams, type ApiRequest, type NormalizedRequest, type SignatureProof } from './request.js';
+import {
+  decodeForm,
+  mediaType,
+  optionalValue,
+  credentialValue,
+  parseJsonBody,
+  parseTimestamp,
+  requireValue,
+  unflattenParams,
+  type ApiRequest,
+  type NormalizedRequest,
+  type SignatureProof,
+} from './request.js';
 
 // Signature v3, TC3-HMAC-SHA256 (docs/contract/protocol.md#tc3): reading a TC3 request and checking its
 // signature.
@@ -34,14 +46,14 @@ export function parseTc3(req: NormalizedRequest, services: readonly string[]): A
   const action = requireValue(headers['x-tc-action'], 'X-TC-Action');
   const version = requireValue(headers['x-tc-version'], 'X-TC-Version');
   const timestampText = requireValue(headers['x-tc-timestamp'], 'X-TC-Timestamp');
-  const authorization = requireValue(headers['authorization'], 'Authorization');
+  const authorization = requireValue(headers.authorization, 'Authorization');
   const timestamp = parseTimestamp(timestampText, 'X-TC-Timestamp');
   const auth = parseAuthorization(authorization);
 
   if (auth.date !== utcDate(timestamp)) {
     throw new SignatureFailureError('The credential scope date does not match the UTC date of X-TC-Timestamp.');
   }
-  const host = headers['host'] ?? '';
+  const host = headers.host ?? '';
   if (!services.includes(auth.service) && !sameLabel(auth.service, firstLabel(host))) {
     throw new InvalidAuthorizationError('The request `Authorization` header does not conform to tencentcloud standards: `Service` in Credential not valid.');
   }
@@ -96,8 +108,7 @@ function parseAuthorization(value: string): Tc3Authorization {
       return { secretId: m[1]!, date: m[2]!, service: m[3]!, signedHeaders: names, signature: m[5]! };
     }
   }
-  const invalid = (reason: string) =>
-    new InvalidAuthorizationError(`The request \`Authorization\` header does not conform to tencentcloud standards: ${reason}.`);
+  const invalid = (reason: string) => new InvalidAuthorizationError(`The request \`Authorization\` header does not conform to tencentcloud standards: ${reason}.`);
   // Also rejects the SDKs' `Authorization: SKIP` for unsigned calls (docs/contract/protocol.md#common-parameters).
   if (!value.startsWith(`${TC3_ALGORITHM} `)) throw invalid(`only ${TC3_ALGORITHM} is accepted`);
   const fields = new Map<string, string>();
@@ -135,14 +146,14 @@ function parseAuthorization(value: string): Tc3Authorization {
 // Python sign the header as sent, so both readings are candidates; both are public facts of the
 // request, so offering two only doubles an already 2^-256 forgery chance.
 function* tc3StringsToSign(req: NormalizedRequest, auth: Tc3Authorization, timestampText: string): Generator<string> {
-  const sentHost = req.headers['host'] ?? '';
+  const sentHost = req.headers.host ?? '';
   const payloadHash = sha256Hex(req.body);
   const scope = `${auth.date}/${auth.service}/tc3_request`;
   const signedHeaders = auth.signedHeaders.join(';');
   const stringToSign = (host: string): string => {
     // The v3 doc lower-cases and trims header values; the SDKs already send them lower-case.
     let canonicalHeaders = '';
-    for (const name of auth.signedHeaders) canonicalHeaders += `${name}:${(name === 'host' ? host : req.headers[name] ?? '').trim().toLowerCase()}\n`;
+    for (const name of auth.signedHeaders) canonicalHeaders += `${name}:${(name === 'host' ? host : (req.headers[name] ?? '')).trim().toLowerCase()}\n`;
     // Canonical URI is `/`; the Node SDKs sign the URL path, which is `/` on the only route we serve.
     // GET: the raw query exactly as received, not re-sorted or re-encoded (the SDKs sign URL.search).
     const canonicalRequest = `${req.method}\n${req.path}\n${req.query}\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;

@@ -1,6 +1,18 @@
 import { InvalidParameterValueError, RequestSizeLimitExceededError, UnsupportedProtocolError } from '../errors.js';
 import { hmac, safeEqual } from './mac.js';
-import { credentialValue, decodeForm, mediaType, optionalValue, parseTimestamp, requireValue, unflattenParams, utf8, type ApiRequest, type NormalizedRequest, type SignatureProof } from './request.js';
+import {
+  credentialValue,
+  decodeForm,
+  mediaType,
+  optionalValue,
+  parseTimestamp,
+  requireValue,
+  unflattenParams,
+  utf8,
+  type ApiRequest,
+  type NormalizedRequest,
+  type SignatureProof,
+} from './request.js';
 
 // Signature v1, HmacSHA1 / HmacSHA256 (docs/contract/protocol.md#v1): reading a v1 request and checking its
 // signature.
@@ -8,10 +20,7 @@ import { credentialValue, decodeForm, mediaType, optionalValue, parseTimestamp, 
 const MAX_V1_BODY_BYTES = 1024 * 1024; // docs/contract/protocol.md#endpoint
 
 // docs/contract/protocol.md#common-parameters: v1 common fields; everything else in the form is a business parameter.
-const V1_COMMON = new Set([
-  'Action', 'Version', 'Region', 'Timestamp', 'Nonce', 'SecretId', 'Signature',
-  'SignatureMethod', 'Token', 'Language', 'RequestClient',
-]);
+const V1_COMMON = new Set(['Action', 'Version', 'Region', 'Timestamp', 'Nonce', 'SecretId', 'Signature', 'SignatureMethod', 'Token', 'Language', 'RequestClient']);
 
 // docs/contract/protocol.md#v1 signature v1: every field in the GET query or the form-encoded POST body.
 export function parseV1(req: NormalizedRequest): ApiRequest {
@@ -53,7 +62,7 @@ export function parseV1(req: NormalizedRequest): ApiRequest {
     .sort()
     .map((name) => `${name}=${fields.get(name)}`)
     .join('&');
-  const stringToSign = `${req.method}${req.headers['host'] ?? ''}${req.path}?${signed}`;
+  const stringToSign = `${req.method}${req.headers.host ?? ''}${req.path}?${signed}`;
 
   const business: Record<string, string> = {};
   for (const [name, value] of fields) if (!V1_COMMON.has(name)) business[name] = value;

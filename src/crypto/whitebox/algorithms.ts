@@ -57,5 +57,5 @@ export const WHITEBOX_ALGORITHMS: Readonly<Record<WhiteboxAlgorithm, WhiteboxAlg
 };
 
 export function algorithmSpec(algorithm: WhiteboxAlgorithm): WhiteboxAlgorithmSpec | undefined {
-  return Object.prototype.hasOwnProperty.call(WHITEBOX_ALGORITHMS, algorithm) ? WHITEBOX_ALGORITHMS[algorithm] : undefined;
+  return Object.hasOwn(WHITEBOX_ALGORITHMS, algorithm) ? WHITEBOX_ALGORITHMS[algorithm] : undefined;
 }

@@ -104,7 +104,12 @@ export function sealSlot(spec: WhiteboxAlgorithmSpec, identity: string, tableSet
   checkSeed(seed);
   const k = slotKeys(spec, identity, tableSetId, keyId);
   try {
-    const nonce = createHmac(spec.family === 'aes' ? 'sha256' : 'sm3', k.nonce).update(NONCE_LABEL).update(header).update(seed).digest().subarray(0, NONCE_BYTES);
+    const nonce = createHmac(spec.family === 'aes' ? 'sha256' : 'sm3', k.nonce)
+      .update(NONCE_LABEL)
+      .update(header)
+      .update(seed)
+      .digest()
+      .subarray(0, NONCE_BYTES);
     let sealed: Buffer;
     let tag: Buffer;
     if (spec.family === 'aes') {

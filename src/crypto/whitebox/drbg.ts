@@ -42,7 +42,7 @@ export class RandomStream {
     const b = this.buf;
     const i = this.at;
     this.at += 4;
-    return ((b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0);
+    return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
   }
 
   /** Uniform in 0..n−1 for 1 ≤ n ≤ 256, by rejection (no modulo bias). */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { WhiteboxAlgorithm, WhiteboxConstruction, WhiteboxDirection, algorithmSpec } from './algorithms.js';
+import { type WhiteboxAlgorithm, type WhiteboxConstruction, WhiteboxDirection, algorithmSpec } from './algorithms.js';
 import { WhiteboxFormatError, WhiteboxParameterError } from './errors.js';
 
 // A table set as it travels (EncryptKey / DecryptKey, base64 on the wire; docs/whitebox.md).
@@ -110,7 +110,13 @@ export function parseTableSet(blob: Uint8Array): ParsedTableSet {
   if (b.length < expected) throw new WhiteboxFormatError('truncated', `white-box tables: truncated (${b.length} of ${expected} bytes)`);
   if (b.length > expected) throw new WhiteboxFormatError('malformed', `white-box tables: ${b.length - expected} bytes after the trailer`);
   const body = b.subarray(0, expected - TRAILER_BYTES);
-  if (!createHash('sha256').update(body).digest().equals(b.subarray(expected - TRAILER_BYTES))) throw new WhiteboxFormatError('checksum', 'white-box tables: checksum mismatch (damaged or truncated)');
+  if (
+    !createHash('sha256')
+      .update(body)
+      .digest()
+      .equals(b.subarray(expected - TRAILER_BYTES))
+  )
+    throw new WhiteboxFormatError('checksum', 'white-box tables: checksum mismatch (damaged or truncated)');
 
   const algorithm = b[5]! as WhiteboxAlgorithm;
   const spec = algorithmSpec(algorithm);
@@ -120,7 +126,8 @@ export function parseTableSet(blob: Uint8Array): ParsedTableSet {
   if (b[7] !== spec.construction) throw new WhiteboxFormatError('malformed', `white-box tables: construction ${b[7]} does not fit algorithm ${algorithm}`);
   if (b[8] !== spec.rounds) throw new WhiteboxFormatError('malformed', `white-box tables: ${b[8]} rounds do not fit algorithm ${algorithm}`);
   if (flags & ~FLAG_BOUND) throw new WhiteboxFormatError('malformed', `white-box tables: unknown flags 0x${flags.toString(16)}`);
-  if (bound ? slotCount < 1 || slotCount > WB_MAX_SLOTS : slotCount !== 0) throw new WhiteboxFormatError('malformed', `white-box tables: slot count ${slotCount} does not fit the flags`);
+  if (bound ? slotCount < 1 || slotCount > WB_MAX_SLOTS : slotCount !== 0)
+    throw new WhiteboxFormatError('malformed', `white-box tables: slot count ${slotCount} does not fit the flags`);
   if (tablesLength !== spec.tablesBytes) throw new WhiteboxFormatError('malformed', `white-box tables: tables length ${tablesLength}, expected ${spec.tablesBytes}`);
 
   const regionAt = WB_HEADER_BYTES + tablesLength;

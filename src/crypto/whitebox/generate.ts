@@ -58,7 +58,16 @@ function tablesLabel(algorithm: WhiteboxAlgorithm, direction: WhiteboxDirection,
 }
 
 /** Header, then the seed in clear (no identities) or one slot per identity, then the trailer. */
-function finish(spec: WhiteboxAlgorithmSpec, algorithm: WhiteboxAlgorithm, direction: WhiteboxDirection, keyId: string, tableSetId: Buffer, tables: Buffer, bindingSeed: Buffer, identities: string[]): Buffer {
+function finish(
+  spec: WhiteboxAlgorithmSpec,
+  algorithm: WhiteboxAlgorithm,
+  direction: WhiteboxDirection,
+  keyId: string,
+  tableSetId: Buffer,
+  tables: Buffer,
+  bindingSeed: Buffer,
+  identities: string[],
+): Buffer {
   const bound = identities.length > 0;
   const header = encodeHeader({
     algorithm,

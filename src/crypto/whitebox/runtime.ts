@@ -34,7 +34,8 @@ export function loadTables(blob: Uint8Array | string, fingerprint?: string): Whi
   const kid = keyIdBytes(p.keyId);
   let seed: Buffer | undefined;
   if (!p.bound) seed = Buffer.from(p.seed!);
-  else if (fingerprint === undefined || fingerprint.trim() === '') throw new FingerprintNotBoundError('fingerprint not bound to this key: the table set is bound to device fingerprints and none was given');
+  else if (fingerprint === undefined || fingerprint.trim() === '')
+    throw new FingerprintNotBoundError('fingerprint not bound to this key: the table set is bound to device fingerprints and none was given');
   else seed = openSlots(spec, normaliseIdentity(fingerprint), p.tableSetId, kid, p.headerBytes, p.slots);
   if (!seed) throw new FingerprintNotBoundError('fingerprint not bound to this key');
   const info = { algorithm: p.algorithm, direction: p.direction, keyId: p.keyId, tableSetId: p.tableSetId, bound: p.bound };
@@ -82,7 +83,11 @@ export function loadTables(blob: Uint8Array | string, fingerprint?: string): Whi
 function resolve(tables: WhiteboxCipher | Uint8Array | string, fingerprint: string | undefined, direction: WhiteboxDirection): WhiteboxCipher {
   const c = typeof tables === 'string' || tables instanceof Uint8Array ? loadTables(tables, fingerprint) : tables;
   if (c.direction !== direction) {
-    throw new WrongTableDirectionError(direction === WhiteboxDirection.DECRYPT ? 'this is an encryption table set (EncryptKey); decryption needs the DecryptKey' : 'this is a decryption table set (DecryptKey); encryption needs the EncryptKey');
+    throw new WrongTableDirectionError(
+      direction === WhiteboxDirection.DECRYPT
+        ? 'this is an encryption table set (EncryptKey); decryption needs the DecryptKey'
+        : 'this is a decryption table set (DecryptKey); encryption needs the EncryptKey',
+    );
   }
   return c;
 }

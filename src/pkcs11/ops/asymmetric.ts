@@ -145,7 +145,11 @@ export class AsymmetricOps {
 
   private async curveOf(name: ObjectName): Promise<EcCurve> {
     const { conn, objects } = this.t;
-    const params = await conn.run('read EC params', 'other', (s) => conn.p11.C_GetAttributeValue(s, objects.handle(s, name, pkcs11js.CKO_PUBLIC_KEY), [{ type: pkcs11js.CKA_EC_PARAMS }])[0]?.value as Buffer);
+    const params = await conn.run(
+      'read EC params',
+      'other',
+      (s) => conn.p11.C_GetAttributeValue(s, objects.handle(s, name, pkcs11js.CKO_PUBLIC_KEY), [{ type: pkcs11js.CKA_EC_PARAMS }])[0]?.value as Buffer,
+    );
     for (const [curve, der] of Object.entries(EC_PARAMS)) if (der.equals(params)) return curve as EcCurve;
     throw new InvalidInputError('key is not on a supported curve');
   }
@@ -181,7 +185,9 @@ export class AsymmetricOps {
   publicValue(name: ObjectName, kind: 'ec-point' | 'value'): Promise<Buffer> {
     const { conn, objects } = this.t;
     return conn.run('read public key', 'other', (s) => {
-      const [attr] = conn.p11.C_GetAttributeValue(s, objects.handle(s, name, pkcs11js.CKO_PUBLIC_KEY), [{ type: kind === 'ec-point' ? pkcs11js.CKA_EC_POINT : pkcs11js.CKA_VALUE }]);
+      const [attr] = conn.p11.C_GetAttributeValue(s, objects.handle(s, name, pkcs11js.CKO_PUBLIC_KEY), [
+        { type: kind === 'ec-point' ? pkcs11js.CKA_EC_POINT : pkcs11js.CKA_VALUE },
+      ]);
       const raw = Buffer.from(attr!.value as Buffer);
       return kind === 'ec-point' ? unwrapOctetString(raw) : raw;
     });

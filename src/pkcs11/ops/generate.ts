@@ -2,7 +2,18 @@ import pkcs11js from 'pkcs11js';
 import { vendorNumber } from '../capabilities.js';
 import { InvalidInputError, MechanismUnsupportedError } from '../errors.js';
 import { EC_PARAMS, PKCS11_3_2, type EcCurve } from '../mechanisms.js';
-import { assertFlatTemplate, mlDsaPairTemplates, privateKeyTemplate, publicKeyTemplate, secretKeyTemplate, sm2PairTemplates, sm4KeyTemplate, type ObjectName, type PairUsage, type SecretUsage } from '../templates.js';
+import {
+  assertFlatTemplate,
+  mlDsaPairTemplates,
+  privateKeyTemplate,
+  publicKeyTemplate,
+  secretKeyTemplate,
+  sm2PairTemplates,
+  sm4KeyTemplate,
+  type ObjectName,
+  type PairUsage,
+  type SecretUsage,
+} from '../templates.js';
 import type { AsymmetricOps } from './asymmetric.js';
 import type { TokenContext } from './context.js';
 
@@ -58,10 +69,18 @@ export class KeyGenerator {
       objects.create(operation, name, (s) => p11.C_GenerateKeyPairAsync(s, { mechanism }, assertFlatTemplate(pub), assertFlatTemplate(priv)), opts);
     switch (spec.kind) {
       case 'aes':
-        await secret(pkcs11js.CKM_AES_KEY_GEN, secretKeyTemplate(name, 'AES', spec.usage, { token: true, modifiable: objects.copiesEnabled, valueLen: spec.bits / 8 }), 'generate AES key');
+        await secret(
+          pkcs11js.CKM_AES_KEY_GEN,
+          secretKeyTemplate(name, 'AES', spec.usage, { token: true, modifiable: objects.copiesEnabled, valueLen: spec.bits / 8 }),
+          'generate AES key',
+        );
         return {};
       case 'hmac':
-        await secret(pkcs11js.CKM_GENERIC_SECRET_KEY_GEN, secretKeyTemplate(name, 'GENERIC_SECRET', { sign: true, verify: true }, { token: true, modifiable: false, valueLen: spec.bytes }), 'generate HMAC key');
+        await secret(
+          pkcs11js.CKM_GENERIC_SECRET_KEY_GEN,
+          secretKeyTemplate(name, 'GENERIC_SECRET', { sign: true, verify: true }, { token: true, modifiable: false, valueLen: spec.bytes }),
+          'generate HMAC key',
+        );
         return {};
       case 'rsa': {
         // 0.2–0.8 s on SoftHSM2: the async call keeps the event loop free.
@@ -76,7 +95,12 @@ export class KeyGenerator {
       case 'ec': {
         const params = EC_PARAMS[spec.curve];
         if (!params) throw new InvalidInputError(`EC curve ${String(spec.curve)} not supported`);
-        await pair(pkcs11js.CKM_EC_KEY_PAIR_GEN, publicKeyTemplate(name, 'EC', spec.usage, [{ type: pkcs11js.CKA_EC_PARAMS, value: params }]), privateKeyTemplate(name, 'EC', spec.usage), 'generate EC key pair');
+        await pair(
+          pkcs11js.CKM_EC_KEY_PAIR_GEN,
+          publicKeyTemplate(name, 'EC', spec.usage, [{ type: pkcs11js.CKA_EC_PARAMS, value: params }]),
+          privateKeyTemplate(name, 'EC', spec.usage),
+          'generate EC key pair',
+        );
         return {};
       }
       case 'sm4':

@@ -51,7 +51,8 @@ export class ImportOps {
     const ckr = ckrOf(err);
     // Not CKR_WRAPPED_KEY_LEN_RANGE or CKR_DATA_LEN_RANGE: those are about the ciphertext (DecryptFailed).
     const sizeCodes = [pkcs11js.CKR_KEY_SIZE_RANGE, pkcs11js.CKR_KEY_TYPE_INCONSISTENT, pkcs11js.CKR_ATTRIBUTE_VALUE_INVALID];
-    if (ckr !== undefined && (sizeCodes.includes(ckr) || (ckr === pkcs11js.CKR_MECHANISM_INVALID && this.t.conn.offered.has(mechanism)))) throw new MaterialSizeError('key material is not an AES key of the expected size');
+    if (ckr !== undefined && (sizeCodes.includes(ckr) || (ckr === pkcs11js.CKR_MECHANISM_INVALID && this.t.conn.offered.has(mechanism))))
+      throw new MaterialSizeError('key material is not an AES key of the expected size');
     throw err;
   }
 
@@ -89,7 +90,8 @@ export class ImportOps {
           staged = p11.C_UnwrapKey(s, mech, rsa, p.wrapped, stagingTemplate);
         } catch (err) {
           const ckr = ckrOf(err);
-          if (p.path === 'staging' && ckr !== undefined && READ_ONLY_REFUSALS.has(ckr)) throw new StagingRefusedError('import key material: the token refused an extractable staging key', ckr === undefined ? undefined : ckrName(ckr));
+          if (p.path === 'staging' && ckr !== undefined && READ_ONLY_REFUSALS.has(ckr))
+            throw new StagingRefusedError('import key material: the token refused an extractable staging key', ckr === undefined ? undefined : ckrName(ckr));
           // The RSA mechanism is offered; SoftHSM2 answers CKR_MECHANISM_INVALID when the
           // decrypted value is no AES key length (e.g. 31 bytes): the material's fault.
           this.sizeOrToken(err, mech.mechanism);
@@ -98,7 +100,9 @@ export class ImportOps {
         try {
           if (p.path === 'staging') {
             try {
-              kw = Buffer.from(p11.C_WrapKey(s, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, objects.handle(s, p.staging!, pkcs11js.CKO_SECRET_KEY), staged, Buffer.alloc(p.bytes + 64)));
+              kw = Buffer.from(
+                p11.C_WrapKey(s, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, objects.handle(s, p.staging!, pkcs11js.CKO_SECRET_KEY), staged, Buffer.alloc(p.bytes + 64)),
+              );
             } catch (err) {
               this.sizeOrToken(err, pkcs11js.CKM_AES_KEY_WRAP);
             }

@@ -14,7 +14,7 @@ import type { Knex } from 'knex';
 export async function up(knex: Knex): Promise<void> {
   if (dialectOf(knex) === 'postgres') {
     await knex.raw('alter table audit_events alter column seq type bigint');
-    await knex.raw("alter sequence if exists audit_events_seq_seq as bigint");
+    await knex.raw('alter sequence if exists audit_events_seq_seq as bigint');
     await knex.raw('alter table audit_checkpoints alter column seq type bigint');
   }
   await knex.schema.createTable('creation_intents', (t) => {
