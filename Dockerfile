@@ -1,7 +1,9 @@
 # Production image. Mirrors scripts/setup: the build stage does "npm ci" (with the native
-# builds of pkcs11js and sqlite3) and the TypeScript build; the runtime stage carries
-# softhsm2 for the default profile and runs the rest of setup (token init, migrations) at
-# start in scripts/docker-entrypoint.
+# builds of pkcs11js and sqlite3) and the TypeScript build; the runtime stage carries the two
+# software tokens this repository provisions — softhsm2 (the default profile) and libnss3's NSS
+# softoken (KMS_HSM_PROFILE=nss) — and runs the rest of setup at start in
+# scripts/docker-entrypoint: the NSS database when that profile is chosen (scripts/token-nss),
+# token init (service keys), migrations.
 #
 # A hardware HSM: mount its PKCS#11 library and client configuration into the container and
 # set KMS_HSM_PROFILE (a file in hsm/) and KMS_PKCS11_MODULE (the mounted library), plus
@@ -21,7 +23,7 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends softhsm2 opensc tini ca-certificates \
+ && apt-get install -y --no-install-recommends softhsm2 libnss3 opensc tini ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system hsmkms \
  && useradd --system --gid hsmkms --home-dir /var/lib/hsmkms --shell /usr/sbin/nologin hsmkms \
@@ -34,6 +36,7 @@ COPY --from=build /app/dist dist
 COPY package.json softhsm.conf ./
 COPY bin bin
 COPY hsm hsm
+COPY scripts/token-nss scripts/token-nss
 COPY scripts/docker-entrypoint /usr/local/bin/hsmkms-entrypoint
 ENV NODE_ENV=production \
     KMS_DATA_DIR=/var/lib/hsmkms \
