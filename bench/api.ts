@@ -13,6 +13,13 @@
 // (default 0 = skipped; 100000 for the issue's figure) CMKs in the token and the database, with
 // the ratio against the 10-key Encrypt figure at the same connection count (`vs_10_keys`).
 //
+// The generator: BENCH_PRESIGNED unset runs every case twice, one line each (`generator`):
+// "signed" (each request TC3-signed as it is sent, as an SDK does) and "presigned" (a pool signed
+// before the run: the lean generator, whose small share of the CPU cannot move a ratio);
+// BENCH_PRESIGNED=1 only the latter, =0 only the former. The many-keys case is always signed.
+// Lines carry the targets (`ratio_target[_met]`, `p99_target[_met]`) and, per case and
+// generator, a summary line with `cpu_1_vs_64` (CPU per request at 1 connection over 64).
+//
 // Each case runs in BENCH_ROUNDS (3) rounds of a server run and a bare run back to back (order
 // alternating); its figures are the rounds' medians and `ratio` the median of the rounds' ratios
 // (`ratio_min`/`ratio_max`: their spread).
@@ -307,14 +314,44 @@ interface Measured {
   requests: number;
 }
 
-async function drive(target: Running, connections: number, seconds: number, bodyOf: BodyOf, creds: { secretId: string; secretKey: string }): Promise<Measured> {
+/**
+ * How the load generator makes its requests:
+ * - 'signed': each request TC3-signed as it is sent (a fresh timestamp, the body's own hash), as
+ *   an SDK does — the generator then spends more CPU per request than the bare server;
+ * - 'presigned': a pool of requests signed once before the run and sent in turn (the server
+ *   keeps no TC3 replay cache: identical requests within the timestamp window are legitimate),
+ *   so the generator takes as little of the two cores as it can and a ratio cannot be moved by
+ *   its share.
+ */
+type Generator = 'signed' | 'presigned';
+
+/** Distinct bodies in a pre-signed pool: a multiple of the 10 keys the cases go round. */
+const PRESIGNED_POOL = 120;
+
+async function drive(
+  target: Running,
+  connections: number,
+  seconds: number,
+  bodyOf: BodyOf,
+  creds: { secretId: string; secretKey: string },
+  generator: Generator = 'signed',
+): Promise<Measured> {
   const port = target.port;
-  const cpu0 = cpuMs(target.child.pid!);
-  const gen0 = process.cpuUsage();
   let i = 0;
   let errors = 0;
   let firstError: string | undefined;
   const host = `127.0.0.1:${port}`;
+  let pool: Array<{ method: 'POST'; path: string; body: string; headers: Record<string, string> }> | undefined;
+  if (generator === 'presigned') {
+    // Signed now, sent within `seconds`: far inside the 300 s timestamp window.
+    if (seconds > 200) throw new Error('presigned runs must be shorter than 200 s (the pool is signed once, the timestamp window is 300 s)');
+    pool = Array.from({ length: PRESIGNED_POOL }, (_, k) => {
+      const { action, body } = bodyOf(k);
+      return { method: 'POST' as const, path: '/', body, headers: signTc3({ host, ...creds, action, body }) };
+    });
+  }
+  const cpu0 = cpuMs(target.child.pid!);
+  const gen0 = process.cpuUsage();
   const result = await autocannon({
     url: `http://${host}`,
     connections,
@@ -323,11 +360,13 @@ async function drive(target: Running, connections: number, seconds: number, body
       {
         method: 'POST',
         path: '/',
-        // Signed as it is sent: a fresh timestamp, the body's own hash (the signature cost is the client's, as with any SDK).
-        setupRequest: (req) => {
-          const { action, body } = bodyOf(i++);
-          return { ...req, body, headers: signTc3({ host, ...creds, action, body }) };
-        },
+        setupRequest: pool
+          ? (req) => ({ ...req, ...pool![i++ % PRESIGNED_POOL]! })
+          : (req) => {
+              // Signed as it is sent (the signature cost is the client's, as with any SDK).
+              const { action, body } = bodyOf(i++);
+              return { ...req, body, headers: signTc3({ host, ...creds, action, body }) };
+            },
         onResponse: (status: number, body: string) => {
           if (status !== 200 || body.includes('"Error"')) {
             errors++;
@@ -372,6 +411,19 @@ function p99Target(connections: number, p99: number, bareP99: number): { p99_tar
   return {};
 }
 
+/**
+ * The throughput targets (docs/benchmarks.md "Targets") of the calls a lone caller makes —
+ * Encrypt, Decrypt, GenerateDataKey — as a share of the bare server's rps in the same rounds.
+ */
+const RATIO_TARGETS: Record<number, number> = { 1: 0.6, 8: 0.5, 64: 0.55 };
+const TARGETED = new Set(['Encrypt', 'Decrypt', 'GenerateDataKey']);
+function ratioTarget(name: string, connections: number, ratio: number): { ratio_target?: number; ratio_target_met?: boolean } {
+  const t = RATIO_TARGETS[connections];
+  return TARGETED.has(name) && t !== undefined ? { ratio_target: t, ratio_target_met: ratio >= t } : {};
+}
+/** CPU per request at 1 connection at most this many times the figure at 64. */
+const CPU_1_VS_64_TARGET = 2;
+
 interface Paired {
   a: Measured;
   b: Measured;
@@ -388,10 +440,10 @@ interface Paired {
  * run made minutes before or after a case moved the ratio by as much as the changes being
  * measured. Figures are the rounds' medians.
  */
-async function paired(a: Side, b: Side, connections: number, seconds: number, rounds: number): Promise<Paired> {
+async function paired(a: Side, b: Side, connections: number, seconds: number, rounds: number, generator: Generator = 'signed'): Promise<Paired> {
   const as: Measured[] = [];
   const bs: Measured[] = [];
-  const run = (side: Side) => drive(side.target, connections, seconds, side.bodyOf, side.creds);
+  const run = (side: Side) => drive(side.target, connections, seconds, side.bodyOf, side.creds, generator);
   for (let r = 0; r < rounds; r++) {
     if (r % 2 === 0) {
       as.push(await run(a));
@@ -460,6 +512,9 @@ async function parent(): Promise<void> {
   const connectionsList = (process.env.BENCH_CONNECTIONS || '1,8,64').split(',').map(Number);
   const only = process.env.BENCH_CASES ? new RegExp(process.env.BENCH_CASES) : undefined;
   const manyKeys = Number(process.env.BENCH_MANY_KEYS || 0);
+  // BENCH_PRESIGNED=1: only the lean generator; =0: only per-request signing; unset: both, one line each.
+  const presignedEnv = process.env.BENCH_PRESIGNED;
+  const generators: Generator[] = presignedEnv === '1' ? ['presigned'] : presignedEnv === '0' ? ['signed'] : ['signed', 'presigned'];
   // Another checkout (built: dist/ and node_modules present) to compare this one with, instead of the bare server.
   const against = process.env.BENCH_AGAINST ? path.resolve(process.env.BENCH_AGAINST) : undefined;
   const want = (name: string) => !only || only.test(name);
@@ -488,15 +543,16 @@ async function parent(): Promise<void> {
       const otherCreds = { secretId: other.secretId, secretKey: other.secretKey };
       for (const [name, bodyOf] of cases) {
         if (!want(name)) continue;
-        for (const connections of connectionsList) {
-          const theirBody = otherCases.get(name)!;
-          await drive(kms, connections, 1, bodyOf, creds);
-          await drive(theirs, connections, 1, theirBody, otherCreds);
-          const p = await paired({ target: kms, bodyOf, creds }, { target: theirs, bodyOf: theirBody, creds: otherCreds }, connections, seconds, rounds);
-          process.stdout.write(
-            `${JSON.stringify({ case: name, connections, rps: round(p.a.rps, 0), against_rps: round(p.b.rps, 0), vs_against: round(p.ratio, 3), vs_against_min: round(Math.min(...p.ratios), 3), vs_against_max: round(Math.max(...p.ratios), 3), rounds, p50_ms: p.a.p50, p99_ms: p.a.p99, against_p50_ms: p.b.p50, against_p99_ms: p.b.p99, cpu_us_per_req: round(p.a.cpuUs, 0), against_cpu_us_per_req: round(p.b.cpuUs, 0), cpu_vs_against: round(p.a.cpuUs / p.b.cpuUs, 3), workers, against, errors: p.a.errors + p.b.errors })}\n`,
-          );
-        }
+        for (const connections of connectionsList)
+          for (const generator of generators) {
+            const theirBody = otherCases.get(name)!;
+            await drive(kms, connections, 1, bodyOf, creds, generator);
+            await drive(theirs, connections, 1, theirBody, otherCreds, generator);
+            const p = await paired({ target: kms, bodyOf, creds }, { target: theirs, bodyOf: theirBody, creds: otherCreds }, connections, seconds, rounds, generator);
+            process.stdout.write(
+              `${JSON.stringify({ case: name, connections, generator, rps: round(p.a.rps, 0), against_rps: round(p.b.rps, 0), vs_against: round(p.ratio, 3), vs_against_min: round(Math.min(...p.ratios), 3), vs_against_max: round(Math.max(...p.ratios), 3), rounds, p50_ms: p.a.p50, p99_ms: p.a.p99, against_p50_ms: p.b.p50, against_p99_ms: p.b.p99, cpu_us_per_req: round(p.a.cpuUs, 0), against_cpu_us_per_req: round(p.b.cpuUs, 0), cpu_vs_against: round(p.a.cpuUs / p.b.cpuUs, 3), workers, against, errors: p.a.errors + p.b.errors })}\n`,
+            );
+          }
       }
       return;
     }
@@ -507,14 +563,26 @@ async function parent(): Promise<void> {
     await drive(bare, 64, 1, bareSide.bodyOf, creds); // the bare server's warm-up
     for (const [name, bodyOf] of cases) {
       if (!want(name)) continue;
-      for (const connections of connectionsList) {
-        // Warm-up (handle caches, JIT, connections) is not measured.
-        await drive(kms, connections, 1, bodyOf, creds);
-        const { a: m, b, ratio, ratios } = await paired({ target: kms, bodyOf, creds }, bareSide, connections, seconds, rounds);
-        const p99 = p99Target(connections, m.p99, b.p99);
-        if (name === 'Encrypt') encrypt10.set(connections, m.rps);
+      const cpuAt = new Map<string, number>(); // `${generator}@${connections}` → µs per request
+      for (const connections of connectionsList)
+        for (const generator of generators) {
+          // Warm-up (handle caches, JIT, connections) is not measured.
+          await drive(kms, connections, 1, bodyOf, creds, generator);
+          const { a: m, b, ratio, ratios } = await paired({ target: kms, bodyOf, creds }, bareSide, connections, seconds, rounds, generator);
+          const p99 = p99Target(connections, m.p99, b.p99);
+          if (name === 'Encrypt' && generator === 'signed') encrypt10.set(connections, m.rps);
+          cpuAt.set(`${generator}@${connections}`, m.cpuUs);
+          process.stdout.write(
+            `${JSON.stringify({ case: name, connections, generator, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, ...ratioTarget(name, connections, ratio), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
+          );
+        }
+      // The fixed cost of a call: what a lone caller pays against what a busy server pays.
+      for (const generator of generators) {
+        const one = cpuAt.get(`${generator}@1`);
+        const busy = cpuAt.get(`${generator}@64`);
+        if (one === undefined || busy === undefined) continue;
         process.stdout.write(
-          `${JSON.stringify({ case: name, connections, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
+          `${JSON.stringify({ case: name, generator, cpu_us_per_req_1: round(one, 0), cpu_us_per_req_64: round(busy, 0), cpu_1_vs_64: round(one / busy), cpu_target: `<= ${CPU_1_VS_64_TARGET} x`, cpu_target_met: one <= CPU_1_VS_64_TARGET * busy })}\n`,
         );
       }
     }
