@@ -305,6 +305,9 @@ type BodyOf = (i: number) => { action: string; body: string };
 interface Measured {
   /** Server CPU (all its processes) per answered request, µs. */
   cpuUs: number;
+  /** Of which on the event loops' threads, and in the kernel. */
+  mainUs: number;
+  sysUs: number;
   /** The load generator's own CPU (this process: autocannon and the signing) per answered request, µs. */
   genUs: number;
   rps: number;
@@ -377,11 +380,15 @@ async function drive(
     ],
   });
   if (firstError) process.stderr.write(`first error answer: ${firstError}\n`);
-  const cpuUs = ((cpuMs(target.child.pid!) - cpu0) * 1000) / Math.max(1, result.requests.total);
+  const cpu1 = cpuMs(target.child.pid!);
+  const per = (ms: number) => (ms * 1000) / Math.max(1, result.requests.total);
+  const cpuUs = per(cpu1.total - cpu0.total);
   const gen = process.cpuUsage(gen0);
   const genUs = (gen.user + gen.system) / Math.max(1, result.requests.total);
   return {
     cpuUs,
+    mainUs: per(cpu1.main - cpu0.main),
+    sysUs: per(cpu1.sys - cpu0.sys),
     genUs,
     rps: result.requests.average,
     p50: result.latency.p50,
@@ -455,6 +462,8 @@ async function paired(a: Side, b: Side, connections: number, seconds: number, ro
   }
   const med = (ms: Measured[]): Measured => ({
     cpuUs: median(ms.map((m) => m.cpuUs)),
+    mainUs: median(ms.map((m) => m.mainUs)),
+    sysUs: median(ms.map((m) => m.sysUs)),
     genUs: median(ms.map((m) => m.genUs)),
     rps: median(ms.map((m) => m.rps)),
     p50: median(ms.map((m) => m.p50)),
@@ -482,18 +491,27 @@ async function casesFor(ds: Dataset, port: number): Promise<Array<[string, BodyO
   ];
 }
 
+/** CPU time in ms: all of it, the processes' main threads (the event loops), and the kernel's share. */
+interface Cpu {
+  total: number;
+  main: number;
+  sys: number;
+}
+
 /**
- * CPU time (user + system, ms) of a process and its children (the cluster's workers), from
- * /proc: on a machine shared with other work, CPU per request is steadier than requests per second.
+ * CPU time of a process and its children (the cluster's workers), from /proc: on a machine
+ * shared with other work, CPU per request is steadier than requests per second. `main` is the
+ * event loops' own threads; the rest is the libuv pool (SQLite, token calls), V8's helpers and GC.
  */
-function cpuMs(pid: number): number {
-  const ticks = (p: number): number => {
+function cpuMs(pid: number): Cpu {
+  // utime, stime: fields 14 and 15 of a stat line, in clock ticks (100 per second).
+  const times = (file: string): [number, number] => {
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const stat = readFileSync(file, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+      return [Number(fields[11]) * 10, Number(fields[12]) * 10];
     } catch {
-      return 0;
+      return [0, 0];
     }
   };
   let children: number[] = [];
@@ -502,7 +520,15 @@ function cpuMs(pid: number): number {
   } catch {
     /* no children */
   }
-  return ((ticks(pid) + children.reduce((a, c) => a + ticks(c), 0)) * 1000) / 100;
+  const cpu: Cpu = { total: 0, main: 0, sys: 0 };
+  for (const p of [pid, ...children]) {
+    const [u, s] = times(`/proc/${p}/stat`);
+    const [mu, ms] = times(`/proc/${p}/task/${p}/stat`);
+    cpu.total += u + s;
+    cpu.sys += s;
+    cpu.main += mu + ms;
+  }
+  return cpu;
 }
 
 async function parent(): Promise<void> {
@@ -573,7 +599,7 @@ async function parent(): Promise<void> {
           if (name === 'Encrypt' && generator === 'signed') encrypt10.set(connections, m.rps);
           cpuAt.set(`${generator}@${connections}`, m.cpuUs);
           process.stdout.write(
-            `${JSON.stringify({ case: name, connections, generator, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, ...ratioTarget(name, connections, ratio), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
+            `${JSON.stringify({ case: name, connections, generator, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, ...ratioTarget(name, connections, ratio), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), cpu_main_us_per_req: round(m.mainUs, 0), cpu_sys_us_per_req: round(m.sysUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
           );
         }
       // The fixed cost of a call: what a lone caller pays against what a busy server pays.
