@@ -119,7 +119,14 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> 
 export interface RawSqlite {
   exec(sql: string, cb: (err: Error | null) => void): void;
   get(sql: string, cb: (err: Error | null, row?: Record<string, unknown>) => void): void;
+  prepare(sql: string): RawStatement;
   close(cb: (err: Error | null) => void): void;
+}
+
+/** node-sqlite3's prepared statement, the calls the store uses. */
+export interface RawStatement {
+  all(cb: (err: Error | null, rows: Record<string, unknown>[]) => void): void;
+  finalize(cb?: () => void): void;
 }
 
 /** A connection of its own to the same SQLite file, opened on first use; closing is idempotent. */
