@@ -74,7 +74,7 @@ export interface Config {
 // The regions of the seed console (KMS guide, region list), each with its standard.
 export const DEFAULT_REGIONS = 'ap-guangzhou:SM,ap-shanghai:SM,ap-beijing:SM,ap-hongkong:FIPS,ap-singapore:FIPS';
 
-// The regions whose API pages list the white-box actions (docs/whitebox.md "Regions").
+// The regions whose API pages list the white-box actions (docs/whitebox.md#regions).
 export const DEFAULT_WHITEBOX_REGIONS = 'ap-beijing,ap-guangzhou,ap-hongkong,ap-shanghai';
 
 export class ConfigError extends Error {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { whiteboxDecryptCbc, whiteboxEncryptCbc } from '../crypto/whitebox/client.js';
 
-// `hsmkms whitebox decrypt|encrypt` (README "CLI", docs/whitebox.md "Client runtime"): the client
+// `hsmkms whitebox decrypt|encrypt` (README "CLI", docs/whitebox.md#client-runtime): the client
 // runtime with the key file alone. Nothing here reads the configuration, the data dir, the token
 // or the database, so it runs on a device that has only its table file; bin/hsmkms.js sends
 // `whitebox` here without loading the server's modules (a quarter of the start-up time).

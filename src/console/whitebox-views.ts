@@ -2,7 +2,7 @@ import type { Region } from '../config.js';
 import { html, type Html } from './html.js';
 import { type ApiFailure, failureBox, formatTime, regionLabel } from './views.js';
 
-// The white-box key pages (docs/console.md "White-box keys"): the list with the create dialog, a
+// The white-box key pages (docs/console.md#whitebox): the list with the create dialog, a
 // key's details with its fingerprints, the creation result with both table files, and the delete
 // confirmation. Pure functions from the API's answers to HTML, as views.ts.
 
@@ -13,7 +13,7 @@ const regionField = (region: string) => html`<input type="hidden" name="region" 
 const inRegion = (region: string) => `region=${encodeURIComponent(region)}`;
 export const whiteBoxUrl = (keyId: string, region: string) => `/console/whitebox/${encodeURIComponent(keyId)}?${inRegion(region)}`;
 
-/** The warning every white-box page carries (docs/whitebox.md "What white-box crypto cannot promise"). */
+/** The warning every white-box page carries (docs/whitebox.md#cannot-promise). */
 export function tableWarning(): Html {
   return html`<div class="note" id="whitebox-warning"><strong>A white-box key file is as good as the key itself.</strong>
   Whoever has the EncryptKey or DecryptKey file can encrypt or decrypt with it, and can extract the key from it in minutes to hours with public tools.

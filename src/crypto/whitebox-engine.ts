@@ -3,7 +3,7 @@ import type { Token } from '../pkcs11/token.js';
 import type { Kek } from './kek.js';
 import { generateTables, referenceEncryptCbc, WB_SEED_BYTES, WHITEBOX_ALGORITHMS, WhiteboxAlgorithm, WhiteboxDirection } from './whitebox/index.js';
 
-// Custody of white-box keys (docs/whitebox.md "Custody"). A white-box key is exportable by design,
+// Custody of white-box keys (docs/whitebox.md#custody). A white-box key is exportable by design,
 // as tables, and making tables needs the raw key in memory: so it cannot be a non-extractable token
 // key. It is drawn from the token's RNG and kept only sealed under the token KEK, as software-module
 // SM keys are, beside two sealed 32-byte seeds — one driving every internal encoding, one the

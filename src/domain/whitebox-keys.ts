@@ -41,7 +41,7 @@ export class WhiteBoxKeyLimitError extends DomainError {
 export class WhiteBoxFingerprintLimitError extends DomainError {
   readonly code = 'WhiteBoxFingerprintLimit';
 }
-/** The region does not offer white-box keys (docs/whitebox.md "Regions"). */
+/** The region does not offer white-box keys (docs/whitebox.md#regions). */
 export class WhiteBoxRegionError extends DomainError {
   readonly code = 'WhiteBoxRegion';
 }
@@ -224,7 +224,7 @@ export class WhiteBoxKeyService {
   /**
    * OverwriteWhiteBoxDeviceFingerprints: the new list (repeats count once) under a fresh binding
    * seed, so the next DecryptKey has a new output encoding and new slots. Copies bound to the old
-   * list keep working: tables cannot be revoked (docs/whitebox.md "Device-fingerprint binding").
+   * list keep working: tables cannot be revoked (docs/whitebox.md#service-binding).
    */
   async overwriteFingerprints(caller: Caller, keyId: string, fingerprints: DeviceFingerprint[]): Promise<void> {
     const list: DeviceFingerprint[] = [];

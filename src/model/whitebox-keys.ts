@@ -1,7 +1,7 @@
 import type { Tag } from './keys.js';
 
 // White-box keys as the service holds them (types shared by store, domain and the API).
-// docs/whitebox.md "Custody": the raw key and the two generation seeds exist here only sealed
+// docs/whitebox.md#custody: the raw key and the two generation seeds exist here only sealed
 // under the token KEK; the tables themselves are never stored.
 
 export const WHITEBOX_ALGORITHMS = ['AES_256', 'SM4'] as const;

@@ -7,7 +7,7 @@ import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/
 import { b64, clearProxy, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 import { download, launchBrowser, shot, signInWithKey } from './browser.js';
 
-// The console's white-box pages in a real browser (docs/console.md "White-box keys"): the list and
+// The console's white-box pages in a real browser (docs/console.md#whitebox): the list and
 // its warning, create (both table files downloaded once), the DecryptKey as a file download,
 // fingerprints, enable/disable, delete after a confirmation, a refused region, and a read-only
 // sub-account refused the tables. Each file is checked with the client runtime; each change through

@@ -12,7 +12,7 @@ import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
 // table sets, base64 — leaves only through CreateWhiteBoxKey (EncryptKey and DecryptKey) and
 // DescribeWhiteBoxDecryptKey (DecryptKey): WhiteboxKeyInfo in DescribeWhiteBoxKey(Details) leaves
 // both out, so the read-only preset (which grants those two) never hands out a key's equivalent,
-// and a list of 50 AES keys stays kilobytes, not 100 MB (docs/whitebox.md "Operations").
+// and a list of 50 AES keys stays kilobytes, not 100 MB (docs/whitebox.md#operations).
 
 /** WhiteboxKeyInfo as the SDK models it (docs/contract/keys.md#struct-whitebox-key-info), without the tables. */
 export function whiteboxKeyInfo(k: WhiteBoxKeyRecord): Record<string, unknown> {

@@ -1,5 +1,5 @@
 // The white-box client runtime alone: what a device needs to use the tables it was given — no
-// raw key, no token, no service (docs/whitebox.md "Client runtime"). Published as `hsmkms/whitebox`
+// raw key, no token, no service (docs/whitebox.md#client-runtime). Published as `hsmkms/whitebox`
 // (package.json "exports"); `hsmkms whitebox encrypt|decrypt` is its command line. Generation
 // stays out of this entry point: a client has no key to generate from.
 

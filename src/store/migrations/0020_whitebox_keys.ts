@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// White-box keys (docs/contract/actions.md#group-white-box, docs/whitebox.md "Custody"). A row holds
+// White-box keys (docs/contract/actions.md#group-white-box, docs/whitebox.md#custody). A row holds
 // the raw key and the two generation seeds only sealed under the token KEK, and the table-set id in
 // clear (every table set carries it in its header). The tables themselves are never stored: they
 // are regenerated from these, byte for byte. Fingerprints are the identities the DecryptKey is
