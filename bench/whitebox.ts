@@ -11,6 +11,12 @@
 //       base64 DecryptKey, first_ms = the first 4 KiB decryption after it, cold_total_ms = both;
 //       warm = median, min and max of the medians of 50 further decryptions in each process
 //   {"case":"encrypt-4k","algorithm","warm_median_ms"}  EncryptKey, this process, after 20 runs
+//   {"case":"service","algorithm","create_first_ms","create_median_ms","create_answer_bytes",
+//    "decrypt_key_regenerate_ms","decrypt_key_cached_ms","decrypt_key_bound_200_answer_bytes","encrypt_4k_median_ms","runs"}
+//       the service's own use cases on a fresh SoftHSM2 token and SQLite file (no HTTP): CreateWhiteBoxKey
+//       (two sets, sealing), DescribeWhiteBoxDecryptKey after an overwrite with 200 fingerprints
+//       (unseal and regenerate) and again (cached), EncryptByWhiteBox of 4 KiB; answer sizes are
+//       the JSON the API would send. BENCH_SERVICE=0 leaves this out.
 // BENCH_RUNS (default 5) is the number of generations per algorithm and direction.
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -158,5 +164,89 @@ function main(): void {
   }
 }
 
+/** The white-box use cases of the service itself, on a SoftHSM2 token of their own. */
+async function service(): Promise<void> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-wb-bench-service-'));
+  try {
+    const { loadConfig } = await import('../src/config.js');
+    const { createLogger } = await import('../src/log.js');
+    const { provisionSoftHsm } = await import('../src/pkcs11/softhsm.js');
+    const { openServices, closeServices } = await import('../src/app.js');
+    const config = loadConfig({
+      ...process.env,
+      KMS_DATA_DIR: dataDir,
+      SOFTHSM2_CONF: path.join(dataDir, 'softhsm2.conf'),
+      KMS_PKCS11_PIN: 'bench-whitebox-pin',
+      KMS_DATABASE_URL: '',
+    });
+    provisionSoftHsm({ dataDir, conf: config.softhsmConf, label: config.tokenLabel, pin: config.pin, pinFile: config.pinFile });
+    process.env.SOFTHSM2_CONF = config.softhsmConf;
+    const s = await openServices(config, createLogger('silent'));
+    const answer = (fields: Record<string, unknown>) => JSON.stringify({ Response: { ...fields, RequestId: randomUUID() } }).length;
+    try {
+      for (const [name, standard] of [
+        ['AES_256', 'FIPS'],
+        ['SM4', 'SM'],
+      ] as const) {
+        const region = config.regions.find((r) => r.standard === standard && s.whiteBoxKeys.offeredIn(r));
+        if (!region) throw new Error(`no region offers white-box ${name} (KMS_REGIONS, KMS_WHITEBOX_REGIONS)`);
+        const caller = { accountUin: s.rootUin, userUin: s.rootUin, region };
+        const creates: number[] = [];
+        let keyId = '';
+        let createBytes = 0;
+        for (let i = 0; i < RUNS; i++) {
+          const t = performance.now();
+          const r = await s.whiteBoxKeys.create(caller, { alias: `bench-${name}-${i}`, algorithm: name });
+          creates.push(performance.now() - t);
+          keyId = r.key.keyId;
+          createBytes = answer({ EncryptKey: r.encryptKey, DecryptKey: r.decryptKey, KeyId: keyId, TagCode: 0, TagMsg: '' });
+        }
+        const fingerprints = Array.from({ length: 200 }, () => ({
+          identity: [8, 14, 14, 14, 16].map((n) => randomBytes(n).toString('hex').slice(0, n)).join('-'),
+          description: '',
+        }));
+        const regenerate: number[] = [];
+        const cached: number[] = [];
+        let boundBytes = 0;
+        for (let i = 0; i < RUNS; i++) {
+          await s.whiteBoxKeys.overwriteFingerprints(caller, keyId, fingerprints);
+          let t = performance.now();
+          const d = await s.whiteBoxKeys.decryptKey(caller, keyId);
+          regenerate.push(performance.now() - t);
+          t = performance.now();
+          await s.whiteBoxKeys.decryptKey(caller, keyId);
+          cached.push(performance.now() - t);
+          boundBytes = answer({ DecryptKey: d });
+        }
+        const encrypts: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const t = performance.now();
+          await s.whiteBoxKeys.encrypt(caller, keyId, randomBytes(4096));
+          encrypts.push(performance.now() - t);
+        }
+        emit({
+          case: 'service',
+          algorithm: name,
+          create_first_ms: round3(creates[0]!),
+          create_median_ms: round3(median(creates.slice(1))),
+          create_answer_bytes: createBytes,
+          decrypt_key_regenerate_ms: round3(median(regenerate)),
+          decrypt_key_cached_ms: round3(median(cached)),
+          decrypt_key_bound_200_answer_bytes: boundBytes,
+          encrypt_4k_median_ms: round3(median(encrypts)),
+          runs: RUNS,
+        });
+      }
+    } finally {
+      await closeServices(s);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 if (process.argv[2] === '--child') child(process.argv[3]!);
-else main();
+else {
+  main();
+  if (process.env.BENCH_SERVICE !== '0') await service();
+}

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli/main.js';
+// The white-box client runtime runs on devices with only a table file: its entry point loads
+// nothing of the server (token layer, database drivers, HTTP).
+const { main } = await import(process.argv[2] === 'whitebox' ? '../dist/src/cli/whitebox.js' : '../dist/src/cli/main.js');
 
 main(process.argv).catch((err) => {
   // One line: the message, and the token's CKR name when a PKCS#11 call failed (HsmError.ckr).

@@ -44,6 +44,9 @@ import { ImportRepo } from './store/import-repo.js';
 import { DataKeyService } from './domain/data-keys.js';
 import { DataKeyRepo } from './store/data-key-repo.js';
 import { PqcService } from './domain/pqc-ops.js';
+import { WhiteBoxKeyService } from './domain/whitebox-keys.js';
+import { WhiteboxEngine } from './crypto/whitebox-engine.js';
+import { WhiteBoxKeyRepo } from './store/whitebox-key-repo.js';
 import { consoleRouter } from './console/router.js';
 import { mapError } from './api/errors.js';
 
@@ -72,6 +75,7 @@ export interface Services {
   dataKeys: DataKeyService;
   dataKeyRepo: DataKeyRepo;
   pqc: PqcService;
+  whiteBoxKeys: WhiteBoxKeyService;
   access: AccessService;
   audit: AuditLog;
   auditRepo: AuditRepo;
@@ -179,7 +183,19 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const asymmetric = new AsymmetricService(keys, keyRepo, new AsymmetricEngine(token, kek));
       const dataKeys = new DataKeyService(dataKeyRepo, keys, crypto, { dataKeyLimit: config.dataKeyLimit });
       const pqc = new PqcService(keys, keyRepo, new PqcEngine(token, kek));
-      const access = new AccessService(new PolicyRepo(db), identityRepo, keyReads, dataKeyRepo, { kms: new Set(KMS_ACTIONS), readOnly: READ_ONLY_KMS_ACTIONS }, cache);
+      const whiteBoxKeyRepo = new WhiteBoxKeyRepo(db);
+      const whiteBoxKeys = new WhiteBoxKeyService(whiteBoxKeyRepo, new WhiteboxEngine(token, kek), {
+        regions: config.whiteboxRegions === '*' ? '*' : new Set(config.whiteboxRegions),
+      });
+      const access = new AccessService(
+        new PolicyRepo(db),
+        identityRepo,
+        keyReads,
+        dataKeyRepo,
+        { kms: new Set(KMS_ACTIONS), readOnly: READ_ONLY_KMS_ACTIONS },
+        cache,
+        whiteBoxKeyRepo,
+      );
       const auditRepo = new AuditRepo(db);
       const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
       const trail = new AuditTrail(signer, auditRepo, new AuditCheckpointRepo(db));
@@ -204,6 +220,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         dataKeys,
         dataKeyRepo,
         pqc,
+        whiteBoxKeys,
         access,
         audit,
         auditRepo,
@@ -326,6 +343,7 @@ function actionDeps(s: Services): ActionDeps {
     imports: s.imports,
     dataKeys: s.dataKeys,
     pqc: s.pqc,
+    whiteBoxKeys: s.whiteBoxKeys,
     auditEvents: s.auditRepo,
   };
 }

@@ -38,6 +38,8 @@ export interface Config {
   cmkLimit: number;
   /** Hosted data keys per account and region (GetServiceStatus.DataKeyLimit). */
   dataKeyLimit: number;
+  /** Regions offering white-box keys (KMS_WHITEBOX_REGIONS); '*' every configured region. */
+  whiteboxRegions: string[] | '*';
   /** Optional HTTPS listener (Tencent SDKs default to https). */
   tls: { certFile: string; keyFile: string; port: number } | undefined;
   /** Refuse requests when the audit trail cannot be written (default), or serve them unaudited. */
@@ -72,6 +74,9 @@ export interface Config {
 // The regions of the seed console (KMS guide, region list), each with its standard.
 export const DEFAULT_REGIONS = 'ap-guangzhou:SM,ap-shanghai:SM,ap-beijing:SM,ap-hongkong:FIPS,ap-singapore:FIPS';
 
+// The regions whose API pages list the white-box actions (docs/whitebox.md#regions).
+export const DEFAULT_WHITEBOX_REGIONS = 'ap-beijing,ap-guangzhou,ap-hongkong,ap-shanghai';
+
 export class ConfigError extends Error {
   readonly code = 'ConfigError';
 }
@@ -94,10 +99,23 @@ export function parseRegions(spec: string): Region[] {
   return regions;
 }
 
+/** KMS_WHITEBOX_REGIONS: names of configured regions, or `*`; the default may name regions not configured (they offer nothing). */
+export function parseWhiteboxRegions(spec: string | undefined, regions: Region[]): string[] | '*' {
+  if (!spec) return DEFAULT_WHITEBOX_REGIONS.split(',');
+  if (spec.trim() === '*') return '*';
+  const names = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const name of names) if (!regions.some((r) => r.name === name)) throw new ConfigError(`KMS_WHITEBOX_REGIONS: ${name} is not a configured region (KMS_REGIONS)`);
+  return names;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.KMS_DATA_DIR || './data');
   const port = Number(env.KMS_PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`KMS_PORT: not a port: ${env.KMS_PORT}`);
+  const regions = parseRegions(env.KMS_REGIONS || DEFAULT_REGIONS);
   return {
     dataDir,
     host: env.KMS_HOST || '127.0.0.1',
@@ -113,12 +131,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smEngine: engine('KMS_SM_ENGINE', env.KMS_SM_ENGINE),
     pqcEngine: engine('KMS_PQC_ENGINE', env.KMS_PQC_ENGINE),
     softhsmConf: env.SOFTHSM2_CONF || path.join(dataDir, 'softhsm2.conf'),
-    regions: parseRegions(env.KMS_REGIONS || DEFAULT_REGIONS),
+    regions,
     logLevel: env.KMS_LOG_LEVEL || 'info',
     rateLimits: env.KMS_RATE_LIMITS || undefined,
     bodyLimitBytes: positiveInt(env, 'KMS_MAX_BODY_BYTES', 1024 * 1024),
     cmkLimit: positiveInt(env, 'KMS_CMK_LIMIT', 100_000),
     dataKeyLimit: positiveInt(env, 'KMS_DATA_KEY_LIMIT', 100_000),
+    whiteboxRegions: parseWhiteboxRegions(env.KMS_WHITEBOX_REGIONS, regions),
     tls: tlsConfig(env),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),

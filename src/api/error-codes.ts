@@ -3,6 +3,7 @@ import type { DataKeyRefusal } from '../domain/data-keys.js';
 import type * as DomainErrors from '../domain/errors.js';
 import type { Refusal } from '../domain/key-state.js';
 import type * as HsmErrors from '../pkcs11/errors.js';
+import type * as WhiteBoxErrors from '../domain/whitebox-keys.js';
 
 // The one table from error kind to Tencent error code (STYLE.md). Handlers map nothing
 // themselves; API-layer errors (errors.ts) carry their Tencent code. Every table is keyed and
@@ -110,7 +111,12 @@ type CodesOf<M> = {
 }[keyof M];
 
 /** Every DomainError code: the classes' literals, and the state machines' refusals (KeyStateError, DataKeyStateError). */
-export type DomainErrorCode = CodesOf<typeof DomainErrors> | CodesOf<typeof DataKeyErrors> | `KeyState.${Refusal}` | `DataKeyState.${DataKeyRefusal}`;
+export type DomainErrorCode =
+  | CodesOf<typeof DomainErrors>
+  | CodesOf<typeof DataKeyErrors>
+  | CodesOf<typeof WhiteBoxErrors>
+  | `KeyState.${Refusal}`
+  | `DataKeyState.${DataKeyRefusal}`;
 export type HsmErrorCode = CodesOf<typeof HsmErrors>;
 
 export const DOMAIN: Readonly<Record<DomainErrorCode, TencentErrorCode>> = {
@@ -158,6 +164,15 @@ export const DOMAIN: Readonly<Record<DomainErrorCode, TencentErrorCode>> = {
   'DataKeyState.PendingDelete': 'ResourceUnavailable.DataKeyPendingDelete',
   'DataKeyState.StateNotSupported': 'ResourceUnavailable.DataKeyStateNotSupport',
   'DataKeyState.NotPendingDelete': 'ResourceUnavailable.DataKeyNotPendingDelete',
+  // White-box keys (domain/whitebox-keys.ts): each the code its actions list (docs/contract/actions.md#group-white-box).
+  WhiteBoxKeyNotFound: 'ResourceNotFound',
+  WhiteBoxKeyDisabled: 'ResourceUnavailable.KeyDisabled',
+  // DeleteWhiteBoxKey's list names no state code: FailedOperation is the one that fits.
+  WhiteBoxKeyNotDisabled: 'FailedOperation',
+  WhiteBoxKeyLimit: 'LimitExceeded.KeyLimitExceeded',
+  WhiteBoxFingerprintLimit: 'LimitExceeded.FingerprintsLimitExceeded',
+  // docs/contract/protocol.md#common-error-codes: "the API is not offered in that region".
+  WhiteBoxRegion: 'UnsupportedRegion',
 };
 
 export const HSM: Readonly<Record<HsmErrorCode, TencentErrorCode>> = {

@@ -13,6 +13,7 @@ import { startCluster, startServer } from '../server.js';
 import { verifyExport } from '../audit/trail.js';
 import { ConsolePasswords, generatePassword } from '../console/passwords.js';
 import { IdentityRepo } from '../store/identity-repo.js';
+import { addWhiteboxCommands } from './whitebox.js';
 
 // `npx hsmkms …` (README "CLI"). Every command that prints data takes --json;
 // failures exit non-zero with one line on stderr (bin/hsmkms.js).
@@ -469,6 +470,8 @@ export async function main(argv: string[]): Promise<void> {
       if (opts.out) writeFileSync(opts.out, pem);
       else process.stdout.write(pem);
     });
+
+  addWhiteboxCommands(program);
 
   try {
     await program.parseAsync(argv);

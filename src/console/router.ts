@@ -8,6 +8,7 @@ import { COOKIE, cookies, sameBytes, setCookie, type Authed } from './http.js';
 import { keyRoutes } from './keys.js';
 import { SessionStore, type Session } from './sessions.js';
 import { signInRoutes, signOutRoute } from './sign-in.js';
+import { whiteBoxRoutes } from './whitebox.js';
 import * as views from './views.js';
 
 // The web console at /console: server-rendered pages for people who manage keys without writing
@@ -117,6 +118,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
 
   signOutRoute(router, app);
   keyRoutes(router, app);
+  whiteBoxRoutes(router, app);
   auditRoutes(router, app);
 
   router.use((err: unknown, req: Request, res: Response, _next: express.NextFunction) => {

@@ -24,7 +24,7 @@ export interface Flash {
 
 export interface PageContext {
   title: string;
-  nav: 'keys' | 'audit' | 'alarms' | 'none';
+  nav: 'keys' | 'whitebox' | 'audit' | 'alarms' | 'none';
   csrf: string;
   who: { userName: string; accountUin: string } | undefined;
   regions: Region[];
@@ -84,10 +84,11 @@ export function layout(ctx: PageContext, body: Html): string {
   <span class="brand">Key Management Service</span>
   <nav>
     <a class="${current('keys')}" href="/console/keys?${q({ region: ctx.region })}">Customer Managed CMK</a>
+    <a class="${current('whitebox')}" href="/console/whitebox?${q({ region: ctx.region })}" id="nav-whitebox">White-box keys</a>
     <a class="${current('audit')}" href="/console/audit">Event history</a>
     <a class="${current('alarms')}" href="/console/alarms">Alarms</a>
   </nav>
-  <form method="get" action="/console/keys" class="region-switcher">
+  <form method="get" action="${ctx.nav === 'whitebox' ? '/console/whitebox' : '/console/keys'}" class="region-switcher">
     <label class="muted" for="region-select" style="display:inline;margin:0">Region</label>
     <select id="region-select" name="region" data-autosubmit aria-label="Region">
       ${ctx.regions.map((r) => html`<option value="${r.name}" ${r.name === ctx.region ? 'selected' : ''}>${regionLabel(r)}</option>`)}

@@ -6,6 +6,7 @@ import type { IdentityRepo } from '../store/identity-repo.js';
 import type { KeyRecord } from '../model/keys.js';
 import type { KeyRepo } from '../store/key-repo.js';
 import type { PolicyRepo } from '../store/policy-repo.js';
+import type { WhiteBoxKeyRepo } from '../store/whitebox-key-repo.js';
 import { InvalidArgumentError, NotFoundError, AlreadyExistsError, UnauthorizedError } from './errors.js';
 
 // CAM for KMS (docs/contract/cam.md, seed 004): policies are validated by the pure engine
@@ -65,7 +66,10 @@ export interface KnownActions {
   readonly readOnly: readonly string[];
 }
 
-const tagStrings = (k: KeyRecord) => k.tags.map((t) => `${t.key}&${t.value}`);
+/** What CAM reads of a key it evaluates: a CMK or a white-box key (docs/contract/cam.md#resources: the same `key/` form). */
+type KeyOwner = Pick<KeyRecord, 'keyId' | 'creatorUin' | 'tags'>;
+
+const tagStrings = (k: KeyOwner) => k.tags.map((t) => `${t.key}&${t.value}`);
 
 export class AccessService {
   /** userUin → the user's parsed policies: mutable, short TTL, dropped on local writes. */
@@ -82,6 +86,8 @@ export class AccessService {
     private readonly dataKeys: DataKeyRepo,
     actions: KnownActions,
     cache: { ttlMs: number; epoch?: CacheEpoch } = { ttlMs: 0 },
+    /** White-box keys, looked up for the ids that are no CMK. */
+    private readonly whiteBoxKeys?: Pick<WhiteBoxKeyRepo, 'getMany'>,
   ) {
     this.attached = new TtlCache({ ttlMs: cache.ttlMs, maxEntries: 10_000, epoch: cache.epoch });
     this.parsed = new TtlCache({ ttlMs: Infinity, maxEntries: 1_000 });
@@ -183,7 +189,7 @@ export class AccessService {
       if (!evaluate({ action: r.action, service, resources: ['*'], context: base, isRoot: false, ipCondition: cam.ipCondition }, policies).allowed) deny('*');
       return;
     }
-    const found = new Map(
+    const found = new Map<string, KeyOwner>(
       (
         await this.keys.getMany(
           r.accountUin,
@@ -192,6 +198,9 @@ export class AccessService {
         )
       ).map((k) => [k.keyId, k]),
     );
+    // White-box keys share the CMK's resource form (seed 004); only ids that are no CMK are looked for.
+    const others = keys.filter((k) => !found.has(k.keyId)).map((k) => k.keyId);
+    if (others.length > 0 && this.whiteBoxKeys) for (const w of await this.whiteBoxKeys.getMany(r.accountUin, r.region ?? '', others)) found.set(w.keyId, w);
     // Batch calls need permission on every key; a key that does not exist is evaluated with a
     // wildcard creator, so only a caller allowed on it learns that it is missing (docs/contract/cam.md#evaluation).
     for (const { keyId: id, regionless } of keys) {

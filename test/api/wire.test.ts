@@ -116,11 +116,6 @@ describe('service status through the SDK', () => {
     expect(missing.code).toBe('MissingParameter');
     expect(missing.message).toMatch(/KeyId/);
   });
-
-  it('an action this server does not provide yet is UnsupportedOperation, not a crash', async () => {
-    const e = await sdkError(cnKmsClient(opts())('DescribeWhiteBoxServiceStatus'));
-    expect(e.code).toBe('UnsupportedOperation');
-  });
 });
 
 describe('credentials', () => {

@@ -8,6 +8,7 @@ import type { DataKeyService } from '../../domain/data-keys.js';
 import type { ImportService } from '../../domain/imports.js';
 import type { KeyService } from '../../domain/keys.js';
 import type { PqcService } from '../../domain/pqc-ops.js';
+import type { WhiteBoxKeyService } from '../../domain/whitebox-keys.js';
 import type { AuditEventReader } from '../../model/audit.js';
 import type { CredentialIdentity } from '../../model/identity.js';
 import type { FieldSpec } from './shapes.js';
@@ -37,6 +38,7 @@ export interface ActionDeps {
   imports: ImportService;
   dataKeys: DataKeyService;
   pqc: PqcService;
+  whiteBoxKeys: WhiteBoxKeyService;
   /** The audit trail, for CloudAudit's LookUpEvents. */
   auditEvents: AuditEventReader;
 }
