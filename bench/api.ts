@@ -28,6 +28,9 @@
 // checkout's server (its own data dir, same workers), paired the same way; one JSON line per case
 // with `vs_against` (this build's rps / the other's, median of the rounds) and `cpu_vs_against`.
 //
+// BENCH_DB=postgres runs the server on PostgreSQL (a throwaway cluster, one database per data
+// set) instead of SQLite; lines carry `db`.
+//
 // Environment: BENCH_SECONDS (3) per run, BENCH_ROUNDS (3), BENCH_WORKERS (2: KMS_WORKERS of the server),
 // BENCH_CASES (regexp over case names), BENCH_CONNECTIONS, BENCH_MANY_KEYS, BENCH_DATA_DIR (keep
 // and reuse the many-keys data dir there: building 100,000 token objects takes minutes),
@@ -45,6 +48,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { tc3Authorization } from './tc3.js';
+import { startPostgres } from './pg-cluster.js';
 import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -59,6 +63,8 @@ const PIN = 'bench-pin-1234';
 
 interface Dataset {
   dataDir: string;
+  /** KMS_DATABASE_URL of the data set (BENCH_DB=postgres); else the SQLite file in dataDir. */
+  databaseUrl?: string;
   secretId: string;
   secretKey: string;
   aesKeys: string[];
@@ -242,13 +248,14 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 /** A data dir provisioned by `repo`'s own bench (this checkout's by default). */
-function setup(dataDir: string, filler: number, repo = REPO): Dataset {
+function setup(dataDir: string, filler: number, repo = REPO, databaseUrl?: string): Dataset {
   const cache = path.join(dataDir, 'bench-dataset.json');
   if (existsSync(cache)) return JSON.parse(readFileSync(cache, 'utf8')) as Dataset;
   const script = repo === REPO ? SELF : path.join(repo, 'dist', 'bench', 'api.js');
-  const r = spawnSync(process.execPath, [script, '--setup', dataDir, String(filler)], { env: serverEnv(dataDir), stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  const env = serverEnv(dataDir, databaseUrl ? { KMS_DATABASE_URL: databaseUrl } : {});
+  const r = spawnSync(process.execPath, [script, '--setup', dataDir, String(filler)], { env, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`setup failed (exit ${r.status})`);
-  const ds = JSON.parse(r.stdout.toString().trim().split('\n').pop()!) as Dataset;
+  const ds = { ...(JSON.parse(r.stdout.toString().trim().split('\n').pop()!) as Dataset), databaseUrl };
   writeFileSync(cache, JSON.stringify(ds));
   return ds;
 }
@@ -266,7 +273,10 @@ async function startKms(ds: Dataset, workers: number, repo = REPO): Promise<Runn
   const args = [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), repo === REPO ? BIN : path.join(repo, 'bin', 'hsmkms.js'), 'serve'];
   // Logs go to /dev/null: the server still formats and writes every request line (its real
   // cost), the bench just does not keep them.
-  const child = spawn(process.execPath, args, { env: serverEnv(ds.dataDir, { KMS_PORT: String(port), KMS_WORKERS: String(workers) }), stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, args, {
+    env: serverEnv(ds.dataDir, { KMS_PORT: String(port), KMS_WORKERS: String(workers), ...(ds.databaseUrl ? { KMS_DATABASE_URL: ds.databaseUrl } : {}) }),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const deadline = Date.now() + 120_000;
   while (!(await portOpen(port))) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
@@ -545,12 +555,22 @@ async function parent(): Promise<void> {
   const against = process.env.BENCH_AGAINST ? path.resolve(process.env.BENCH_AGAINST) : undefined;
   const want = (name: string) => !only || only.test(name);
 
+  // BENCH_DB=postgres: each data set's metadata in its own database on a throwaway cluster
+  // (bench/pg-cluster.ts, as the tests use), the token still in the data dir.
+  const onPostgres = process.env.BENCH_DB === 'postgres';
+  if (process.env.BENCH_DB && !onPostgres && process.env.BENCH_DB !== 'sqlite') throw new Error('BENCH_DB: sqlite or postgres');
+  // A kept many-keys data dir (BENCH_DATA_DIR) names a database of a cluster that is gone by the next run.
+  if (onPostgres && process.env.BENCH_DATA_DIR) throw new Error('BENCH_DATA_DIR is for SQLite data sets only');
+  const pg = onPostgres ? await startPostgres() : undefined;
+  let databases = 0;
+  const dbUrl = () => (pg ? pg.createDatabase(`bench_api_${databases++}`) : Promise.resolve(undefined));
+  const db = onPostgres ? 'postgres' : 'sqlite';
   const tmp = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-api-'));
   /** Data dirs this run made, removed at the end. */
   const dirs = [tmp];
   const running: Running[] = [];
   try {
-    const ds = setup(tmp, 0);
+    const ds = setup(tmp, 0, REPO, await dbUrl());
     const kms = await startKms(ds, workers);
     running.push(kms);
     const creds = { secretId: ds.secretId, secretKey: ds.secretKey };
@@ -562,7 +582,7 @@ async function parent(): Promise<void> {
       // Two builds side by side: the same cases on the other checkout's server (its own data dir).
       const otherDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-against-'));
       dirs.push(otherDir);
-      const other = setup(otherDir, 0, against);
+      const other = setup(otherDir, 0, against, await dbUrl());
       const theirs = await startKms(other, workers, against);
       running.push(theirs);
       const otherCases = new Map(await casesFor(other, theirs.port));
@@ -576,7 +596,7 @@ async function parent(): Promise<void> {
             await drive(theirs, connections, 1, theirBody, otherCreds, generator);
             const p = await paired({ target: kms, bodyOf, creds }, { target: theirs, bodyOf: theirBody, creds: otherCreds }, connections, seconds, rounds, generator);
             process.stdout.write(
-              `${JSON.stringify({ case: name, connections, generator, rps: round(p.a.rps, 0), against_rps: round(p.b.rps, 0), vs_against: round(p.ratio, 3), vs_against_min: round(Math.min(...p.ratios), 3), vs_against_max: round(Math.max(...p.ratios), 3), rounds, p50_ms: p.a.p50, p99_ms: p.a.p99, against_p50_ms: p.b.p50, against_p99_ms: p.b.p99, cpu_us_per_req: round(p.a.cpuUs, 0), against_cpu_us_per_req: round(p.b.cpuUs, 0), cpu_vs_against: round(p.a.cpuUs / p.b.cpuUs, 3), workers, against, errors: p.a.errors + p.b.errors })}\n`,
+              `${JSON.stringify({ case: name, connections, generator, db, rps: round(p.a.rps, 0), against_rps: round(p.b.rps, 0), vs_against: round(p.ratio, 3), vs_against_min: round(Math.min(...p.ratios), 3), vs_against_max: round(Math.max(...p.ratios), 3), rounds, p50_ms: p.a.p50, p99_ms: p.a.p99, against_p50_ms: p.b.p50, against_p99_ms: p.b.p99, cpu_us_per_req: round(p.a.cpuUs, 0), against_cpu_us_per_req: round(p.b.cpuUs, 0), cpu_vs_against: round(p.a.cpuUs / p.b.cpuUs, 3), workers, against, errors: p.a.errors + p.b.errors })}\n`,
             );
           }
       }
@@ -599,7 +619,7 @@ async function parent(): Promise<void> {
           if (name === 'Encrypt' && generator === 'signed') encrypt10.set(connections, m.rps);
           cpuAt.set(`${generator}@${connections}`, m.cpuUs);
           process.stdout.write(
-            `${JSON.stringify({ case: name, connections, generator, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, ...ratioTarget(name, connections, ratio), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), cpu_main_us_per_req: round(m.mainUs, 0), cpu_sys_us_per_req: round(m.sysUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
+            `${JSON.stringify({ case: name, connections, generator, db, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, ...ratioTarget(name, connections, ratio), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), cpu_main_us_per_req: round(m.mainUs, 0), cpu_sys_us_per_req: round(m.sysUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
           );
         }
       // The fixed cost of a call: what a lone caller pays against what a busy server pays.
@@ -617,7 +637,7 @@ async function parent(): Promise<void> {
 
     if (manyKeys > 0 && want(`Encrypt@${manyKeys}keys`)) {
       const dir = process.env.BENCH_DATA_DIR || path.join(tmp, 'many');
-      const many = setup(dir, manyKeys);
+      const many = setup(dir, manyKeys, REPO, await dbUrl());
       process.stdout.write(`${JSON.stringify({ case: `setup@${manyKeys}keys`, setup_s: many.setupSeconds, dataDir: dir })}\n`);
       const t0 = Date.now();
       const big = await startKms(many, workers);
@@ -647,6 +667,7 @@ async function parent(): Promise<void> {
   } finally {
     for (const r of running) await r.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    pg?.stop();
   }
 }
 
