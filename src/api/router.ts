@@ -184,7 +184,9 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       let region: Region | undefined;
       if (request.region !== undefined) {
         region = regions.get(request.region);
-        if (!region) throw new UnsupportedRegionError(`The region \`${request.region}\` is not configured here; GetRegions lists the regions.`);
+        // A region-less action (GetRegions, CloudAudit's) answers whatever region the client is
+        // configured with: it is how a client finds the regions served here.
+        if (!region && !spec.regionless) throw new UnsupportedRegionError(`The region \`${request.region}\` is not configured here; GetRegions lists the regions.`);
       } else if (!spec.regionless) {
         throw new MissingParameterError('Region');
       }

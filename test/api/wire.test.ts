@@ -102,10 +102,17 @@ describe('service status through the SDK', () => {
   });
 
   it('an unknown region is UnsupportedRegion; a missing one is MissingParameter', async () => {
-    expect((await sdkError(cnKmsClient(opts({ region: 'ap-mars' }))('GetRegions'))).code).toBe('UnsupportedRegion');
+    expect((await sdkError(cnKmsClient(opts({ region: 'ap-mars' }))('ListAlgorithms'))).code).toBe('UnsupportedRegion');
     expect((await sdkError(cnKmsClient(opts({ region: '' }))('ListAlgorithms'))).code).toBe('MissingParameter');
     // GetRegions needs no region
     expect((await cnKmsClient(opts({ region: '' }))('GetRegions')).Regions).toHaveLength(5);
+  });
+
+  it('GetRegions answers the region list whatever region the client is configured with', async () => {
+    for (const region of ['ap-mars', 'eu-frankfurt', 'ap-hongkong']) {
+      expect((await cnKmsClient(opts({ region }))('GetRegions')).Regions, region).toHaveLength(5);
+      expect((await intlKmsClient(opts({ region }))('GetRegions')).Regions, region).toHaveLength(5);
+    }
   });
 
   it('parameters are validated before anything runs, with the field named', async () => {
@@ -220,7 +227,8 @@ describe('hand-signed rejections, each with its code and the standard envelope',
 
   it('wrong Version → NoSuchVersion; unknown region → UnsupportedRegion', async () => {
     await expectRejection(tc3Headers({ ...base(), version: '2017-03-12' }), '{}', 'NoSuchVersion');
-    await expectRejection(tc3Headers({ ...base(), region: 'ap-mars' }), '{}', 'UnsupportedRegion');
+    // GetRegions answers whatever the region; an action of a region refuses one not served.
+    await expectRejection(tc3Headers({ ...base(), action: 'ListAlgorithms', region: 'ap-mars' }), '{}', 'UnsupportedRegion');
   });
 
   it('malformed JSON → InvalidParameter; wrong content type or method → UnsupportedProtocol', async () => {
