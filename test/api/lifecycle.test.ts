@@ -102,7 +102,7 @@ describe('a symmetric key from creation to destruction (FIPS region)', () => {
     const s = await hk('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 });
     expect(Math.abs((s.DeletionDate as number) - (Date.now() / 1000 + 7 * DAY))).toBeLessThan(60);
     expect(await describeKey(hk, keyId)).toMatchObject({ KeyState: 'PendingDelete', DeletionDate: s.DeletionDate });
-    expect(await code(hk('UpdateAlias', { KeyId: keyId, Alias: 'x' }))).toBe('ResourceUnavailable.CmkStateNotSupport');
+    expect(await code(hk('UpdateAlias', { KeyId: keyId, Alias: 'x' }))).toBe('ResourceUnavailable');
     expect((await hk('CancelKeyDeletion', { KeyId: keyId })).KeyId).toBe(keyId);
     expect(await describeKey(hk, keyId)).toMatchObject({ KeyState: 'Disabled', DeletionDate: 0 });
   });

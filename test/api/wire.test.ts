@@ -124,9 +124,9 @@ describe('service status through the SDK', () => {
     expect(missing.message).toMatch(/KeyId/);
   });
 
-  it('an action this server does not provide yet is UnsupportedOperation, not a crash', async () => {
+  it('an action this server does not provide yet is refused with the code its list has for that (not purchased), not a crash', async () => {
     const e = await sdkError(cnKmsClient(opts())('DescribeWhiteBoxServiceStatus'));
-    expect(e.code).toBe('UnsupportedOperation');
+    expect(e.code).toBe('ResourceUnavailable.NotPurchased');
   });
 });
 

@@ -140,9 +140,9 @@ describe('action table matches the CN SDK client', () => {
     expect(specShape({ struct: kmsActions[action as KmsAction].response })).toEqual({ object: sdkModel(`${action}Response`) });
   });
 
-  it('LookUpEvents (CloudAudit) request schema and response spec have exactly the SDK fields', () => {
-    expect(zodObjectShape(cloudAuditActions.LookUpEvents.schema)).toEqual(sdkModel('LookUpEventsRequest', cloudAuditModels));
-    expect(specShape({ struct: cloudAuditActions.LookUpEvents.response })).toEqual({ object: sdkModel('LookUpEventsResponse', cloudAuditModels) });
+  it.each(['LookUpEvents', 'DescribeEvents'] as const)('%s (CloudAudit) request schema and response spec have exactly the SDK fields', (action) => {
+    expect(zodObjectShape(cloudAuditActions[action].schema)).toEqual(sdkModel(`${action}Request`, cloudAuditModels));
+    expect(specShape({ struct: cloudAuditActions[action].response })).toEqual({ object: sdkModel(`${action}Response`, cloudAuditModels) });
   });
 });
 
@@ -455,13 +455,26 @@ describe('LookUpEvents (CloudAudit docs/contract/audit.md#lookup-events) through
   });
 
   it.each<[string, Record<string, unknown>, string, string]>([
-    ['unknown AttributeKey', { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'Colour' }] }, 'InvalidParameterValue', 'LookupAttributes.0.AttributeKey'],
-    ['EndTime before StartTime', { StartTime: 20, EndTime: 10 }, 'InvalidParameterValue', 'EndTime'],
-    ['no StartTime', { EndTime: 10 }, 'MissingParameter', 'StartTime'],
-    ['MaxResults above 50', { StartTime: 1, EndTime: 2, MaxResults: 51 }, 'InvalidParameterValue', 'MaxResults'],
+    // LookUpEvents' own codes (docs/contract/audit.md#cloudaudit-error-codes) where its list has one.
+    ['unknown AttributeKey', { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'Colour' }] }, 'InvalidParameterValue.attributeKey', 'LookupAttributes.0.AttributeKey'],
+    ['EndTime before StartTime', { StartTime: 20, EndTime: 10 }, 'InvalidParameterValue.Time', 'EndTime'],
+    ['no StartTime', { EndTime: 10 }, 'InvalidParameter.Time', 'StartTime'],
+    ['MaxResults above 50', { StartTime: 1, EndTime: 2, MaxResults: 51 }, 'InvalidParameterValue.MaxResult', 'MaxResults'],
     ['NextToken not a token', { StartTime: 1, EndTime: 2, NextToken: 'abc' }, 'InvalidParameterValue', 'NextToken'],
-    ['negative StartTime', { StartTime: -1, EndTime: 2 }, 'InvalidParameterValue', 'StartTime'],
-    ['StartTime of the wrong JSON type', { StartTime: '1', EndTime: 2 }, 'InvalidParameter', 'StartTime'],
+    ['negative StartTime', { StartTime: -1, EndTime: 2 }, 'InvalidParameter.Time', 'StartTime'],
+    ['StartTime of the wrong JSON type', { StartTime: '1', EndTime: 2 }, 'InvalidParameter.Time', 'StartTime'],
+    [
+      'ReadOnly neither true nor false',
+      { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'ReadOnly', AttributeValue: 'maybe' }] },
+      'InvalidParameter',
+      'LookupAttributes.0.AttributeValue',
+    ],
+    [
+      'Tags not a list of tags',
+      { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'Tags', AttributeValue: '{"key":"a"}' }] },
+      'InvalidParameter',
+      'LookupAttributes.0.AttributeValue',
+    ],
   ])('%s → %s', (_name, params, code, field) => {
     expect(lookUpFailure(params)).toEqual({ code, field });
   });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { algorithmsFor } from '../../domain/key-usages.js';
 import { NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';
-import { action, KMS_AUDIT, OPERATION } from './spec.js';
+import { action, kmsAudit, OPERATION } from './spec.js';
 
 // Service information (docs/contract/actions.md#group-service-info).
 
@@ -42,9 +42,10 @@ export const serviceInfo = {
     },
     cam: OPERATION,
     qps: 100,
+    errors: ['InternalError', 'UnauthorizedOperation', 'UnsupportedOperation'],
     access: 'read',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('查询服务状态'),
     // ServiceEnabled=true, InvalidType=1, real quota and count; the cloud's editions,
     // subscriptions, exclusive clusters and cross-region sync do not exist on premises.
     handler: async ({ config, dataKeys, keys }, _params, ctx) => ({
@@ -74,10 +75,11 @@ export const serviceInfo = {
     response: { Regions: opt(list('string')), RequestId: opt('string') },
     cam: OPERATION,
     qps: 100,
+    errors: ['InternalError'],
     access: 'read',
     regionless: true,
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取可以提供KMS服务的地域列表'),
     // On premises, the configured regions.
     handler: async ({ config }) => ({ Regions: config.regions.map((r) => r.name) }),
   }),
@@ -91,9 +93,10 @@ export const serviceInfo = {
     },
     cam: OPERATION,
     qps: 100,
+    errors: ['InternalError', 'UnauthorizedOperation'],
     access: 'read',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('列出当前Region支持的加密方式'),
     // Driven by the region's standard and what the token offers.
     handler: async ({ capabilities }, _params, ctx) => {
       const a = algorithmsFor(ctx.region!, capabilities());

@@ -4,7 +4,7 @@ import { base64Of, CmkDescription, DeviceFingerprint, intRange, KeyId, Offset, o
 import { optionalOrEmpty } from '../validation.js';
 import { cmk, cmkList, NO_RESOURCES } from './resources.js';
 import { list, opt, req, struct } from './shapes.js';
-import { action, KMS_AUDIT, OPERATION, RESOURCE, type CallContext } from './spec.js';
+import { action, kmsAudit, OPERATION, RESOURCE, type CallContext } from './spec.js';
 
 // White-box keys (docs/contract/actions.md#group-white-box): validated, authorised and audited like every action, then
 // answered UnsupportedOperation — this server has no white-box implementation.
@@ -49,9 +49,21 @@ export const whitebox = {
     // CAM doc — same reasoning as CreateKey.
     cam: OPERATION,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.AliasAlreadyExists',
+      'InvalidParameterValue.InvalidAlias',
+      'InvalidParameterValue.TagKeysDuplicated',
+      'InvalidParameterValue.TagsNotExisted',
+      'LimitExceeded.KeyLimitExceeded',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('创建白盒密钥'),
+    created: (answer) => cmk(answer.KeyId),
     handler: notAvailable,
   }),
   DeleteWhiteBoxKey: action({
@@ -59,9 +71,10 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['FailedOperation', 'InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('删除白盒密钥', { sensitive: true }),
     handler: notAvailable,
   }),
   DescribeWhiteBoxKey: action({
@@ -69,9 +82,10 @@ export const whitebox = {
     response: { KeyInfo: opt(WhiteboxKeyInfo), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'read',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('展示白盒密钥的信息'),
     handler: notAvailable,
   }),
   DescribeWhiteBoxKeyDetails: action({
@@ -89,9 +103,10 @@ export const whitebox = {
     // Seed: resource level (docs/contract/cam.md#resources recommended operation level, unconfirmed; the seed wins).
     cam: RESOURCE,
     qps: 100,
+    errors: ['InternalError', 'InvalidParameterValue', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'read',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取白盒密钥列表'),
     handler: notAvailable,
   }),
   DescribeWhiteBoxDecryptKey: action({
@@ -99,9 +114,10 @@ export const whitebox = {
     response: { DecryptKey: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取白盒解密密钥', { sensitive: true }),
     handler: notAvailable,
   }),
   DescribeWhiteBoxServiceStatus: action({
@@ -109,9 +125,10 @@ export const whitebox = {
     response: { ServiceEnabled: opt('boolean'), RequestId: opt('string') },
     cam: OPERATION,
     qps: 200,
+    errors: ['InternalError', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'read',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取白盒密钥服务状态'),
     handler: notAvailable,
   }),
   EnableWhiteBoxKey: action({
@@ -119,9 +136,10 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('启用白盒密钥'),
     handler: notAvailable,
   }),
   EnableWhiteBoxKeys: action({
@@ -129,9 +147,18 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.DuplicatedKeyId',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceNotFound',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmkList(p.KeyIds),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('批量启用白盒密钥'),
     handler: notAvailable,
   }),
   DisableWhiteBoxKey: action({
@@ -139,9 +166,10 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('禁用白盒密钥', { sensitive: true }),
     handler: notAvailable,
   }),
   DisableWhiteBoxKeys: action({
@@ -149,9 +177,18 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.DuplicatedKeyId',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceNotFound',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmkList(p.KeyIds),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('批量禁用白盒密钥', { sensitive: true }),
     handler: notAvailable,
   }),
   EncryptByWhiteBox: action({
@@ -167,9 +204,18 @@ export const whitebox = {
     },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceNotFound',
+      'ResourceUnavailable.KeyDisabled',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('使用白盒密钥进行加密'),
     handler: notAvailable,
   }),
   DescribeWhiteBoxDeviceFingerprints: action({
@@ -180,9 +226,10 @@ export const whitebox = {
     },
     cam: RESOURCE,
     qps: 100,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'read',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取指定密钥的设备指纹列表'),
     handler: notAvailable,
   }),
   OverwriteWhiteBoxDeviceFingerprints: action({
@@ -193,9 +240,18 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.InvalidKeyId',
+      'LimitExceeded.FingerprintsLimitExceeded',
+      'ResourceNotFound',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('覆盖指定密钥的设备指纹信息', { sensitive: true }),
     handler: notAvailable,
   }),
 };
