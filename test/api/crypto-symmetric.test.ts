@@ -225,9 +225,26 @@ describe('limits and misuse, each violated once', () => {
     expect(await code(symIntl('Encrypt', { KeyId: keyId, Plaintext: '***' }))).toBe('InvalidParameterValue.InvalidPlaintext');
   });
 
-  it('EncryptionContext over 1024 bytes, or not a JSON object: InvalidParameter, the parameter code of Encrypt’s list', async () => {
+  it('EncryptionContext: at most 1024 characters where the model says so (Encrypt, Decrypt), a JSON object everywhere', async () => {
+    // 508 characters, about 1,500 bytes of UTF-8: within the limit, which counts characters.
+    const chinese = JSON.stringify({ 用途: `${'支付'.repeat(249)}款` });
+    expect([...chinese]).toHaveLength(508);
+    expect(Buffer.byteLength(chinese)).toBeGreaterThan(1400);
+    const e = await sym('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: chinese });
+    expect(unb64((await sym('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: chinese })).Plaintext).toString()).toBe('x');
+    // 1024 characters, astral ones counted once.
+    const edge = JSON.stringify({ k: '𝔘'.repeat(1024 - 8) });
+    expect([...edge]).toHaveLength(1024);
+    await sym('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: edge });
     const big = JSON.stringify({ k: 'x'.repeat(1020) });
+    expect([...big]).toHaveLength(1028);
+    // Encrypt's and Decrypt's lists name no InvalidParameterValue (docs/contract/actions.md#common-answers).
     expect(await code(sym('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: big }))).toBe('InvalidParameter');
+    expect(await code(sym('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: big }))).toBe('InvalidParameter');
+    // GenerateDataKey and ReEncrypt state no limit.
+    const dk = await sym('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 16, EncryptionContext: big });
+    const moved = await sym('ReEncrypt', { CiphertextBlob: dk.CiphertextBlob, SourceEncryptionContext: big, DestinationEncryptionContext: big });
+    expect(moved.KeyId).toBe(keyId);
     expect(await code(sym('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: '[1,2]' }))).toBe('InvalidParameter');
     expect(await code(sym('Encrypt', { KeyId: keyId, Plaintext: b64('x'), EncryptionContext: 'plain text' }))).toBe('InvalidParameter');
   });

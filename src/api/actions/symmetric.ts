@@ -7,6 +7,7 @@ import {
   DataKeyName,
   EncryptionAlgorithm,
   EncryptionContext,
+  EncryptionContextOf1024,
   EncryptionPublicKey,
   HsmClusterId,
   intRange,
@@ -25,7 +26,7 @@ import { action, kmsAudit, OPERATION, RESOURCE } from './spec.js';
 
 export const symmetric = {
   Encrypt: action({
-    schema: z.object({ KeyId, Plaintext, EncryptionContext }),
+    schema: z.object({ KeyId, Plaintext, EncryptionContext: EncryptionContextOf1024 }),
     response: { CiphertextBlob: opt('string'), KeyId: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 300,
@@ -53,7 +54,7 @@ export const symmetric = {
     },
   }),
   Decrypt: action({
-    schema: z.object({ CiphertextBlob, EncryptionContext, EncryptionPublicKey, EncryptionAlgorithm }),
+    schema: z.object({ CiphertextBlob, EncryptionContext: EncryptionContextOf1024, EncryptionPublicKey, EncryptionAlgorithm }),
     response: { KeyId: opt('string'), Plaintext: opt('string'), RequestId: opt('string') },
     // The seed says "Operation level, *" (although docs/contract/cam.md#resources recommends evaluating the CMK found in
     // the ciphertext), so that is its CAM level; the extension evaluates it against the key inside
