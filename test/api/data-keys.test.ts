@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { REPO } from '../helpers/cli.js';
@@ -93,7 +94,13 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
       DeletionDate: 0,
       Origin: 'TENCENT_KMS',
       ResourceId: `creatorUin/${ROOT.uin}/${dk}`,
+      AccountUin: Number(ROOT.uin),
+      AccountName: '',
     });
+    const account = await server.services.db('accounts').where({ uin: ROOT.uin }).first();
+    expect((r.DataKeyMetadata as Record<string, unknown>).AccountAppId).toBe(Number(account.app_id));
+    const modelled = Object.keys((kmsActions.DescribeDataKey.response.DataKeyMetadata!.type as { struct: Record<string, unknown> }).struct);
+    expect(modelled.filter((f) => !(f in (r.DataKeyMetadata as object)))).toEqual([]);
   });
 
   it('GetDataKeyPlaintext returns it (and wraps it to an EncryptionPublicKey); GetDataKeyCiphertextBlob is Decrypt-compatible', async () => {

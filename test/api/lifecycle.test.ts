@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { REPO } from '../helpers/cli.js';
@@ -76,6 +77,11 @@ describe('a symmetric key from creation to destruction (FIPS region)', () => {
       DeletionDate: 0,
       KeyRotationEnabled: false,
     });
+    // The owning account: the caller's own (no organisation members on premises); accounts have no names.
+    const account = await server.services.db('accounts').where({ uin: ROOT.uin }).first();
+    expect(r.KeyMetadata).toMatchObject({ AccountUin: Number(ROOT.uin), AccountAppId: Number(account.app_id), AccountName: '' });
+    const modelled = Object.keys((kmsActions.DescribeKey.response.KeyMetadata!.type as { struct: Record<string, unknown> }).struct);
+    expect(modelled.filter((f) => !(f in (r.KeyMetadata as object)))).toEqual([]);
   });
 
   it('renames and re-describes it', async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { parseRateLimits } from '../../src/api/rate-limit.js';
 import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
@@ -98,7 +99,12 @@ describe('service status through the SDK', () => {
   it('GetServiceStatus answers from the configuration', async () => {
     const r = await cnKmsClient(opts())('GetServiceStatus');
     expect(r).toMatchObject({ ServiceEnabled: true, InvalidType: 1, CmkLimit: 100_000, CmkUserCount: 0, IsAllowedSync: false });
+    // Every field of the model is sent; without KMS_RATE_LIMITS nothing is limited (0).
+    expect(r).toMatchObject({ QpsLimit: 0, QpsTotalLimit: 0, ResourceZone: 0, ResourceRegion: 0 });
+    expect(r.RegionsQps).toEqual(server.config.regions.map((g) => ({ Region: g.name, Qps: 0 })));
     expect(checkAgainstSdkResponse('GetServiceStatus', r)).toEqual([]);
+    const modelled = Object.keys(kmsActions.GetServiceStatus.response).filter((f) => f !== 'RequestId');
+    expect(modelled.filter((f) => !(f in r))).toEqual([]);
   });
 
   it('an unknown region is UnsupportedRegion; a missing one is MissingParameter', async () => {
@@ -278,6 +284,10 @@ describe('rate limits', () => {
       const e = await sdkError(call('GetRegions'));
       expect(e.code).toBe('RequestLimitExceeded');
       expect((await call('ListAlgorithms')).SymmetricAlgorithms).toBeDefined();
+      // GetServiceStatus reports the configured limits, so that a client can size its throttle.
+      const status = await call('GetServiceStatus');
+      expect(status).toMatchObject({ QpsLimit: 2, QpsTotalLimit: 2 * limited.config.regions.length });
+      expect(status.RegionsQps).toEqual(limited.config.regions.map((g) => ({ Region: g.name, Qps: 2 })));
     } finally {
       await limited.stop();
     }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { DataKeyState } from '../../domain/data-keys.js';
 import type { DataKeyRecord } from '../../model/data-keys.js';
 import type { TencentErrorCode } from '../error-codes.js';
-import { callerOf, NOT_A_SYNC_REPLICA, statesNumbered } from '../key-wire.js';
+import { callerOf, NOT_A_SYNC_REPLICA, owningAccount, statesNumbered } from '../key-wire.js';
 import { coded, optionalOrEmpty } from '../validation.js';
 import {
   base64Length,
@@ -31,14 +31,14 @@ import {
 import { b64, plaintextOut } from './plaintext.js';
 import { cmk, dataKey, dataKeyList, NO_RESOURCES, regionlessCmk, ciphertextKeyId } from './resources.js';
 import { list, opt, struct } from './shapes.js';
-import { action, kmsAudit, OPERATION, RESOURCE } from './spec.js';
+import { action, type CallContext, kmsAudit, OPERATION, RESOURCE } from './spec.js';
 
 // Hosted data keys (docs/contract/actions.md#group-data-keys); GenerateDataKey's IsHostedByKms=1 branch is in
 // symmetric.ts with the rest of GenerateDataKey. The seed's data-key resources have an empty
 // region segment.
 
 /** DataKeyMetadata exactly as the SDK models it (docs/contract/keys.md#structures). */
-export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
+export function dataKeyMetadata(d: DataKeyRecord, ctx: Pick<CallContext, 'identity'>): Record<string, unknown> {
   return {
     DataKeyId: d.dataKeyId,
     KeyId: d.keyId,
@@ -55,6 +55,7 @@ export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
     HsmClusterId: '',
     ResourceId: `creatorUin/${d.creatorUin}/${d.dataKeyId}`,
     ...NOT_A_SYNC_REPLICA,
+    ...owningAccount(ctx),
     CreatorUinString: d.creatorUin,
   };
 }
@@ -177,7 +178,7 @@ export const dataKeys = {
     access: 'read',
     resources: (p) => dataKey(p.DataKeyId),
     audit: kmsAudit('获取数据密钥的详情'),
-    handler: async ({ dataKeys }, p, ctx) => ({ DataKeyMetadata: dataKeyMetadata(await dataKeys.describe(callerOf(ctx), p.DataKeyId)) }),
+    handler: async ({ dataKeys }, p, ctx) => ({ DataKeyMetadata: dataKeyMetadata(await dataKeys.describe(callerOf(ctx), p.DataKeyId), ctx) }),
   }),
   DescribeDataKeys: action({
     schema: z.object({ DataKeyIds, MemberAccount: MemberAccount.optional() }),
@@ -196,7 +197,7 @@ export const dataKeys = {
     access: 'read',
     resources: (p) => dataKeyList(p.DataKeyIds),
     audit: kmsAudit('获取数据密钥的详情列表'),
-    handler: async ({ dataKeys }, p, ctx) => ({ DataKeyMetadatas: (await dataKeys.describeMany(callerOf(ctx), p.DataKeyIds)).map(dataKeyMetadata) }),
+    handler: async ({ dataKeys }, p, ctx) => ({ DataKeyMetadatas: (await dataKeys.describeMany(callerOf(ctx), p.DataKeyIds)).map((d) => dataKeyMetadata(d, ctx)) }),
   }),
   ListDataKeys: action({
     schema: z.object({ Offset: Offset.optional(), Limit: Limit.optional(), Role: Role.optional(), HsmClusterId }),
@@ -264,7 +265,7 @@ export const dataKeys = {
         search: p.SearchKeyAlias || undefined,
         tagFilters: p.TagFilters?.map((f) => ({ key: f.TagKey, values: f.TagValue ?? [] })),
       });
-      return { DataKeyMetadatas: r.dataKeys.map(dataKeyMetadata), TotalCount: r.total };
+      return { DataKeyMetadatas: r.dataKeys.map((d) => dataKeyMetadata(d, ctx)), TotalCount: r.total };
     },
   }),
   GetDataKeyPlaintext: action({

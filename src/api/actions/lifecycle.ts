@@ -143,7 +143,7 @@ export const lifecycle = {
     access: 'read',
     resources: (p) => cmk(p.KeyId),
     audit: kmsAudit('获取主密钥属性'),
-    handler: async ({ keys }, p, ctx) => ({ KeyMetadata: keyMetadata(await keys.get(callerOf(ctx), p.KeyId), ctx.region!) }),
+    handler: async ({ keys }, p, ctx) => ({ KeyMetadata: keyMetadata(await keys.get(callerOf(ctx), p.KeyId), ctx) }),
   }),
   DescribeKeys: action({
     schema: z.object({ KeyIds, MemberAccount: MemberAccount.optional() }),
@@ -162,7 +162,7 @@ export const lifecycle = {
     access: 'read',
     resources: (p) => cmkList(p.KeyIds),
     audit: kmsAudit('获取多个主密钥属性'),
-    handler: async ({ keys }, p, ctx) => ({ KeyMetadatas: (await keys.getMany(callerOf(ctx), p.KeyIds)).map((k) => keyMetadata(k, ctx.region!)) }),
+    handler: async ({ keys }, p, ctx) => ({ KeyMetadatas: (await keys.getMany(callerOf(ctx), p.KeyIds)).map((k) => keyMetadata(k, ctx)) }),
   }),
   ListKeys: action({
     schema: z.object({ Offset: Offset.optional(), Limit: Limit.optional(), Role: Role.optional(), HsmClusterId }),
@@ -205,7 +205,7 @@ export const lifecycle = {
     handler: async ({ keys }, p, ctx) => {
       if (p.Role === 1) return { TotalCount: 0, KeyMetadatas: [] };
       const r = await keys.list(callerOf(ctx), listKeyDetailFilter(p));
-      return { TotalCount: r.total, KeyMetadatas: r.keys.map((k) => keyMetadata(k, ctx.region!)) };
+      return { TotalCount: r.total, KeyMetadatas: r.keys.map((k) => keyMetadata(k, ctx)) };
     },
   }),
   UpdateAlias: action({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Region } from '../../config.js';
 import { algorithmsFor } from '../../domain/key-usages.js';
 import { NO_RESOURCES } from './resources.js';
 import { list, opt, struct } from './shapes.js';
@@ -10,6 +11,20 @@ const ExclusiveHSM = struct({ HsmClusterId: opt('string'), HsmClusterName: opt('
 const DestinationSyncConfig = struct({ DestinationRegion: opt('string'), HsmClusterId: opt('string') });
 const RegionQps = struct({ Region: opt('string'), Qps: opt('uint') });
 const AlgorithmInfo = struct({ KeyUsage: opt('string'), Algorithm: opt('string') });
+
+/**
+ * The configured request limits (KMS_RATE_LIMITS, per account, region and action;
+ * docs/contract/actions.md#action-get-service-status): an account's limit in a region is that of its
+ * busiest action, the same in every region; the total is over the regions. 0: nothing is limited.
+ */
+function qpsLimits(limits: ReadonlyMap<string, number>, regions: readonly Region[]) {
+  const perRegion = Math.ceil(Math.max(0, ...limits.values()));
+  return {
+    QpsLimit: perRegion,
+    QpsTotalLimit: perRegion * regions.length,
+    RegionsQps: regions.map((r) => ({ Region: r.name, Qps: perRegion })),
+  };
+}
 
 export const serviceInfo = {
   GetServiceStatus: action({
@@ -48,7 +63,7 @@ export const serviceInfo = {
     audit: kmsAudit('查询服务状态'),
     // ServiceEnabled=true, InvalidType=1, real quota and count; the cloud's editions,
     // subscriptions, exclusive clusters and cross-region sync do not exist on premises.
-    handler: async ({ config, dataKeys, keys }, _params, ctx) => ({
+    handler: async ({ config, dataKeys, keys, rateLimits }, _params, ctx) => ({
       ServiceEnabled: true,
       InvalidType: 1,
       UserLevel: 0,
@@ -68,6 +83,10 @@ export const serviceInfo = {
       DataKeyUsedCount: await dataKeys.count(ctx.identity.accountUin, ctx.region!.name),
       SyncTaskList: [],
       IsAllowedSync: false,
+      ...qpsLimits(rateLimits, config.regions),
+      // Numeric zone and region ids of the cloud's resource placement: none on premises.
+      ResourceZone: 0,
+      ResourceRegion: 0,
     }),
   }),
   GetRegions: action({
