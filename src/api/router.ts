@@ -5,6 +5,7 @@ import type { CallResources, CamRule } from '../domain/access.js';
 import type { IdentityService } from '../domain/identity.js';
 import { requestLogger, type Logger } from '../log.js';
 import type { CredentialIdentity } from '../model/identity.js';
+import { refuseOtherAccounts } from './actions/member-account.js';
 import { unvalidatedCallResources } from './actions/resources.js';
 import { answerCode } from './answer-codes.js';
 import type { TencentErrorCode } from './error-codes.js';
@@ -230,6 +231,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         sourceIp,
         tags: params.Tags as AuthorizeRequest['tags'],
       });
+      refuseOtherAccounts(params, identity);
       const fields = await spec.handler(service.deps, params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });
       // A key's history starts at its creation: the record names what the call created.
       if (spec.created) resources = including(resources, spec.created(fields));

@@ -281,6 +281,43 @@ describe('token and database stay consistent', () => {
   });
 });
 
+describe('parameters that name what does not exist on premises are refused, not ignored', () => {
+  it('MemberAccount naming another account: UnauthorizedOperation (or CAM’s code where the list lacks it); the caller’s own account is accepted', async () => {
+    const keyId = (await hk('CreateKey', { Alias: 'member-account' })).KeyId as string;
+    const account = await server.services.db('accounts').where({ uin: ROOT.uin }).first();
+    const other = { MemberUin: 700002334915881, MemberAppId: 260082377 };
+    expect(await code(hk('DescribeKey', { KeyId: keyId, MemberAccount: other }))).toBe('UnauthorizedOperation');
+    expect(await code(hk('DescribeKey', { KeyId: keyId, MemberAccount: { MemberUin: other.MemberUin } }))).toBe('UnauthorizedOperation');
+    expect(await code(hk('DisableKey', { KeyId: keyId, MemberAccount: { MemberAppId: other.MemberAppId } }))).toBe('UnauthorizedOperation');
+    expect(await code(hk('ListKeyDetail', { MemberAccounts: [{ MemberUin: Number(ROOT.uin) }, other] }))).toBe('UnauthorizedOperation');
+    expect((await describeKey(hk, keyId)).KeyState).toBe('Enabled');
+    // DescribeDataKey's list has no UnauthorizedOperation: CAM's (docs/contract/actions.md#common-answers).
+    const dk = (await hk('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 16, IsHostedByKms: 1, DataKeyName: 'member-dk' })).DataKeyId as string;
+    expect(await code(hk('DescribeDataKey', { DataKeyId: dk, MemberAccount: other }))).toBe('AuthFailure.UnauthorizedOperation');
+    // The caller's own account, or nothing named.
+    const own = { MemberUin: Number(ROOT.uin), MemberAppId: Number(account.app_id) };
+    expect((await hk('DescribeKey', { KeyId: keyId, MemberAccount: own })).KeyMetadata).toMatchObject({ KeyId: keyId });
+    expect((await hk('DescribeKey', { KeyId: keyId, MemberAccount: {} })).KeyMetadata).toMatchObject({ KeyId: keyId });
+    expect((await hk('ListKeyDetail', { MemberAccounts: [own] })).TotalCount).toBeGreaterThan(0);
+    expect((await hk('DescribeDataKey', { DataKeyId: dk, MemberAccount: own })).DataKeyMetadata).toMatchObject({ DataKeyId: dk });
+  });
+
+  it('HsmClusterId: an unknown id is InvalidParameterValue.InvalidHsmClusterId; empty or `default` is this service’s one cluster', async () => {
+    expect(await code(hk('CreateKey', { Alias: 'cluster-x', HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    expect(await code(hk('ListKeys', { HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    expect(await code(hk('ListKeyDetail', { HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    expect(await code(hk('ListDataKeys', { HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    const keyId = (await hk('CreateKey', { Alias: 'cluster-default', HsmClusterId: 'default' })).KeyId as string;
+    expect(await code(hk('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 16, HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    // ImportDataKey's list has no InvalidHsmClusterId: its InvalidParameter.
+    expect(await code(hk('ImportDataKey', { DataKeyName: 'cluster-dk', ImportKeyMaterial: 'AAAAAAAAAAAAAAAAAAAAAA==', ImportType: 2, KeyId: keyId, HsmClusterId: 'x' }))).toBe(
+      'InvalidParameter',
+    );
+    expect((await hk('ListKeys', { HsmClusterId: 'default', Limit: 200 })).Keys).toContainEqual({ KeyId: keyId });
+    expect((await hk('ListKeys', { HsmClusterId: '' })).TotalCount).toBeGreaterThan(0);
+  });
+});
+
 describe('the key counters behind TotalCount and CmkUserCount', () => {
   it('match a full count of the keys table after everything above', async () => {
     const db = server.services.db;

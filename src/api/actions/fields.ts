@@ -131,7 +131,15 @@ export const Limit = intRange(1, 200);
 export const Role = intRange(0, 1);
 export const OrderType = intRange(0, 1);
 export const Origin = optionalOrEmpty(oneOf(['TENCENT_KMS', 'EXTERNAL', 'ALL']));
-export const HsmClusterId = optionalOrEmpty(z.string());
+// docs/contract/keys.md#hsm-cluster: one cluster on premises, the service's own token, which the
+// cloud's text calls `default` (the shared cluster); '' or absent means the same. Any other id
+// names a cluster that does not exist here.
+export const HsmClusterId = optionalOrEmpty(
+  coded(
+    z.string().refine((id) => id === 'default', 'must be empty or `default`: this service has one HSM cluster, its own token'),
+    'InvalidParameterValue.InvalidHsmClusterId',
+  ),
+);
 export const PendingWindowInDays = coded(intRange(7, 30), 'InvalidParameter.InvalidPendingWindowInDays'); // docs/contract/protocol.md#error-codes
 
 // docs/contract/keys.md#structures: the fingerprint collector's format.
