@@ -114,8 +114,23 @@ describe('RSA-2048 signatures (token)', () => {
 
 const curves = [
   ['ECC P-256', 'ASYMMETRIC_SIGN_VERIFY_ECC', 'ECC_P256_R1', 'sha256', p256],
-  ['ECDSA P-384', 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', 'ECDSA384', 'sha384', p384],
+  ['ECDSA P-384', 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', 'ECC_P384_R1', 'sha384', p384],
 ] as const;
+
+describe.runIf(MODULE_OFFERS.ec)('ECDSA P-384 names (docs/contract/ambiguities.md#list-algorithms-names)', () => {
+  it('ListAlgorithms names it ECDSA384_SHA384, as Tencent’s example; SignByAsymmetricKey takes that, ECC_P384_R1 and ECDSA384', async () => {
+    const listed = (await hk('ListAlgorithms', {})).AsymmetricSignVerifyAlgorithms as Array<{ KeyUsage: string; Algorithm: string }>;
+    expect(listed).toContainEqual({ KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', Algorithm: 'ECDSA384_SHA384' });
+    const keyId = await create(hk, 'ec-p384-names', 'ASYMMETRIC_SIGN_VERIFY_ECDSA384');
+    const pub = await publicKey(hk, keyId);
+    for (const Algorithm of ['ECDSA384_SHA384', 'ECC_P384_R1', 'ECDSA384']) {
+      const sig = unb64((await hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm, Message: b64('m') })).Signature);
+      expect(crypto.verify('sha384', Buffer.from('m'), pub, sig), Algorithm).toBe(true);
+    }
+    // A P-256 name does not fit a P-384 key.
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'ECC_P256_R1', Message: b64('m') }))).toBe('InvalidParameter');
+  });
+});
 
 if (!MODULE_OFFERS.ec) {
   describe(`EC keys on ${MODULE_UNDER_TEST} (no EC in the token)`, () => {

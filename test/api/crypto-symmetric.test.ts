@@ -197,9 +197,11 @@ describe('EncryptionPublicKey: the plaintext comes back encrypted to the caller�
     const spki = Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a811ccf5501822d034200', 'hex'), Buffer.from(pair.publicKey, 'hex')]);
     const pem = `-----BEGIN PUBLIC KEY-----\n${spki.toString('base64')}\n-----END PUBLIC KEY-----\n`;
     const raw = await sym('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 32, EncryptionPublicKey: pem });
+    // C1 (x‖y, 64 bytes, no 0x04 prefix) ‖ C3 (32) ‖ C2 (32): 128 bytes, as Tencent's GenerateDataKey example
+    // (docs/contract/ambiguities.md#sm2-c1c3c2-prefix).
     const c1c3c2 = unb64(raw.Plaintext);
-    expect(c1c3c2[0]).toBe(0x04);
-    const dk = Buffer.from(sm2.doDecrypt(c1c3c2.subarray(1).toString('hex'), pair.privateKey, 1, { output: 'array' }));
+    expect(c1c3c2).toHaveLength(128);
+    const dk = Buffer.from(sm2.doDecrypt(c1c3c2.toString('hex'), pair.privateKey, 1, { output: 'array' }));
     expect(dk).toHaveLength(32);
     const asn1 = await sym('Decrypt', { CiphertextBlob: raw.CiphertextBlob, EncryptionPublicKey: pem, EncryptionAlgorithm: 'SM2_C1C3C2_ASN1' });
     expect(Buffer.from(sm2.doDecrypt(unb64(asn1.Plaintext).toString('hex'), pair.privateKey, 1, { output: 'array', asn1: true }))).toEqual(dk);
