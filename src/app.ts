@@ -13,7 +13,7 @@ import { databaseReachable, migrate, openDatabase, type Db } from './store/db.js
 import { IdentityRepo } from './store/identity-repo.js';
 import { bootstrapRoot, IdentityService } from './domain/identity.js';
 import { apiEndpoint, type ApiDeps, type ApiEndpoint } from './api/router.js';
-import { cloudAuditActions, cloudAuditService, KMS_ACTIONS, kmsService, READ_ONLY_KMS_ACTIONS } from './api/actions/index.js';
+import { cloudAuditActions, cloudAuditService, EVENT_CATALOGUE, KMS_ACTIONS, kmsService, READ_ONLY_KMS_ACTIONS } from './api/actions/index.js';
 import { NO_RESOURCES, resourceNames } from './api/actions/resources.js';
 import type { ActionDeps } from './api/actions/spec.js';
 import { parseRateLimits, RateLimiter } from './api/rate-limit.js';
@@ -284,12 +284,13 @@ export async function closeServices(s: Services): Promise<void> {
 
 /** The API's dependencies, shared by the fast path and the Express app. */
 function apiDeps(s: Services): ApiDeps {
-  const handlerDeps = actionDeps(s);
+  const rateLimits = parseRateLimits(s.config.rateLimits);
+  const handlerDeps = actionDeps(s, rateLimits);
   return {
     logger: s.logger,
     regions: s.config.regions,
     identities: s.identities,
-    rateLimiter: new RateLimiter(parseRateLimits(s.config.rateLimits)),
+    rateLimiter: new RateLimiter(rateLimits),
     bodyLimitBytes: s.config.bodyLimitBytes,
     fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined,
     audit: {
@@ -333,7 +334,7 @@ function apiDeps(s: Services): ApiDeps {
 }
 
 /** What the actions' handlers call. */
-function actionDeps(s: Services): ActionDeps {
+function actionDeps(s: Services, rateLimits: ReadonlyMap<string, number>): ActionDeps {
   return {
     config: s.config,
     capabilities: () => s.token.capabilities,
@@ -345,6 +346,8 @@ function actionDeps(s: Services): ActionDeps {
     pqc: s.pqc,
     whiteBoxKeys: s.whiteBoxKeys,
     auditEvents: s.auditRepo,
+    events: EVENT_CATALOGUE,
+    rateLimits,
   };
 }
 

@@ -9,7 +9,8 @@ import type * as WhiteBoxErrors from '../domain/whitebox-keys.js';
 // themselves; API-layer errors (errors.ts) carry their Tencent code. Every table is keyed and
 // valued by literal codes, so a misspelt code does not compile.
 
-// Every code this service answers: docs/contract/protocol.md#error-codes, the common codes and the KMS ones.
+// Every code this service answers: docs/contract/protocol.md#error-codes, the common codes and the KMS ones, and
+// CloudAudit's (docs/contract/audit.md#cloudaudit-error-codes).
 export const TENCENT_ERROR_CODES = [
   'ActionOffline',
   'AuthFailure.InvalidAuthorization',
@@ -102,6 +103,16 @@ export const TENCENT_ERROR_CODES = [
   'UnsupportedOperation.RotateNotSupported',
   'UnsupportedOperation.ServiceTemporaryUnavailable',
   'UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion',
+  // CloudAudit's own (docs/contract/audit.md#cloudaudit-error-codes), for LookUpEvents and DescribeEvents.
+  'FailedOperation.MemberNotAuditRole',
+  'FailedOperation.MemberNotInOrganization',
+  'InternalError.SearchError',
+  'InvalidParameter.Time',
+  'InvalidParameterValue.MaxResult',
+  'InvalidParameterValue.Time',
+  'InvalidParameterValue.attributeKey',
+  'LimitExceeded.OverAmount',
+  'LimitExceeded.OverTime',
 ] as const;
 export type TencentErrorCode = (typeof TENCENT_ERROR_CODES)[number];
 

@@ -79,6 +79,11 @@ export class RequestLimitExceededError extends ApiRequestError {
   readonly code = 'RequestLimitExceeded';
 }
 
+/** A MemberAccount naming another account: there are no organisation members on premises (docs/contract/keys.md#member-account). */
+export class MemberAccountError extends ApiRequestError {
+  readonly code = 'UnauthorizedOperation';
+}
+
 /** Fail-closed: the audit trail cannot be written, so calls are refused rather than served unaudited. */
 export class AuditDownError extends ApiRequestError {
   readonly code = 'InternalError';

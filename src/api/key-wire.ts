@@ -17,7 +17,17 @@ const complianceType = (standard: Region['standard']) => (standard === 'SM' ? 4 
 /** Cross-region sync replicas do not exist on premises: the metadata fields say so. */
 export const NOT_A_SYNC_REPLICA = { IsSyncReplica: 0, SourceRegion: '', SyncStatus: 0, SyncMessages: '', SyncStartTime: 0, SyncEndTime: 0, SourceHsmClusterId: '' } as const;
 
-export function keyMetadata(k: KeyRecord, region: Region): Record<string, unknown> {
+/**
+ * The account that owns what the caller reads: its own, since a call sees only its own account's
+ * keys (there are no organisation members on premises, docs/contract/keys.md#member-account).
+ * Accounts have no names here.
+ */
+export function owningAccount(ctx: Pick<CallContext, 'identity'>): { AccountAppId: number; AccountUin: number; AccountName: string } {
+  return { AccountAppId: Number(ctx.identity.appId), AccountUin: Number(ctx.identity.accountUin), AccountName: '' };
+}
+
+export function keyMetadata(k: KeyRecord, ctx: Pick<CallContext, 'identity' | 'region'>): Record<string, unknown> {
+  const region = ctx.region!;
   return {
     KeyId: k.keyId,
     Alias: k.alias,
@@ -38,6 +48,7 @@ export function keyMetadata(k: KeyRecord, region: Region): Record<string, unknow
     RotateDays: k.rotateDays,
     LastRotateTime: k.lastRotateTime,
     ...NOT_A_SYNC_REPLICA,
+    ...owningAccount(ctx),
     CreatorUinString: k.creatorUin,
   };
 }

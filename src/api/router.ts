@@ -5,7 +5,10 @@ import type { CallResources, CamRule } from '../domain/access.js';
 import type { IdentityService } from '../domain/identity.js';
 import { requestLogger, type Logger } from '../log.js';
 import type { CredentialIdentity } from '../model/identity.js';
+import { refuseOtherAccounts } from './actions/member-account.js';
 import { unvalidatedCallResources } from './actions/resources.js';
+import { answerCode } from './answer-codes.js';
+import type { TencentErrorCode } from './error-codes.js';
 import type { ActionSpec, ServiceDef } from './actions/spec.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
 import {
@@ -115,6 +118,15 @@ export interface ApiEndpoint {
 
 class BodyTooLargeError extends Error {}
 
+/** The call's resources, then what it created, without repeats. */
+function including(r: CallResources, created: CallResources): CallResources {
+  if (created.keys.length === 0 && created.dataKeys.length === 0) return r;
+  return {
+    keys: [...r.keys, ...created.keys.filter((k) => !r.keys.some((x) => x.keyId === k.keyId))],
+    dataKeys: [...r.dataKeys, ...created.dataKeys.filter((d) => !r.dataKeys.includes(d))],
+  };
+}
+
 /**
  * The request body, read once with a limit (the JSON is parsed once, by parseApiRequest).
  * Content-Length above the limit is refused before reading.
@@ -160,7 +172,16 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   const nonces = new NonceCache();
   const callLog = requestLogger(deps.logger);
 
-  const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
+  /**
+   * `authenticate` resolves the caller's identity; it calls `claim` with the identity the request's
+   * SecretId names before checking the signature, so that a request whose signature then fails is
+   * recorded in that key's account (docs/contract/audit.md#error-numbers: its owner sees it).
+   */
+  const run = async (
+    sourceIp: string,
+    readCall: () => CallInput,
+    authenticate: (claim: (identity: CredentialIdentity) => void) => Promise<CredentialIdentity>,
+  ): Promise<object> => {
     const started = performance.now();
     const requestId = timeOrderedUuid();
     // Begun now, awaited before the first cached read (authentication): overlaps parsing.
@@ -171,7 +192,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     let spec: ActionSpec | undefined;
     let resources: CallResources | undefined;
     let answer: object;
-    let code: string | undefined;
+    let code: TencentErrorCode | undefined;
     try {
       if (deps.audit && !deps.audit.available) throw new AuditDownError('The audit trail is unavailable; requests are refused until it recovers.');
       call = readCall();
@@ -184,12 +205,16 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       let region: Region | undefined;
       if (request.region !== undefined) {
         region = regions.get(request.region);
-        if (!region) throw new UnsupportedRegionError(`The region \`${request.region}\` is not configured here; GetRegions lists the regions.`);
+        // A region-less action (GetRegions, CloudAudit's) answers whatever region the client is
+        // configured with: it is how a client finds the regions served here.
+        if (!region && !spec.regionless) throw new UnsupportedRegionError(`The region \`${request.region}\` is not configured here; GetRegions lists the regions.`);
       } else if (!spec.regionless) {
         throw new MissingParameterError('Region');
       }
       await fresh;
-      identity = await authenticate();
+      identity = await authenticate((claimed) => {
+        identity = claimed;
+      });
       if (!deps.rateLimiter.take(identity.accountUin, region?.name ?? '', request.action)) {
         throw new RequestLimitExceededError(`Too many ${request.action} requests for this account in ${region?.name ?? 'this region'}; retry later.`);
       }
@@ -206,13 +231,17 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         sourceIp,
         tags: params.Tags as AuthorizeRequest['tags'],
       });
+      refuseOtherAccounts(params, identity);
       const fields = await spec.handler(service.deps, params, { requestId, action: request.action, region, identity, sourceIp, language: request.language });
+      // A key's history starts at its creation: the record names what the call created.
+      if (spec.created) resources = including(resources, spec.created(fields));
       answer = successEnvelope(fields, requestId);
     } catch (err) {
       const mapped = mapError(err);
-      code = mapped.code;
+      // Only codes the action's own list names, or common ones (answer-codes.ts).
+      code = spec ? answerCode(spec.errors, mapped.code) : mapped.code;
       if (mapped.internal) deps.logger.error({ err, requestId, action: call?.action }, 'internal error');
-      answer = errorEnvelope(mapped.code, mapped.message, requestId);
+      answer = errorEnvelope(code, mapped.message, requestId);
     }
     // Recorded before it is answered: an acknowledged call is a durable event. A call refused
     // because the trail is down is not recorded (it cannot be); it changed nothing.
@@ -267,10 +296,11 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         const form = parsed.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
         return { version: parsed.version, action: parsed.action, region: parsed.region, params: parsed.params, form, language: parsed.language, secretId: parsed.secretId };
       },
-      async () => {
+      async (claim) => {
         const request = parsed!;
         if (request.token !== undefined) throw new TokenFailureError('Temporary credentials (X-TC-Token) are not supported by this server.');
         const auth = await deps.identities.authenticate(request.secretId);
+        claim(auth.identity);
         try {
           authenticateRequest(request, auth.secretKey, nonces, Date.now(), auth.derived);
         } finally {

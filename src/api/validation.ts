@@ -8,10 +8,17 @@ import { ParameterError } from './errors.js';
 // § numbers refer to docs/contract.
 
 // A value rule broken at a field reports that field's sub-code where docs/contract/actions.md names one (docs/contract/protocol.md#processing-step-6);
-// type errors stay InvalidParameter whatever the field.
-const fieldCodes = new WeakMap<z.ZodType, TencentErrorCode>();
-export function coded<T extends z.ZodType>(schema: T, code: TencentErrorCode): T {
-  fieldCodes.set(schema, code);
+// type errors stay InvalidParameter and absent fields MissingParameter, unless the action's list
+// has a code for exactly that (LookUpEvents' InvalidParameter.Time: "start and end time must be
+// given, as integers").
+export interface FieldCodes {
+  readonly value?: TencentErrorCode;
+  readonly type?: TencentErrorCode;
+  readonly missing?: TencentErrorCode;
+}
+const fieldCodes = new WeakMap<z.ZodType, FieldCodes>();
+export function coded<T extends z.ZodType>(schema: T, code: TencentErrorCode | FieldCodes): T {
+  fieldCodes.set(schema, typeof code === 'string' ? { value: code } : code);
   return schema;
 }
 
@@ -156,8 +163,8 @@ function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
   return node;
 }
 
-function subCodeOf(schema: z.ZodType): TencentErrorCode | undefined {
-  return fieldCodes.get(schema) ?? fieldCodes.get(unwrapOptional(schema));
+function codesOf(schema: z.ZodType | undefined): FieldCodes | undefined {
+  return schema && (fieldCodes.get(schema) ?? fieldCodes.get(unwrapOptional(schema)));
 }
 
 // docs/contract/protocol.md#processing-step-6: absent → MissingParameter, wrong JSON type → InvalidParameter, bad value →
@@ -177,15 +184,15 @@ function toParameterError(schema: z.ZodObject, input: unknown, issues: readonly 
     if (value === undefined) {
       rank = 0;
       const reason = issue.code === 'custom' ? `: ${issue.message}` : '';
-      error = new ParameterError('MissingParameter', field, `The request is missing a required parameter \`${field}\`${reason}.`);
+      error = new ParameterError(codesOf(target)?.missing ?? 'MissingParameter', field, `The request is missing a required parameter \`${field}\`${reason}.`);
     } else if (kind !== undefined && !hasKind(value, kind)) {
       rank = 1;
-      error = new ParameterError('InvalidParameter', field, `Parameter \`${field}\` must be ${KIND_NAMES[kind]}.`);
+      error = new ParameterError(codesOf(target)?.type ?? 'InvalidParameter', field, `Parameter \`${field}\` must be ${KIND_NAMES[kind]}.`);
     } else {
       rank = 2;
       // A rule's own code (`params: { code }`, written with `satisfies TencentErrorCode`).
       const params = issue.code === 'custom' ? (issue.params as { code?: unknown } | undefined) : undefined;
-      const code = (typeof params?.code === 'string' ? (params.code as TencentErrorCode) : undefined) ?? (target ? subCodeOf(target) : undefined) ?? 'InvalidParameterValue';
+      const code = (typeof params?.code === 'string' ? (params.code as TencentErrorCode) : undefined) ?? codesOf(target)?.value ?? 'InvalidParameterValue';
       // Only messages our schemas write start with "must"; zod's own wording is quoted.
       const reason = issue.message.startsWith('must ') ? issue.message : `is invalid (${issue.message})`;
       error = new ParameterError(code, field, `Parameter \`${field || 'request'}\` ${reason}.`);

@@ -3,7 +3,8 @@ import { sm2 } from 'sm-crypto-v2';
 
 // EncryptionPublicKey on Decrypt and GenerateDataKey (docs/contract/actions.md#group-symmetric): the plaintext is
 // returned encrypted to the caller's own public key. RSA with Node's crypto; SM2 with
-// sm-crypto-v2, C1 written with its 0x04 prefix (GM/T 0003.4) as C1‖C3‖C2, or DER
+// sm-crypto-v2, as C1‖C3‖C2 with C1 the bare coordinates x‖y, without the 0x04 point prefix, as
+// Tencent's own GenerateDataKey example answers (docs/contract/ambiguities.md#sm2-c1c3c2-prefix), or DER
 // (SM2_C1C3C2_ASN1, GM/T 0009).
 
 export class PublicKeyWrapError extends Error {
@@ -48,6 +49,6 @@ export function wrapToPublicKey(plaintext: Buffer, pem: string, algorithm: WrapA
     return publicEncrypt({ key: key.key, ...padding }, plaintext);
   }
   if (alg !== 'SM2' && alg !== 'SM2_C1C3C2_ASN1') throw new PublicKeyWrapError(`EncryptionAlgorithm ${alg} does not fit an SM2 EncryptionPublicKey`);
-  const hex = alg === 'SM2' ? `04${sm2.doEncrypt(plaintext, key.pointHex, 1)}` : sm2.doEncrypt(plaintext, key.pointHex, 1, { asn1: true });
+  const hex = alg === 'SM2' ? sm2.doEncrypt(plaintext, key.pointHex, 1) : sm2.doEncrypt(plaintext, key.pointHex, 1, { asn1: true });
   return Buffer.from(hex, 'hex');
 }

@@ -2,7 +2,7 @@ import { StoreConflictError } from '../model/errors.js';
 import { randomUUID } from 'node:crypto';
 import { parseBlob } from '../crypto/blob.js';
 import type { DataKeyListFilter, DataKeyPatch, DataKeyRecord } from '../model/data-keys.js';
-import type { Origin, Tag } from '../model/keys.js';
+import type { Origin, Tag, TagMatch } from '../model/keys.js';
 import type { DataKeyRepo } from '../store/data-key-repo.js';
 import type { CryptoService } from './crypto-ops.js';
 import { DomainError, InvalidCiphertextError } from './errors.js';
@@ -319,6 +319,11 @@ export class DataKeyService {
 
   async updateDescription(caller: Caller, dataKeyId: string, description: string): Promise<void> {
     await this.change(caller, [dataKeyId], 'UpdateMetadata', async () => ({ description }));
+  }
+
+  /** The account's hosted data keys, in any region, carrying tags that match every filter. */
+  idsTagged(accountUin: string, filters: readonly TagMatch[]): Promise<string[]> {
+    return this.repo.idsTagged(accountUin, filters);
   }
 
   /** GetServiceStatus.DataKeyUsedCount. */

@@ -115,9 +115,11 @@ export const KEY_USAGE_CATALOGUE = {
     label: 'Asymmetric Signature Verification (ECDSA P-384)',
     group: 'sign',
     purpose: 'sign',
-    variants: [{ standard: 'FIPS', algorithm: 'ECDSA384', spec: 'EC_P384', needs: ecdsa }],
-    // ListAlgorithms' P-384 name is unconfirmed (docs/contract/ambiguities.md): both spellings are taken.
-    signAlgorithms: { ECC_P384_R1: 'ecdsa', ECDSA384: 'ecdsa' },
+    // ListAlgorithms names it as Tencent's documented example does (docs/contract/ambiguities.md#list-algorithms-names).
+    variants: [{ standard: 'FIPS', algorithm: 'ECDSA384_SHA384', spec: 'EC_P384', needs: ecdsa }],
+    // No signature algorithm name is documented for P-384: ECC_P384_R1 after ECC_P256_R1, and the
+    // names ListAlgorithms gives it (ECDSA384_SHA384; ECDSA384 before), each naming one scheme.
+    signAlgorithms: { ECC_P384_R1: 'ecdsa', ECDSA384_SHA384: 'ecdsa', ECDSA384: 'ecdsa' },
   },
   PQC_ENCRYPT_DECRYPT_ML_KEM_768: {
     label: 'Post-quantum Encryption/Decryption (ML-KEM-768)',

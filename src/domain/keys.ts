@@ -4,7 +4,7 @@ import type { Region } from '../config.js';
 import type { KeyMaterialService, NewMaterial } from '../crypto/key-material.js';
 import { alwaysInToken } from '../crypto/key-material.js';
 import type { TokenCapabilities } from '../crypto/port.js';
-import type { KeyListFilter, KeyPatch, KeyRecord, Origin, Tag } from '../model/keys.js';
+import type { KeyListFilter, KeyPatch, KeyRecord, Origin, Tag, TagMatch } from '../model/keys.js';
 import type { KeyRepo } from '../store/key-repo.js';
 import {
   AliasExistsError,
@@ -340,6 +340,11 @@ export class KeyService {
 
   count(caller: Pick<Caller, 'accountUin'> & { region: string }): Promise<number> {
     return this.repo.count(caller.accountUin, caller.region);
+  }
+
+  /** The account's keys, in any region, carrying tags that match every filter. */
+  idsTagged(accountUin: string, filters: readonly TagMatch[]): Promise<string[]> {
+    return this.repo.idsTagged(accountUin, filters);
   }
 
   private async assertUnbound(key: KeyRecord, trx: Parameters<KeyRepo['bindingCount']>[1]): Promise<void> {

@@ -29,11 +29,26 @@ export interface AuditQuery {
   sinceMs?: number;
   untilMs?: number;
   eventName?: string;
+  /** One of these names (an empty list matches nothing). */
+  eventNames?: readonly string[];
+  /** None of these names. */
+  notEventNames?: readonly string[];
   userName?: string;
+  userUin?: string;
+  secretId?: string;
+  sourceIp?: string;
   requestId?: string;
   eventId?: string;
+  /** One of these error codes, '' for a success (an empty list matches nothing). */
+  errorCodes?: readonly string[];
+  /** None of these error codes. */
+  notErrorCodes?: readonly string[];
   /** A key id among the event's resources. */
   resourceName?: string;
+  /** One of these ids among the event's resources (an empty list matches nothing). */
+  resourceNames?: readonly string[];
+  /** true: events that name no resource (`*`); false: events that name one. */
+  noResource?: boolean;
   resourceType?: string;
   /** Pagination cursor: events with a smaller seq (the query is newest first). */
   beforeSeq?: number;
@@ -54,4 +69,6 @@ export interface Checkpoint {
 /** Reading the trail (CloudAudit's LookUpEvents); store/audit-repo.ts AuditRepo has it. */
 export interface AuditEventReader {
   query(q: AuditQuery): Promise<StoredAuditEvent[]>;
+  /** How many events the query matches, without its cursor and limit. */
+  count(q: Omit<AuditQuery, 'beforeSeq' | 'limit'>): Promise<number>;
 }

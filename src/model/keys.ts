@@ -14,6 +14,12 @@ export interface Tag {
   value: string;
 }
 
+/** A tag to look for: an absent key or value matches any (CloudAudit's `*`). */
+export interface TagMatch {
+  key?: string;
+  value?: string;
+}
+
 export interface KeyRecord {
   keyId: string;
   accountUin: string;

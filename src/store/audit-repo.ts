@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { uuidTimeMs } from '../ids.js';
 import { sqliteSideConnection, whereContains, walCheckpointer, type Db, type SideConnection } from './db.js';
 import { LEGACY_REQUEST_TIMES_META } from './migrations/0014_audit_lookup_by_time.js';
@@ -271,6 +272,19 @@ export class AuditRepo {
   /** Newest first. */
   async query(q: AuditQuery): Promise<StoredAuditEvent[]> {
     const b = this.db('audit_events');
+    await this.filter(b, q);
+    if (q.beforeSeq !== undefined) b.where('seq', '<', q.beforeSeq);
+    return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
+  }
+
+  async count(q: Omit<AuditQuery, 'beforeSeq' | 'limit'>): Promise<number> {
+    const b = this.db('audit_events');
+    await this.filter(b, q);
+    const row = (await b.count({ n: '*' }).first()) as { n: unknown } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
+  private async filter(b: Knex.QueryBuilder, q: Omit<AuditQuery, 'beforeSeq' | 'limit'>): Promise<void> {
     if (q.accountUin) b.where('account_uin', q.accountUin);
     if (q.sinceMs !== undefined) b.where('event_time_ms', '>=', q.sinceMs);
     if (q.untilMs !== undefined) b.where('event_time_ms', '<', q.untilMs);
@@ -295,10 +309,21 @@ export class AuditRepo {
     }
     if (q.resourceType) b.where('resource_type', q.resourceType);
     // One of the event's resources (a comma-separated list).
-    if (q.resourceName)
-      b.where((w) => w.where('resource_name', q.resourceName!).orWhere((x) => whereContains(x, this.db, ["(',' || resource_name || ',')"], `,${q.resourceName},`)));
-    if (q.beforeSeq !== undefined) b.where('seq', '<', q.beforeSeq);
-    return (await b.orderBy('seq', 'desc').limit(q.limit)).map(fromRow);
+    const named = (w: Knex.QueryBuilder, id: string) => w.orWhere('resource_name', id).orWhere((x) => whereContains(x, this.db, ["(',' || resource_name || ',')"], `,${id},`));
+    if (q.resourceName) b.where((w) => named(w, q.resourceName!));
+    if (q.resourceNames) {
+      const ids = q.resourceNames;
+      if (ids.length === 0) b.whereRaw('1 = 0');
+      else b.where((w) => ids.forEach((id) => named(w, id)));
+    }
+    if (q.noResource !== undefined) b.where('resource_name', q.noResource ? '=' : '<>', '*');
+    if (q.eventNames) b.whereIn('event_name', [...q.eventNames]);
+    if (q.notEventNames?.length) b.whereNotIn('event_name', [...q.notEventNames]);
+    if (q.userUin) b.where('user_uin', q.userUin);
+    if (q.secretId) b.where('secret_id', q.secretId);
+    if (q.sourceIp) b.where('source_ip', q.sourceIp);
+    if (q.errorCodes) b.whereIn('error_code', [...q.errorCodes]);
+    if (q.notErrorCodes?.length) b.whereNotIn('error_code', [...q.notErrorCodes]);
   }
 
   /**

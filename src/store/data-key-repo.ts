@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { whereContains, type Db } from './db.js';
-import type { Origin, Tag } from '../model/keys.js';
+import type { Origin, Tag, TagMatch } from '../model/keys.js';
 
 // Hosted data keys (migration 0010). The row holds the data key only as the CiphertextBlob
 // sealed under its CMK; nothing here can open it.
@@ -95,6 +95,18 @@ export class DataKeyRepo {
   async countActive(accountUin: string, region: string, conn: Conn = this.db): Promise<number> {
     const r = (await conn('data_keys').where({ account_uin: accountUin, region }).whereNot({ state: 'PendingDelete' }).count({ n: '*' })) as Array<{ n: number | string }>;
     return Number(r[0]?.n ?? 0);
+  }
+
+  /** As KeyRepo.idsTagged, for hosted data keys. */
+  async idsTagged(accountUin: string, filters: ReadonlyArray<TagMatch>, conn: Conn = this.db): Promise<string[]> {
+    const q = conn('data_keys').where('account_uin', accountUin);
+    for (const f of filters)
+      q.whereIn('data_key_id', function () {
+        this.select('data_key_id').from('data_key_tags');
+        if (f.key !== undefined) this.where('tag_key', f.key);
+        if (f.value !== undefined) this.where('tag_value', f.value);
+      });
+    return (await q.select('data_key_id')).map((r) => String(r.data_key_id));
   }
 
   async list(f: DataKeyListFilter, conn: Conn = this.db): Promise<{ total: number; dataKeys: DataKeyRecord[] }> {

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { KeyState } from '../model/keys.js';
 import { retryingTransaction, whereContains, type Db } from './db.js';
 
-import type { KeyListFilter, KeyPatch, KeyRecord, KeySpec, KeyVersionRecord, Origin, Tag } from '../model/keys.js';
+import type { KeyListFilter, KeyPatch, KeyRecord, KeySpec, KeyVersionRecord, Origin, Tag, TagMatch } from '../model/keys.js';
 
 type Conn = Db | Knex.Transaction;
 
@@ -189,6 +189,21 @@ export class KeyRepo {
       .insert({ ...c, n: delta })
       .onConflict(['account_uin', 'region', 'state', 'key_usage', 'origin'])
       .merge({ n: conn.raw('key_counts.n + ?', [delta]) });
+  }
+
+  /**
+   * The account's keys in every region that carry, for each filter, a tag matching it (a filter
+   * without key or value matches any): CloudAudit's Tags lookup attribute.
+   */
+  async idsTagged(accountUin: string, filters: ReadonlyArray<TagMatch>, conn: Conn = this.db): Promise<string[]> {
+    const q = conn('keys').where('account_uin', accountUin);
+    for (const f of filters)
+      q.whereIn('key_id', function () {
+        this.select('key_id').from('key_tags');
+        if (f.key !== undefined) this.where('tag_key', f.key);
+        if (f.value !== undefined) this.where('tag_value', f.value);
+      });
+    return (await q.select('key_id')).map((r) => String(r.key_id));
   }
 
   async list(f: KeyListFilter, conn: Conn = this.db): Promise<{ total: number; keys: KeyRecord[] }> {

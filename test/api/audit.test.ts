@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import knexFactory from 'knex';
 import { cloudaudit } from 'tencentcloud-sdk-nodejs/tencentcloud/services/cloudaudit/index.js';
@@ -15,6 +16,7 @@ import { b64, clearProxy, cnKmsClient, errorCode, type KmsCaller } from '../help
 // The audit trail: every call — success, failure, denial — is a durable, hash-chained event
 // written (group commit) before the call is answered; fail-closed when it cannot be written.
 
+const require = createRequire(import.meta.url);
 let server: TestServer;
 let hk: KmsCaller;
 
@@ -63,7 +65,8 @@ describe('what is recorded', () => {
     const denial = all.find((e) => e.eventName === 'DescribeKey');
     expect(denial).toMatchObject({ result: 'Fail', errorCode: 'AuthFailure.UnauthorizedOperation', userName: 'auditee', secretId: cred.secretId, resourceName: key });
     const badSig = all.find((e) => e.errorCode === 'AuthFailure.SignatureFailure');
-    expect(badSig).toMatchObject({ eventName: 'GetRegions', secretId: ROOT.secretId, accountUin: '' });
+    // Recorded in the account of the SecretId it names, so that its owner sees it.
+    expect(badSig).toMatchObject({ eventName: 'GetRegions', secretId: ROOT.secretId, accountUin: ROOT.uin, userName: 'root' });
     // the request id ties an answer to its event
     expect(all.filter((e) => e.requestId === ok.RequestId)).toHaveLength(1);
   });
@@ -172,10 +175,265 @@ describe('LookUpEvents through the official SDK’s cloudaudit client', () => {
     );
     await server.services.access.attach(ROOT.uin, 'audit-reader', 'auditor');
     expect((await client(cred.secretId, cred.secretKey).LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5 })).Events!.length).toBeGreaterThan(0);
-    expect(await errorCode(client().LookUpEvents({ StartTime: now(), EndTime: now() - 10 }))).toBe('InvalidParameterValue');
+    expect(await errorCode(client().LookUpEvents({ StartTime: now(), EndTime: now() - 10 }))).toBe('InvalidParameterValue.Time');
     expect(await errorCode(client().LookUpEvents({ StartTime: now() - 10, EndTime: now(), LookupAttributes: [{ AttributeKey: 'Colour', AttributeValue: 'red' }] }))).toBe(
-      'InvalidParameterValue',
+      'InvalidParameterValue.attributeKey',
     );
+  });
+});
+
+describe('CloudAudit fidelity: every attribute key, creations, error numbers, Chinese names, DescribeEvents', () => {
+  const caClient = (secretId = ROOT.secretId, secretKey = ROOT.secretKey, region = 'ap-hongkong') =>
+    new cloudaudit.v20190319.Client({ credential: { secretId, secretKey }, region, profile: { httpProfile: { endpoint: server.endpoint, protocol: 'http://' } } });
+  const intlAudit = () => {
+    const common = require('tencentcloud-sdk-nodejs-intl-en/tencentcloud/common/index.js');
+    const ca = require('tencentcloud-sdk-nodejs-intl-en/tencentcloud/cloudaudit/index.js').v20190319;
+    const http = new common.HttpProfile();
+    http.endpoint = server.endpoint;
+    http.protocol = 'http://';
+    const client = new ca.Client(new common.Credential(ROOT.secretId, ROOT.secretKey), 'ap-hongkong', new common.ClientProfile(undefined, http));
+    return (params: Record<string, unknown>) =>
+      new Promise<Record<string, unknown>>((resolve, reject) =>
+        client.LookUpEvents(Object.assign(new ca.Models.LookUpEventsRequest(), params), (err: unknown, r: unknown) => (err ? reject(err) : resolve(JSON.parse(JSON.stringify(r))))),
+      );
+  };
+  const now = () => Math.floor(Date.now() / 1000);
+  type Attr = [string, string];
+  const lookUp = async (attrs: Attr[], extra: Record<string, unknown> = {}) =>
+    caClient().LookUpEvents({
+      StartTime: now() - 600,
+      EndTime: now() + 5,
+      MaxResults: 50,
+      LookupAttributes: attrs.map(([AttributeKey, AttributeValue]) => ({ AttributeKey, AttributeValue })),
+      ...extra,
+    });
+  const requestIds = async (attrs: Attr[]) => (await lookUp(attrs)).Events!.map((e) => e.RequestID);
+
+  let key: string;
+  let created: Record<string, unknown>;
+  let sub: KmsCaller;
+  let subSecretId: string;
+  let subUin: string;
+  const marks: Record<string, string> = {};
+
+  beforeAll(async () => {
+    created = await hk('CreateKey', { Alias: 'fidelity', Tags: [{ TagKey: 'team', TagValue: 'audit' }] });
+    key = created.KeyId as string;
+    marks.encrypt = (await hk('Encrypt', { KeyId: key, Plaintext: b64('x') })).RequestId as string;
+    marks.describe = (await hk('DescribeKey', { KeyId: key })).RequestId as string;
+    const user = await server.services.identities.createUser(ROOT.uin, 'fidelity-user');
+    subUin = user.uin;
+    const cred = await server.services.identities.createCredential(ROOT.uin, 'fidelity-user');
+    subSecretId = cred.secretId;
+    sub = cnKmsClient({ endpoint: server.endpoint, secretId: cred.secretId, secretKey: cred.secretKey, region: 'ap-hongkong' });
+    // CAM denies the sub-user: once on the key (a resource-level call), once on the account (operation level).
+    expect(await errorCode(sub('Encrypt', { KeyId: key, Plaintext: b64('x') }))).toBe('AuthFailure.UnauthorizedOperation');
+    expect(await errorCode(sub('ListKeys'))).toBe('AuthFailure.UnauthorizedOperation');
+    // A business failure after authentication and CAM, and a signature that fails.
+    const disabled = (await hk('CreateKey', { Alias: 'fidelity-off' })).KeyId as string;
+    await hk('DisableKey', { KeyId: disabled });
+    expect(await errorCode(hk('Encrypt', { KeyId: disabled, Plaintext: b64('x') }))).toBe('ResourceUnavailable.CmkDisabled');
+    marks.disabled = disabled;
+    expect(await errorCode(cnKmsClient({ endpoint: server.endpoint, secretId: ROOT.secretId, secretKey: 'y'.repeat(32), region: 'ap-hongkong' })('ListKeys'))).toBe(
+      'AuthFailure.SignatureFailure',
+    );
+    await hk('ScheduleKeyDeletion', { KeyId: disabled, PendingWindowInDays: 7 });
+  });
+
+  it('a key’s history starts at its creation: CreateKey names the new KeyId; EventNameCn is the action’s Chinese name', async () => {
+    const history = (await lookUp([['ResourceName', key]])).Events!;
+    const first = history[history.length - 1]!;
+    expect(first).toMatchObject({ EventName: 'CreateKey', EventNameCn: '创建主密钥', RequestID: created.RequestId, Resources: { ResourceType: 'kms', ResourceName: key } });
+    expect(history.find((e) => e.EventName === 'Encrypt')).toMatchObject({ EventNameCn: '加密' });
+    expect(history.find((e) => e.EventName === 'DescribeKey')).toMatchObject({ EventNameCn: '获取主密钥属性' });
+    const dk = await hk('GenerateDataKey', { KeyId: key, NumberOfBytes: 16, IsHostedByKms: 1, DataKeyName: 'fidelity-dk' });
+    expect(await requestIds([['ResourceName', dk.DataKeyId as string]])).toEqual([dk.RequestId]);
+    expect((await lookUp([['RequestId', dk.RequestId as string]])).Events![0]!.Resources).toEqual({ ResourceType: 'kms', ResourceName: `${key},${dk.DataKeyId}` });
+  });
+
+  it('ErrorCode: 0 unless authentication failed or CAM denied (4100 signature, 4101 and 4103 CAM); the API code stays in CloudAuditEvent', async () => {
+    const all = (await lookUp([])).Events!;
+    const byCode = (code: string) => all.filter((e) => JSON.parse(e.CloudAuditEvent!).apiErrorCode === code);
+    const disabledEvent = byCode('ResourceUnavailable.CmkDisabled')[0]!;
+    expect(disabledEvent.ErrorCode).toBe(0);
+    expect(JSON.parse(disabledEvent.CloudAuditEvent!)).toMatchObject({ errorCode: 0, camErrorCode: 0, apiErrorCode: 'ResourceUnavailable.CmkDisabled' });
+    const denials = byCode('AuthFailure.UnauthorizedOperation').filter((e) => e.Username === 'fidelity-user');
+    expect(denials.map((e) => [e.EventName, e.ErrorCode]).sort()).toEqual([
+      ['Encrypt', 4103],
+      ['ListKeys', 4101],
+    ]);
+    expect(byCode('AuthFailure.SignatureFailure').find((e) => e.EventName === 'ListKeys')?.ErrorCode).toBe(4100);
+    expect(all.find((e) => e.RequestID === marks.encrypt)?.ErrorCode).toBe(0);
+  });
+
+  it('every AttributeKey of the CN and international models filters (docs/contract/audit.md#attribute-keys)', async () => {
+    const names = async (attrs: Attr[]) => new Set((await lookUp(attrs)).Events!.map((e) => e.EventName));
+    // AccessKeyId and PrincipalId: what did this API key, this user, do?
+    expect(await names([['AccessKeyId', subSecretId]])).toEqual(new Set(['Encrypt', 'ListKeys']));
+    expect(await names([['PrincipalId', subUin]])).toEqual(new Set(['Encrypt', 'ListKeys']));
+    expect((await lookUp([['AccessKeyId', ROOT.secretId]])).Events!.every((e) => e.SecretId === ROOT.secretId)).toBe(true);
+    // SourceIPAddress
+    expect((await lookUp([['SourceIPAddress', '127.0.0.1']])).Events!.length).toBeGreaterThan(3);
+    expect((await lookUp([['SourceIPAddress', '10.9.9.9']])).Events).toEqual([]);
+    // ReadOnly / ActionType: DescribeKey reads, Encrypt writes.
+    expect(
+      await requestIds([
+        ['ResourceName', key],
+        ['ReadOnly', 'true'],
+      ]),
+    ).toEqual([marks.describe]);
+    expect(
+      await requestIds([
+        ['ResourceName', key],
+        ['ActionType', 'Read'],
+      ]),
+    ).toEqual([marks.describe]);
+    expect(
+      await names([
+        ['ResourceName', key],
+        ['ReadOnly', 'false'],
+      ]),
+    ).toEqual(new Set(['CreateKey', 'Encrypt', 'GenerateDataKey']));
+    expect(
+      await names([
+        ['ResourceName', key],
+        ['ActionType', 'Write'],
+      ]),
+    ).toEqual(new Set(['CreateKey', 'Encrypt', 'GenerateDataKey']));
+    // ResourceId: a KeyMetadata.ResourceId, or the id.
+    expect(
+      await requestIds([
+        ['ResourceId', `creatorUin/${ROOT.uin}/${key}`],
+        ['EventName', 'DescribeKey'],
+      ]),
+    ).toEqual([marks.describe]);
+    expect(
+      await requestIds([
+        ['ResourceId', key],
+        ['EventName', 'DescribeKey'],
+      ]),
+    ).toEqual([marks.describe]);
+    // SensitiveAction: DisableKey and ScheduleKeyDeletion of the disabled key are; CreateKey is not.
+    expect(
+      await names([
+        ['ResourceName', marks.disabled!],
+        ['SensitiveAction', 'true'],
+      ]),
+    ).toEqual(new Set(['DisableKey', 'ScheduleKeyDeletion']));
+    expect(
+      await names([
+        ['ResourceName', marks.disabled!],
+        ['SensitiveAction', 'false'],
+      ]),
+    ).toEqual(new Set(['CreateKey', 'Encrypt']));
+    // ApiErrorCode and CamErrorCode
+    expect(
+      await names([
+        ['ApiErrorCode', 'ResourceUnavailable.CmkDisabled'],
+        ['ResourceName', marks.disabled!],
+      ]),
+    ).toEqual(new Set(['Encrypt']));
+    expect(
+      await names([
+        ['CamErrorCode', '4103'],
+        ['Username', 'fidelity-user'],
+      ]),
+    ).toEqual(new Set(['Encrypt']));
+    expect(
+      await names([
+        ['CamErrorCode', '4101'],
+        ['Username', 'fidelity-user'],
+      ]),
+    ).toEqual(new Set(['ListKeys']));
+    const signature = (await lookUp([['CamErrorCode', '4100']])).Events!;
+    expect(signature.length).toBeGreaterThan(0);
+    expect(signature.every((e) => e.ErrorCode === 4100 && JSON.parse(e.CloudAuditEvent!).apiErrorCode === 'AuthFailure.SignatureFailure')).toBe(true);
+    expect((await lookUp([['CamErrorCode', '0']])).Events!.every((e) => e.ErrorCode === 0)).toBe(true);
+    // Tags: the resources carrying them now.
+    expect(
+      await names([
+        ['Tags', '[{"key":"team","value":"audit"}]'],
+        ['EventName', 'CreateKey'],
+      ]),
+    ).toEqual(new Set(['CreateKey']));
+    expect(
+      await names([
+        ['Tags', '[{"key":"team","value":"*"}]'],
+        ['EventName', 'DescribeKey'],
+      ]),
+    ).toEqual(new Set(['DescribeKey']));
+    expect((await lookUp([['Tags', '[{"key":"team","value":"other"}]']])).Events).toEqual([]);
+    // EventName given twice: either; other keys: all must hold.
+    expect(
+      await names([
+        ['ResourceName', key],
+        ['EventName', 'Encrypt'],
+        ['EventName', 'DescribeKey'],
+      ]),
+    ).toEqual(new Set(['Encrypt', 'DescribeKey']));
+    expect(
+      (
+        await lookUp([
+          ['Username', 'root'],
+          ['Username', 'fidelity-user'],
+        ])
+      ).Events,
+    ).toEqual([]);
+    // EventSource (the older documentation's key): every KMS event's source.
+    expect(
+      (
+        await lookUp([
+          ['EventSource', 'kms.tencentcloudapi.com'],
+          ['ResourceName', key],
+        ])
+      ).Events!.length,
+    ).toBeGreaterThan(2);
+    expect((await lookUp([['EventSource', 'cvm.tencentcloudapi.com']])).Events).toEqual([]);
+    // The international SDK's keys, through the international SDK.
+    const intl = await intlAudit()({
+      StartTime: now() - 600,
+      EndTime: now() + 5,
+      LookupAttributes: [
+        { AttributeKey: 'ReadOnly', AttributeValue: 'true' },
+        { AttributeKey: 'AccessKeyId', AttributeValue: ROOT.secretId },
+        { AttributeKey: 'ResourceName', AttributeValue: key },
+      ],
+    });
+    expect((intl.Events as Array<Record<string, unknown>>).map((e) => e.RequestID)).toEqual([marks.describe]);
+  });
+
+  it('TotalCount counts every match, not the page; answered whatever region the client names', async () => {
+    const page = await lookUp([['ResourceName', key]], { MaxResults: 1 });
+    expect(page.Events).toHaveLength(1);
+    expect(page.TotalCount).toBe((await lookUp([['ResourceName', key]])).Events!.length);
+    expect(checkAgainstSdkResponse('LookUpEvents', page)).toEqual([]);
+    const elsewhere = await caClient(ROOT.secretId, ROOT.secretKey, 'eu-frankfurt').LookUpEvents({ StartTime: now() - 600, EndTime: now() + 5, MaxResults: 1 });
+    expect(elsewhere.Events).toHaveLength(1);
+  });
+
+  it('DescribeEvents (2019-03-19) serves the same events, paged by a numeric NextToken', async () => {
+    const attrs = [{ AttributeKey: 'ResourceName', AttributeValue: key }];
+    const looked = (await lookUp([['ResourceName', key]])).Events!;
+    const first = await caClient().DescribeEvents({ StartTime: now() - 600, EndTime: now() + 5, MaxResults: 2, LookupAttributes: attrs });
+    expect(checkAgainstSdkResponse('DescribeEvents', first)).toEqual([]);
+    expect(first.ListOver).toBe(false);
+    expect(typeof first.NextToken).toBe('number');
+    expect(first.TotalCount).toBe(looked.length);
+    const events = [...first.Events!];
+    let next = first.NextToken;
+    while (next !== undefined) {
+      const r = await caClient().DescribeEvents({ StartTime: now() - 600, EndTime: now() + 5, MaxResults: 2, LookupAttributes: attrs, NextToken: next, IsReturnLocation: 1 });
+      events.push(...r.Events!);
+      next = r.ListOver ? undefined : r.NextToken;
+    }
+    expect(events).toEqual(looked);
+    expect(events[events.length - 1]).toMatchObject({ EventName: 'CreateKey', EventNameCn: '创建主密钥', Location: '' });
+    const own = await caClient().DescribeEvents({
+      StartTime: now() - 600,
+      EndTime: now() + 5,
+      LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'DescribeEvents' }],
+    });
+    expect(own.Events![0]).toMatchObject({ EventName: 'DescribeEvents', EventNameCn: '查询操作审计日志' });
   });
 });
 
@@ -424,7 +682,7 @@ describe('deletion alarms (KMS guide, key deletion)', () => {
       const blob = (await call('Encrypt', { KeyId: key, Plaintext: b64('x') })).CiphertextBlob;
       await call('DisableKey', { KeyId: key });
       const { DeletionDate } = await call('ScheduleKeyDeletion', { KeyId: key, PendingWindowInDays: 7 });
-      expect(await errorCode(call('Decrypt', { CiphertextBlob: blob }))).toBe('ResourceUnavailable.KeyPendingDelete');
+      expect(await errorCode(call('Decrypt', { CiphertextBlob: blob }))).toBe('ResourceUnavailable.CmkDisabled');
       // the last three days before deletion, run twice each: one alarm per day
       for (const daysLeft of [3, 2, 1]) {
         const at = ((DeletionDate as number) - daysLeft * 86_400 + 60) * 1000;

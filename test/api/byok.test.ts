@@ -94,7 +94,7 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
   it.each(ALGORITHMS)('%s: PendingImport → Enabled, and the key in use is exactly the imported material', async (algorithm) => {
     const keyId = await external(hk, `byok-${algorithm}`);
     expect(await state(hk, keyId)).toBe('PendingImport');
-    expect(await errorCode(hk('Encrypt', { KeyId: keyId, Plaintext: b64('x') }))).toBe('ResourceUnavailable.CmkStateNotSupport');
+    expect(await errorCode(hk('Encrypt', { KeyId: keyId, Plaintext: b64('x') }))).toBe('ResourceUnavailable.CmkDisabled');
     const p = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: algorithm, WrappingKeySpec: 'RSA_2048' });
     expect(checkAgainstSdkResponse('GetParametersForImport', p)).toEqual([]);
     const pub = crypto.createPublicKey({ key: unb64(p.PublicKey), format: 'der', type: 'spki' });
@@ -139,7 +139,7 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     for (const n of [16, 24, 31, 33, 64]) {
       expect(await call({ EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_256', crypto.randomBytes(n)) }), `${n} bytes`).toBe('InvalidParameter');
     }
-    expect(await call({ ValidTo: Math.floor(Date.now() / 1000) - 10 })).toBe('InvalidParameterValue');
+    expect(await call({ ValidTo: Math.floor(Date.now() / 1000) - 10 })).toBe('InvalidParameter');
     expect(await call({ ValidTo: 2147443201 })).toMatch(/^InvalidParameter/);
     expect(await state(hk, keyId)).toBe('PendingImport');
     // Parameters for a Type 1 key, or other wrapping choices
@@ -194,7 +194,7 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     expect(checkAgainstSdkResponse('DeleteImportedKeyMaterial', r)).toEqual([]);
     expect(await state(hk, keyId)).toBe('PendingImport');
     expect(await server.services.token.exists({ keyId, version: 1 })).toBe(false);
-    expect(await errorCode(hk('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: '{"a":"b"}' }))).toBe('ResourceUnavailable.CmkStateNotSupport');
+    expect(await errorCode(hk('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: '{"a":"b"}' }))).toBe('ResourceUnavailable.CmkDisabled');
     await hk('DeleteImportedKeyMaterial', { KeyId: keyId }); // PendingImport: no-op
     // other material: MaterialNotMatch, still PendingImport
     const p = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
@@ -240,8 +240,8 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     await importKey(hk, keyId, material, 'RSAES_OAEP_SHA_1', validTo);
     const e = await hk('Encrypt', { KeyId: keyId, Plaintext: b64('before expiry') });
     await new Promise((r) => setTimeout(r, (validTo + 1) * 1000 - Date.now()));
-    expect(await errorCode(hk('Encrypt', { KeyId: keyId, Plaintext: b64('x') }))).toBe('ResourceUnavailable.CmkStateNotSupport');
-    expect(await errorCode(hk('Decrypt', { CiphertextBlob: e.CiphertextBlob }))).toBe('ResourceUnavailable.CmkStateNotSupport');
+    expect(await errorCode(hk('Encrypt', { KeyId: keyId, Plaintext: b64('x') }))).toBe('ResourceUnavailable.CmkDisabled');
+    expect(await errorCode(hk('Decrypt', { CiphertextBlob: e.CiphertextBlob }))).toBe('ResourceUnavailable.CmkDisabled');
     const report = await server.services.jobs.run();
     expect(report.expired).toContain(keyId);
     expect(await state(hk, keyId)).toBe('PendingImport');
@@ -335,7 +335,7 @@ describe('SM region: 128-bit SM4 material re-wrapped under the KEK for the softw
     await gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', material) });
     const e = await gz('Encrypt', { KeyId: keyId, Plaintext: b64('sm') });
     await gz('DeleteImportedKeyMaterial', { KeyId: keyId });
-    expect(await errorCode(gz('Decrypt', { CiphertextBlob: e.CiphertextBlob }))).toBe('ResourceUnavailable.CmkStateNotSupport');
+    expect(await errorCode(gz('Decrypt', { CiphertextBlob: e.CiphertextBlob }))).toBe('ResourceUnavailable.CmkDisabled');
     const p2 = await gz('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_PKCS1_V1_5', WrappingKeySpec: 'RSA_2048' });
     expect(
       await errorCode(

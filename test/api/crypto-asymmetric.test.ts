@@ -72,7 +72,8 @@ describe('RSA-2048 decryption (token)', () => {
   });
 
   it('a decryption key cannot sign, and a disabled key refuses', async () => {
-    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'RSA_PSS_SHA_256', Message: b64('m') }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    // SignByAsymmetricKey's list has no InvalidKeyUsage nor InvalidParameterValue (docs/contract/actions.md#common-answers).
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'RSA_PSS_SHA_256', Message: b64('m') }))).toBe('InvalidParameter');
     await hk('DisableKey', { KeyId: keyId });
     expect(await code(hk('GetPublicKey', { KeyId: keyId }))).toBe('ResourceUnavailable.CmkStateNotSupport');
     await hk('EnableKey', { KeyId: keyId });
@@ -104,17 +105,32 @@ describe('RSA-2048 signatures (token)', () => {
   });
 
   it('a DIGEST of the wrong length, or an algorithm of another key type, is refused', async () => {
-    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.alloc(20)), MessageType: 'DIGEST' }))).toBe(
-      'InvalidParameterValue',
-    );
-    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'ECC_P256_R1', Message: b64('m') }))).toBe('InvalidParameterValue');
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.alloc(20)), MessageType: 'DIGEST' }))).toBe('InvalidParameter');
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'ECC_P256_R1', Message: b64('m') }))).toBe('InvalidParameter');
+    // VerifyByAsymmetricKey lists InvalidParameterValue.
+    expect(await code(hk('VerifyByAsymmetricKey', { KeyId: keyId, Algorithm: 'ECC_P256_R1', Message: b64('m'), SignatureValue: b64('s') }))).toBe('InvalidParameterValue');
   });
 });
 
 const curves = [
   ['ECC P-256', 'ASYMMETRIC_SIGN_VERIFY_ECC', 'ECC_P256_R1', 'sha256', p256],
-  ['ECDSA P-384', 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', 'ECDSA384', 'sha384', p384],
+  ['ECDSA P-384', 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', 'ECC_P384_R1', 'sha384', p384],
 ] as const;
+
+describe.runIf(MODULE_OFFERS.ec)('ECDSA P-384 names (docs/contract/ambiguities.md#list-algorithms-names)', () => {
+  it('ListAlgorithms names it ECDSA384_SHA384, as Tencent’s example; SignByAsymmetricKey takes that, ECC_P384_R1 and ECDSA384', async () => {
+    const listed = (await hk('ListAlgorithms', {})).AsymmetricSignVerifyAlgorithms as Array<{ KeyUsage: string; Algorithm: string }>;
+    expect(listed).toContainEqual({ KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', Algorithm: 'ECDSA384_SHA384' });
+    const keyId = await create(hk, 'ec-p384-names', 'ASYMMETRIC_SIGN_VERIFY_ECDSA384');
+    const pub = await publicKey(hk, keyId);
+    for (const Algorithm of ['ECDSA384_SHA384', 'ECC_P384_R1', 'ECDSA384']) {
+      const sig = unb64((await hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm, Message: b64('m') })).Signature);
+      expect(crypto.verify('sha384', Buffer.from('m'), pub, sig), Algorithm).toBe(true);
+    }
+    // A P-256 name does not fit a P-384 key.
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: keyId, Algorithm: 'ECC_P256_R1', Message: b64('m') }))).toBe('InvalidParameter');
+  });
+});
 
 if (!MODULE_OFFERS.ec) {
   describe(`EC keys on ${MODULE_UNDER_TEST} (no EC in the token)`, () => {
@@ -182,15 +198,16 @@ describe('SM2 (software module, SM region)', () => {
 describe('asymmetric limits, each violated once', () => {
   it('Message over 4096 bytes, SM2 ciphertext over 256 bytes, an unknown RSA algorithm, a symmetric key', async () => {
     const signer = await create(hk, 'limit-sign', 'ASYMMETRIC_SIGN_VERIFY_RSA_2048');
-    expect(await code(hk('SignByAsymmetricKey', { KeyId: signer, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.alloc(4097)) }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(hk('SignByAsymmetricKey', { KeyId: signer, Algorithm: 'RSA_PSS_SHA_256', Message: b64(Buffer.alloc(4097)) }))).toBe('InvalidParameter');
     const sm2Key = await create(gz, 'limit-sm2', 'ASYMMETRIC_DECRYPT_SM2');
-    expect(await code(gz('AsymmetricSm2Decrypt', { KeyId: sm2Key, Ciphertext: b64(Buffer.alloc(257, 1)) }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(gz('AsymmetricSm2Decrypt', { KeyId: sm2Key, Ciphertext: b64(Buffer.alloc(257, 1)) }))).toBe('InvalidParameter');
     const rsa = await create(hk, 'limit-rsa', 'ASYMMETRIC_DECRYPT_RSA_2048');
-    expect(await code(hk('AsymmetricRsaDecrypt', { KeyId: rsa, Ciphertext: b64('x'), Algorithm: 'RSAES_RAW' }))).toMatch(/^InvalidParameterValue/);
+    expect(await code(hk('AsymmetricRsaDecrypt', { KeyId: rsa, Ciphertext: b64('x'), Algorithm: 'RSAES_RAW' }))).toBe('InvalidParameter');
     // A symmetric key (FIPS where the token has AES-GCM, else SM) is no asymmetric key.
     const symCall = MODULE_OFFERS.aesGcm ? hk : gz;
     const sym = (await symCall('CreateKey', { Alias: 'limit-sym' })).KeyId as string;
-    expect(await code(symCall('GetPublicKey', { KeyId: sym }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    // GetPublicKey's list names no InvalidKeyUsage; AsymmetricRsaDecrypt's does.
+    expect(await code(symCall('GetPublicKey', { KeyId: sym }))).toBe('InvalidParameter');
     expect(await code(symCall('AsymmetricRsaDecrypt', { KeyId: sym, Ciphertext: b64('x'), Algorithm: 'RSAES_OAEP_SHA_256' }))).toBe('InvalidParameterValue.InvalidKeyUsage');
   });
 });

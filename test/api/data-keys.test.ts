@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { REPO } from '../helpers/cli.js';
@@ -32,8 +33,14 @@ afterAll(async () => {
 });
 
 /** Every call is one audit event, Success, naming the resource it touched. */
-async function audited(call: KmsCaller, action: string, params: Record<string, unknown>, resource: string): Promise<Record<string, unknown>> {
+async function audited(
+  call: KmsCaller,
+  action: string,
+  params: Record<string, unknown>,
+  resource: string | ((answer: Record<string, unknown>) => string),
+): Promise<Record<string, unknown>> {
   const r = await call(action, params);
+  if (typeof resource === 'function') resource = resource(r);
   const ev = await server.services.auditRepo.query({ limit: 10, requestId: r.RequestId as string });
   expect(ev, action).toMatchObject([{ eventName: action, result: 'Success', resourceType: 'kms', resourceName: resource }]);
   expect(checkAgainstSdkResponse(action as never, r), action).toEqual([]);
@@ -54,7 +61,8 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
       hk,
       'GenerateDataKey',
       { KeyId: cmk, KeySpec: 'AES_256', IsHostedByKms: 1, DataKeyName: 'orders-dk', Description: 'order data', Tags: [{ TagKey: 'team', TagValue: 'shop' }] },
-      cmk,
+      // The CMK, and the data key the call created (docs/contract/audit.md#what-is-recorded).
+      (answer) => `${cmk},${answer.DataKeyId}`,
     );
     dk = r.DataKeyId as string;
     expect(dk).toMatch(/^[0-9a-f-]{36}$/);
@@ -86,7 +94,13 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
       DeletionDate: 0,
       Origin: 'TENCENT_KMS',
       ResourceId: `creatorUin/${ROOT.uin}/${dk}`,
+      AccountUin: Number(ROOT.uin),
+      AccountName: '',
     });
+    const account = await server.services.db('accounts').where({ uin: ROOT.uin }).first();
+    expect((r.DataKeyMetadata as Record<string, unknown>).AccountAppId).toBe(Number(account.app_id));
+    const modelled = Object.keys((kmsActions.DescribeDataKey.response.DataKeyMetadata!.type as { struct: Record<string, unknown> }).struct);
+    expect(modelled.filter((f) => !(f in (r.DataKeyMetadata as object)))).toEqual([]);
   });
 
   it('GetDataKeyPlaintext returns it (and wraps it to an EncryptionPublicKey); GetDataKeyCiphertextBlob is Decrypt-compatible', async () => {
@@ -102,13 +116,13 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
 
   it('ImportDataKey: type 2 (plaintext, EXTERNAL) and type 1 (a GenerateDataKey blob, KeyId must match)', async () => {
     const material = crypto.randomBytes(24);
-    const i2 = await audited(hk, 'ImportDataKey', { DataKeyName: 'imported-plain', ImportKeyMaterial: b64(material), ImportType: 2, KeyId: cmk }, cmk);
+    const i2 = await audited(hk, 'ImportDataKey', { DataKeyName: 'imported-plain', ImportKeyMaterial: b64(material), ImportType: 2, KeyId: cmk }, (a) => `${cmk},${a.DataKeyId}`);
     expect(i2.KeyId).toBe(cmk);
     expect(await meta(i2.DataKeyId as string)).toMatchObject({ Origin: 'EXTERNAL', NumberOfBytes: 24 });
     expect(unb64((await hk('GetDataKeyPlaintext', { DataKeyId: i2.DataKeyId })).Plaintext)).toEqual(material);
 
     const g = await hk('GenerateDataKey', { KeyId: cmk, NumberOfBytes: 16 });
-    const i1 = await audited(hk, 'ImportDataKey', { DataKeyName: 'imported-blob', ImportKeyMaterial: g.CiphertextBlob, ImportType: 1 }, cmk);
+    const i1 = await audited(hk, 'ImportDataKey', { DataKeyName: 'imported-blob', ImportKeyMaterial: g.CiphertextBlob, ImportType: 1 }, (a) => `${cmk},${a.DataKeyId}`);
     expect(unb64((await hk('GetDataKeyPlaintext', { DataKeyId: i1.DataKeyId })).Plaintext)).toEqual(unb64(g.Plaintext));
     const other = (await hk('CreateKey', { Alias: 'dk-other' })).KeyId as string;
     expect(await code(hk('ImportDataKey', { DataKeyName: 'wrong-cmk', ImportKeyMaterial: g.CiphertextBlob, ImportType: 1, KeyId: other }))).toBe(
@@ -120,8 +134,9 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
       'InvalidParameterValue.InvalidImportKeyMaterial',
     );
     expect(await code(hk('ImportDataKey', { DataKeyName: 'garbage', ImportKeyMaterial: b64('not a blob'), ImportType: 1 }))).toBe('InvalidParameterValue.InvalidImportKeyMaterial');
+    // ImportDataKey's list names no DataKeyNameAlreadyExists: its InvalidDataKeyName (docs/contract/actions.md#common-answers).
     expect(await code(hk('ImportDataKey', { DataKeyName: 'imported-plain', ImportKeyMaterial: b64('x'), ImportType: 2, KeyId: cmk }))).toBe(
-      'InvalidParameterValue.DataKeyNameAlreadyExists',
+      'InvalidParameterValue.InvalidDataKeyName',
     );
   });
 
@@ -169,8 +184,9 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
     await audited(hk, 'UpdateDataKeyName', { DataKeyId: dk, DataKeyName: 'orders-dk-2' }, dk);
     await audited(hk, 'UpdateDataKeyDescription', { DataKeyId: dk, Description: 'renamed' }, dk);
     expect(await meta(dk)).toMatchObject({ DataKeyName: 'orders-dk-2', Description: 'renamed' });
-    expect(await code(hk('UpdateDataKeyName', { DataKeyId: dk, DataKeyName: 'list-b' }))).toBe('InvalidParameterValue.DataKeyNameAlreadyExists');
-    expect(await code(hk('UpdateDataKeyDescription', { DataKeyId: dk, Description: 'x'.repeat(101) }))).toMatch(/^InvalidParameterValue/);
+    // UpdateDataKeyName's list names no DataKeyNameAlreadyExists: its InvalidParameterValue.
+    expect(await code(hk('UpdateDataKeyName', { DataKeyId: dk, DataKeyName: 'list-b' }))).toBe('InvalidParameterValue');
+    expect(await code(hk('UpdateDataKeyDescription', { DataKeyId: dk, Description: 'x'.repeat(101) }))).toBe('InvalidParameter');
   });
 
   it('the data-key state table: Disable, Enable (batch too), Schedule (Disabled first), Cancel', async () => {
@@ -193,8 +209,9 @@ describe('the 15 hosted data-key actions and GenerateDataKey hosting, each audit
     expect(Math.abs((s.DeletionDate as number) - (Date.now() / 1000 + 7 * DAY))).toBeLessThan(60);
     expect(await meta(dk)).toMatchObject({ KeyState: 'PendingDelete', DeletionDate: s.DeletionDate });
     expect(await code(hk('GetDataKeyPlaintext', { DataKeyId: dk }))).toBe('ResourceUnavailable.DataKeyPendingDelete');
-    expect(await code(hk('EnableDataKey', { DataKeyId: dk }))).toBe('ResourceUnavailable.DataKeyStateNotSupport');
-    expect(await code(hk('UpdateDataKeyName', { DataKeyId: dk, DataKeyName: 'x' }))).toBe('ResourceUnavailable.DataKeyStateNotSupport');
+    // Neither list has a data-key state code: the common ResourceUnavailable (docs/contract/actions.md#common-answers).
+    expect(await code(hk('EnableDataKey', { DataKeyId: dk }))).toBe('ResourceUnavailable');
+    expect(await code(hk('UpdateDataKeyName', { DataKeyId: dk, DataKeyName: 'x' }))).toBe('ResourceUnavailable');
     expect(await code(hk('ScheduleDataKeyDeletion', { DataKeyId: dk, PendingWindowInDays: 6 }))).toBe('InvalidParameter.InvalidPendingWindowInDays');
     expect((await audited(hk, 'CancelDataKeyDeletion', { DataKeyId: dk }, dk)).DataKeyId).toBe(dk);
     expect(await meta(dk)).toMatchObject({ KeyState: 'Disabled', DeletionDate: 0 });
@@ -244,12 +261,13 @@ describe('what the CMK’s state does to its hosted data keys (docs/data-keys.md
     expect((await hk('GetDataKeyPlaintext', { DataKeyId: a })).Plaintext).toBeTruthy();
   });
 
-  it('Archived: decrypt-only, like Decrypt — plaintext yes, new hosting no (CmkArchived)', async () => {
+  it('Archived: decrypt-only, like Decrypt — plaintext yes, new hosting no', async () => {
     const k = (await hk('CreateKey', { Alias: 'dk-cmk-archived' })).KeyId as string;
     const a = (await hosted('cmk-archived-a', {}, hk, k)).DataKeyId as string;
     await hk('ArchiveKey', { KeyId: k });
     expect((await hk('GetDataKeyPlaintext', { DataKeyId: a })).Plaintext).toBeTruthy();
-    expect(await code(hosted('cmk-archived-b', {}, hk, k))).toBe('ResourceUnavailable.CmkArchived');
+    // GenerateDataKey's list has no CmkArchived: the nearest code it has (docs/contract/actions.md#common-answers).
+    expect(await code(hosted('cmk-archived-b', {}, hk, k))).toBe('ResourceUnavailable.CmkDisabled');
   });
 
   it('PendingDelete: no plaintext (CmkStateNotSupport); deleted with the CMK by the deletion job', async () => {

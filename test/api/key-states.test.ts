@@ -29,6 +29,9 @@ const NOT_SUPPORTED = refuse('ResourceUnavailable.CmkStateNotSupport');
 // (UpdateAlias/UpdateKeyDescription name their code in docs/contract/actions.md#group-lifecycle and do not use this constant).
 const PENDING_DELETE_CODE = 'ResourceUnavailable.CmkStateNotSupport';
 const PENDING_DELETE = refuse(PENDING_DELETE_CODE);
+// UpdateAlias, UpdateKeyDescription and DisableKeyRotation list no state code at all: a refusal by
+// state is the common ResourceUnavailable (docs/contract/actions.md#common-answers).
+const UNAVAILABLE = refuse('ResourceUnavailable');
 const SHOULD_BE_DISABLED = refuse('ResourceUnavailable.CmkShouldBeDisabled');
 const NOT_PENDING_DELETE = refuse('ResourceUnavailable.CmkNotPendingDelete');
 
@@ -91,9 +94,9 @@ const EXPECT: Record<Action, Row> = {
   ArchiveKey: row('docs/contract/keys.md#state-table ArchiveKey', to('Archived'), NOT_SUPPORTED, PENDING_DELETE, NOT_SUPPORTED, STAY),
   // docs/contract/keys.md#state-table CancelKeyArchive: ✗ | ✗ | ✗ | ✗ | → Enabled
   CancelKeyArchive: row('docs/contract/keys.md#state-table CancelKeyArchive', NOT_SUPPORTED, NOT_SUPPORTED, PENDING_DELETE, NOT_SUPPORTED, to('Enabled')),
-  // docs/contract/keys.md#state-table UpdateAlias/UpdateKeyDescription: ✓ | ✓ | ✗ | ✓ | ✓; docs/contract/actions.md#group-lifecycle names the PendingDelete code.
-  UpdateAlias: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle UpdateAlias', STAY, STAY, NOT_SUPPORTED, STAY, STAY),
-  UpdateKeyDescription: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-lifecycle UpdateKeyDescription', STAY, STAY, NOT_SUPPORTED, STAY, STAY),
+  // docs/contract/keys.md#state-table UpdateAlias/UpdateKeyDescription: ✓ | ✓ | ✗ | ✓ | ✓; their lists have no state code.
+  UpdateAlias: row('docs/contract/keys.md#state-table/docs/contract/actions.md#common-answers UpdateAlias', STAY, STAY, UNAVAILABLE, STAY, STAY),
+  UpdateKeyDescription: row('docs/contract/keys.md#state-table/docs/contract/actions.md#common-answers UpdateKeyDescription', STAY, STAY, UNAVAILABLE, STAY, STAY),
   // docs/contract/keys.md#state-table rotation config: ✓ | ?[config ✓] | ✗ | ✗ | ?[✗]; docs/contract/actions.md#group-rotation: EXTERNAL keys → ExternalCmkCanNotRotate
   // (the PendingImport key is EXTERNAL, so the origin rule names the code).
   EnableKeyRotation: row(
@@ -104,7 +107,7 @@ const EXPECT: Record<Action, Row> = {
     refuse('UnsupportedOperation.ExternalCmkCanNotRotate'),
     NOT_SUPPORTED,
   ),
-  DisableKeyRotation: row('docs/contract/keys.md#state-table/docs/contract/actions.md#group-rotation DisableKeyRotation', STAY, STAY, PENDING_DELETE, NOT_SUPPORTED, NOT_SUPPORTED),
+  DisableKeyRotation: row('docs/contract/keys.md#state-table/docs/contract/actions.md#common-answers DisableKeyRotation', STAY, STAY, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE),
   // docs/contract/keys.md#state-table read-only: ✓ everywhere.
   GetKeyRotationStatus: row('docs/contract/keys.md#state-table GetKeyRotationStatus', STAY, STAY, STAY, STAY, STAY),
   // docs/contract/keys.md#state-table RotateKey: ✓ | ?[RotateKey ✗] | ✗ | ✗ | ?[✗]. Keys here have rotation enabled where their

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { REPO } from '../helpers/cli.js';
@@ -76,6 +77,11 @@ describe('a symmetric key from creation to destruction (FIPS region)', () => {
       DeletionDate: 0,
       KeyRotationEnabled: false,
     });
+    // The owning account: the caller's own (no organisation members on premises); accounts have no names.
+    const account = await server.services.db('accounts').where({ uin: ROOT.uin }).first();
+    expect(r.KeyMetadata).toMatchObject({ AccountUin: Number(ROOT.uin), AccountAppId: Number(account.app_id), AccountName: '' });
+    const modelled = Object.keys((kmsActions.DescribeKey.response.KeyMetadata!.type as { struct: Record<string, unknown> }).struct);
+    expect(modelled.filter((f) => !(f in (r.KeyMetadata as object)))).toEqual([]);
   });
 
   it('renames and re-describes it', async () => {
@@ -102,7 +108,7 @@ describe('a symmetric key from creation to destruction (FIPS region)', () => {
     const s = await hk('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 });
     expect(Math.abs((s.DeletionDate as number) - (Date.now() / 1000 + 7 * DAY))).toBeLessThan(60);
     expect(await describeKey(hk, keyId)).toMatchObject({ KeyState: 'PendingDelete', DeletionDate: s.DeletionDate });
-    expect(await code(hk('UpdateAlias', { KeyId: keyId, Alias: 'x' }))).toBe('ResourceUnavailable.CmkStateNotSupport');
+    expect(await code(hk('UpdateAlias', { KeyId: keyId, Alias: 'x' }))).toBe('ResourceUnavailable');
     expect((await hk('CancelKeyDeletion', { KeyId: keyId })).KeyId).toBe(keyId);
     expect(await describeKey(hk, keyId)).toMatchObject({ KeyState: 'Disabled', DeletionDate: 0 });
   });
@@ -272,6 +278,43 @@ describe('token and database stay consistent', () => {
     expect(r.deleted).toContain(KeyId);
     expect(r.errors).toEqual([]);
     expect(await code(hk('DescribeKey', { KeyId }))).toBe('ResourceUnavailable.CmkNotFound');
+  });
+});
+
+describe('parameters that name what does not exist on premises are refused, not ignored', () => {
+  it('MemberAccount naming another account: UnauthorizedOperation (or CAM’s code where the list lacks it); the caller’s own account is accepted', async () => {
+    const keyId = (await hk('CreateKey', { Alias: 'member-account' })).KeyId as string;
+    const account = await server.services.db('accounts').where({ uin: ROOT.uin }).first();
+    const other = { MemberUin: 700002334915881, MemberAppId: 260082377 };
+    expect(await code(hk('DescribeKey', { KeyId: keyId, MemberAccount: other }))).toBe('UnauthorizedOperation');
+    expect(await code(hk('DescribeKey', { KeyId: keyId, MemberAccount: { MemberUin: other.MemberUin } }))).toBe('UnauthorizedOperation');
+    expect(await code(hk('DisableKey', { KeyId: keyId, MemberAccount: { MemberAppId: other.MemberAppId } }))).toBe('UnauthorizedOperation');
+    expect(await code(hk('ListKeyDetail', { MemberAccounts: [{ MemberUin: Number(ROOT.uin) }, other] }))).toBe('UnauthorizedOperation');
+    expect((await describeKey(hk, keyId)).KeyState).toBe('Enabled');
+    // DescribeDataKey's list has no UnauthorizedOperation: CAM's (docs/contract/actions.md#common-answers).
+    const dk = (await hk('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 16, IsHostedByKms: 1, DataKeyName: 'member-dk' })).DataKeyId as string;
+    expect(await code(hk('DescribeDataKey', { DataKeyId: dk, MemberAccount: other }))).toBe('AuthFailure.UnauthorizedOperation');
+    // The caller's own account, or nothing named.
+    const own = { MemberUin: Number(ROOT.uin), MemberAppId: Number(account.app_id) };
+    expect((await hk('DescribeKey', { KeyId: keyId, MemberAccount: own })).KeyMetadata).toMatchObject({ KeyId: keyId });
+    expect((await hk('DescribeKey', { KeyId: keyId, MemberAccount: {} })).KeyMetadata).toMatchObject({ KeyId: keyId });
+    expect((await hk('ListKeyDetail', { MemberAccounts: [own] })).TotalCount).toBeGreaterThan(0);
+    expect((await hk('DescribeDataKey', { DataKeyId: dk, MemberAccount: own })).DataKeyMetadata).toMatchObject({ DataKeyId: dk });
+  });
+
+  it('HsmClusterId: an unknown id is InvalidParameterValue.InvalidHsmClusterId; empty or `default` is this service’s one cluster', async () => {
+    expect(await code(hk('CreateKey', { Alias: 'cluster-x', HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    expect(await code(hk('ListKeys', { HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    expect(await code(hk('ListKeyDetail', { HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    expect(await code(hk('ListDataKeys', { HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    const keyId = (await hk('CreateKey', { Alias: 'cluster-default', HsmClusterId: 'default' })).KeyId as string;
+    expect(await code(hk('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 16, HsmClusterId: 'cls-hsm-3dflmo9g' }))).toBe('InvalidParameterValue.InvalidHsmClusterId');
+    // ImportDataKey's list has no InvalidHsmClusterId: its InvalidParameter.
+    expect(await code(hk('ImportDataKey', { DataKeyName: 'cluster-dk', ImportKeyMaterial: 'AAAAAAAAAAAAAAAAAAAAAA==', ImportType: 2, KeyId: keyId, HsmClusterId: 'x' }))).toBe(
+      'InvalidParameter',
+    );
+    expect((await hk('ListKeys', { HsmClusterId: 'default', Limit: 200 })).Keys).toContainEqual({ KeyId: keyId });
+    expect((await hk('ListKeys', { HsmClusterId: '' })).TotalCount).toBeGreaterThan(0);
   });
 });
 

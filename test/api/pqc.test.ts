@@ -115,9 +115,9 @@ describe('PostQuantumCryptoEncrypt / Decrypt', () => {
     expect(unb64((await hk('PostQuantumCryptoDecrypt', { CiphertextBlob: max })).PlainText)).toEqual(Buffer.alloc(4096, 7));
     expect(await code(hk('PostQuantumCryptoEncrypt', { KeyId: keyId, PlainText: b64(Buffer.alloc(4097)) }))).toBe('InvalidParameterValue.InvalidPlaintext');
     const signer = await create(hk, 'pq-not-enc', SIGN);
-    expect(await code(hk('PostQuantumCryptoEncrypt', { KeyId: signer, PlainText: b64('x') }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    expect(await code(hk('PostQuantumCryptoEncrypt', { KeyId: signer, PlainText: b64('x') }))).toBe('InvalidParameter');
     const sym = await create(hk, 'pq-sym-2', 'ENCRYPT_DECRYPT');
-    expect(await code(hk('PostQuantumCryptoEncrypt', { KeyId: sym, PlainText: b64('x') }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    expect(await code(hk('PostQuantumCryptoEncrypt', { KeyId: sym, PlainText: b64('x') }))).toBe('InvalidParameter');
   });
 
   it('follows Encrypt/Decrypt state rules: Disabled refuses both, Archived only decrypts', async () => {
@@ -178,9 +178,9 @@ describe('PostQuantumCryptoSign / Verify (ML-DSA-65)', () => {
     expect(await code(hk('PostQuantumCryptoSign', { KeyId: keyId, Message: b64(Buffer.alloc(4097, 1)) }))).toMatch(/^InvalidParameter/);
     expect(await code(hk('PostQuantumCryptoVerify', { KeyId: keyId, Message: b64(Buffer.alloc(4097, 1)), SignatureValue: b64('x') }))).toMatch(/^InvalidParameter/);
     const enc = await create(hk, 'pq-sign-wrong', ENC);
-    expect(await code(hk('PostQuantumCryptoSign', { KeyId: enc, Message: b64('m') }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    expect(await code(hk('PostQuantumCryptoSign', { KeyId: enc, Message: b64('m') }))).toBe('InvalidParameter');
     const ecc = await create(hk, 'pq-sign-ecc', 'ASYMMETRIC_SIGN_VERIFY_ECC');
-    expect(await code(hk('PostQuantumCryptoSign', { KeyId: ecc, Message: b64('m') }))).toBe('InvalidParameterValue.InvalidKeyUsage');
+    expect(await code(hk('PostQuantumCryptoSign', { KeyId: ecc, Message: b64('m') }))).toBe('InvalidParameter');
     await hk('DisableKey', { KeyId: keyId });
     expect(await code(hk('PostQuantumCryptoSign', { KeyId: keyId, Message: b64('m') }))).toBe('ResourceUnavailable.CmkStateNotSupport');
     expect(await code(hk('PostQuantumCryptoSign', { KeyId: '00000000-0000-4000-8000-000000000000', Message: b64('m') }))).toBe('ResourceUnavailable.CmkNotFound');

@@ -49,11 +49,20 @@ async function refused(call: KmsCaller, action: string, params: Record<string, u
   return e.message;
 }
 
-/** Every call is one audit event, Success, naming the white-box key; its answer fits the SDK model. */
-async function audited(call: KmsCaller, action: string, params: Record<string, unknown>, resource: string): Promise<Record<string, unknown>> {
+/**
+ * Every call is one audit event, Success, naming the white-box key (a creation: the key it made,
+ * read from the answer); its answer fits the SDK model.
+ */
+async function audited(
+  call: KmsCaller,
+  action: string,
+  params: Record<string, unknown>,
+  resource: string | ((answer: Record<string, unknown>) => string),
+): Promise<Record<string, unknown>> {
   const r = await call(action, params);
   const ev = await server.services.auditRepo.query({ limit: 10, requestId: r.RequestId as string });
-  expect(ev, action).toMatchObject([{ eventName: action, result: 'Success', resourceType: 'kms', resourceName: resource }]);
+  const named = typeof resource === 'string' ? resource : resource(r);
+  expect(ev, action).toMatchObject([{ eventName: action, result: 'Success', resourceType: 'kms', resourceName: named }]);
   expect(checkAgainstSdkResponse(action as KmsAction, r), action).toEqual([]);
   return r;
 }
@@ -91,7 +100,12 @@ describe.each(CASES)('the 13 actions: $name', ({ call: caller, algorithm }) => {
   });
 
   it('CreateWhiteBoxKey: the EncryptKey and DecryptKey are table sets of the region’s algorithm, unbound', async () => {
-    const r = await audited(call, 'CreateWhiteBoxKey', { Alias: alias, Algorithm: algorithm, Description: 'device data', Tags: [{ TagKey: 'team', TagValue: 'iot' }] }, '*');
+    const r = await audited(
+      call,
+      'CreateWhiteBoxKey',
+      { Alias: alias, Algorithm: algorithm, Description: 'device data', Tags: [{ TagKey: 'team', TagValue: 'iot' }] },
+      (answer) => answer.KeyId as string,
+    );
     keyId = r.KeyId as string;
     encryptKey = r.EncryptKey as string;
     decryptKey = r.DecryptKey as string;
@@ -466,7 +480,7 @@ describe('custody and secrecy', () => {
 });
 
 describe('the audit trail through CloudAudit’s LookUpEvents', () => {
-  it('finds a white-box key’s events by its id, newest first; they carry no table or plaintext', async () => {
+  it('finds a white-box key’s events by its id, newest first, its creation included; they carry no table or plaintext', async () => {
     const made = await gz('CreateWhiteBoxKey', { Alias: 'wb-audited', Algorithm: 'SM4' });
     const keyId = made.KeyId as string;
     const secret = b64('audited plaintext');
@@ -486,8 +500,9 @@ describe('the audit trail through CloudAudit’s LookUpEvents', () => {
       ['DisableWhiteBoxKey', ids[2]],
       ['DescribeWhiteBoxDecryptKey', ids[1]],
       ['EncryptByWhiteBox', ids[0]],
+      ['CreateWhiteBoxKey', made.RequestId],
     ]);
-    expect(r.Events?.map((e) => e.Resources)).toEqual(Array(3).fill({ ResourceType: 'kms', ResourceName: keyId }));
+    expect(r.Events?.map((e) => e.Resources)).toEqual(Array(4).fill({ ResourceType: 'kms', ResourceName: keyId }));
     const text = JSON.stringify(r);
     expect(text).not.toContain(secret);
     expect(text).not.toContain((made.DecryptKey as string).slice(3000, 3060));

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { parseRateLimits } from '../../src/api/rate-limit.js';
 import { ROOT, startTestServer, type TestServer } from '../helpers/api-server.js';
@@ -98,14 +99,26 @@ describe('service status through the SDK', () => {
   it('GetServiceStatus answers from the configuration', async () => {
     const r = await cnKmsClient(opts())('GetServiceStatus');
     expect(r).toMatchObject({ ServiceEnabled: true, InvalidType: 1, CmkLimit: 100_000, CmkUserCount: 0, IsAllowedSync: false });
+    // Every field of the model is sent; without KMS_RATE_LIMITS nothing is limited (0).
+    expect(r).toMatchObject({ QpsLimit: 0, QpsTotalLimit: 0, ResourceZone: 0, ResourceRegion: 0 });
+    expect(r.RegionsQps).toEqual(server.config.regions.map((g) => ({ Region: g.name, Qps: 0 })));
     expect(checkAgainstSdkResponse('GetServiceStatus', r)).toEqual([]);
+    const modelled = Object.keys(kmsActions.GetServiceStatus.response).filter((f) => f !== 'RequestId');
+    expect(modelled.filter((f) => !(f in r))).toEqual([]);
   });
 
   it('an unknown region is UnsupportedRegion; a missing one is MissingParameter', async () => {
-    expect((await sdkError(cnKmsClient(opts({ region: 'ap-mars' }))('GetRegions'))).code).toBe('UnsupportedRegion');
+    expect((await sdkError(cnKmsClient(opts({ region: 'ap-mars' }))('ListAlgorithms'))).code).toBe('UnsupportedRegion');
     expect((await sdkError(cnKmsClient(opts({ region: '' }))('ListAlgorithms'))).code).toBe('MissingParameter');
     // GetRegions needs no region
     expect((await cnKmsClient(opts({ region: '' }))('GetRegions')).Regions).toHaveLength(5);
+  });
+
+  it('GetRegions answers the region list whatever region the client is configured with', async () => {
+    for (const region of ['ap-mars', 'eu-frankfurt', 'ap-hongkong']) {
+      expect((await cnKmsClient(opts({ region }))('GetRegions')).Regions, region).toHaveLength(5);
+      expect((await intlKmsClient(opts({ region }))('GetRegions')).Regions, region).toHaveLength(5);
+    }
   });
 
   it('parameters are validated before anything runs, with the field named', async () => {
@@ -215,7 +228,8 @@ describe('hand-signed rejections, each with its code and the standard envelope',
 
   it('wrong Version → NoSuchVersion; unknown region → UnsupportedRegion', async () => {
     await expectRejection(tc3Headers({ ...base(), version: '2017-03-12' }), '{}', 'NoSuchVersion');
-    await expectRejection(tc3Headers({ ...base(), region: 'ap-mars' }), '{}', 'UnsupportedRegion');
+    // GetRegions answers whatever the region; an action of a region refuses one not served.
+    await expectRejection(tc3Headers({ ...base(), action: 'ListAlgorithms', region: 'ap-mars' }), '{}', 'UnsupportedRegion');
   });
 
   it('malformed JSON → InvalidParameter; wrong content type or method → UnsupportedProtocol', async () => {
@@ -265,6 +279,10 @@ describe('rate limits', () => {
       const e = await sdkError(call('GetRegions'));
       expect(e.code).toBe('RequestLimitExceeded');
       expect((await call('ListAlgorithms')).SymmetricAlgorithms).toBeDefined();
+      // GetServiceStatus reports the configured limits, so that a client can size its throttle.
+      const status = await call('GetServiceStatus');
+      expect(status).toMatchObject({ QpsLimit: 2, QpsTotalLimit: 2 * limited.config.regions.length });
+      expect(status.RegionsQps).toEqual(limited.config.regions.map((g) => ({ Region: g.name, Qps: 2 })));
     } finally {
       await limited.stop();
     }

@@ -99,7 +99,20 @@ const KMS = [
   'UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion',
 ];
 
-export const CONTRACT_CODES: ReadonlySet<string> = new Set([...COMMON, ...KMS]);
+// docs/contract/audit.md#cloudaudit-error-codes: CloudAudit's own codes of LookUpEvents and DescribeEvents.
+const CLOUDAUDIT = [
+  'FailedOperation.MemberNotAuditRole',
+  'FailedOperation.MemberNotInOrganization',
+  'InternalError.SearchError',
+  'InvalidParameter.Time',
+  'InvalidParameterValue.MaxResult',
+  'InvalidParameterValue.Time',
+  'InvalidParameterValue.attributeKey',
+  'LimitExceeded.OverAmount',
+  'LimitExceeded.OverTime',
+];
+
+export const CONTRACT_CODES: ReadonlySet<string> = new Set([...COMMON, ...KMS, ...CLOUDAUDIT]);
 
 export function isContractCode(code: unknown): code is string {
   return typeof code === 'string' && CONTRACT_CODES.has(code);

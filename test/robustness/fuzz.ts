@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KMS_ACTIONS } from '../../src/api/actions/index.js';
+import { KMS_ACTIONS, type KmsAction, kmsActions } from '../../src/api/actions/index.js';
+import { mayAnswer } from '../../src/api/answer-codes.js';
 import { cli } from '../helpers/cli.js';
 import { judgeEnvelope } from '../helpers/contract-codes.js';
 import { fuzzCase, type FuzzCase, type FuzzTarget } from '../helpers/fuzz-requests.js';
@@ -159,6 +160,9 @@ export function fuzzSuite(): void {
               successes++;
               if (!c.maySucceed) verdict = { ok: false, code: undefined, problem: 'accepted a request that must be refused' };
             }
+            // Only codes of the action's own list, or common ones (docs/contract/actions.md#common-answers).
+            if (verdict.ok && verdict.code !== undefined && !mayAnswer(kmsActions[c.action as KmsAction].errors, verdict.code))
+              verdict = { ok: false, code: verdict.code, problem: `${verdict.code} is not in ${c.action}'s error list` };
             if (verdict.ok && c.family === 'size' && verdict.code !== 'RequestSizeLimitExceeded')
               verdict = { ok: false, code: verdict.code, problem: `oversized body answered ${verdict.code}` };
             if (verdict.code) codes.set(verdict.code, (codes.get(verdict.code) ?? 0) + 1);

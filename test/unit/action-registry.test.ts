@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cloudAuditActions, KMS_ACTIONS, KMS_CAM, kmsActions, READ_ONLY_KMS_ACTIONS, TENCENT_QPS, type KmsAction } from '../../src/api/actions/index.js';
+import { cloudAuditActions, EVENT_CATALOGUE, KMS_ACTIONS, KMS_CAM, kmsActions, READ_ONLY_KMS_ACTIONS, TENCENT_QPS, type KmsAction } from '../../src/api/actions/index.js';
 import { resourceNames, unvalidatedCallResources } from '../../src/api/actions/resources.js';
 import { statesNumbered } from '../../src/api/key-wire.js';
 import { parseRateLimits } from '../../src/api/rate-limit.js';
@@ -121,6 +123,44 @@ const READ_ONLY = [
 
 const actions = [...KMS_ACTIONS];
 
+const contract = (page: string) => readFileSync(path.join(import.meta.dirname, '../../docs/contract', page), 'utf8');
+
+/** The first column (an action name in backticks) and second column of the table under an anchor. */
+function docTable(page: string, anchor: string): Record<string, string> {
+  const text = contract(page);
+  const from = text.indexOf(`<a id="${anchor}"></a>`);
+  expect(from, `${page}#${anchor}`).toBeGreaterThanOrEqual(0);
+  const out: Record<string, string> = {};
+  let inTable = false;
+  for (const line of text.slice(from).split('\n').slice(1)) {
+    const m = /^\| `(\w+)` \| ([^|]*?) \|/.exec(line);
+    if (m) {
+      out[m[1]!] = m[2]!.trim();
+      inTable = true;
+    } else if (inTable && !line.startsWith('|')) break;
+  }
+  return out;
+}
+
+/** Every `**Error codes** (n): …` line of actions.md and audit.md, by the action heading above it. */
+function docErrorLists(): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const page of ['actions.md', 'audit.md']) {
+    let action = '';
+    for (const line of contract(page).split('\n')) {
+      const heading = /^#{2,3} (\w+)$/.exec(line);
+      if (heading) action = heading[1]!;
+      const m = /^\*\*Error codes\*\* \((\d+)\): (.*)$/.exec(line);
+      if (m) {
+        const codes = [...m[2]!.matchAll(/`([^`]+)`/g)].map((c) => c[1]!);
+        expect(codes, action).toHaveLength(Number(m[1]));
+        out[action] = codes;
+      }
+    }
+  }
+  return out;
+}
+
 describe('views derived from the action registry', () => {
   it('CAM: the seed’s operation-level actions, every other one resource-level; BindCloudResource alone without IP conditions', () => {
     const expected = Object.fromEntries(actions.map((a) => [a, { level: OPERATION_LEVEL.includes(a) ? 'operation' : 'resource', ipCondition: !WITHOUT_IP_CONDITION.includes(a) }]));
@@ -141,14 +181,14 @@ describe('views derived from the action registry', () => {
     expect([...READ_ONLY_KMS_ACTIONS].sort()).toEqual([...READ_ONLY].sort());
   });
 
-  it('GetRegions and LookUpEvents are the only region-less actions', () => {
+  it('GetRegions and CloudAudit’s actions are the only region-less ones', () => {
     const all = { ...kmsActions, ...cloudAuditActions };
     expect(
       Object.entries(all)
         .filter(([, s]) => 'regionless' in s && s.regionless)
         .map(([a]) => a)
         .sort(),
-    ).toEqual(['GetRegions', 'LookUpEvents']);
+    ).toEqual(['DescribeEvents', 'GetRegions', 'LookUpEvents']);
   });
 
   it('the KeyState filter numbers of ListKeyDetail (docs/contract/keys.md#list-key-detail-filters) and ListDataKeyDetail (docs/contract/actions.md#group-data-keys)', () => {
@@ -156,8 +196,26 @@ describe('views derived from the action registry', () => {
     expect(statesNumbered(undefined)).toBeUndefined();
   });
 
-  it('every action is audited under ResourceType kms', () => {
-    for (const spec of [...Object.values(kmsActions), ...Object.values(cloudAuditActions)]) expect(spec.audit).toEqual({ resourceType: 'kms' });
+  it('every action is audited under ResourceType kms, with the Chinese name docs/contract/audit.md#event-name-cn gives it', () => {
+    const names = docTable('audit.md', 'event-name-cn');
+    const all = { ...kmsActions, ...cloudAuditActions };
+    expect(Object.keys(names).sort()).toEqual(Object.keys(all).sort());
+    for (const [action, spec] of Object.entries(all)) expect(spec.audit, action).toMatchObject({ resourceType: 'kms', nameCn: names[action] });
+  });
+
+  it('the sensitive actions are those docs/contract/audit.md#sensitive-actions lists; EVENT_CATALOGUE reads the registry', () => {
+    const listed = Object.keys(docTable('audit.md', 'sensitive-actions')).sort();
+    expect([...EVENT_CATALOGUE.sensitiveNames].sort()).toEqual(listed);
+    expect([...EVENT_CATALOGUE.readNames].sort()).toEqual([...READ_ONLY, 'LookUpEvents', 'DescribeEvents'].sort());
+    expect(EVENT_CATALOGUE.describe('CreateKey')).toEqual({ resourceType: 'kms', nameCn: '创建主密钥', access: 'write' });
+    expect(EVENT_CATALOGUE.describe('NoSuchAction')).toBeUndefined();
+  });
+
+  it('each action’s error list is exactly its list in docs/contract/actions.md#error-lists (the Go SDK’s), CloudAudit’s in docs/contract/audit.md#cloudaudit-error-codes', () => {
+    const lists = docErrorLists();
+    const all = { ...kmsActions, ...cloudAuditActions };
+    expect(Object.keys(lists).sort()).toEqual(Object.keys(all).sort());
+    for (const [action, spec] of Object.entries(all)) expect([...spec.errors], action).toEqual(lists[action]);
   });
 });
 

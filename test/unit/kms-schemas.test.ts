@@ -140,9 +140,9 @@ describe('action table matches the CN SDK client', () => {
     expect(specShape({ struct: kmsActions[action as KmsAction].response })).toEqual({ object: sdkModel(`${action}Response`) });
   });
 
-  it('LookUpEvents (CloudAudit) request schema and response spec have exactly the SDK fields', () => {
-    expect(zodObjectShape(cloudAuditActions.LookUpEvents.schema)).toEqual(sdkModel('LookUpEventsRequest', cloudAuditModels));
-    expect(specShape({ struct: cloudAuditActions.LookUpEvents.response })).toEqual({ object: sdkModel('LookUpEventsResponse', cloudAuditModels) });
+  it.each(['LookUpEvents', 'DescribeEvents'] as const)('%s (CloudAudit) request schema and response spec have exactly the SDK fields', (action) => {
+    expect(zodObjectShape(cloudAuditActions[action].schema)).toEqual(sdkModel(`${action}Request`, cloudAuditModels));
+    expect(specShape({ struct: cloudAuditActions[action].response })).toEqual({ object: sdkModel(`${action}Response`, cloudAuditModels) });
   });
 });
 
@@ -376,20 +376,29 @@ describe('plaintext and context rules (docs/contract/actions.md#group-symmetric)
     }
   });
 
-  it('EncryptionContext must be a JSON object of at most 1024 bytes (docs/contract/ambiguities.md#encryption-context-limit)', () => {
+  it('EncryptionContext must be a JSON object; at most 1024 characters on Encrypt and Decrypt only (docs/contract/ambiguities.md#encryption-context-limit)', () => {
     expect(failure('Encrypt', { KeyId: KEY_ID, Plaintext: 'aA==', EncryptionContext: 'not json' })).toMatchObject({
       code: 'InvalidParameterValue',
       field: 'EncryptionContext',
     });
     expect(failure('Encrypt', { KeyId: KEY_ID, Plaintext: 'aA==', EncryptionContext: '["a"]' }).code).toBe('InvalidParameterValue');
     const exactly1024 = JSON.stringify({ k: 'v'.repeat(1024 - 8) });
-    expect(Buffer.byteLength(exactly1024)).toBe(1024);
+    expect(exactly1024).toHaveLength(1024);
     expect(validateKmsParams('Encrypt', { KeyId: KEY_ID, Plaintext: 'aA==', EncryptionContext: exactly1024 }, 'json')).toBeTruthy();
-    // 1023 characters but more than 1024 bytes: the byte limit applies.
-    const multibyte = JSON.stringify({ k: 'é'.repeat(510) });
-    expect(multibyte.length).toBeLessThanOrEqual(1024);
-    expect(Buffer.byteLength(multibyte)).toBeGreaterThan(1024);
-    expect(failure('Decrypt', { CiphertextBlob: 'x', EncryptionContext: multibyte }).code).toBe('InvalidParameterValue');
+    // 1024 characters, 2,000 bytes and more: characters are what count.
+    const multibyte = JSON.stringify({ k: 'é'.repeat(1024 - 8) });
+    expect(Buffer.byteLength(multibyte)).toBeGreaterThan(2000);
+    expect(validateKmsParams('Decrypt', { CiphertextBlob: 'x', EncryptionContext: multibyte }, 'json')).toBeTruthy();
+    // A character outside the BMP is one character (two UTF-16 units).
+    const astral = JSON.stringify({ k: '😀'.repeat(1024 - 8) });
+    expect(validateKmsParams('Encrypt', { KeyId: KEY_ID, Plaintext: 'aA==', EncryptionContext: astral }, 'json')).toBeTruthy();
+    const over = JSON.stringify({ k: 'v'.repeat(1024 - 7) });
+    expect(failure('Encrypt', { KeyId: KEY_ID, Plaintext: 'aA==', EncryptionContext: over })).toMatchObject({ code: 'InvalidParameterValue', field: 'EncryptionContext' });
+    expect(failure('Decrypt', { CiphertextBlob: 'x', EncryptionContext: over }).code).toBe('InvalidParameterValue');
+    // GenerateDataKey and ReEncrypt state no limit.
+    const long = JSON.stringify({ k: 'v'.repeat(5000) });
+    expect(validateKmsParams('GenerateDataKey', { KeyId: KEY_ID, NumberOfBytes: 16, EncryptionContext: long }, 'json')).toBeTruthy();
+    expect(validateKmsParams('ReEncrypt', { CiphertextBlob: 'x', SourceEncryptionContext: long, DestinationEncryptionContext: long }, 'json')).toBeTruthy();
   });
 
   it('GenerateDataKey needs KeySpec or NumberOfBytes, and a name when hosted', () => {
@@ -455,13 +464,26 @@ describe('LookUpEvents (CloudAudit docs/contract/audit.md#lookup-events) through
   });
 
   it.each<[string, Record<string, unknown>, string, string]>([
-    ['unknown AttributeKey', { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'Colour' }] }, 'InvalidParameterValue', 'LookupAttributes.0.AttributeKey'],
-    ['EndTime before StartTime', { StartTime: 20, EndTime: 10 }, 'InvalidParameterValue', 'EndTime'],
-    ['no StartTime', { EndTime: 10 }, 'MissingParameter', 'StartTime'],
-    ['MaxResults above 50', { StartTime: 1, EndTime: 2, MaxResults: 51 }, 'InvalidParameterValue', 'MaxResults'],
+    // LookUpEvents' own codes (docs/contract/audit.md#cloudaudit-error-codes) where its list has one.
+    ['unknown AttributeKey', { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'Colour' }] }, 'InvalidParameterValue.attributeKey', 'LookupAttributes.0.AttributeKey'],
+    ['EndTime before StartTime', { StartTime: 20, EndTime: 10 }, 'InvalidParameterValue.Time', 'EndTime'],
+    ['no StartTime', { EndTime: 10 }, 'InvalidParameter.Time', 'StartTime'],
+    ['MaxResults above 50', { StartTime: 1, EndTime: 2, MaxResults: 51 }, 'InvalidParameterValue.MaxResult', 'MaxResults'],
     ['NextToken not a token', { StartTime: 1, EndTime: 2, NextToken: 'abc' }, 'InvalidParameterValue', 'NextToken'],
-    ['negative StartTime', { StartTime: -1, EndTime: 2 }, 'InvalidParameterValue', 'StartTime'],
-    ['StartTime of the wrong JSON type', { StartTime: '1', EndTime: 2 }, 'InvalidParameter', 'StartTime'],
+    ['negative StartTime', { StartTime: -1, EndTime: 2 }, 'InvalidParameter.Time', 'StartTime'],
+    ['StartTime of the wrong JSON type', { StartTime: '1', EndTime: 2 }, 'InvalidParameter.Time', 'StartTime'],
+    [
+      'ReadOnly neither true nor false',
+      { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'ReadOnly', AttributeValue: 'maybe' }] },
+      'InvalidParameter',
+      'LookupAttributes.0.AttributeValue',
+    ],
+    [
+      'Tags not a list of tags',
+      { StartTime: 1, EndTime: 2, LookupAttributes: [{ AttributeKey: 'Tags', AttributeValue: '{"key":"a"}' }] },
+      'InvalidParameter',
+      'LookupAttributes.0.AttributeValue',
+    ],
   ])('%s → %s', (_name, params, code, field) => {
     expect(lookUpFailure(params)).toEqual({ code, field });
   });

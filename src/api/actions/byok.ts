@@ -5,7 +5,7 @@ import { base64Of, intRange, KeyId, NonEmpty, oneOf, RSA_ENCRYPTION_ALGORITHMS }
 import { b64 } from './plaintext.js';
 import { cmk } from './resources.js';
 import { opt, req } from './shapes.js';
-import { action, KMS_AUDIT, RESOURCE } from './spec.js';
+import { action, kmsAudit, RESOURCE } from './spec.js';
 
 // Importing key material into EXTERNAL CMKs (docs/contract/actions.md#group-import).
 
@@ -25,9 +25,17 @@ export const byok = {
     },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'UnsupportedOperation.NotExternalCmk',
+      'UnsupportedOperation.ServiceTemporaryUnavailable',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取导入主密钥（CMK）材料的参数'),
     handler: async ({ imports }, p, ctx) => {
       const r = await imports.parameters(callerOf(ctx), p.KeyId, p.WrappingAlgorithm as WrappingAlgorithm);
       return { KeyId: r.keyId, ImportToken: r.importToken, PublicKey: r.publicKeyDer.toString('base64'), ParametersValidTo: r.validTo };
@@ -44,9 +52,21 @@ export const byok = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameter.DecryptMaterialError',
+      'InvalidParameterValue.InvalidKeyId',
+      'InvalidParameterValue.MaterialNotMatch',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'ResourceUnavailable.TokenExpired',
+      'UnsupportedOperation.NotExternalCmk',
+      'UnsupportedOperation.ServiceTemporaryUnavailable',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('导入密钥材料'),
     handler: async ({ imports }, p, ctx) => (await imports.importMaterial(callerOf(ctx), p.KeyId, p.ImportToken, b64(p.EncryptedKeyMaterial), p.ValidTo ?? 0), {}),
   }),
   DeleteImportedKeyMaterial: action({
@@ -54,9 +74,19 @@ export const byok = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'FailedOperation.CmkUsedByCloudProduct',
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'UnsupportedOperation.NotExternalCmk',
+      'UnsupportedOperation.ServiceTemporaryUnavailable',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('删除导入的密钥材料', { sensitive: true }),
     handler: async ({ imports }, p, ctx) => (await imports.deleteMaterial(callerOf(ctx), p.KeyId), {}),
   }),
 };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { DataKeyState } from '../../domain/data-keys.js';
 import type { DataKeyRecord } from '../../model/data-keys.js';
 import type { TencentErrorCode } from '../error-codes.js';
-import { callerOf, NOT_A_SYNC_REPLICA, statesNumbered } from '../key-wire.js';
+import { callerOf, NOT_A_SYNC_REPLICA, owningAccount, statesNumbered } from '../key-wire.js';
 import { coded, optionalOrEmpty } from '../validation.js';
 import {
   base64Length,
@@ -31,14 +31,14 @@ import {
 import { b64, plaintextOut } from './plaintext.js';
 import { cmk, dataKey, dataKeyList, NO_RESOURCES, regionlessCmk, ciphertextKeyId } from './resources.js';
 import { list, opt, struct } from './shapes.js';
-import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
+import { action, type CallContext, kmsAudit, OPERATION, RESOURCE } from './spec.js';
 
 // Hosted data keys (docs/contract/actions.md#group-data-keys); GenerateDataKey's IsHostedByKms=1 branch is in
 // symmetric.ts with the rest of GenerateDataKey. The seed's data-key resources have an empty
 // region segment.
 
 /** DataKeyMetadata exactly as the SDK models it (docs/contract/keys.md#structures). */
-export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
+export function dataKeyMetadata(d: DataKeyRecord, ctx: Pick<CallContext, 'identity'>): Record<string, unknown> {
   return {
     DataKeyId: d.dataKeyId,
     KeyId: d.keyId,
@@ -55,6 +55,7 @@ export function dataKeyMetadata(d: DataKeyRecord): Record<string, unknown> {
     HsmClusterId: '',
     ResourceId: `creatorUin/${d.creatorUin}/${d.dataKeyId}`,
     ...NOT_A_SYNC_REPLICA,
+    ...owningAccount(ctx),
     CreatorUinString: d.creatorUin,
   };
 }
@@ -125,6 +126,28 @@ export const dataKeys = {
     },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'AuthFailure.UnauthorizedOperation',
+      'FailedOperation.TaggingError',
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidDataKeyName',
+      'InvalidParameterValue.InvalidImportKeyMaterial',
+      'InvalidParameterValue.InvalidKeyId',
+      'InvalidParameterValue.InvalidKeyUsage',
+      'InvalidParameterValue.InvalidPlaintext',
+      'InvalidParameterValue.InvalidType',
+      'InvalidParameterValue.TagKeysDuplicated',
+      'InvalidParameterValue.TagsNotExisted',
+      'LimitExceeded.CmkLimitExceeded',
+      'LimitExceeded.DataKeyLimitExceeded',
+      'ResourceUnavailable.CmkArchived',
+      'ResourceUnavailable.CmkDisabled',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'ResourceUnavailable.KeyPendingDelete',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     // The seed's resource is the wrapping CMK in the region-less form: KeyId, or for an imported
     // ciphertext without one, the CMK inside ImportKeyMaterial.
@@ -132,7 +155,8 @@ export const dataKeys = {
       if (p.KeyId) return regionlessCmk(p.KeyId);
       return p.ImportType === 1 ? regionlessCmk(ciphertextKeyId(p.ImportKeyMaterial)) : NO_RESOURCES;
     },
-    audit: KMS_AUDIT,
+    audit: kmsAudit('导入数据密钥'),
+    created: (answer) => dataKey(answer.DataKeyId),
     handler: async ({ dataKeys }, p, ctx) => {
       const d = await dataKeys.import(callerOf(ctx), {
         importType: p.ImportType as 1 | 2,
@@ -150,29 +174,40 @@ export const dataKeys = {
     response: { DataKeyMetadata: opt(DataKeyMetadata), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidDataKeyId', 'ResourceUnavailable.DataKeyNotFound', 'UnsupportedOperation.NotRoleOperation'],
     access: 'read',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
-    handler: async ({ dataKeys }, p, ctx) => ({ DataKeyMetadata: dataKeyMetadata(await dataKeys.describe(callerOf(ctx), p.DataKeyId)) }),
+    audit: kmsAudit('获取数据密钥的详情'),
+    handler: async ({ dataKeys }, p, ctx) => ({ DataKeyMetadata: dataKeyMetadata(await dataKeys.describe(callerOf(ctx), p.DataKeyId), ctx) }),
   }),
   DescribeDataKeys: action({
     schema: z.object({ DataKeyIds, MemberAccount: MemberAccount.optional() }),
     response: { DataKeyMetadatas: opt(list(DataKeyMetadata)), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.DuplicatedDataKeyId',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.DataKeyNotFound',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'read',
     resources: (p) => dataKeyList(p.DataKeyIds),
-    audit: KMS_AUDIT,
-    handler: async ({ dataKeys }, p, ctx) => ({ DataKeyMetadatas: (await dataKeys.describeMany(callerOf(ctx), p.DataKeyIds)).map(dataKeyMetadata) }),
+    audit: kmsAudit('获取数据密钥的详情列表'),
+    handler: async ({ dataKeys }, p, ctx) => ({ DataKeyMetadatas: (await dataKeys.describeMany(callerOf(ctx), p.DataKeyIds)).map((d) => dataKeyMetadata(d, ctx)) }),
   }),
   ListDataKeys: action({
     schema: z.object({ Offset: Offset.optional(), Limit: Limit.optional(), Role: Role.optional(), HsmClusterId }),
     response: { DataKeys: opt(list(DataKey)), TotalCount: opt('uint'), RequestId: opt('string') },
     cam: OPERATION,
     qps: 100,
+    errors: ['InternalError', 'InvalidParameterValue', 'InvalidParameterValue.InvalidHsmClusterId', 'UnauthorizedOperation'],
     access: 'read',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取数据密钥的列表'),
     handler: async ({ dataKeys }, p, ctx) => {
       // Role 1 = created by cloud products: none on premises.
       if (p.Role === 1) return { DataKeys: [], TotalCount: 0 };
@@ -202,10 +237,20 @@ export const dataKeys = {
     },
     cam: OPERATION,
     qps: 100,
+    errors: [
+      'AuthFailure.UnauthorizedOperation',
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidHsmClusterId',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'UnauthorizedOperation',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'read',
     // The CMK filter is recorded; CAM evaluates `*` (operation level).
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取数据密钥列表详情'),
     handler: async ({ dataKeys }, p, ctx) => {
       if (p.Role === 1) return { DataKeyMetadatas: [], TotalCount: 0 };
       const r = await dataKeys.list(callerOf(ctx), {
@@ -220,7 +265,7 @@ export const dataKeys = {
         search: p.SearchKeyAlias || undefined,
         tagFilters: p.TagFilters?.map((f) => ({ key: f.TagKey, values: f.TagValue ?? [] })),
       });
-      return { DataKeyMetadatas: r.dataKeys.map(dataKeyMetadata), TotalCount: r.total };
+      return { DataKeyMetadatas: r.dataKeys.map((d) => dataKeyMetadata(d, ctx)), TotalCount: r.total };
     },
   }),
   GetDataKeyPlaintext: action({
@@ -228,9 +273,24 @@ export const dataKeys = {
     response: { Plaintext: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 300,
+    errors: [
+      'AuthFailure.UnauthorizedOperation',
+      'FailedOperation.EncryptionError',
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'InvalidParameterValue.InvalidType',
+      'ResourceUnavailable.CmkDisabled',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'ResourceUnavailable.DataKeyDisabled',
+      'ResourceUnavailable.DataKeyNotFound',
+      'ResourceUnavailable.DataKeyPendingDelete',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取数据密钥明文', { sensitive: true }),
     handler: async ({ crypto, dataKeys }, p, ctx) => ({ Plaintext: plaintextOut(crypto, (await dataKeys.plaintext(callerOf(ctx), p.DataKeyId)).plaintext, p) }),
   }),
   GetDataKeyCiphertextBlob: action({
@@ -239,9 +299,16 @@ export const dataKeys = {
     // Seed silent; addresses a DataKeyId → resource level (docs/contract/cam.md#resources).
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'ResourceUnavailable.DataKeyNotFound',
+      'ResourceUnavailable.DataKeyStateNotSupport',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('下载数据密钥密文'),
     handler: async ({ dataKeys }, p, ctx) => ({ CiphertextBlob: (await dataKeys.ciphertextBlob(callerOf(ctx), p.DataKeyId)).toString('base64') }),
   }),
   EnableDataKey: action({
@@ -249,9 +316,17 @@ export const dataKeys = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'ResourceUnavailable.DataKeyNotFound',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('启用数据密钥'),
     handler: async ({ dataKeys }, p, ctx) => (await dataKeys.enable(callerOf(ctx), [p.DataKeyId]), {}),
   }),
   EnableDataKeys: action({
@@ -259,9 +334,21 @@ export const dataKeys = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.DuplicatedDataKeyId',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'ResourceUnavailable.DataKeyNotFound',
+      'ResourceUnavailable.DataKeyStateNotSupport',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => dataKeyList(p.DataKeyIds),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('批量启用数据密钥'),
     handler: async ({ dataKeys }, p, ctx) => (await dataKeys.enable(callerOf(ctx), p.DataKeyIds), {}),
   }),
   DisableDataKey: action({
@@ -269,9 +356,16 @@ export const dataKeys = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'ResourceUnavailable.DataKeyNotFound',
+      'ResourceUnavailable.DataKeyStateNotSupport',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('禁用数据密钥', { sensitive: true }),
     handler: async ({ dataKeys }, p, ctx) => (await dataKeys.disable(callerOf(ctx), [p.DataKeyId]), {}),
   }),
   DisableDataKeys: action({
@@ -279,9 +373,18 @@ export const dataKeys = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.DuplicatedDataKeyId',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'ResourceUnavailable.DataKeyNotFound',
+      'ResourceUnavailable.DataKeyStateNotSupport',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => dataKeyList(p.DataKeyIds),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('批量禁用数据密钥', { sensitive: true }),
     handler: async ({ dataKeys }, p, ctx) => (await dataKeys.disable(callerOf(ctx), p.DataKeyIds), {}),
   }),
   ScheduleDataKeyDeletion: action({
@@ -290,9 +393,17 @@ export const dataKeys = {
     // Seed silent; addresses a DataKeyId → resource level (docs/contract/cam.md#resources).
     cam: RESOURCE,
     qps: 20,
+    errors: [
+      'InternalError',
+      'InvalidParameter.InvalidPendingWindowInDays',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'ResourceUnavailable.DataKeyNotFound',
+      'ResourceUnavailable.DataKeyStateNotSupport',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('计划删除数据密钥', { sensitive: true }),
     handler: async ({ dataKeys }, p, ctx) => {
       const d = await dataKeys.scheduleDeletion(callerOf(ctx), p.DataKeyId, p.PendingWindowInDays);
       return { DeletionDate: d.deletionDate, DataKeyId: d.dataKeyId };
@@ -303,9 +414,20 @@ export const dataKeys = {
     response: { DataKeyId: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 20,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'LimitExceeded.DataKeyLimitExceeded',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'ResourceUnavailable.DataKeyNotFound',
+      'ResourceUnavailable.DataKeyNotPendingDelete',
+      'UnauthorizedOperation',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('取消计划删除数据密钥'),
     handler: async ({ dataKeys }, p, ctx) => (await dataKeys.cancelDeletion(callerOf(ctx), p.DataKeyId), { DataKeyId: p.DataKeyId }),
   }),
   UpdateDataKeyName: action({
@@ -314,9 +436,10 @@ export const dataKeys = {
     // Seed silent; addresses a DataKeyId → resource level (docs/contract/cam.md#resources).
     cam: RESOURCE,
     qps: 20,
+    errors: ['InternalError', 'InvalidParameterValue', 'InvalidParameterValue.InvalidDataKeyId', 'ResourceUnavailable.DataKeyNotFound', 'UnsupportedOperation.NotRoleOperation'],
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('修改数据密钥名称'),
     handler: async ({ dataKeys }, p, ctx) => (await dataKeys.rename(callerOf(ctx), p.DataKeyId, p.DataKeyName), {}),
   }),
   UpdateDataKeyDescription: action({
@@ -328,9 +451,16 @@ export const dataKeys = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 20,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue.InvalidDataKeyId',
+      'InvalidParameterValue.InvalidDataKeyName',
+      'ResourceUnavailable.DataKeyNotFound',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('修改数据密钥描述'),
     handler: async ({ dataKeys }, p, ctx) => (await dataKeys.updateDescription(callerOf(ctx), p.DataKeyId, p.Description), {}),
   }),
 };

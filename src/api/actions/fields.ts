@@ -26,6 +26,10 @@ function utf8Bytes(text: string): number {
 export function maxBytes(max: number): z.ZodString {
   return z.string().refine((text) => utf8Bytes(text) <= max, `must be at most ${max} bytes of UTF-8`);
 }
+/** Characters as the SDK text counts them: code points, so a character outside the BMP is one. */
+export function maxChars(max: number): z.ZodString {
+  return z.string().refine((text) => text.length <= max || [...text].length <= max, `must be at most ${max} characters`);
+}
 export const NonEmpty = z.string().min(1, 'must not be empty');
 
 // Padded standard base64, as every SDK's encoder writes it; Buffer.from(…,'base64') would accept
@@ -86,8 +90,9 @@ export const Plaintext = coded(base64Of(1, 4096), 'InvalidParameterValue.Invalid
 export const Message = base64Of(1, 4096); // docs/contract/actions.md#group-asymmetric Sign (RAW ≤4096; DIGEST length depends on the algorithm, docs/contract/ambiguities.md#digest-length)
 export const CiphertextBlob = coded(NonEmpty, 'InvalidParameterValue.InvalidCiphertext');
 
-// docs/contract/actions.md#group-symmetric, docs/contract/ambiguities.md#encryption-context-limit: a JSON object of key/value pairs, ≤1024 bytes of UTF-8 (CN says characters; bytes is
-// the stricter reading). '' means "no context" (ReEncrypt: "empty if none").
+// docs/contract/actions.md#group-symmetric: a JSON object of key/value pairs; '' means "no context" (ReEncrypt:
+// "empty if none"). At most 1024 characters where the SDK model states it (Encrypt, Decrypt), none
+// elsewhere (docs/contract/ambiguities.md#encryption-context-limit).
 function isJsonObject(text: string): boolean {
   try {
     const value: unknown = JSON.parse(text);
@@ -96,7 +101,8 @@ function isJsonObject(text: string): boolean {
     return false;
   }
 }
-export const EncryptionContext = optionalOrEmpty(maxBytes(1024).refine(isJsonObject, 'must be a JSON object of key/value pairs'));
+export const EncryptionContext = optionalOrEmpty(z.string().refine(isJsonObject, 'must be a JSON object of key/value pairs'));
+export const EncryptionContextOf1024 = optionalOrEmpty(maxChars(1024).refine(isJsonObject, 'must be a JSON object of key/value pairs'));
 
 // docs/contract/actions.md#group-symmetric Decrypt: the wrap of the returned plaintext to a caller key; '' = not wrapped / SM2.
 export const EncryptionPublicKey = optionalOrEmpty(z.string());
@@ -125,7 +131,15 @@ export const Limit = intRange(1, 200);
 export const Role = intRange(0, 1);
 export const OrderType = intRange(0, 1);
 export const Origin = optionalOrEmpty(oneOf(['TENCENT_KMS', 'EXTERNAL', 'ALL']));
-export const HsmClusterId = optionalOrEmpty(z.string());
+// docs/contract/keys.md#hsm-cluster: one cluster on premises, the service's own token, which the
+// cloud's text calls `default` (the shared cluster); '' or absent means the same. Any other id
+// names a cluster that does not exist here.
+export const HsmClusterId = optionalOrEmpty(
+  coded(
+    z.string().refine((id) => id === 'default', 'must be empty or `default`: this service has one HSM cluster, its own token'),
+    'InvalidParameterValue.InvalidHsmClusterId',
+  ),
+);
 export const PendingWindowInDays = coded(intRange(7, 30), 'InvalidParameter.InvalidPendingWindowInDays'); // docs/contract/protocol.md#error-codes
 
 // docs/contract/keys.md#structures: the fingerprint collector's format.

@@ -9,7 +9,7 @@ import { dataKeys } from './data-keys.js';
 import { lifecycle } from './lifecycle.js';
 import { pqc } from './pqc.js';
 import { rotation } from './rotation.js';
-import type { ActionDeps, ActionSpec, ServiceDef } from './spec.js';
+import type { ActionDeps, ActionSpec, EventCatalogue, ServiceDef } from './spec.js';
 import { serviceInfo } from './service-info.js';
 import { symmetric } from './symmetric.js';
 import { whitebox } from './whitebox.js';
@@ -113,7 +113,7 @@ export const kmsActions = {
 type NoneOf<T extends never> = T;
 type _Unlisted = NoneOf<Exclude<keyof typeof kmsActions, KmsAction>>;
 
-export const CLOUDAUDIT_ACTIONS = ['LookUpEvents'] as const;
+export const CLOUDAUDIT_ACTIONS = ['LookUpEvents', 'DescribeEvents'] as const;
 export type CloudAuditAction = (typeof CLOUDAUDIT_ACTIONS)[number];
 export const cloudAuditActions = { ...cloudAudit } satisfies { readonly [A in CloudAuditAction]: AnySpec };
 
@@ -145,6 +145,18 @@ export const TENCENT_QPS: { readonly [A in KmsAction]: number } = derive((s) => 
 // GetParametersForImport, and `Describe*` would grant DescribeWhiteBoxDecryptKey (returns
 // white-box decryption key material). These only read metadata or public material.
 export const READ_ONLY_KMS_ACTIONS: readonly KmsAction[] = KMS_ACTIONS.filter((a) => kmsActions[a].access === 'read');
+
+// CloudAudit's view of every event name this service records: Chinese name, read or write,
+// sensitive (docs/contract/audit.md#event-fields).
+const everyAction: ReadonlyMap<string, AnySpec> = new Map([...Object.entries(kmsActions), ...Object.entries(cloudAuditActions)]);
+export const EVENT_CATALOGUE: EventCatalogue = {
+  describe: (name) => {
+    const spec = everyAction.get(name);
+    return spec && { ...spec.audit, access: spec.access };
+  },
+  readNames: [...everyAction].filter(([, s]) => s.access === 'read').map(([name]) => name),
+  sensitiveNames: [...everyAction].filter(([, s]) => s.audit.sensitive).map(([name]) => name),
+};
 
 /** The API's services by name (the CAM service prefix), each with its Version. */
 export function kmsService(deps: ActionDeps): ServiceDef {

@@ -4,7 +4,7 @@ import { base64Of, CiphertextBlob, EncryptionAlgorithm, EncryptionPublicKey, Key
 import { b64, plaintextOut } from './plaintext.js';
 import { cmk, pqcCiphertextKeyId } from './resources.js';
 import { opt } from './shapes.js';
-import { action, KMS_AUDIT, RESOURCE } from './spec.js';
+import { action, kmsAudit, RESOURCE } from './spec.js';
 
 // Post-quantum operations (docs/contract/actions.md#group-pqc): note PlainText with a capital T (docs/contract/ambiguities.md#pqc-fields), as the SDK
 // spells it.
@@ -15,9 +15,19 @@ export const pqc = {
     response: { CiphertextBlob: opt('string'), KeyId: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 20,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidKeyId',
+      'InvalidParameterValue.InvalidPlaintext',
+      'ResourceUnavailable.CmkArchived',
+      'ResourceUnavailable.CmkDisabled',
+      'ResourceUnavailable.CmkNotFound',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('后量子密码算法加密'),
     handler: async ({ pqc }, p, ctx) => {
       const pt = b64(p.PlainText);
       try {
@@ -33,9 +43,18 @@ export const pqc = {
     response: { KeyId: opt('string'), PlainText: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 20,
+    errors: [
+      'FailedOperation.EncryptionError',
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidCiphertext',
+      'ResourceUnavailable.CmkDisabled',
+      'ResourceUnavailable.CmkNotFound',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(pqcCiphertextKeyId(p.CiphertextBlob)),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('后量子密码算法解密'),
     handler: async ({ crypto, pqc }, p, ctx) => {
       const r = await pqc.decrypt(callerOf(ctx), b64(p.CiphertextBlob));
       return { KeyId: r.keyId, PlainText: plaintextOut(crypto, r.plaintext, p) };
@@ -46,9 +65,18 @@ export const pqc = {
     response: { Signature: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 20,
+    errors: [
+      'AuthFailure',
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidKeyId',
+      'MissingParameter',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('后量子密码算法签名'),
     handler: async ({ pqc }, p, ctx) => ({ Signature: (await pqc.sign(callerOf(ctx), p.KeyId, b64(p.Message))).toString('base64') }),
   }),
   PostQuantumCryptoVerify: action({
@@ -56,9 +84,17 @@ export const pqc = {
     response: { SignatureValid: opt('boolean'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 20,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('后量子密码算法验签'),
     handler: async ({ pqc }, p, ctx) => ({ SignatureValid: await pqc.verify(callerOf(ctx), p.KeyId, b64(p.Message), b64(p.SignatureValue)) }),
   }),
 };

@@ -1,5 +1,5 @@
 import { isPlainObject } from '../validation.js';
-import { cloudAuditActions, kmsActions, type CloudAuditAction, type KmsAction } from './index.js';
+import { cloudAuditActions, isKmsAction, kmsActions, type CloudAuditAction, type KmsAction } from './index.js';
 import { req, struct, type FieldSpec, type FieldType } from './shapes.js';
 
 // Holding a response body against the SDK's model of the action (the registry's `response`),
@@ -20,7 +20,7 @@ const errorResponseFields: FieldSpec = {
 export function checkAgainstSdkResponse(action: KmsAction | CloudAuditAction, body: unknown): string[] {
   const inner = isPlainObject(body) && isPlainObject(body.Response) ? body.Response : body;
   if (!isPlainObject(inner)) return ['Response: expected an object'];
-  const spec = Object.hasOwn(inner, 'Error') ? errorResponseFields : (action === 'LookUpEvents' ? cloudAuditActions[action] : kmsActions[action]).response;
+  const spec = Object.hasOwn(inner, 'Error') ? errorResponseFields : (isKmsAction(action) ? kmsActions[action] : cloudAuditActions[action]).response;
   const problems: string[] = [];
   checkStruct(spec, inner, '', problems);
   return problems;

@@ -3,7 +3,7 @@ import { callerOf } from '../key-wire.js';
 import { intRange, KeyId, MemberAccount } from './fields.js';
 import { cmk } from './resources.js';
 import { opt } from './shapes.js';
-import { action, KMS_AUDIT, RESOURCE } from './spec.js';
+import { action, kmsAudit, RESOURCE } from './spec.js';
 
 // Key rotation (docs/contract/actions.md#group-rotation, docs/contract/keys.md#rotation).
 
@@ -13,9 +13,21 @@ export const rotation = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'UnauthorizedOperation',
+      'UnsupportedOperation.ExternalCmkCanNotRotate',
+      'UnsupportedOperation.NotRoleOperation',
+      'UnsupportedOperation.ServiceTemporaryUnavailable',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('开启密钥轮换'),
     handler: async ({ keys }, p, ctx) => (await keys.enableRotation(callerOf(ctx), p.KeyId, p.RotateDays), {}),
   }),
   DisableKeyRotation: action({
@@ -23,9 +35,17 @@ export const rotation = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'UnauthorizedOperation',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('禁止密钥轮换', { sensitive: true }),
     handler: async ({ keys }, p, ctx) => (await keys.disableRotation(callerOf(ctx), p.KeyId), {}),
   }),
   GetKeyRotationStatus: action({
@@ -33,9 +53,17 @@ export const rotation = {
     response: { KeyRotationEnabled: opt('boolean'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkNotFound',
+      'UnauthorizedOperation',
+      'UnsupportedOperation.NotRoleOperation',
+    ],
     access: 'read',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('查询密钥轮换状态'),
     handler: async ({ keys }, p, ctx) => ({ KeyRotationEnabled: (await keys.get(callerOf(ctx), p.KeyId)).rotationEnabled }),
   }),
   RotateKey: action({
@@ -44,9 +72,20 @@ export const rotation = {
     // Seed silent; addresses a KeyId → resource level (docs/contract/cam.md#resources "every action addressing a KeyId").
     cam: RESOURCE,
     qps: 20,
+    errors: [
+      'FailedOperation.RotateTaskRunning',
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidKeyId',
+      'RequestLimitExceeded.RotateRateLimited',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.CmkStateNotSupport',
+      'UnauthorizedOperation',
+      'UnsupportedOperation.RotateNotSupported',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('立即轮转密钥'),
     handler: async ({ keys }, p, ctx) => {
       const k = await keys.rotate(callerOf(ctx), p.KeyId);
       // Rotation completes synchronously; the task id names the new version.

@@ -11,6 +11,7 @@ import type { PqcService } from '../../domain/pqc-ops.js';
 import type { WhiteBoxKeyService } from '../../domain/whitebox-keys.js';
 import type { AuditEventReader } from '../../model/audit.js';
 import type { CredentialIdentity } from '../../model/identity.js';
+import type { TencentErrorCode } from '../error-codes.js';
 import type { FieldSpec } from './shapes.js';
 
 // One API action, described once (STYLE.md "One description per concept"): the router, CAM, the
@@ -39,8 +40,21 @@ export interface ActionDeps {
   dataKeys: DataKeyService;
   pqc: PqcService;
   whiteBoxKeys: WhiteBoxKeyService;
-  /** The audit trail, for CloudAudit's LookUpEvents. */
+  /** The audit trail, for CloudAudit's LookUpEvents and DescribeEvents. */
   auditEvents: AuditEventReader;
+  /** What CloudAudit tells of each event name (the registry's audit metadata, index.ts). */
+  events: EventCatalogue;
+  /** The configured per-action request limits (KMS_RATE_LIMITS), for GetServiceStatus. */
+  rateLimits: ReadonlyMap<string, number>;
+}
+
+/** What CloudAudit tells of an event by its name, read from the action registry. */
+export interface EventCatalogue {
+  describe(eventName: string): (AuditMeta & { readonly access: 'read' | 'write' }) | undefined;
+  /** The read actions (CloudAudit's ActionType `Read`, ReadOnly `true`). */
+  readonly readNames: readonly string[];
+  /** The actions marked sensitive (SensitiveAction `true`). */
+  readonly sensitiveNames: readonly string[];
 }
 
 export interface ActionSpec<S extends z.ZodObject = z.ZodObject> {
@@ -51,16 +65,27 @@ export interface ActionSpec<S extends z.ZodObject = z.ZodObject> {
   readonly cam: CamRule;
   /** Tencent's documented default requests per second (the `tencent` KMS_RATE_LIMITS preset). */
   readonly qps: number;
-  /** 'read': granted by the read-only preset policy. */
+  /**
+   * 'read': granted by the read-only preset policy, and CloudAudit's ActionType `Read` (ReadOnly
+   * `true`) for its events (docs/contract/audit.md#read-write).
+   */
   readonly access: 'read' | 'write';
-  /** Callable without a region. */
+  /** Callable without a region, and answered whatever region the request names. */
   readonly regionless?: true;
-  readonly audit: { readonly resourceType: string };
+  /**
+   * The action's own error list, exactly as docs/contract/actions.md#error-lists gives it (the Go
+   * SDK's). It answers these and the common codes of answer-codes.ts, nothing else: a refusal
+   * whose natural code the list lacks is answered with the nearest one it has.
+   */
+  readonly errors: readonly TencentErrorCode[];
+  readonly audit: AuditMeta;
   /**
    * The keys and data keys the call touches, for CAM and the audit record. Also run on the raw
    * parameters of a call refused before validation (audit only), so it checks types itself.
    */
   resources(params: z.output<S>): CallResources;
+  /** What a successful call created, read from its answer: the audit record names it beside `resources` (docs/contract/audit.md#what-is-recorded). */
+  created?(answer: Record<string, unknown>): CallResources;
   handler(deps: ActionDeps, params: z.output<S>, ctx: CallContext): Promise<Record<string, unknown>>;
 }
 
@@ -81,5 +106,17 @@ export interface ServiceDef {
 export const RESOURCE: CamRule = { level: 'resource', ipCondition: true };
 export const OPERATION: CamRule = { level: 'operation', ipCondition: true };
 
-/** Audit metadata of every KMS action: CloudAudit's ResourceType `kms` (docs/contract/audit.md#what-is-recorded). */
-export const KMS_AUDIT = { resourceType: 'kms' } as const;
+/** How an action's events read in CloudAudit (docs/contract/audit.md#event-fields). */
+export interface AuditMeta {
+  /** CloudAudit's ResourceType. */
+  readonly resourceType: string;
+  /** EventNameCn: the action's name in Chinese as Tencent's documentation and console title it (docs/contract/audit.md#event-name-cn). */
+  readonly nameCn: string;
+  /** CloudAudit's SensitiveAction (docs/contract/audit.md#sensitive-actions). */
+  readonly sensitive?: true;
+}
+
+/** Audit metadata of a KMS action: CloudAudit's ResourceType `kms` (docs/contract/audit.md#what-is-recorded). */
+export function kmsAudit(nameCn: string, opts: { sensitive?: true } = {}): AuditMeta {
+  return { resourceType: 'kms', nameCn, ...opts };
+}

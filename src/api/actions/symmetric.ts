@@ -7,6 +7,7 @@ import {
   DataKeyName,
   EncryptionAlgorithm,
   EncryptionContext,
+  EncryptionContextOf1024,
   EncryptionPublicKey,
   HsmClusterId,
   intRange,
@@ -17,21 +18,31 @@ import {
   Tags,
 } from './fields.js';
 import { b64, plaintextOut, releaseBase64 } from './plaintext.js';
-import { ciphertextKeyId, cmk, cmks, NO_RESOURCES } from './resources.js';
+import { ciphertextKeyId, cmk, cmks, dataKey, NO_RESOURCES } from './resources.js';
 import { opt, req } from './shapes.js';
-import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
+import { action, kmsAudit, OPERATION, RESOURCE } from './spec.js';
 
 // Symmetric crypto (docs/contract/actions.md#group-symmetric).
 
 export const symmetric = {
   Encrypt: action({
-    schema: z.object({ KeyId, Plaintext, EncryptionContext }),
+    schema: z.object({ KeyId, Plaintext, EncryptionContext: EncryptionContextOf1024 }),
     response: { CiphertextBlob: opt('string'), KeyId: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 300,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidKeyId',
+      'InvalidParameterValue.InvalidPlaintext',
+      'ResourceUnavailable.CmkArchived',
+      'ResourceUnavailable.CmkDisabled',
+      'ResourceUnavailable.CmkNotFound',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('加密'),
     handler: async ({ crypto }, p, ctx) => {
       const pt = b64(p.Plaintext);
       try {
@@ -43,16 +54,25 @@ export const symmetric = {
     },
   }),
   Decrypt: action({
-    schema: z.object({ CiphertextBlob, EncryptionContext, EncryptionPublicKey, EncryptionAlgorithm }),
+    schema: z.object({ CiphertextBlob, EncryptionContext: EncryptionContextOf1024, EncryptionPublicKey, EncryptionAlgorithm }),
     response: { KeyId: opt('string'), Plaintext: opt('string'), RequestId: opt('string') },
     // The seed says "Operation level, *" (although docs/contract/cam.md#resources recommends evaluating the CMK found in
     // the ciphertext), so that is its CAM level; the extension evaluates it against the key inside
     // the ciphertext, which `*` grants still match and key-scoped grants now can.
     cam: { ...OPERATION, byCiphertextKey: true },
     qps: 300,
+    errors: [
+      'FailedOperation.EncryptionError',
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidCiphertext',
+      'ResourceUnavailable.CmkDisabled',
+      'ResourceUnavailable.CmkNotFound',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(ciphertextKeyId(p.CiphertextBlob)),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('解密'),
     handler: async ({ crypto }, p, ctx) => {
       const r = await crypto.decrypt(callerOf(ctx), b64(p.CiphertextBlob), p.EncryptionContext);
       return { KeyId: r.keyId, Plaintext: plaintextOut(crypto, r.plaintext, p) };
@@ -74,9 +94,18 @@ export const symmetric = {
     },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.InvalidCiphertext',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceUnavailable.CmkDisabled',
+      'ResourceUnavailable.CmkNotFound',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmks(p.DestinationKeyId, ciphertextKeyId(p.CiphertextBlob)),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('密文刷新'),
     handler: async ({ crypto }, p, ctx) => {
       const r = await crypto.reEncrypt(callerOf(ctx), b64(p.CiphertextBlob), {
         destinationKeyId: p.DestinationKeyId,
@@ -122,9 +151,31 @@ export const symmetric = {
     },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'FailedOperation.EncryptionError',
+      'FailedOperation.TaggingError',
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.DataKeyNameAlreadyExists',
+      'InvalidParameterValue.InvalidDataKeyName',
+      'InvalidParameterValue.InvalidHsmClusterId',
+      'InvalidParameterValue.InvalidKeyId',
+      'InvalidParameterValue.InvalidKeyUsage',
+      'InvalidParameterValue.InvalidType',
+      'InvalidParameterValue.TagKeysDuplicated',
+      'InvalidParameterValue.TagsNotExisted',
+      'LimitExceeded.CmkLimitExceeded',
+      'LimitExceeded.DataKeyLimitExceeded',
+      'ResourceUnavailable.CmkDisabled',
+      'ResourceUnavailable.CmkNotFound',
+      'ResourceUnavailable.KeyPendingDelete',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('生成数据密钥'),
+    // IsHostedByKms=1: the hosted data key it created.
+    created: (answer) => dataKey(answer.DataKeyId),
     handler: async ({ crypto, dataKeys }, p, ctx) => {
       // NumberOfBytes wins over KeySpec when both are given (docs/contract/actions.md#group-symmetric).
       const bytes = p.NumberOfBytes ?? (p.KeySpec === 'AES_128' ? 16 : 32);
@@ -146,9 +197,10 @@ export const symmetric = {
     response: { Plaintext: req('string'), RequestId: opt('string') },
     cam: OPERATION,
     qps: 150,
+    errors: ['InternalError', 'InvalidParameter', 'UnauthorizedOperation'],
     access: 'write',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('随机数生成接口'),
     handler: async ({ crypto }, p) => ({ Plaintext: releaseBase64(await crypto.random(p.NumberOfBytes)) }),
   }),
 };

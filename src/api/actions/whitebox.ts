@@ -6,7 +6,7 @@ import { base64Of, CmkDescription, DeviceFingerprint, intRange, KeyId, Offset, o
 import { b64 } from './plaintext.js';
 import { cmk, cmkList, NO_RESOURCES } from './resources.js';
 import { list, opt, req, struct } from './shapes.js';
-import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
+import { action, kmsAudit, OPERATION, RESOURCE } from './spec.js';
 
 // White-box keys (docs/contract/actions.md#group-white-box; docs/whitebox.md). The key material —
 // table sets, base64 — leaves only through CreateWhiteBoxKey (EncryptKey and DecryptKey) and
@@ -66,9 +66,21 @@ export const whitebox = {
     // CAM doc — same reasoning as CreateKey.
     cam: OPERATION,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.AliasAlreadyExists',
+      'InvalidParameterValue.InvalidAlias',
+      'InvalidParameterValue.TagKeysDuplicated',
+      'InvalidParameterValue.TagsNotExisted',
+      'LimitExceeded.KeyLimitExceeded',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('创建白盒密钥'),
+    created: (answer) => cmk(answer.KeyId),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       const r = await whiteBoxKeys.create(callerOf(ctx), {
         alias: p.Alias,
@@ -84,9 +96,10 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['FailedOperation', 'InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('删除白盒密钥', { sensitive: true }),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       await whiteBoxKeys.delete(callerOf(ctx), p.KeyId);
       return {};
@@ -97,9 +110,10 @@ export const whitebox = {
     response: { KeyInfo: opt(WhiteboxKeyInfo), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'read',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('展示白盒密钥的信息'),
     handler: async ({ whiteBoxKeys }, p, ctx) => ({ KeyInfo: whiteboxKeyInfo(await whiteBoxKeys.describe(callerOf(ctx), p.KeyId)) }),
   }),
   DescribeWhiteBoxKeyDetails: action({
@@ -117,9 +131,10 @@ export const whitebox = {
     // Seed: resource level (docs/contract/cam.md#resources recommended operation level, unconfirmed; the seed wins).
     cam: RESOURCE,
     qps: 100,
+    errors: ['InternalError', 'InvalidParameterValue', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'read',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取白盒密钥列表'),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       const r = await whiteBoxKeys.list(callerOf(ctx), {
         status: p.KeyStatus === undefined ? undefined : p.KeyStatus === 1 ? 'Enabled' : 'Disabled',
@@ -135,9 +150,10 @@ export const whitebox = {
     response: { DecryptKey: opt('string'), RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取白盒解密密钥', { sensitive: true }),
     handler: async ({ whiteBoxKeys }, p, ctx) => ({ DecryptKey: await whiteBoxKeys.decryptKey(callerOf(ctx), p.KeyId) }),
   }),
   DescribeWhiteBoxServiceStatus: action({
@@ -145,9 +161,10 @@ export const whitebox = {
     response: { ServiceEnabled: opt('boolean'), RequestId: opt('string') },
     cam: OPERATION,
     qps: 200,
+    errors: ['InternalError', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'read',
     resources: () => NO_RESOURCES,
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取白盒密钥服务状态'),
     handler: async ({ whiteBoxKeys }, _p, ctx) => ({ ServiceEnabled: whiteBoxKeys.serviceEnabled(callerOf(ctx)) }),
   }),
   EnableWhiteBoxKey: action({
@@ -155,9 +172,10 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('启用白盒密钥'),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       await whiteBoxKeys.enable(callerOf(ctx), [p.KeyId]);
       return {};
@@ -168,9 +186,18 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.DuplicatedKeyId',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceNotFound',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmkList(p.KeyIds),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('批量启用白盒密钥'),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       await whiteBoxKeys.enable(callerOf(ctx), p.KeyIds);
       return {};
@@ -181,9 +208,10 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('禁用白盒密钥', { sensitive: true }),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       await whiteBoxKeys.disable(callerOf(ctx), [p.KeyId]);
       return {};
@@ -194,9 +222,18 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 200,
+    errors: [
+      'InternalError',
+      'InvalidParameter',
+      'InvalidParameterValue.DuplicatedKeyId',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceNotFound',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmkList(p.KeyIds),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('批量禁用白盒密钥', { sensitive: true }),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       await whiteBoxKeys.disable(callerOf(ctx), p.KeyIds);
       return {};
@@ -215,9 +252,18 @@ export const whitebox = {
     },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.InvalidKeyId',
+      'ResourceNotFound',
+      'ResourceUnavailable.KeyDisabled',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('使用白盒密钥进行加密'),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       const plaintext = b64(p.PlainText);
       try {
@@ -236,9 +282,10 @@ export const whitebox = {
     },
     cam: RESOURCE,
     qps: 100,
+    errors: ['InternalError', 'InvalidParameterValue.InvalidKeyId', 'ResourceNotFound', 'ResourceUnavailable.NotPurchased', 'UnauthorizedOperation'],
     access: 'read',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('获取指定密钥的设备指纹列表'),
     handler: async ({ whiteBoxKeys }, p, ctx) => ({
       DeviceFingerprints: (await whiteBoxKeys.fingerprints(callerOf(ctx), p.KeyId)).map((f) => ({ Identity: f.identity, Description: f.description })),
     }),
@@ -252,9 +299,18 @@ export const whitebox = {
     response: { RequestId: opt('string') },
     cam: RESOURCE,
     qps: 100,
+    errors: [
+      'InternalError',
+      'InvalidParameterValue',
+      'InvalidParameterValue.InvalidKeyId',
+      'LimitExceeded.FingerprintsLimitExceeded',
+      'ResourceNotFound',
+      'ResourceUnavailable.NotPurchased',
+      'UnauthorizedOperation',
+    ],
     access: 'write',
     resources: (p) => cmk(p.KeyId),
-    audit: KMS_AUDIT,
+    audit: kmsAudit('覆盖指定密钥的设备指纹信息', { sensitive: true }),
     handler: async ({ whiteBoxKeys }, p, ctx) => {
       // Absent or empty: unbind (docs/contract/actions.md#action-overwrite-white-box-device-fingerprints).
       const fingerprints = (p.DeviceFingerprints ?? []).map((f) => ({ identity: f.Identity, description: f.Description ?? '' }));
