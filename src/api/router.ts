@@ -144,6 +144,14 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * A request's own name for something (its action, version, region), as the log and an error
+ * message repeat it: unchecked text of any length before the call is known, so cut short.
+ */
+function shown<T extends string | undefined>(text: T): T {
+  return (text !== undefined && text.length > 64 ? `${text.slice(0, 64)}…` : text) as T;
+}
+
 function sendJson(res: ServerResponse, answer: object): void {
   const body = JSON.stringify(answer);
   res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
@@ -178,13 +186,13 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       const request = call;
       // docs/contract/protocol.md#processing-order order: version, action and region before authentication.
       const service = byVersion.get(request.version);
-      if (!service) throw new NoSuchVersionError(`The API version \`${request.version}\` does not exist.`);
+      if (!service) throw new NoSuchVersionError(`The API version \`${shown(request.version)}\` does not exist.`);
       spec = service.actions.get(request.action);
-      if (!spec) throw new InvalidActionError(`The action \`${request.action}\` does not exist in ${service.name} ${service.version}.`);
+      if (!spec) throw new InvalidActionError(`The action \`${shown(request.action)}\` does not exist in ${service.name} ${service.version}.`);
       let region: Region | undefined;
       if (request.region !== undefined) {
         region = regions.get(request.region);
-        if (!region) throw new UnsupportedRegionError(`The region \`${request.region}\` is not configured here; GetRegions lists the regions.`);
+        if (!region) throw new UnsupportedRegionError(`The region \`${shown(request.region)}\` is not configured here; GetRegions lists the regions.`);
       } else if (!spec.regionless) {
         throw new MissingParameterError('Region');
       }
@@ -211,7 +219,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     } catch (err) {
       const mapped = mapError(err);
       code = mapped.code;
-      if (mapped.internal) deps.logger.error({ err, requestId, action: call?.action }, 'internal error');
+      if (mapped.internal) deps.logger.error({ err, requestId, action: shown(call?.action) }, 'internal error');
       answer = errorEnvelope(mapped.code, mapped.message, requestId);
     }
     // Recorded before it is answered: an acknowledged call is a durable event. A call refused
@@ -235,7 +243,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         });
       } catch (err) {
         const mapped = mapError(new AuditDownError('The call could not be audited; its result is withheld.'));
-        deps.logger.error({ err, requestId, action: call?.action }, 'audit write failed');
+        deps.logger.error({ err, requestId, action: shown(call?.action) }, 'audit write failed');
         code = mapped.code;
         answer = errorEnvelope(mapped.code, mapped.message, requestId);
       }
@@ -244,8 +252,8 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     callLog.info(
       {
         requestId,
-        action: call?.action,
-        region: call?.region,
+        action: shown(call?.action),
+        region: shown(call?.region),
         uin: identity?.accountUin,
         subUin: identity && !identity.isRoot ? identity.userUin : undefined,
         latencyMs: Math.round(latencyMs * 1000) / 1000,

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseApiRequest } from '../../src/api/wire/index.js';
 import { MAX_PARAM_DEPTH, unflattenParams } from '../../src/api/wire/request.js';
 import { startTestServer, ROOT, type TestServer } from '../helpers/api-server.js';
 import { judgeEnvelope } from '../helpers/contract-codes.js';
+import { storableAuditEvent } from '../../src/store/audit-repo.js';
 import { clearProxy } from '../helpers/sdk-clients.js';
 import { tc3Headers } from '../helpers/tc-sign.js';
 
@@ -38,15 +40,35 @@ describe('nesting is bounded before anything recurses over the parameters', () =
   });
 });
 
-describe('requests the HTTP parser refuses get the Tencent envelope', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+// One server for the whole file (SoftHSM2 reads its configuration once per process).
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0' });
+});
+afterAll(async () => {
+  await server?.stop();
+});
 
+/** A TC3-signed call as root (or with the given credentials and headers); the envelope's Response. */
+async function signedCall(action: string, params: Record<string, unknown>, o: { secretId?: string; secretKey?: string; region?: string } = {}) {
+  const body = JSON.stringify(params);
+  const r = await fetch(`http://${server.endpoint}/`, {
+    method: 'POST',
+    headers: tc3Headers({
+      host: server.endpoint,
+      secretId: o.secretId ?? ROOT.secretId,
+      secretKey: o.secretKey ?? ROOT.secretKey,
+      action,
+      version: '2019-01-18',
+      region: o.region ?? 'ap-hongkong',
+      body,
+    }),
+    body,
+  });
+  return ((await r.json()) as { Response: Record<string, unknown> & { Error?: { Code: string; Message: string }; RequestId: string } }).Response;
+}
+
+describe('requests the HTTP parser refuses get the Tencent envelope', () => {
   /** Writes raw bytes on a fresh connection and returns the whole answer. */
   function rawExchange(bytes: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -81,15 +103,7 @@ describe('requests the HTTP parser refuses get the Tencent envelope', () => {
   });
 
   it('a search term over 50,000 characters is an empty result, not an InternalError (SQLite refused it as a LIKE pattern)', async () => {
-    const call = async (action: string, params: Record<string, unknown>) => {
-      const body = JSON.stringify(params);
-      const r = await fetch(`http://${server.endpoint}/`, {
-        method: 'POST',
-        headers: tc3Headers({ host: server.endpoint, secretId: ROOT.secretId, secretKey: ROOT.secretKey, action, version: '2019-01-18', region: 'ap-hongkong', body }),
-        body,
-      });
-      return ((await r.json()) as { Response: Record<string, unknown> }).Response;
-    };
+    const call = signedCall;
     // Rows to match against: with none, SQLite never compiles the pattern.
     const keyId = (await call('CreateKey', { Alias: 'long-search' })).KeyId;
     expect(keyId).toBeTruthy();
@@ -119,5 +133,71 @@ describe('requests the HTTP parser refuses get the Tencent envelope', () => {
       body,
     });
     expect(judgeEnvelope(res.status, await res.text())).toEqual({ ok: true, code: undefined });
+  });
+});
+
+describe('an unauthenticated request cannot grow the audit trail beyond one small event', () => {
+  // The attack: bogus signature, bogus action, stale timestamp, and ~1 MB of "id" (or 20,000 fake
+  // ids) that the trail used to store as the event's resource name — 100 such requests added 110 MB.
+  const stale = Math.floor(Date.now() / 1000) - 3_600;
+  const attack = async (action: string, params: Record<string, unknown>) => {
+    const body = JSON.stringify(params);
+    const headers = tc3Headers({
+      host: server.endpoint,
+      secretId: 'AKIDnobody0000000000000000000000000',
+      secretKey: 'x'.repeat(32),
+      action,
+      version: '2019-01-18',
+      region: 'ap-hongkong',
+      body,
+      timestamp: stale,
+    });
+    const r = await fetch(`http://${server.endpoint}/`, { method: 'POST', headers, body });
+    return ((await r.json()) as { Response: { Error?: { Code: string }; RequestId: string } }).Response;
+  };
+  const eventSize = (e: Record<string, unknown>) => Buffer.byteLength(JSON.stringify(e));
+
+  it('a 1 MB KeyId, 20,000 fake KeyIds or DataKeyIds: refused, and each event stays under 8 KB naming only well-formed ids', async () => {
+    const fakeIds = Array.from({ length: 20_000 }, () => randomUUID());
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['NoSuchAction', { KeyId: 'k'.repeat(1_000_000) }],
+      ['Encrypt', { KeyId: 'k'.repeat(1_000_000), Plaintext: 'eA==' }],
+      ['DescribeKeys', { KeyIds: fakeIds }],
+      ['DescribeDataKeys', { DataKeyIds: fakeIds }],
+      ['NoSuchAction', { KeyIds: ['x'.repeat(500_000), 'y'.repeat(400_000)], DataKeyId: 'z'.repeat(50_000) }],
+    ];
+    for (const [action, params] of cases) {
+      const r = await attack(action, params);
+      expect(r.Error?.Code, action).toMatch(/^(InvalidAction|AuthFailure\.)/);
+      const [event] = await server.services.auditRepo.query({ limit: 1, requestId: r.RequestId });
+      expect(event, action).toBeDefined();
+      expect(eventSize(event as never), action).toBeLessThan(8 * 1024);
+      expect(
+        event!.resourceName.split(',').every((id) => id === '*' || /^[0-9a-f-]{36}$/.test(id)),
+        action,
+      ).toBe(true);
+    }
+  });
+
+  it('every stored field is bounded, whatever an event was given', () => {
+    const huge = `${'\u0000\ud800'.repeat(10)}${'A'.repeat(1 << 20)}`;
+    const event = storableAuditEvent({
+      eventId: huge,
+      eventTimeMs: 1,
+      eventName: huge,
+      requestId: huge,
+      accountUin: huge,
+      userUin: huge,
+      userName: huge,
+      secretId: huge,
+      sourceIp: huge,
+      region: huge,
+      resourceType: huge,
+      resourceName: huge,
+      result: huge as 'Fail',
+      errorCode: huge,
+      apiVersion: huge,
+    });
+    expect(eventSize(event as never)).toBeLessThan(8 * 1024);
   });
 });

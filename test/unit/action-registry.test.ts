@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { cloudAuditActions, KMS_ACTIONS, KMS_CAM, kmsActions, READ_ONLY_KMS_ACTIONS, TENCENT_QPS, type KmsAction } from '../../src/api/actions/index.js';
 import { resourceNames, unvalidatedCallResources } from '../../src/api/actions/resources.js';
@@ -255,11 +255,24 @@ describe('resources of a call refused before validation (audit record only)', ()
     ['LookUpEvents', { KeyId: KEY_A }],
     ['NoSuchAction', { KeyId: KEY_A, KeyIds: [KEY_B], DataKeyId: DATA_1 }],
   ];
-  it.each(raw)('%s %j names every id field it carries', (action, params) => {
+  const wellFormed = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+  it.each(raw)('%s %j names every well-formed id it carries', (action, params) => {
     const spec = (kmsActions as unknown as Record<string, never>)[action] ?? (cloudAuditActions as unknown as Record<string, never>)[action];
     const r = unvalidatedCallResources(spec, params);
-    expect(r.keys.map((k) => k.keyId)).toEqual(expectedKeyIds(action, params));
-    expect(r.dataKeys).toEqual(expectedDataKeyIds(params));
+    expect(r.keys.map((k) => k.keyId)).toEqual(expectedKeyIds(action, params).filter(wellFormed));
+    expect(r.dataKeys).toEqual(expectedDataKeyIds(params).filter(wellFormed));
+  });
+
+  it('names nothing else: no malformed id, at most 100 ids of each kind, whatever the request held', () => {
+    const huge = 'A'.repeat(1 << 20);
+    const many = Array.from({ length: 20_000 }, () => randomUUID());
+    for (const spec of [undefined, kmsActions.Encrypt, kmsActions.DescribeKeys, kmsActions.DescribeDataKeys] as const) {
+      const r = unvalidatedCallResources(spec as never, { KeyId: huge, DestinationKeyId: KEY_B.toUpperCase(), KeyIds: many, DataKeyId: huge, DataKeyIds: many });
+      expect(r.keys.length).toBeLessThanOrEqual(100);
+      expect(r.dataKeys.length).toBeLessThanOrEqual(100);
+      expect([...r.keys.map((k) => k.keyId), ...r.dataKeys].every(wellFormed)).toBe(true);
+      expect(resourceNames(r).length).toBeLessThanOrEqual(100 * 37 * 2);
+    }
   });
 
   it('the audit record names the keys, then the data keys, or *', () => {
