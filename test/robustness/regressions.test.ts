@@ -201,3 +201,17 @@ describe('an unauthenticated request cannot grow the audit trail beyond one smal
     expect(eventSize(event as never)).toBeLessThan(8 * 1024);
   });
 });
+
+describe('a cookie that does not decode is ignored by the console', () => {
+  // Any site on the same host name can set `x=%`; decoding it threw, and every console page —
+  // the sign-in page included — answered 500.
+  it('`Cookie: x=%` beside the console’s own cookies: the sign-in page answers, other pages send to it', async () => {
+    const login = await fetch(`${server.url}/console/login`, { headers: { Cookie: 'x=%; y=%E0%A4%A; hsmkms_console_login=%' } });
+    expect(login.status).toBe(200);
+    expect(await login.text()).toContain('Log in');
+    const keys = await fetch(`${server.url}/console/keys`, { headers: { Cookie: 'x=%; hsmkms_console=%zz' }, redirect: 'manual' });
+    expect(keys.status).toBeGreaterThanOrEqual(300);
+    expect(keys.status).toBeLessThan(400);
+    expect(keys.headers.get('location')).toContain('/console/login');
+  });
+});
