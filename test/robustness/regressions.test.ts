@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseApiRequest } from '../../src/api/wire/index.js';
@@ -213,5 +213,48 @@ describe('a cookie that does not decode is ignored by the console', () => {
     expect(keys.status).toBeGreaterThanOrEqual(300);
     expect(keys.status).toBeLessThan(400);
     expect(keys.headers.get('location')).toContain('/console/login');
+  });
+});
+
+describe('EncryptionPublicKey must be a key that hides what it carries', () => {
+  // An RSA-2048 key with e = 1 returned the data key in clear.
+  const rsaWith = (e: bigint, bits = 2048) => {
+    const jwk = generateKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ format: 'jwk' });
+    const hex = e.toString(16);
+    const eB64 = Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex').toString('base64url');
+    return createPublicKey({ key: { ...jwk, e: eB64 }, format: 'jwk' })
+      .export({ type: 'spki', format: 'pem' })
+      .toString();
+  };
+
+  it('e = 1, 3, 65535, an even e, or a modulus under 2048 bits: FailedOperation.EncryptionError, and no hosted data key is stored', async () => {
+    const keyId = (await signedCall('CreateKey', { Alias: 'wrap-sanity' })).KeyId as string;
+    const plaintext = Buffer.from('sixteen byte key');
+    const blob = (await signedCall('Encrypt', { KeyId: keyId, Plaintext: plaintext.toString('base64') })).CiphertextBlob as string;
+    for (const [name, pem] of [
+      ['e=1', rsaWith(1n)],
+      ['e=3', rsaWith(3n)],
+      ['e=65535', rsaWith(65535n)],
+      ['e=65538', rsaWith(65538n)],
+      ['1024 bits', rsaWith(65537n, 1024)],
+    ] as const) {
+      for (const alg of ['RSAES_PKCS1_V1_5', 'RSAES_OAEP_SHA_256']) {
+        const d = await signedCall('Decrypt', { CiphertextBlob: blob, EncryptionPublicKey: pem, EncryptionAlgorithm: alg });
+        expect(d.Error?.Code, `${name} ${alg}`).toBe('FailedOperation.EncryptionError');
+        expect(JSON.stringify(d)).not.toContain(plaintext.toString('base64'));
+        const g = await signedCall('GenerateDataKey', {
+          KeyId: keyId,
+          KeySpec: 'AES_256',
+          IsHostedByKms: 1,
+          DataKeyName: `dk-${name}-${alg}`,
+          EncryptionPublicKey: pem,
+          EncryptionAlgorithm: alg,
+        });
+        expect(g.Error?.Code, `${name} ${alg}`).toBe('FailedOperation.EncryptionError');
+      }
+    }
+    expect((await signedCall('ListDataKeyDetail', { KeyId: keyId })).TotalCount).toBe(0);
+    // e = 65537 still works.
+    expect((await signedCall('Decrypt', { CiphertextBlob: blob, EncryptionPublicKey: rsaWith(65537n), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })).Error).toBeUndefined();
   });
 });

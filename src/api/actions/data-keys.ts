@@ -28,7 +28,7 @@ import {
   Tags,
   UInt,
 } from './fields.js';
-import { b64, plaintextOut } from './plaintext.js';
+import { b64, checkPlaintextOut, plaintextOut } from './plaintext.js';
 import { cmk, dataKey, dataKeyList, NO_RESOURCES, regionlessCmk, ciphertextKeyId } from './resources.js';
 import { list, opt, struct } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
@@ -231,7 +231,10 @@ export const dataKeys = {
     access: 'write',
     resources: (p) => dataKey(p.DataKeyId),
     audit: KMS_AUDIT,
-    handler: async ({ crypto, dataKeys }, p, ctx) => ({ Plaintext: plaintextOut(crypto, (await dataKeys.plaintext(callerOf(ctx), p.DataKeyId)).plaintext, p) }),
+    handler: async ({ crypto, dataKeys }, p, ctx) => {
+      checkPlaintextOut(crypto, p);
+      return { Plaintext: plaintextOut(crypto, (await dataKeys.plaintext(callerOf(ctx), p.DataKeyId)).plaintext, p) };
+    },
   }),
   GetDataKeyCiphertextBlob: action({
     schema: z.object({ DataKeyId, MemberAccount: MemberAccount.optional() }),

@@ -16,7 +16,7 @@ import {
   requireField,
   Tags,
 } from './fields.js';
-import { b64, plaintextOut, releaseBase64 } from './plaintext.js';
+import { b64, checkPlaintextOut, plaintextOut, releaseBase64 } from './plaintext.js';
 import { ciphertextKeyId, cmk, cmks, NO_RESOURCES } from './resources.js';
 import { opt, req } from './shapes.js';
 import { action, KMS_AUDIT, OPERATION, RESOURCE } from './spec.js';
@@ -54,6 +54,7 @@ export const symmetric = {
     resources: (p) => cmk(ciphertextKeyId(p.CiphertextBlob)),
     audit: KMS_AUDIT,
     handler: async ({ crypto }, p, ctx) => {
+      checkPlaintextOut(crypto, p);
       const r = await crypto.decrypt(callerOf(ctx), b64(p.CiphertextBlob), p.EncryptionContext);
       return { KeyId: r.keyId, Plaintext: plaintextOut(crypto, r.plaintext, p) };
     },
@@ -126,6 +127,8 @@ export const symmetric = {
     resources: (p) => cmk(p.KeyId),
     audit: KMS_AUDIT,
     handler: async ({ crypto, dataKeys }, p, ctx) => {
+      // Before the data key is made (and, hosted, stored): a refused EncryptionPublicKey changes nothing.
+      checkPlaintextOut(crypto, p);
       // NumberOfBytes wins over KeySpec when both are given (docs/contract/actions.md#group-symmetric).
       const bytes = p.NumberOfBytes ?? (p.KeySpec === 'AES_128' ? 16 : 32);
       // IsHostedByKms=1: the data key is also kept in KMS (docs/contract/actions.md#group-data-keys, domain/data-keys.ts).
