@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseApiRequest } from '../../src/api/wire/index.js';
@@ -275,5 +275,27 @@ describe('an EncryptionContext has one reading', () => {
     // What was written exactly still opens.
     expect((await signedCall('Decrypt', { CiphertextBlob: a.CiphertextBlob, EncryptionContext: '{ "tenant" : "A" }' })).Plaintext).toBe('dGVuYW50IEE=');
     expect((await signedCall('Decrypt', { CiphertextBlob: n.CiphertextBlob, EncryptionContext: '{"n":9007199254740992}' })).Plaintext).toBe('eA==');
+  });
+});
+
+describe('BYOK gives no padding oracle', () => {
+  // With RSAES_PKCS1_V1_5, bad padding and good padding with a wrong length gave different
+  // errors, and the ImportToken survived every failure: an oracle a caller could ask at will.
+  it('bad padding, and good padding around material of the wrong length: one answer, and the ImportToken is spent by the first', async () => {
+    const keyId = (await signedCall('CreateKey', { Alias: 'byok-oracle', Type: 2 })).KeyId as string;
+    const answers: string[] = [];
+    for (const material of [randomBytes(256), 'wrong length'] as const) {
+      const p = await signedCall('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_PKCS1_V1_5', WrappingKeySpec: 'RSA_2048' });
+      const key = createPublicKey({ key: Buffer.from(p.PublicKey as string, 'base64'), format: 'der', type: 'spki' });
+      const encrypted = typeof material === 'string' ? publicEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, randomBytes(31)) : material;
+      const r = await signedCall('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: encrypted.toString('base64') });
+      answers.push(`${r.Error?.Code}: ${r.Error?.Message}`);
+      const good = publicEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, randomBytes(32));
+      expect((await signedCall('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: good.toString('base64') })).Error?.Code).toBe(
+        'ResourceUnavailable.TokenExpired',
+      );
+    }
+    expect(answers[0]).toMatch(/^InvalidParameter\.DecryptMaterialError: /);
+    expect(answers[1]).toBe(answers[0]);
   });
 });
