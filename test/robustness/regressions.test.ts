@@ -299,3 +299,35 @@ describe('BYOK gives no padding oracle', () => {
     expect(answers[1]).toBe(answers[0]);
   });
 });
+
+describe('a refused Decrypt or Encrypt on a CMK is not bypassed through hosted data keys', () => {
+  it('ImportDataKey type 1 of a ciphertext, or type 2 of a chosen plaintext, is refused as the Decrypt or Encrypt it is', async () => {
+    const s = server.services;
+    const keyId = (await signedCall('CreateKey', { Alias: 'dk-bypass' })).KeyId as string;
+    await s.identities.createUser(ROOT.uin, 'bypass');
+    const policy = {
+      version: '2.0',
+      statement: [
+        { effect: 'allow', action: ['name/kms:ImportDataKey', 'name/kms:GetDataKeyPlaintext', 'name/kms:GetDataKeyCiphertextBlob'], resource: '*' },
+        { effect: 'deny', action: ['name/kms:Decrypt', 'name/kms:Encrypt', 'name/kms:ReEncrypt', 'name/kms:GenerateDataKey'], resource: '*' },
+      ],
+    };
+    await s.access.createPolicy(ROOT.uin, 'bypass-p', JSON.stringify(policy));
+    await s.access.attach(ROOT.uin, 'bypass-p', 'bypass');
+    const cred = await s.identities.createCredential(ROOT.uin, 'bypass');
+    const as = (action: string, params: Record<string, unknown>) => signedCall(action, params, cred);
+    const secret = 'c2VjcmV0IG9mIHRoZSByb290';
+    const blob = (await signedCall('Encrypt', { KeyId: keyId, Plaintext: secret })).CiphertextBlob as string;
+    const one = await as('ImportDataKey', { DataKeyName: 'bypass-1', ImportKeyMaterial: blob, ImportType: 1 });
+    expect(one.Error?.Code).toBe('AuthFailure.UnauthorizedOperation');
+    expect(one.Error?.Message).toContain('kms:Decrypt');
+    const two = await as('ImportDataKey', { DataKeyName: 'bypass-2', ImportKeyMaterial: 'Zm9yZ2Vk', ImportType: 2, KeyId: keyId });
+    expect(two.Error?.Code).toBe('AuthFailure.UnauthorizedOperation');
+    expect(two.Error?.Message).toContain('kms:Encrypt');
+    const hosted = (await signedCall('ImportDataKey', { DataKeyName: 'bypass-root', ImportKeyMaterial: blob, ImportType: 1 })).DataKeyId as string;
+    const read = await as('GetDataKeyPlaintext', { DataKeyId: hosted });
+    expect(read.Error?.Code).toBe('AuthFailure.UnauthorizedOperation');
+    expect(JSON.stringify(read)).not.toContain(secret);
+    expect((await signedCall('ListDataKeyDetail', { KeyId: keyId })).TotalCount).toBe(1);
+  });
+});

@@ -11,11 +11,12 @@ import { mlKem768PublicKeyPem, PqcAlgorithm, pqcEncrypt, parsePqcBlob } from '..
 // hand-kept tables they replaced: the CAM table (seed 004), Tencent's QPS (docs/contract/actions.md
 // headings), the read-only preset, the region-less actions, and the keys a call touches.
 
+// The seed's operation-level actions, less Decrypt: evaluated here on the key inside its
+// ciphertext (resource level), as README "Access control" says.
 const OPERATION_LEVEL = [
   'CreateKey',
   'ListKeys',
   'ListKeyDetail',
-  'Decrypt',
   'GenerateRandom',
   'ListDataKeys',
   'ListDataKeyDetail',
@@ -122,14 +123,26 @@ const READ_ONLY = [
 const actions = [...KMS_ACTIONS];
 
 describe('views derived from the action registry', () => {
-  it('CAM: the seed’s operation-level actions, every other one resource-level; BindCloudResource alone without IP conditions', () => {
+  it('CAM: the seed’s operation-level actions but Decrypt, every other one resource-level; BindCloudResource alone without IP conditions', () => {
     const expected = Object.fromEntries(actions.map((a) => [a, { level: OPERATION_LEVEL.includes(a) ? 'operation' : 'resource', ipCondition: !WITHOUT_IP_CONDITION.includes(a) }]));
     expect(KMS_CAM).toEqual(expected);
   });
 
-  it('CAM: Decrypt alone is evaluated by the key inside its ciphertext; LookUpEvents is operation-level', () => {
-    expect(actions.filter((a) => kmsActions[a].cam.byCiphertextKey)).toEqual(['Decrypt']);
+  it('CAM: Decrypt is resource-level on the key inside its ciphertext, as ReEncrypt; LookUpEvents is operation-level', () => {
+    const blob = blobOf(KEY_C);
+    for (const a of ['Decrypt', 'ReEncrypt'] as const) {
+      expect(kmsActions[a].cam, a).toEqual({ level: 'resource', ipCondition: true });
+      expect(kmsActions[a].resources({ CiphertextBlob: blob } as never).keys.map((k) => k.keyId)).toEqual([KEY_C]);
+    }
     expect(cloudAuditActions.LookUpEvents.cam).toEqual({ level: 'operation', ipCondition: true });
+  });
+
+  it('CAM: the hosted data-key actions that decrypt or encrypt under a CMK say so (docs/data-keys.md#cam)', () => {
+    const performs = (a: KmsAction, p: Record<string, unknown>) => kmsActions[a].resources(p as never).performs;
+    expect(performs('ImportDataKey', { ImportType: 1, ImportKeyMaterial: blobOf(KEY_C) })).toBe('Decrypt');
+    expect(performs('ImportDataKey', { ImportType: 2, KeyId: KEY_A })).toBe('Encrypt');
+    expect(performs('GetDataKeyPlaintext', { DataKeyId: DATA_1 })).toBe('Decrypt');
+    expect(actions.filter((a) => !['ImportDataKey', 'GetDataKeyPlaintext'].includes(a) && performs(a, { ImportType: 1, DataKeyId: DATA_1, KeyId: KEY_A }))).toEqual([]);
   });
 
   it('rate limits: the tencent preset is each KMS action’s documented QPS', () => {

@@ -127,10 +127,12 @@ export const dataKeys = {
     qps: 100,
     access: 'write',
     // The seed's resource is the wrapping CMK in the region-less form: KeyId, or for an imported
-    // ciphertext without one, the CMK inside ImportKeyMaterial.
+    // ciphertext without one, the CMK inside ImportKeyMaterial. The import is also the Decrypt
+    // (type 1) or Encrypt (type 2) it performs under that CMK (docs/data-keys.md#cam).
     resources: (p) => {
-      if (p.KeyId) return regionlessCmk(p.KeyId);
-      return p.ImportType === 1 ? regionlessCmk(ciphertextKeyId(p.ImportKeyMaterial)) : NO_RESOURCES;
+      const performs = p.ImportType === 1 ? 'Decrypt' : p.ImportType === 2 ? 'Encrypt' : undefined;
+      const wrapping = p.KeyId ? regionlessCmk(p.KeyId) : p.ImportType === 1 ? regionlessCmk(ciphertextKeyId(p.ImportKeyMaterial)) : NO_RESOURCES;
+      return performs ? { ...wrapping, performs } : wrapping;
     },
     audit: KMS_AUDIT,
     handler: async ({ dataKeys }, p, ctx) => {
@@ -229,7 +231,8 @@ export const dataKeys = {
     cam: RESOURCE,
     qps: 300,
     access: 'write',
-    resources: (p) => dataKey(p.DataKeyId),
+    // The data key, and the Decrypt of it under its CMK (docs/data-keys.md#cam).
+    resources: (p) => ({ ...dataKey(p.DataKeyId), performs: 'Decrypt' }),
     audit: KMS_AUDIT,
     handler: async ({ crypto, dataKeys }, p, ctx) => {
       checkPlaintextOut(crypto, p);

@@ -45,10 +45,12 @@ export const symmetric = {
   Decrypt: action({
     schema: z.object({ CiphertextBlob, EncryptionContext, EncryptionPublicKey, EncryptionAlgorithm }),
     response: { KeyId: opt('string'), Plaintext: opt('string'), RequestId: opt('string') },
-    // The seed says "Operation level, *" (although docs/contract/cam.md#resources recommends evaluating the CMK found in
-    // the ciphertext), so that is its CAM level; the extension evaluates it against the key inside
-    // the ciphertext, which `*` grants still match and key-scoped grants now can.
-    cam: { ...OPERATION, byCiphertextKey: true },
+    // Resource level, on the CMK named inside the ciphertext (docs/contract/cam.md#resource-levels
+    // recommends it), like ReEncrypt — not the seed's "operation level, `*`". A policy written to
+    // Tencent's semantics grants the same here where it names `*`; one naming keys takes effect
+    // here (an allow grants those keys' ciphertexts, a deny refuses them) where Tencent would
+    // ignore it. README "Access control", docs/data-keys.md#cam.
+    cam: RESOURCE,
     qps: 300,
     access: 'write',
     resources: (p) => cmk(ciphertextKeyId(p.CiphertextBlob)),
