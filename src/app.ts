@@ -39,6 +39,8 @@ import { PqcEngine } from './crypto/pqc-engine.js';
 import { resolvePlacement, type KeyPlacement } from './crypto/placement.js';
 import { BackgroundLeases } from './domain/coordination.js';
 import { LeaseRepo } from './store/lease-repo.js';
+import { V1NonceRepo } from './store/nonce-repo.js';
+import { AttemptRepo } from './store/attempt-repo.js';
 import { ImportService } from './domain/imports.js';
 import { ImportRepo } from './store/import-repo.js';
 import { DataKeyService } from './domain/data-keys.js';
@@ -78,6 +80,8 @@ export interface Services {
   trail: AuditTrail;
   alarms: AlarmService;
   leases: BackgroundLeases;
+  /** Signature-v1 requests already received, in the database: shared by every worker and node. */
+  nonces: V1NonceRepo;
   rootUin: string;
 }
 
@@ -210,6 +214,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         trail,
         alarms,
         leases: new BackgroundLeases(new LeaseRepo(db)),
+        nonces: new V1NonceRepo(db, config.v1NonceLimit),
         rootUin: root.uin,
       };
     } catch (err) {
@@ -260,6 +265,7 @@ export async function closeServices(s: Services): Promise<void> {
   await s.audit.drain();
   await s.trail.checkpoint().catch((err) => s.logger.error({ err }, 'audit checkpoint at shutdown failed'));
   await s.auditRepo.close();
+  await s.nonces.close();
   await s.epochReader?.close();
   await s.db.destroy();
   s.token.close();
@@ -275,6 +281,7 @@ function apiDeps(s: Services): ApiDeps {
     rateLimiter: new RateLimiter(parseRateLimits(s.config.rateLimits)),
     bodyLimitBytes: s.config.bodyLimitBytes,
     fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined,
+    replay: s.nonces,
     audit: {
       get available() {
         return s.audit.available;
@@ -402,6 +409,7 @@ export function createApp(s: Services): Express {
       dispatch: api.dispatch,
       identities: s.identities,
       identityRepo: new IdentityRepo(s.db),
+      signInAttempts: new AttemptRepo(s.db),
       mapError,
       authorizeAuditRead: (identity, sourceIp) =>
         s.access.authorize({

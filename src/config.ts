@@ -61,6 +61,8 @@ export interface Config {
   workers: number;
   /** How often the server runs the lifecycle jobs; 0 = never (use `hsmkms jobs run`). */
   jobsIntervalSeconds: number;
+  /** The most signature-v1 requests of one SecretId a process records within the replay window (docs/deployment.md#v1-replay). */
+  v1NonceLimit: number;
   /** Console sessions end after this long without a request, and after consoleSessionMaxSeconds in any case. */
   consoleSessionIdleSeconds: number;
   consoleSessionMaxSeconds: number;
@@ -130,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cacheTtlMs: env.KMS_CACHE_TTL_MS === '0' ? 0 : positiveInt(env, 'KMS_CACHE_TTL_MS', 60_000),
     workers: positiveInt(env, 'KMS_WORKERS', 1),
     jobsIntervalSeconds: env.KMS_JOBS_INTERVAL_SECONDS === '0' ? 0 : positiveInt(env, 'KMS_JOBS_INTERVAL_SECONDS', 60),
+    v1NonceLimit: positiveInt(env, 'KMS_V1_NONCE_LIMIT', 500_000),
     consoleSessionIdleSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_IDLE_SECONDS', 900),
     consoleSessionMaxSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_MAX_SECONDS', 8 * 3600),
     rootUin: env.KMS_ROOT_UIN || undefined,

@@ -22,7 +22,8 @@ import {
 } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
 import { validateParams } from './validation.js';
-import { authenticateRequest, parseApiRequest } from './wire/index.js';
+import type { V1NonceStore } from '../model/replay.js';
+import { assertFirstUse, parseApiRequest, verifyRequest } from './wire/index.js';
 import { NonceCache } from './wire/replay.js';
 import type { ApiRequest } from './wire/request.js';
 import { timeOrderedUuid } from '../ids.js';
@@ -49,6 +50,8 @@ export interface ApiDeps {
   audit?: { readonly available: boolean; record(call: CallRecord): Promise<void> };
   /** Resolves once the caches reflect every change committed before the call (domain/cache.ts EpochWatch). */
   fresh?: () => Promise<void>;
+  /** Signature-v1 requests already received: shared by every worker and node (the database's); one process's own when absent. */
+  replay?: V1NonceStore;
 }
 
 export interface AuthorizeRequest {
@@ -165,7 +168,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   const byName = new Map<string, ActionSpec>();
   for (const service of deps.services) for (const [name, spec] of service.actions) if (!byName.has(name)) byName.set(name, spec);
   const regions = new Map(deps.regions.map((r) => [r.name, r]));
-  const nonces = new NonceCache();
+  const nonces = deps.replay ?? new NonceCache();
   const callLog = requestLogger(deps.logger);
 
   const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
@@ -279,11 +282,13 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         const request = parsed!;
         if (request.token !== undefined) throw new TokenFailureError('Temporary credentials (X-TC-Token) are not supported by this server.');
         const auth = await deps.identities.authenticate(request.secretId);
+        const now = Date.now();
         try {
-          authenticateRequest(request, auth.secretKey, nonces, Date.now(), auth.derived);
+          verifyRequest(request, auth.secretKey, now, auth.derived);
         } finally {
           auth.secretKey.fill(0);
         }
+        await assertFirstUse(request, nonces, now);
         return auth.identity;
       },
     );

@@ -119,6 +119,7 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> 
 export interface RawSqlite {
   exec(sql: string, cb: (err: Error | null) => void): void;
   get(sql: string, cb: (err: Error | null, row?: Record<string, unknown>) => void): void;
+  all(sql: string, params: unknown[], cb: (err: Error | null, rows?: Array<Record<string, unknown>>) => void): void;
   close(cb: (err: Error | null) => void): void;
 }
 

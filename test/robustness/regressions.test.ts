@@ -1,13 +1,16 @@
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ConsolePasswords } from '../../src/console/passwords.js';
+import { IdentityRepo } from '../../src/store/identity-repo.js';
 import { parseApiRequest } from '../../src/api/wire/index.js';
 import { MAX_PARAM_DEPTH, unflattenParams } from '../../src/api/wire/request.js';
 import { startTestServer, ROOT, type TestServer } from '../helpers/api-server.js';
 import { judgeEnvelope } from '../helpers/contract-codes.js';
 import { storableAuditEvent } from '../../src/store/audit-repo.js';
 import { clearProxy } from '../helpers/sdk-clients.js';
-import { tc3Headers } from '../helpers/tc-sign.js';
+import { tc3Headers, v1Form } from '../helpers/tc-sign.js';
 
 // Bugs the robustness suite found, one test each (the fuzz in robustness.test.ts finds them
 // again only by chance).
@@ -41,9 +44,11 @@ describe('nesting is bounded before anything recurses over the parameters', () =
 });
 
 // One server for the whole file (SoftHSM2 reads its configuration once per process).
+const V1_NONCE_LIMIT = 40;
+const SERVER_ENV = { KMS_JOBS_INTERVAL_SECONDS: '0', KMS_V1_NONCE_LIMIT: String(V1_NONCE_LIMIT) };
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ KMS_JOBS_INTERVAL_SECONDS: '0' });
+  server = await startTestServer(SERVER_ENV);
 });
 afterAll(async () => {
   await server?.stop();
@@ -329,5 +334,115 @@ describe('a refused Decrypt or Encrypt on a CMK is not bypassed through hosted d
     expect(read.Error?.Code).toBe('AuthFailure.UnauthorizedOperation');
     expect(JSON.stringify(read)).not.toContain(secret);
     expect((await signedCall('ListDataKeyDetail', { KeyId: keyId })).TotalCount).toBe(1);
+  });
+});
+
+describe('a signature-v1 request is accepted once, whatever others send meanwhile', () => {
+  const v1 = async (creds: { secretId: string; secretKey: string }, params: Record<string, string>, o: { timestamp?: number; nonce?: number } = {}) => {
+    const body = v1Form({ host: server.endpoint, ...creds, params: { Version: '2019-01-18', Region: 'ap-hongkong', ...params }, ...o });
+    return { body, send: () => postForm(body) };
+  };
+  const postForm = async (body: string) => {
+    const r = await fetch(`http://${server.endpoint}/`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body });
+    return ((await r.json()) as { Response: { Error?: { Code: string } } }).Response;
+  };
+
+  it('a sub-account without permissions cannot flush the replay store: its own requests are bounded, a captured request stays refused', async () => {
+    // The attack: a flood of validly signed v1 requests (refused by CAM, but recorded) evicted the
+    // 200,000-entry cache in 95 s, after which a captured request replayed.
+    const captured = await v1(ROOT, { Action: 'GenerateRandom', NumberOfBytes: '8' });
+    expect((await captured.send()).Error).toBeUndefined();
+    const s = server.services;
+    await s.identities.createUser(ROOT.uin, 'flooder');
+    const flooder = await s.identities.createCredential(ROOT.uin, 'flooder');
+    const codes: string[] = [];
+    for (let i = 0; i < V1_NONCE_LIMIT + 10; i++) codes.push((await (await v1(flooder, { Action: 'GenerateRandom', NumberOfBytes: '8' })).send()).Error?.Code ?? 'ok');
+    expect(codes.slice(0, V1_NONCE_LIMIT).every((c) => c === 'AuthFailure.UnauthorizedOperation')).toBe(true);
+    expect(codes.slice(V1_NONCE_LIMIT).every((c) => c === 'RequestLimitExceeded')).toBe(true);
+    expect((await captured.send()).Error?.Code).toBe('AuthFailure.SignatureFailure');
+    // Root's own v1 requests are not affected by the flooder's bound.
+    expect((await (await v1(ROOT, { Action: 'GenerateRandom', NumberOfBytes: '8' })).send()).Error).toBeUndefined();
+  });
+
+  it('a request timestamped exactly 300 s ago is accepted once, not again in the same second', async () => {
+    // Its entry expired at (ts + 300) · 1000 ms, the start of the last second it is accepted in.
+    for (let attempt = 0; ; attempt++) {
+      while (Date.now() % 1000 > 300) await new Promise((r) => setTimeout(r, 20));
+      const timestamp = Math.floor(Date.now() / 1000) - 300;
+      const edge = await v1(ROOT, { Action: 'GenerateRandom', NumberOfBytes: '8' }, { timestamp });
+      expect((await edge.send()).Error).toBeUndefined();
+      const replay = await edge.send();
+      // Only a replay answered within the same second says anything (the next one is expired).
+      if (Math.floor(Date.now() / 1000) - timestamp !== 300 && attempt < 5) continue;
+      expect(replay.Error?.Code).toBe('AuthFailure.SignatureFailure');
+      break;
+    }
+  });
+});
+
+describe('console sign-in attempts are counted before they are checked, per address and per user, and never cleared by another user', () => {
+  /** One request to the console from a chosen loopback address (127.0.0.x): status, headers, body. */
+  const consoleRequest = (o: { method: 'GET' | 'POST'; path: string; from: string; headers?: Record<string, string>; body?: string }) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+      const [host, port] = server.endpoint.split(':');
+      const req = httpRequest({ host, port: Number(port), method: o.method, path: o.path, localAddress: o.from, headers: o.headers, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      });
+      req.on('error', reject);
+      req.end(o.body);
+    });
+  /** A password sign-in as a browser makes it (the sign-in page first, for its form token): the answer's status. */
+  const signIn = async (userName: string, password: string, from = '127.0.0.1') => {
+    const page = await consoleRequest({ method: 'GET', path: '/console/login', from });
+    const token = /hsmkms_console_login=([^;]+)/.exec(String(page.headers['set-cookie']))![1]!;
+    const body = new URLSearchParams({ _login: token, account: '', userName, password }).toString();
+    const r = await consoleRequest({
+      method: 'POST',
+      path: '/console/login/password',
+      from,
+      headers: { Cookie: `hsmkms_console_login=${token}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    return r.status;
+  };
+  const tally = (statuses: number[]) => ({
+    checked: statuses.filter((s) => s === 401).length,
+    throttled: statuses.filter((s) => s === 429).length,
+    in: statuses.filter((s) => s === 303).length,
+  });
+
+  beforeAll(async () => {
+    const passwords = new ConsolePasswords(new IdentityRepo(server.services.db));
+    for (const name of ['victim', 'attacker']) {
+      await server.services.identities.createUser(ROOT.uin, name);
+      await passwords.set(ROOT.uin, name, `${name}-password-1234`);
+    }
+  });
+  beforeEach(async () => {
+    // Each test starts with no attempts counted (the table is the counters' only state).
+    await server.services.db('sign_in_attempts').delete();
+  });
+
+  it('60 concurrent wrong passwords from one address: 10 are checked, the rest refused unchecked', async () => {
+    const statuses = await Promise.all(Array.from({ length: 60 }, (_, i) => signIn('victim', `guess-${i}-xxxxxxxx`)));
+    expect(tally(statuses)).toEqual({ checked: 10, throttled: 50, in: 0 });
+  });
+
+  it('the attacker’s own successful sign-in to another user does not clear the address’s count', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 9; i++) statuses.push(await signIn('victim', `guess-${i}-xxxxxxxx`));
+    expect(await signIn('attacker', 'attacker-password-1234')).toBe(303);
+    for (let i = 9; i < 14; i++) statuses.push(await signIn('victim', `guess-${i}-xxxxxxxx`));
+    expect(tally(statuses)).toEqual({ checked: 10, throttled: 4, in: 0 });
+  });
+
+  it('a user’s own count stops guesses spread over several addresses', async () => {
+    const statuses: number[] = [];
+    for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) for (let i = 0; i < 8; i++) statuses.push(await signIn('victim', `guess-${from}-${i}`, from));
+    expect(tally(statuses)).toEqual({ checked: 20, throttled: 4, in: 0 });
+    // Another user from those addresses is not affected.
+    expect(await signIn('attacker', 'attacker-password-1234', '127.0.0.5')).toBe(303);
   });
 });
