@@ -51,6 +51,9 @@ import { mapError } from './api/errors.js';
 
 // Wiring: configuration in, services and the Express app out.
 
+/** What KMS_TC3_STRICT_SIGNED_HEADERS=1 requires a TC3 request to sign besides content-type and host. */
+const TC3_STRICT_SIGNED_HEADERS = ['x-tc-action', 'x-tc-region', 'x-tc-version'] as const;
+
 export interface Services {
   config: Config;
   logger: Logger;
@@ -282,6 +285,7 @@ function apiDeps(s: Services): ApiDeps {
     bodyLimitBytes: s.config.bodyLimitBytes,
     fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined,
     replay: s.nonces,
+    tc3SignedHeaders: s.config.tc3StrictSignedHeaders ? TC3_STRICT_SIGNED_HEADERS : undefined,
     audit: {
       get available() {
         return s.audit.available;

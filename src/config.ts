@@ -40,6 +40,10 @@ export interface Config {
   dataKeyLimit: number;
   /** Optional HTTPS listener (Tencent SDKs default to https). */
   tls: { certFile: string; keyFile: string; port: number } | undefined;
+  /** KMS_ALLOW_PLAINTEXT_HTTP=1: plain HTTP on a non-loopback KMS_HOST (behind a TLS proxy); else refused (docs/deployment.md#tls). */
+  allowPlaintextHttp: boolean;
+  /** KMS_TC3_STRICT_SIGNED_HEADERS=1: TC3 requests must sign x-tc-action, x-tc-region and x-tc-version too. */
+  tc3StrictSignedHeaders: boolean;
   /** Refuse requests when the audit trail cannot be written (default), or serve them unaudited. */
   auditFailClosed: boolean;
   /** Audit events older than this are exported to auditExportDir and removed. */
@@ -122,6 +126,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cmkLimit: positiveInt(env, 'KMS_CMK_LIMIT', 100_000),
     dataKeyLimit: positiveInt(env, 'KMS_DATA_KEY_LIMIT', 100_000),
     tls: tlsConfig(env),
+    allowPlaintextHttp: flag(env, 'KMS_ALLOW_PLAINTEXT_HTTP'),
+    tc3StrictSignedHeaders: flag(env, 'KMS_TC3_STRICT_SIGNED_HEADERS'),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),
     auditExportDir: path.resolve(env.KMS_AUDIT_EXPORT_DIR || path.join(dataDir, 'audit-export')),
@@ -145,6 +151,14 @@ function engine(name: string, raw: string | undefined): Config['smEngine'] {
   const v = raw || 'auto';
   if (v !== 'auto' && v !== 'software' && v !== 'token') throw new ConfigError(`${name}: must be auto, software or token, not "${v}"`);
   return v;
+}
+
+/** `1` on, unset/empty/`0` off; anything else is a mistake worth a refusal, not a guess. */
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  throw new ConfigError(`${name}: must be 1 or 0, not "${raw}"`);
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

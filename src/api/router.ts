@@ -52,6 +52,8 @@ export interface ApiDeps {
   fresh?: () => Promise<void>;
   /** Signature-v1 requests already received: shared by every worker and node (the database's); one process's own when absent. */
   replay?: V1NonceStore;
+  /** Headers a TC3 request must sign besides content-type and host (KMS_TC3_STRICT_SIGNED_HEADERS). */
+  tc3SignedHeaders?: readonly string[];
 }
 
 export interface AuthorizeRequest {
@@ -169,6 +171,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   for (const service of deps.services) for (const [name, spec] of service.actions) if (!byName.has(name)) byName.set(name, spec);
   const regions = new Map(deps.regions.map((r) => [r.name, r]));
   const nonces = deps.replay ?? new NonceCache();
+  const parseOptions = { requiredSignedHeaders: deps.tc3SignedHeaders };
   const callLog = requestLogger(deps.logger);
 
   const run = async (sourceIp: string, readCall: () => CallInput, authenticate: () => Promise<CredentialIdentity>): Promise<object> => {
@@ -274,7 +277,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     const answer = await run(
       sourceIpOf(req),
       () => {
-        parsed = parseApiRequest({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawBody });
+        parsed = parseApiRequest({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawBody }, parseOptions);
         const form = parsed.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
         return { version: parsed.version, action: parsed.action, region: parsed.region, params: parsed.params, form, language: parsed.language, secretId: parsed.secretId };
       },

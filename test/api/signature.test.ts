@@ -665,6 +665,14 @@ describe('clients that sign more headers than the SDKs (signature v3 doc example
     expect(verifySignature(parseApiRequest(raw), SECRET_KEY)).toBe(true);
     expect(verifySignature(parseApiRequest(withHeaders(raw, { 'X-TC-Action': 'DisableKeys' })), SECRET_KEY)).toBe(false);
   });
+
+  it('the strict mode refuses a request that does not sign every required header, naming the missing ones', () => {
+    const strict = { requiredSignedHeaders: ['x-tc-action', 'x-tc-region', 'x-tc-version'] };
+    const error = expectRejected(() => parseApiRequest(docSigned('DescribeKeys'), strict), InvalidAuthorizationError, 'AuthFailure.InvalidAuthorization');
+    expect(error.message).toContain('x-tc-region, x-tc-version');
+    expect(error.message).not.toContain('x-tc-action');
+    expect(parseApiRequest(docSigned('DescribeKeys'), { requiredSignedHeaders: ['x-tc-action'] }).action).toBe('DescribeKeys');
+  });
 });
 
 describe('NonceCache (one process’s v1 replay store)', () => {

@@ -1,4 +1,7 @@
-import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, randomUUID } from 'node:crypto';
+import { constants, createHash, createHmac, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { request as httpRequest } from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +10,8 @@ import { IdentityRepo } from '../../src/store/identity-repo.js';
 import { parseApiRequest } from '../../src/api/wire/index.js';
 import { MAX_PARAM_DEPTH, unflattenParams } from '../../src/api/wire/request.js';
 import { startTestServer, ROOT, type TestServer } from '../helpers/api-server.js';
+import { cli } from '../helpers/cli.js';
+import { plainHttpHost } from '../../src/server.js';
 import { judgeEnvelope } from '../helpers/contract-codes.js';
 import { storableAuditEvent } from '../../src/store/audit-repo.js';
 import { clearProxy } from '../helpers/sdk-clients.js';
@@ -445,4 +450,75 @@ describe('console sign-in attempts are counted before they are checked, per addr
     // Another user from those addresses is not affected.
     expect(await signIn('attacker', 'attacker-password-1234', '127.0.0.5')).toBe(303);
   });
+});
+
+describe('a captured request cannot be turned into another action on the network', () => {
+  // The SDKs' TC3 signature covers neither X-TC-Action nor X-TC-Region: on plain HTTP an on-path
+  // attacker re-sent a captured Encrypt as DisableKey, ArchiveKey, RotateKey and
+  // DeleteImportedKeyMaterial. TLS is the answer, as on Tencent Cloud.
+  it('serve refuses plain HTTP on a non-loopback address without TLS, in one line; with TLS plain HTTP stays on the loopback', () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-plain-'));
+    try {
+      const r = cli(['serve'], { PATH: process.env.PATH, KMS_DATA_DIR: dataDir, KMS_HOST: '0.0.0.0', KMS_PORT: '0' });
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain('refusing to serve plain HTTP on 0.0.0.0:0');
+      expect(r.stderr).toContain('KMS_ALLOW_PLAINTEXT_HTTP=1');
+      expect(readdirSync(dataDir)).toEqual([]); // refused before anything was opened
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    const base = { port: 8080, tls: undefined, allowPlaintextHttp: false };
+    for (const host of ['127.0.0.1', '127.8.9.1', 'localhost', '::1', '[::1]']) expect(plainHttpHost({ ...base, host })).toEqual({ host });
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'kms.example.com']) expect(() => plainHttpHost({ ...base, host })).toThrow(/refusing to serve plain HTTP/);
+    expect(plainHttpHost({ ...base, host: '0.0.0.0', allowPlaintextHttp: true })).toEqual({ host: '0.0.0.0' });
+    expect(plainHttpHost({ ...base, host: '0.0.0.0', tls: { certFile: 'c', keyFile: 'k', port: 8443 } }).host).toBe('127.0.0.1');
+  });
+
+  it('KMS_TC3_STRICT_SIGNED_HEADERS=1: a request that does not sign the action, region and version is refused; one that does cannot be turned into another', async () => {
+    const env = SERVER_ENV;
+    const keyId = (await signedCall('CreateKey', { Alias: 'strict-headers' })).KeyId as string;
+    server = await server.restart({ ...env, KMS_TC3_STRICT_SIGNED_HEADERS: '1' });
+    try {
+      // The SDKs' form (content-type;host): refused before anything happens.
+      const sdk = await signedCall('Encrypt', { KeyId: keyId, Plaintext: 'eA==' });
+      expect(sdk.Error?.Code).toBe('AuthFailure.InvalidAuthorization');
+      expect(sdk.Error?.Message).toContain('x-tc-action, x-tc-region, x-tc-version');
+      // A client signing them: served, and its capture re-sent as DisableKey fails the signature.
+      const body = JSON.stringify({ KeyId: keyId, Plaintext: 'eA==' });
+      const headers = strictlySigned('Encrypt', body);
+      const ok = await fetch(`http://${server.endpoint}/`, { method: 'POST', headers, body });
+      expect(((await ok.json()) as { Response: { Error?: unknown } }).Response.Error).toBeUndefined();
+      const swapped = await fetch(`http://${server.endpoint}/`, { method: 'POST', headers: { ...headers, 'X-TC-Action': 'DisableKey' }, body });
+      expect(((await swapped.json()) as { Response: { Error?: { Code: string } } }).Response.Error?.Code).toBe('AuthFailure.SignatureFailure');
+      expect((await signedCall('DescribeKey', { KeyId: keyId })).Error?.Code).toBe('AuthFailure.InvalidAuthorization');
+    } finally {
+      server = await server.restart(env);
+    }
+    expect(((await signedCall('DescribeKey', { KeyId: keyId })).KeyMetadata as { KeyState: string }).KeyState).toBe('Enabled');
+  });
+
+  /** TC3 headers signing x-tc-action, x-tc-region and x-tc-version too (values lower-cased, as the v3 doc canonicalises them). */
+  function strictlySigned(action: string, body: string): Record<string, string> {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const date = new Date(timestamp * 1000).toISOString().slice(0, 10);
+    const sha256 = (x: string) => createHash('sha256').update(x).digest('hex');
+    const hmac = (key: string | Buffer, msg: string) => createHmac('sha256', key).update(msg).digest();
+    const signed = 'content-type;host;x-tc-action;x-tc-region;x-tc-version';
+    const canonicalHeaders = `content-type:application/json\nhost:${server.endpoint}\nx-tc-action:${action.toLowerCase()}\nx-tc-region:ap-hongkong\nx-tc-version:2019-01-18\n`;
+    const canonical = ['POST', '/', '', canonicalHeaders, signed, sha256(body)].join('\n');
+    const scope = `${date}/kms/tc3_request`;
+    const key = hmac(hmac(hmac(`TC3${ROOT.secretKey}`, date), 'kms'), 'tc3_request');
+    const signature = createHmac('sha256', key)
+      .update(['TC3-HMAC-SHA256', String(timestamp), scope, sha256(canonical)].join('\n'))
+      .digest('hex');
+    return {
+      'Content-Type': 'application/json',
+      Authorization: `TC3-HMAC-SHA256 Credential=${ROOT.secretId}/${scope}, SignedHeaders=${signed}, Signature=${signature}`,
+      'X-TC-Timestamp': String(timestamp),
+      'X-TC-Action': action,
+      'X-TC-Region': 'ap-hongkong',
+      'X-TC-Version': '2019-01-18',
+    };
+  }
 });

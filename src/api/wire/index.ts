@@ -26,7 +26,7 @@ export function parseApiRequest(raw: RawApiRequest, options: ParseOptions = {}):
   const request = { method, headers, path, query, body: raw.rawBody };
   // docs/contract/protocol.md#request-forms: JSON bodies and X-TC-* headers are TC3-only; a request with neither is v1.
   const tc3 = headers.authorization !== undefined || headers['x-tc-action'] !== undefined || (method === 'POST' && mediaType(headers['content-type']) === 'application/json');
-  return tc3 ? parseTc3(request, options.services ?? DEFAULT_SERVICES) : parseV1(request);
+  return tc3 ? parseTc3(request, options.services ?? DEFAULT_SERVICES, options.requiredSignedHeaders) : parseV1(request);
 }
 
 export function verifySignature(request: ApiRequest, secretKey: Buffer | string, derived?: DerivedKeys): boolean {
