@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import { readPin, type Config } from './config.js';
@@ -156,7 +156,11 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
           : await oneAtATime(new LeaseRepo(db), 'bootstrap', () =>
               bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey }),
             );
-      if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
+      if (root.created)
+        logger.info(
+          { uin: root.uin },
+          'root account created (credentials in root-credentials.json unless given in the environment: the SecretKey is in clear there; retire it with `hsmkms credential create --user root` and `hsmkms credential delete --secret-id <the bootstrap SecretId>`, README "Retiring the bootstrap root key")',
+        );
       const keyRepo = new KeyRepo(db);
       const keyReads = new KeyReads(keyRepo, cache);
       const material = new KeyMaterialService(token, kek, placement);
@@ -344,6 +348,13 @@ function actionDeps(s: Services): ActionDeps {
 /** Each app's API endpoint, so the listener and the app share one (one nonce cache, one rate limiter). */
 const endpoints = new WeakMap<Express, ApiEndpoint>();
 
+/** `Authorization: Bearer <token>` with this token; compared as digests, so neither its bytes nor its length leak through timing. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+  if (given === undefined) return false;
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(token).digest());
+}
+
 /** Request metrics for one answered request (route label: `api`, or the first path segment). */
 function observe(s: Services, route: string, res: ServerResponse, start: bigint): void {
   res.on('finish', () => {
@@ -394,7 +405,11 @@ export function createApp(s: Services): Express {
     res.status(token && database ? 200 : 503).json({ status: token && database ? 'ready' : 'unavailable', token, database });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    if (s.config.metricsToken !== undefined && !bearerMatches(req.headers.authorization, s.config.metricsToken)) {
+      res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').type('text/plain').send('KMS_METRICS_TOKEN is set: send it as `Authorization: Bearer <token>`.\n');
+      return;
+    }
     res.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
 

@@ -40,6 +40,8 @@ export interface Config {
   dataKeyLimit: number;
   /** Optional HTTPS listener (Tencent SDKs default to https). */
   tls: { certFile: string; keyFile: string; port: number } | undefined;
+  /** KMS_METRICS_TOKEN: when set, /metrics answers only `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
   /** KMS_ALLOW_PLAINTEXT_HTTP=1: plain HTTP on a non-loopback KMS_HOST (behind a TLS proxy); else refused (docs/deployment.md#tls). */
   allowPlaintextHttp: boolean;
   /** KMS_TC3_STRICT_SIGNED_HEADERS=1: TC3 requests must sign x-tc-action, x-tc-region and x-tc-version too. */
@@ -126,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cmkLimit: positiveInt(env, 'KMS_CMK_LIMIT', 100_000),
     dataKeyLimit: positiveInt(env, 'KMS_DATA_KEY_LIMIT', 100_000),
     tls: tlsConfig(env),
+    metricsToken: env.KMS_METRICS_TOKEN || undefined,
     allowPlaintextHttp: flag(env, 'KMS_ALLOW_PLAINTEXT_HTTP'),
     tc3StrictSignedHeaders: flag(env, 'KMS_TC3_STRICT_SIGNED_HEADERS'),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',

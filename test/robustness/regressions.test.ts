@@ -1,5 +1,5 @@
 import { constants, createHash, createHmac, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request as httpRequest } from 'node:http';
@@ -12,6 +12,7 @@ import { MAX_PARAM_DEPTH, unflattenParams } from '../../src/api/wire/request.js'
 import { startTestServer, ROOT, type TestServer } from '../helpers/api-server.js';
 import { cli } from '../helpers/cli.js';
 import { plainHttpHost } from '../../src/server.js';
+import { openDatabase } from '../../src/store/db.js';
 import { judgeEnvelope } from '../helpers/contract-codes.js';
 import { storableAuditEvent } from '../../src/store/audit-repo.js';
 import { clearProxy } from '../helpers/sdk-clients.js';
@@ -50,7 +51,8 @@ describe('nesting is bounded before anything recurses over the parameters', () =
 
 // One server for the whole file (SoftHSM2 reads its configuration once per process).
 const V1_NONCE_LIMIT = 40;
-const SERVER_ENV = { KMS_JOBS_INTERVAL_SECONDS: '0', KMS_V1_NONCE_LIMIT: String(V1_NONCE_LIMIT) };
+const METRICS_TOKEN = 'metrics-token-for-the-scraper';
+const SERVER_ENV = { KMS_JOBS_INTERVAL_SECONDS: '0', KMS_V1_NONCE_LIMIT: String(V1_NONCE_LIMIT), KMS_METRICS_TOKEN: METRICS_TOKEN };
 let server: TestServer;
 beforeAll(async () => {
   server = await startTestServer(SERVER_ENV);
@@ -521,4 +523,37 @@ describe('a captured request cannot be turned into another action on the network
       'X-TC-Version': '2019-01-18',
     };
   }
+});
+
+describe('what the service keeps on the machine is its own', () => {
+  it('/metrics answers only the bearer token when KMS_METRICS_TOKEN is set', async () => {
+    const metrics = (authorization?: string) => fetch(`${server.url}/metrics`, { headers: authorization ? { Authorization: authorization } : {} });
+    for (const wrong of [undefined, 'Bearer nope', `Basic ${METRICS_TOKEN}`, `Bearer ${METRICS_TOKEN}x`, `Bearer ${METRICS_TOKEN.slice(0, -1)}`]) {
+      const r = await metrics(wrong);
+      expect(r.status, String(wrong)).toBe(401);
+      expect(r.headers.get('www-authenticate')).toContain('Bearer');
+      expect(await r.text()).not.toContain('process_cpu');
+    }
+    const ok = await metrics(`Bearer ${METRICS_TOKEN}`);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('process_cpu');
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200); // health stays open
+  });
+
+  it('the SQLite file and its WAL are readable by their owner only, and a wider existing file is narrowed', async () => {
+    const file = server.config.sqliteFile;
+    for (const f of [file, `${file}-wal`]) expect(statSync(f).mode & 0o777, f).toBe(0o600);
+    const dir = mkdtempSync(path.join(tmpdir(), 'hsmkms-mode-'));
+    try {
+      const wide = path.join(dir, 'old.sqlite');
+      writeFileSync(wide, '', { mode: 0o644 });
+      chmodSync(wide, 0o644);
+      const db = openDatabase({ databaseUrl: undefined, sqliteFile: wide });
+      await db.raw('select 1');
+      await db.destroy();
+      expect(statSync(wide).mode & 0o777).toBe(0o600);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
