@@ -38,6 +38,10 @@ COPY bin bin
 COPY hsm hsm
 COPY scripts/token-nss scripts/token-nss
 COPY scripts/docker-entrypoint /usr/local/bin/hsmkms-entrypoint
+# KMS_HOST=0.0.0.0: serve refuses plain HTTP there unless told how the network is protected
+# (docs/deployment.md#tls): mount a certificate and key and set KMS_TLS_CERT_FILE and
+# KMS_TLS_KEY_FILE (HTTPS on 8443; plain HTTP then stays on 127.0.0.1, where the health check
+# below looks), or set KMS_ALLOW_PLAINTEXT_HTTP=1 behind a TLS-terminating proxy.
 ENV NODE_ENV=production \
     KMS_DATA_DIR=/var/lib/hsmkms \
     KMS_HOST=0.0.0.0 \
@@ -45,6 +49,6 @@ ENV NODE_ENV=production \
     KMS_HSM_PROFILE=softhsm2
 USER hsmkms
 VOLUME ["/var/lib/hsmkms"]
-EXPOSE 8080
+EXPOSE 8080 8443
 HEALTHCHECK --interval=30s --timeout=5s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.KMS_PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["tini", "--", "hsmkms-entrypoint"]

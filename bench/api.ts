@@ -9,7 +9,11 @@
 //
 // Cases: Encrypt (32 B plaintext), Decrypt (of such a ciphertext), GenerateDataKey (AES_256),
 // SignByAsymmetricKey (ECC P-256, a 32-byte message), round-robin over BENCH_KEYS (10) keys,
-// at BENCH_CONNECTIONS (1,8,64); then "Encrypt@<N>keys": the same Encrypt run with BENCH_MANY_KEYS
+// at BENCH_CONNECTIONS (1,8,64); "Encrypt v1": the same Encrypt signed with signature v1
+// (HmacSHA256, a form body, a fresh Nonce per request), whose every request is also a row of the
+// database's replay store (docs/deployment.md#v1-replay) — its line carries `vs_tc3` (and
+// `cpu_vs_tc3`): its rps (server CPU per request) over the TC3 Encrypt's on the same server, in
+// paired rounds of their own; then "Encrypt@<N>keys": the same Encrypt run with BENCH_MANY_KEYS
 // (default 0 = skipped; 100000 for the issue's figure) CMKs in the token and the database, with
 // the ratio against the 10-key Encrypt figure at the same connection count (`vs_10_keys`).
 //
@@ -49,6 +53,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { tc3Authorization } from './tc3.js';
 import { startPostgres } from './pg-cluster.js';
+import { v1FormBody } from './v1.js';
 import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -108,6 +113,8 @@ function serverEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.
     KMS_ROOT_SECRET_KEY: ROOT.secretKey,
     KMS_LOG_LEVEL: 'info',
     KMS_CMK_LIMIT: '1000000',
+    // The v1 cases send more than the default bound of one SecretId's v1 requests per window.
+    KMS_V1_NONCE_LIMIT: '100000000',
     ...extra,
   };
 }
@@ -310,7 +317,8 @@ async function startBare(): Promise<Running> {
   };
 }
 
-type BodyOf = (i: number) => { action: string; body: string };
+/** A request: a TC3-signed JSON body, or with `v1`, those business parameters in a v1-signed form body. */
+type BodyOf = (i: number) => { action: string; body: string; v1?: Record<string, string> };
 
 interface Measured {
   /** Server CPU (all its processes) per answered request, µs. */
@@ -351,6 +359,8 @@ async function drive(
 ): Promise<Measured> {
   const port = target.port;
   let i = 0;
+  // v1 requests need a Nonce of their own each (the replay store refuses a repeat).
+  let nonce = Math.floor(Math.random() * 2 ** 40);
   let errors = 0;
   let firstError: string | undefined;
   const host = `127.0.0.1:${port}`;
@@ -377,7 +387,17 @@ async function drive(
           ? (req) => ({ ...req, ...pool![i++ % PRESIGNED_POOL]! })
           : (req) => {
               // Signed as it is sent (the signature cost is the client's, as with any SDK).
-              const { action, body } = bodyOf(i++);
+              const { action, body, v1 } = bodyOf(i++);
+              if (v1) {
+                const form = v1FormBody({
+                  host,
+                  ...creds,
+                  params: { Action: action, Version: VERSION, Region: REGION, ...v1 },
+                  timestamp: Math.floor(Date.now() / 1000),
+                  nonce: nonce++,
+                });
+                return { ...req, body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+              }
               return { ...req, body, headers: signTc3({ host, ...creds, action, body }) };
             },
         onResponse: (status: number, body: string) => {
@@ -498,6 +518,7 @@ async function casesFor(ds: Dataset, port: number): Promise<Array<[string, BodyO
     ['Decrypt', (i) => ({ action: 'Decrypt', body: JSON.stringify({ CiphertextBlob: blobs[i % n] }) })],
     ['GenerateDataKey', (i) => ({ action: 'GenerateDataKey', body: JSON.stringify({ KeyId: ds.aesKeys[i % n], KeySpec: 'AES_256' }) })],
     ['SignByAsymmetricKey', () => ({ action: 'SignByAsymmetricKey', body: JSON.stringify({ KeyId: ds.eccKey, Algorithm: 'ECC_P256_R1', Message: message, MessageType: 'RAW' }) })],
+    ['Encrypt v1', (i) => ({ action: 'Encrypt', body: '', v1: { KeyId: ds.aesKeys[i % n]!, Plaintext: plaintext } })],
   ];
 }
 
@@ -591,6 +612,7 @@ async function parent(): Promise<void> {
         if (!want(name)) continue;
         for (const connections of connectionsList)
           for (const generator of generators) {
+            if (generator === 'presigned' && bodyOf(0).v1) continue; // a nonce per request: never pre-signed
             const theirBody = otherCases.get(name)!;
             await drive(kms, connections, 1, bodyOf, creds, generator);
             await drive(theirs, connections, 1, theirBody, otherCreds, generator);
@@ -612,14 +634,22 @@ async function parent(): Promise<void> {
       const cpuAt = new Map<string, number>(); // `${generator}@${connections}` → µs per request
       for (const connections of connectionsList)
         for (const generator of generators) {
+          // A v1 request carries a nonce of its own (the replay store refuses a repeat): never pre-signed.
+          if (generator === 'presigned' && bodyOf(0).v1) continue;
           // Warm-up (handle caches, JIT, connections) is not measured.
           await drive(kms, connections, 1, bodyOf, creds, generator);
           const { a: m, b, ratio, ratios } = await paired({ target: kms, bodyOf, creds }, bareSide, connections, seconds, rounds, generator);
           const p99 = p99Target(connections, m.p99, b.p99);
           if (name === 'Encrypt' && generator === 'signed') encrypt10.set(connections, m.rps);
           cpuAt.set(`${generator}@${connections}`, m.cpuUs);
+          // The v1 case against the TC3 Encrypt on the same server, in paired rounds of their own:
+          // what signature v1 (and its replay store) costs over TC3, measured side by side.
+          const vsTc3 =
+            name === 'Encrypt v1' ? await paired({ target: kms, bodyOf, creds }, { target: kms, bodyOf: cases[0]![1], creds }, connections, seconds, rounds) : undefined;
+          const tc3 = vsTc3 ? vsTc3.ratio : undefined;
+          const tc3Cpu = vsTc3 ? vsTc3.a.cpuUs / vsTc3.b.cpuUs : undefined;
           process.stdout.write(
-            `${JSON.stringify({ case: name, connections, generator, db, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, ...ratioTarget(name, connections, ratio), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), cpu_main_us_per_req: round(m.mainUs, 0), cpu_sys_us_per_req: round(m.sysUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
+            `${JSON.stringify({ case: name, connections, generator, db, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), ...p99, ...ratioTarget(name, connections, ratio), ...(tc3 ? { vs_tc3: round(tc3, 3), vs_tc3_min: round(Math.min(...vsTc3!.ratios), 3), vs_tc3_max: round(Math.max(...vsTc3!.ratios), 3) } : {}), ...(tc3Cpu ? { cpu_vs_tc3: round(tc3Cpu, 3) } : {}), workers, keys: n, cpu_us_per_req: round(m.cpuUs, 0), cpu_main_us_per_req: round(m.mainUs, 0), cpu_sys_us_per_req: round(m.sysUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), bare_gen_cpu_us_per_req: round(b.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
           );
         }
       // The fixed cost of a call: what a lone caller pays against what a busy server pays.

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import { readPin, type Config } from './config.js';
@@ -39,6 +39,8 @@ import { PqcEngine } from './crypto/pqc-engine.js';
 import { resolvePlacement, type KeyPlacement } from './crypto/placement.js';
 import { BackgroundLeases } from './domain/coordination.js';
 import { LeaseRepo } from './store/lease-repo.js';
+import { V1NonceRepo } from './store/nonce-repo.js';
+import { AttemptRepo } from './store/attempt-repo.js';
 import { ImportService } from './domain/imports.js';
 import { ImportRepo } from './store/import-repo.js';
 import { DataKeyService } from './domain/data-keys.js';
@@ -51,6 +53,9 @@ import { consoleRouter } from './console/router.js';
 import { mapError } from './api/errors.js';
 
 // Wiring: configuration in, services and the Express app out.
+
+/** What KMS_TC3_STRICT_SIGNED_HEADERS=1 requires a TC3 request to sign besides content-type and host. */
+const TC3_STRICT_SIGNED_HEADERS = ['x-tc-action', 'x-tc-region', 'x-tc-version'] as const;
 
 export interface Services {
   config: Config;
@@ -82,6 +87,8 @@ export interface Services {
   trail: AuditTrail;
   alarms: AlarmService;
   leases: BackgroundLeases;
+  /** Signature-v1 requests already received, in the database: shared by every worker and node. */
+  nonces: V1NonceRepo;
   rootUin: string;
 }
 
@@ -153,7 +160,11 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
           : await oneAtATime(new LeaseRepo(db), 'bootstrap', () =>
               bootstrapRoot(db, identities, { dataDir: config.dataDir, uin: config.rootUin, secretId: config.rootSecretId, secretKey: config.rootSecretKey }),
             );
-      if (root.created) logger.info({ uin: root.uin }, 'root account created (credentials in root-credentials.json unless given in the environment)');
+      if (root.created)
+        logger.info(
+          { uin: root.uin },
+          'root account created (credentials in root-credentials.json unless given in the environment: the SecretKey is in clear there; retire it with `hsmkms credential create --user root` and `hsmkms credential delete --secret-id <the bootstrap SecretId>`, README "Retiring the bootstrap root key")',
+        );
       const keyRepo = new KeyRepo(db);
       const keyReads = new KeyReads(keyRepo, cache);
       const material = new KeyMaterialService(token, kek, placement);
@@ -227,6 +238,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         trail,
         alarms,
         leases: new BackgroundLeases(new LeaseRepo(db)),
+        nonces: new V1NonceRepo(db, config.v1NonceLimit),
         rootUin: root.uin,
       };
     } catch (err) {
@@ -277,6 +289,7 @@ export async function closeServices(s: Services): Promise<void> {
   await s.audit.drain();
   await s.trail.checkpoint().catch((err) => s.logger.error({ err }, 'audit checkpoint at shutdown failed'));
   await s.auditRepo.close();
+  await s.nonces.close();
   await s.epochReader?.close();
   await s.db.destroy();
   s.token.close();
@@ -293,6 +306,8 @@ function apiDeps(s: Services): ApiDeps {
     rateLimiter: new RateLimiter(rateLimits),
     bodyLimitBytes: s.config.bodyLimitBytes,
     fresh: s.epochWatch ? () => s.epochWatch!.fresh() : undefined,
+    replay: s.nonces,
+    tc3SignedHeaders: s.config.tc3StrictSignedHeaders ? TC3_STRICT_SIGNED_HEADERS : undefined,
     audit: {
       get available() {
         return s.audit.available;
@@ -354,6 +369,13 @@ function actionDeps(s: Services, rateLimits: ReadonlyMap<string, number>): Actio
 /** Each app's API endpoint, so the listener and the app share one (one nonce cache, one rate limiter). */
 const endpoints = new WeakMap<Express, ApiEndpoint>();
 
+/** `Authorization: Bearer <token>` with this token; compared as digests, so neither its bytes nor its length leak through timing. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+  if (given === undefined) return false;
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(token).digest());
+}
+
 /** Request metrics for one answered request (route label: `api`, or the first path segment). */
 function observe(s: Services, route: string, res: ServerResponse, start: bigint): void {
   res.on('finish', () => {
@@ -404,7 +426,11 @@ export function createApp(s: Services): Express {
     res.status(token && database ? 200 : 503).json({ status: token && database ? 'ready' : 'unavailable', token, database });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    if (s.config.metricsToken !== undefined && !bearerMatches(req.headers.authorization, s.config.metricsToken)) {
+      res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').type('text/plain').send('KMS_METRICS_TOKEN is set: send it as `Authorization: Bearer <token>`.\n');
+      return;
+    }
     res.type(s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
 
@@ -423,6 +449,7 @@ export function createApp(s: Services): Express {
       dispatch: api.dispatch,
       identities: s.identities,
       identityRepo: new IdentityRepo(s.db),
+      signInAttempts: new AttemptRepo(s.db),
       mapError,
       authorizeAuditRead: (identity, sourceIp) =>
         s.access.authorize({

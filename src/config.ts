@@ -42,6 +42,12 @@ export interface Config {
   whiteboxRegions: string[] | '*';
   /** Optional HTTPS listener (Tencent SDKs default to https). */
   tls: { certFile: string; keyFile: string; port: number } | undefined;
+  /** KMS_METRICS_TOKEN: when set, /metrics answers only `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
+  /** KMS_ALLOW_PLAINTEXT_HTTP=1: plain HTTP on a non-loopback KMS_HOST (behind a TLS proxy); else refused (docs/deployment.md#tls). */
+  allowPlaintextHttp: boolean;
+  /** KMS_TC3_STRICT_SIGNED_HEADERS=1: TC3 requests must sign x-tc-action, x-tc-region and x-tc-version too. */
+  tc3StrictSignedHeaders: boolean;
   /** Refuse requests when the audit trail cannot be written (default), or serve them unaudited. */
   auditFailClosed: boolean;
   /** Audit events older than this are exported to auditExportDir and removed. */
@@ -63,6 +69,8 @@ export interface Config {
   workers: number;
   /** How often the server runs the lifecycle jobs; 0 = never (use `hsmkms jobs run`). */
   jobsIntervalSeconds: number;
+  /** The most signature-v1 requests of one SecretId a process records within the replay window (docs/deployment.md#v1-replay). */
+  v1NonceLimit: number;
   /** Console sessions end after this long without a request, and after consoleSessionMaxSeconds in any case. */
   consoleSessionIdleSeconds: number;
   consoleSessionMaxSeconds: number;
@@ -139,6 +147,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataKeyLimit: positiveInt(env, 'KMS_DATA_KEY_LIMIT', 100_000),
     whiteboxRegions: parseWhiteboxRegions(env.KMS_WHITEBOX_REGIONS, regions),
     tls: tlsConfig(env),
+    metricsToken: env.KMS_METRICS_TOKEN || undefined,
+    allowPlaintextHttp: flag(env, 'KMS_ALLOW_PLAINTEXT_HTTP'),
+    tc3StrictSignedHeaders: flag(env, 'KMS_TC3_STRICT_SIGNED_HEADERS'),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),
     auditExportDir: path.resolve(env.KMS_AUDIT_EXPORT_DIR || path.join(dataDir, 'audit-export')),
@@ -149,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cacheTtlMs: env.KMS_CACHE_TTL_MS === '0' ? 0 : positiveInt(env, 'KMS_CACHE_TTL_MS', 60_000),
     workers: positiveInt(env, 'KMS_WORKERS', 1),
     jobsIntervalSeconds: env.KMS_JOBS_INTERVAL_SECONDS === '0' ? 0 : positiveInt(env, 'KMS_JOBS_INTERVAL_SECONDS', 60),
+    v1NonceLimit: positiveInt(env, 'KMS_V1_NONCE_LIMIT', 500_000),
     consoleSessionIdleSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_IDLE_SECONDS', 900),
     consoleSessionMaxSeconds: positiveInt(env, 'KMS_CONSOLE_SESSION_MAX_SECONDS', 8 * 3600),
     rootUin: env.KMS_ROOT_UIN || undefined,
@@ -161,6 +173,14 @@ function engine(name: string, raw: string | undefined): Config['smEngine'] {
   const v = raw || 'auto';
   if (v !== 'auto' && v !== 'software' && v !== 'token') throw new ConfigError(`${name}: must be auto, software or token, not "${v}"`);
   return v;
+}
+
+/** `1` on, unset/empty/`0` off; anything else is a mistake worth a refusal, not a guess. */
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  throw new ConfigError(`${name}: must be 1 or 0, not "${raw}"`);
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

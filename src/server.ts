@@ -5,9 +5,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { answerClientError, MAX_HEADER_BYTES } from './api/client-error.js';
 import { closeServices, createApp, createRequestListener, openServices, type Services } from './app.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { describeDatabase } from './store/db.js';
+import { isLoopbackHost } from './net.js';
 
 export interface RunningServer {
   services: Services;
@@ -18,12 +19,33 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * Where plain HTTP may listen (docs/deployment.md#tls). The SDKs' TC3 signature covers neither
+ * X-TC-Action nor X-TC-Region, so on a network an on-path attacker can turn a captured request
+ * into another action: plain HTTP serves a non-loopback KMS_HOST only when KMS_ALLOW_PLAINTEXT_HTTP=1
+ * says a TLS proxy in front is the only way in. With TLS configured, plain HTTP stays on the
+ * loopback (health checks, local tools) and the network gets HTTPS. Otherwise: refused.
+ */
+export function plainHttpHost(config: Pick<Config, 'host' | 'port' | 'tls' | 'allowPlaintextHttp'>): { host: string; note?: string } {
+  if (isLoopbackHost(config.host) || config.allowPlaintextHttp) return { host: config.host };
+  if (config.tls)
+    return {
+      host: '127.0.0.1',
+      note: `plain HTTP on 127.0.0.1:${config.port} only (KMS_HOST ${config.host} is not a loopback address); the network gets HTTPS on ${config.host}:${config.tls.port}`,
+    };
+  throw new ConfigError(
+    `refusing to serve plain HTTP on ${config.host}:${config.port}: the SDKs' signature does not cover the action, so anyone on the path could change it. Set KMS_TLS_CERT_FILE and KMS_TLS_KEY_FILE, or KMS_ALLOW_PLAINTEXT_HTTP=1 if a TLS proxy in front is the only way in (docs/deployment.md#tls)`,
+  );
+}
+
 /** A lease outlives three missed ticks (and at least 30 s), then another process takes over. */
 function leaseTtlMs(intervalSeconds: number): number {
   return Math.max(30, 3 * intervalSeconds) * 1000;
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  // Before anything is opened: a refused configuration changes nothing.
+  const plain = plainHttpHost(config);
   const services = await openServices(config, logger);
   // One listing fills the token handle cache before the port opens, so no key's first use
   // scans the token on the event loop (seconds at 100,000 objects; docs/benchmarks.md).
@@ -39,7 +61,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // Node's own refusals (header block too large, malformed HTTP) answered in Tencent's envelope.
   const server = createServer({ keepAliveTimeout: 65_000, maxHeaderSize: MAX_HEADER_BYTES }, listener);
   server.on('clientError', answerClientError);
-  server.listen(config.port, config.host);
+  server.listen(config.port, plain.host);
   try {
     await once(server, 'listening');
   } catch (err) {
@@ -47,7 +69,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     throw err;
   }
   const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host}:${port}`;
+  const url = `http://${plain.host}:${port}`;
+  if (plain.note) logger.info(plain.note);
+  else if (!isLoopbackHost(config.host)) logger.warn(`plain HTTP on ${config.host}:${port} (KMS_ALLOW_PLAINTEXT_HTTP=1): only behind a TLS proxy`);
   let https: Server | undefined;
   let httpsUrl: string | undefined;
   if (config.tls) {
@@ -152,6 +176,7 @@ export interface RunningCluster {
 export async function startCluster(config: Config, logger: Logger, workers: number): Promise<RunningCluster> {
   const { default: cluster } = await import('node:cluster');
   if (!cluster.isPrimary) throw new Error('startCluster runs in the primary process');
+  plainHttpHost(config);
   // Opening the services once migrates and makes the service keys and the root account.
   await closeServices(await openServices(config, logger));
   let closing = false;

@@ -157,7 +157,6 @@ export const DOMAIN: Readonly<Record<DomainErrorCode, TencentErrorCode>> = {
   ImportTokenInvalid: 'InvalidParameter',
   ImportTokenExpired: 'ResourceUnavailable.TokenExpired',
   ImportMaterialUnreadable: 'InvalidParameter.DecryptMaterialError',
-  ImportMaterialSize: 'InvalidParameter',
   MaterialNotMatch: 'InvalidParameterValue.MaterialNotMatch',
   // The state machine's refusals (domain/key-state.ts), docs/contract/keys.md#state-table.
   'KeyState.Disabled': 'ResourceUnavailable.CmkDisabled',

@@ -25,7 +25,8 @@ import {
 } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
 import { validateParams } from './validation.js';
-import { authenticateRequest, parseApiRequest } from './wire/index.js';
+import type { V1NonceStore } from '../model/replay.js';
+import { assertFirstUse, parseApiRequest, verifyRequest } from './wire/index.js';
 import { NonceCache } from './wire/replay.js';
 import type { ApiRequest } from './wire/request.js';
 import { timeOrderedUuid } from '../ids.js';
@@ -52,6 +53,10 @@ export interface ApiDeps {
   audit?: { readonly available: boolean; record(call: CallRecord): Promise<void> };
   /** Resolves once the caches reflect every change committed before the call (domain/cache.ts EpochWatch). */
   fresh?: () => Promise<void>;
+  /** Signature-v1 requests already received: shared by every worker and node (the database's); one process's own when absent. */
+  replay?: V1NonceStore;
+  /** Headers a TC3 request must sign besides content-type and host (KMS_TC3_STRICT_SIGNED_HEADERS). */
+  tc3SignedHeaders?: readonly string[];
 }
 
 export interface AuthorizeRequest {
@@ -156,6 +161,14 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * A request's own name for something (its action, version, region), as the log and an error
+ * message repeat it: unchecked text of any length before the call is known, so cut short.
+ */
+function shown<T extends string | undefined>(text: T): T {
+  return (text !== undefined && text.length > 64 ? `${text.slice(0, 64)}…` : text) as T;
+}
+
 function sendJson(res: ServerResponse, answer: object): void {
   const body = JSON.stringify(answer);
   res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
@@ -169,7 +182,8 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
   const byName = new Map<string, ActionSpec>();
   for (const service of deps.services) for (const [name, spec] of service.actions) if (!byName.has(name)) byName.set(name, spec);
   const regions = new Map(deps.regions.map((r) => [r.name, r]));
-  const nonces = new NonceCache();
+  const nonces = deps.replay ?? new NonceCache();
+  const parseOptions = { requiredSignedHeaders: deps.tc3SignedHeaders };
   const callLog = requestLogger(deps.logger);
 
   /**
@@ -199,15 +213,15 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       const request = call;
       // docs/contract/protocol.md#processing-order order: version, action and region before authentication.
       const service = byVersion.get(request.version);
-      if (!service) throw new NoSuchVersionError(`The API version \`${request.version}\` does not exist.`);
+      if (!service) throw new NoSuchVersionError(`The API version \`${shown(request.version)}\` does not exist.`);
       spec = service.actions.get(request.action);
-      if (!spec) throw new InvalidActionError(`The action \`${request.action}\` does not exist in ${service.name} ${service.version}.`);
+      if (!spec) throw new InvalidActionError(`The action \`${shown(request.action)}\` does not exist in ${service.name} ${service.version}.`);
       let region: Region | undefined;
       if (request.region !== undefined) {
         region = regions.get(request.region);
         // A region-less action (GetRegions, CloudAudit's) answers whatever region the client is
         // configured with: it is how a client finds the regions served here.
-        if (!region && !spec.regionless) throw new UnsupportedRegionError(`The region \`${request.region}\` is not configured here; GetRegions lists the regions.`);
+        if (!region && !spec.regionless) throw new UnsupportedRegionError(`The region \`${shown(request.region)}\` is not configured here; GetRegions lists the regions.`);
       } else if (!spec.regionless) {
         throw new MissingParameterError('Region');
       }
@@ -240,7 +254,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
       const mapped = mapError(err);
       // Only codes the action's own list names, or common ones (answer-codes.ts).
       code = spec ? answerCode(spec.errors, mapped.code) : mapped.code;
-      if (mapped.internal) deps.logger.error({ err, requestId, action: call?.action }, 'internal error');
+      if (mapped.internal) deps.logger.error({ err, requestId, action: shown(call?.action) }, 'internal error');
       answer = errorEnvelope(code, mapped.message, requestId);
     }
     // Recorded before it is answered: an acknowledged call is a durable event. A call refused
@@ -264,7 +278,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         });
       } catch (err) {
         const mapped = mapError(new AuditDownError('The call could not be audited; its result is withheld.'));
-        deps.logger.error({ err, requestId, action: call?.action }, 'audit write failed');
+        deps.logger.error({ err, requestId, action: shown(call?.action) }, 'audit write failed');
         code = mapped.code;
         answer = errorEnvelope(mapped.code, mapped.message, requestId);
       }
@@ -273,8 +287,8 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     callLog.info(
       {
         requestId,
-        action: call?.action,
-        region: call?.region,
+        action: shown(call?.action),
+        region: shown(call?.region),
         uin: identity?.accountUin,
         subUin: identity && !identity.isRoot ? identity.userUin : undefined,
         latencyMs: Math.round(latencyMs * 1000) / 1000,
@@ -292,7 +306,7 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
     const answer = await run(
       sourceIpOf(req),
       () => {
-        parsed = parseApiRequest({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawBody });
+        parsed = parseApiRequest({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawBody }, parseOptions);
         const form = parsed.signatureVersion === 'TC3' && req.method === 'POST' ? 'json' : 'flat';
         return { version: parsed.version, action: parsed.action, region: parsed.region, params: parsed.params, form, language: parsed.language, secretId: parsed.secretId };
       },
@@ -301,11 +315,13 @@ export function apiEndpoint(deps: ApiDeps): ApiEndpoint {
         if (request.token !== undefined) throw new TokenFailureError('Temporary credentials (X-TC-Token) are not supported by this server.');
         const auth = await deps.identities.authenticate(request.secretId);
         claim(auth.identity);
+        const now = Date.now();
         try {
-          authenticateRequest(request, auth.secretKey, nonces, Date.now(), auth.derived);
+          verifyRequest(request, auth.secretKey, now, auth.derived);
         } finally {
           auth.secretKey.fill(0);
         }
+        await assertFirstUse(request, nonces, now);
         return auth.identity;
       },
     );

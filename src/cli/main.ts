@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { closeServices, ensureServiceKeys, openServices, openToken, serviceKeyOrder, type Services } from '../app.js';
 import { resolvePlacement } from '../crypto/placement.js';
 import { checkServiceKeys, existingServiceKeys, planServiceKeys } from '../crypto/service-keys.js';
+import { bootstrapSecretId, removeRetiredBootstrapFile, rootCredentialsFile } from '../domain/identity.js';
 import { KEY_USAGES, missingMechanisms, variantFor } from '../domain/key-usages.js';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger } from '../log.js';
@@ -330,6 +331,10 @@ export async function main(argv: string[]): Promise<void> {
       .action(async (opts: { secretId: string; json?: boolean }) => {
         const r = await withServices((s) => s.identities.setCredentialStatus(opts.secretId, status));
         print(!!opts.json, r, () => `${r.secretId}: ${r.status}`);
+        if (status === 'Disabled' && bootstrapSecretId(loadConfig().dataDir) === r.secretId)
+          process.stderr.write(
+            `hsmkms: note: ${rootCredentialsFile(loadConfig().dataDir)} still holds this key pair's SecretKey; \`credential delete\` retires it and removes the file\n`,
+          );
       });
   }
   credential
@@ -339,7 +344,10 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(json())
     .action(async (opts: { secretId: string; json?: boolean }) => {
       const r = await withServices((s) => s.identities.deleteCredential(opts.secretId));
-      print(!!opts.json, r, () => `${r.secretId}: deleted`);
+      // The bootstrap pair deleted: root-credentials.json holds nothing that works any more.
+      const removed = removeRetiredBootstrapFile(loadConfig().dataDir, r.secretId);
+      const out = removed ? { ...r, removedFile: removed } : r;
+      print(!!opts.json, out, () => `${r.secretId}: deleted${removed ? `; ${removed} removed` : ''}`);
     });
 
   program

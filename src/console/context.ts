@@ -6,6 +6,7 @@ import type { AlarmService } from '../domain/alarms.js';
 import type { IdentityService } from '../domain/identity.js';
 import type { Logger } from '../log.js';
 import { sourceIpOf } from '../net.js';
+import type { AttemptCounter } from '../model/attempts.js';
 import type { ConsoleIdentityLookup, CredentialIdentity } from '../model/identity.js';
 import type { Html } from './html.js';
 import { authed, str, type ApiResult } from './http.js';
@@ -44,6 +45,8 @@ export interface ConsoleDeps {
   capabilities: () => TokenCapabilities;
   /** The API's freshness wait (domain/cache.ts EpochWatch): sign-in reads cached credentials too. */
   fresh?: () => Promise<void>;
+  /** Sign-in attempts per address and per user, shared by every worker and node (the database's). */
+  signInAttempts: AttemptCounter;
 }
 
 export const KMS = '2019-01-18';

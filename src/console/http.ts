@@ -11,11 +11,21 @@ export const LOGIN_COOKIE = 'hsmkms_console_login';
 
 export type ApiResult = { ok: true; data: Record<string, unknown> } | { ok: false; failure: ApiFailure };
 
+/**
+ * The request's cookies. One that does not decode (`x=%`) is skipped, not an error: any site on
+ * the same host name can set cookies the console receives, and one bad cookie must not take the
+ * console, its sign-in page included, down for that browser (docs/reliability.md#console-cookies).
+ */
 export function cookies(req: Request): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    if (i <= 0) continue;
+    try {
+      out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      /* not ours, or mangled: ignored */
+    }
   }
   return out;
 }

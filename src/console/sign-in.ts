@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response, Router } from 'express';
 import { timeOrderedUuid } from '../ids.js';
 import { sourceIpOf } from '../net.js';
@@ -12,14 +12,21 @@ import * as views from './views.js';
 // Signing in (with a SecretId and SecretKey, or a console password) and out. The SecretKey or
 // password is checked once at sign-in and never kept; sign-ins are audit events.
 
-// Failed sign-ins per source address before it must wait (a slow hash alone is not enough).
-const MAX_FAILED_LOGINS = 10;
-const FAILED_LOGIN_WINDOW_MS = 5 * 60_000;
+// Sign-in attempts per source address and per user in a window (a slow hash alone is not
+// enough): counted before the key or password is checked, so concurrent guesses are counted one
+// by one; a successful sign-in takes back its own attempt and nothing else, so one user's success
+// does not clear another's guesses. The counters are the database's, shared by every worker and
+// node (docs/console.md#sign-in-throttle).
+const MAX_PER_ADDRESS = 10;
+const MAX_PER_USER = 20;
+const ATTEMPT_WINDOW_MS = 5 * 60_000;
+
+/** A counter's scope: a fixed-size digest of the address or the user named (no user name kept in clear). */
+const scopeOf = (kind: 'address' | 'user', name: string) => `${kind}:${hash('sha256', name, 'hex').slice(0, 48)}`;
 
 /** The sign-in pages and forms, which need no session. */
 export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleContext): void {
   const passwords = new ConsolePasswords(deps.identityRepo);
-  const failedLogins = new Map<string, { count: number; sinceMs: number }>();
 
   const loginPage = (req: Request, res: Response, opts: { error?: string; notice?: string; secretId?: string; account?: string; userName?: string } = {}, status = 200) => {
     let token = cookies(req)[LOGIN_COOKIE];
@@ -43,21 +50,18 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
     loginPage(req, res, { notice });
   });
 
-  const loginThrottled = (ip: string) => {
-    const f = failedLogins.get(ip);
-    if (!f) return false;
-    if (Date.now() - f.sinceMs > FAILED_LOGIN_WINDOW_MS) {
-      failedLogins.delete(ip);
-      return false;
-    }
-    return f.count >= MAX_FAILED_LOGINS;
+  /**
+   * Counts this attempt against its address and the user it names; 'throttled' past either
+   * limit, else how to take the attempt back should it succeed.
+   */
+  const admit = async (ip: string, user: string): Promise<'throttled' | (() => Promise<void>)> => {
+    const scopes = [scopeOf('address', ip), scopeOf('user', user)];
+    const [byAddress, byUser] = await deps.signInAttempts.count(scopes, ATTEMPT_WINDOW_MS, Date.now());
+    if (byAddress! > MAX_PER_ADDRESS || byUser! > MAX_PER_USER) return 'throttled';
+    return () => deps.signInAttempts.uncount(scopes, ATTEMPT_WINDOW_MS, Date.now());
   };
-  const loginFailed = (ip: string) => {
-    if (failedLogins.size > 10_000) for (const [k, v] of failedLogins) if (Date.now() - v.sinceMs > FAILED_LOGIN_WINDOW_MS) failedLogins.delete(k);
-    const f = failedLogins.get(ip);
-    if (!f || Date.now() - f.sinceMs > FAILED_LOGIN_WINDOW_MS) failedLogins.set(ip, { count: 1, sinceMs: Date.now() });
-    else f.count++;
-  };
+  const THROTTLED = 'Too many sign-in attempts from this address or for this user; try again in a few minutes.';
+  const UNCOUNTED = 'InternalError: the sign-in could not be counted; try again later.';
   // Sign-ins are audit events too (CloudAudit's ConsoleLogin), success or failure.
   const auditLogin = (req: Request, who: { accountUin: string; userUin: string; userName: string; secretId: string }, code: string | undefined) =>
     deps.audit.record(
@@ -90,7 +94,13 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
     const secretId = str(req.body.secretId).trim();
     const secretKey = str(req.body.secretKey);
     if (!loginCsrfOk(req)) return loginPage(req, res, { error: 'The sign-in form expired; please try again.', secretId }, 403);
-    if (loginThrottled(ip)) return loginPage(req, res, { error: 'Too many failed sign-ins from this address; try again in a few minutes.', secretId }, 429);
+    let admitted: Awaited<ReturnType<typeof admit>>;
+    try {
+      admitted = await admit(ip, `secret:${secretId}`);
+    } catch {
+      return loginPage(req, res, { error: UNCOUNTED, secretId }, 503);
+    }
+    if (admitted === 'throttled') return loginPage(req, res, { error: THROTTLED, secretId }, 429);
     let identity: CredentialIdentity | undefined;
     try {
       const auth = await deps.identities.authenticate(secretId);
@@ -105,7 +115,6 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
       identity = undefined;
     }
     if (!identity) {
-      loginFailed(ip);
       await auditLogin(req, { accountUin: '', userUin: '', userName: '', secretId: /^[A-Za-z0-9]{1,64}$/.test(secretId) ? secretId : '' }, 'AuthFailure.SecretIdNotFound').catch(
         () => undefined,
       );
@@ -116,7 +125,7 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
     } catch {
       return loginPage(req, res, { error: 'InternalError: the sign-in could not be audited; try again later.' }, 503);
     }
-    failedLogins.delete(ip);
+    await admitted().catch(() => undefined);
     startSession(req, res, sessions.create({ kind: 'secret', secretId }, { accountUin: identity.accountUin, userName: identity.isRoot ? 'root' : identity.userName }));
   });
 
@@ -127,10 +136,15 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
     const password = str(req.body.password);
     const back = { account: str(req.body.account).trim(), userName };
     if (!loginCsrfOk(req)) return loginPage(req, res, { error: 'The sign-in form expired; please try again.', ...back }, 403);
-    if (loginThrottled(ip)) return loginPage(req, res, { error: 'Too many failed sign-ins from this address; try again in a few minutes.', ...back }, 429);
+    let admitted: Awaited<ReturnType<typeof admit>>;
+    try {
+      admitted = await admit(ip, `password:${account}/${userName}`);
+    } catch {
+      return loginPage(req, res, { error: UNCOUNTED, ...back }, 503);
+    }
+    if (admitted === 'throttled') return loginPage(req, res, { error: THROTTLED, ...back }, 429);
     const user = userName && password ? await passwords.verify(account, userName, password) : undefined;
     if (!user) {
-      loginFailed(ip);
       await auditLogin(
         req,
         { accountUin: /^\d{1,20}$/.test(account) ? account : '', userUin: '', userName: userName.slice(0, 64), secretId: '' },
@@ -143,7 +157,7 @@ export function signInRoutes(router: Router, { deps, sessions, send }: ConsoleCo
     } catch {
       return loginPage(req, res, { error: 'InternalError: the sign-in could not be audited; try again later.' }, 503);
     }
-    failedLogins.delete(ip);
+    await admitted().catch(() => undefined);
     startSession(req, res, sessions.create({ kind: 'password', userUin: user.userUin, passwordHash: user.passwordHash }, { accountUin: user.accountUin, userName: user.userName }));
   });
 }

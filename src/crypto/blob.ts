@@ -109,6 +109,7 @@ export function canonicalContext(context: string | undefined): Buffer {
     throw new InvalidContextError('EncryptionContext must be a JSON object');
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidContextError('EncryptionContext must be a JSON object');
+  assertExact(context);
   const sort = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sort);
     if (v !== null && typeof v === 'object')
@@ -120,6 +121,49 @@ export function canonicalContext(context: string | undefined): Buffer {
     return v;
   };
   return Buffer.from(JSON.stringify(sort(parsed)), 'utf8');
+}
+
+/**
+ * The canonical form must name exactly what the caller wrote, or two different contexts would
+ * open each other's ciphertexts: JSON.parse keeps the last of repeated keys (`{"t":"B","t":"A"}`
+ * reads as `{"t":"A"}`) and rounds numbers to doubles (9007199254740993 reads as …992). So a key
+ * may appear once per object, and a number only as the text JSON.stringify gives it back
+ * (docs/ciphertext.md#encryption-context). `text` is valid JSON (JSON.parse read it): only
+ * strings, numbers and the structure need looking at.
+ */
+function assertExact(text: string): void {
+  const objects: Array<{ keys: Set<string>; keyNext: boolean } | undefined> = [];
+  for (let i = 0; i < text.length; ) {
+    const c = text[i]!;
+    if (c === '"') {
+      let end = i + 1;
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const top = objects[objects.length - 1];
+      if (top?.keyNext) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (top.keys.has(key)) throw new InvalidContextError('EncryptionContext must not repeat a key');
+        top.keys.add(key);
+        top.keyNext = false;
+      }
+      i = end + 1;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      let end = i + 1;
+      while (end < text.length && /[0-9eE.+-]/.test(text[end]!)) end++;
+      const number = text.slice(i, end);
+      if (JSON.stringify(Number(number)) !== number)
+        throw new InvalidContextError('EncryptionContext numbers must be written exactly as they read back (use a string for anything else)');
+      i = end;
+    } else {
+      if (c === '{') objects.push({ keys: new Set(), keyNext: true });
+      else if (c === '[') objects.push(undefined);
+      else if (c === '}' || c === ']') objects.pop();
+      else if (c === ',') {
+        const top = objects[objects.length - 1];
+        if (top) top.keyNext = true;
+      }
+      i++;
+    }
+  }
 }
 
 export function blobAad(prefix: Buffer, context: Buffer): Buffer {

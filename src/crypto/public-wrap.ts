@@ -23,7 +23,12 @@ function parse(pem: string): { kind: 'rsa'; key: KeyObject } | { kind: 'sm2'; po
     throw new PublicKeyWrapError('EncryptionPublicKey is not a PEM public key');
   }
   if (key.asymmetricKeyType === 'rsa') {
-    if (key.asymmetricKeyDetails?.modulusLength !== 2048) throw new PublicKeyWrapError('EncryptionPublicKey must be RSA-2048 or SM2');
+    const details = key.asymmetricKeyDetails;
+    if (details?.modulusLength !== 2048) throw new PublicKeyWrapError('EncryptionPublicKey must be RSA-2048 or SM2');
+    // A key that does not hide what it encrypts: e = 1 hands the plaintext back as it is, a small
+    // or even e is no RSA key a caller meant (docs/reliability.md#public-key-sanity).
+    const e = details.publicExponent;
+    if (e === undefined || e < 65537n || e % 2n === 0n) throw new PublicKeyWrapError('EncryptionPublicKey: the RSA public exponent must be odd and at least 65537');
     return { kind: 'rsa', key };
   }
   const der = key.export({ type: 'spki', format: 'der' });
@@ -33,18 +38,34 @@ function parse(pem: string): { kind: 'rsa'; key: KeyObject } | { kind: 'sm2'; po
   return { kind: 'sm2', pointHex: point.toString('hex') };
 }
 
+/** The RSA padding of an algorithm, or undefined for an SM2 one. */
+function rsaPadding(alg: WrapAlgorithm): { padding: number; oaepHash?: string } | undefined {
+  return alg === 'RSAES_PKCS1_V1_5'
+    ? { padding: constants.RSA_PKCS1_PADDING }
+    : alg === 'RSAES_OAEP_SHA_1'
+      ? { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }
+      : alg === 'RSAES_OAEP_SHA_256'
+        ? { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }
+        : undefined;
+}
+
+/**
+ * Throws PublicKeyWrapError unless `pem` and `algorithm` can carry a plaintext back: checked
+ * before the operation that makes the plaintext, so a refused key changes nothing (a hosted data
+ * key is not stored, no plaintext is made).
+ */
+export function assertWrappable(pem: string, algorithm: WrapAlgorithm | undefined): void {
+  const key = parse(pem);
+  const alg = algorithm ?? 'SM2';
+  if (key.kind === 'rsa' && !rsaPadding(alg)) throw new PublicKeyWrapError(`EncryptionAlgorithm ${alg} does not fit an RSA EncryptionPublicKey`);
+  if (key.kind === 'sm2' && alg !== 'SM2' && alg !== 'SM2_C1C3C2_ASN1') throw new PublicKeyWrapError(`EncryptionAlgorithm ${alg} does not fit an SM2 EncryptionPublicKey`);
+}
+
 export function wrapToPublicKey(plaintext: Buffer, pem: string, algorithm: WrapAlgorithm | undefined): Buffer {
   const key = parse(pem);
   const alg = algorithm ?? 'SM2';
   if (key.kind === 'rsa') {
-    const padding =
-      alg === 'RSAES_PKCS1_V1_5'
-        ? { padding: constants.RSA_PKCS1_PADDING }
-        : alg === 'RSAES_OAEP_SHA_1'
-          ? { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }
-          : alg === 'RSAES_OAEP_SHA_256'
-            ? { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }
-            : undefined;
+    const padding = rsaPadding(alg);
     if (!padding) throw new PublicKeyWrapError(`EncryptionAlgorithm ${alg} does not fit an RSA EncryptionPublicKey`);
     return publicEncrypt({ key: key.key, ...padding }, plaintext);
   }

@@ -24,8 +24,6 @@ export interface CamRule {
   readonly level: 'resource' | 'operation';
   /** false where the seed marks IP restriction "not supported": evaluated without `qcs:ip`. */
   readonly ipCondition: boolean;
-  /** Operation-level, yet evaluated against the CMK inside the ciphertext the call carries. */
-  readonly byCiphertextKey?: true;
 }
 
 export interface KeyRef {
@@ -40,6 +38,14 @@ export interface CallResources {
   readonly keys: readonly KeyRef[];
   /** Hosted data keys the call names; their resources are region-less (seed 004). */
   readonly dataKeys: readonly string[];
+  /**
+   * The CMK operation the call performs besides its own action — ImportDataKey decrypts the
+   * caller's ciphertext (type 1) or encrypts the caller's plaintext (type 2) under its CMK,
+   * GetDataKeyPlaintext decrypts the data key under its CMK — evaluated too, as that action on
+   * the CMK's regional resource, so a policy that refuses Decrypt or Encrypt on a CMK is not
+   * bypassed through hosted data keys (docs/data-keys.md#cam).
+   */
+  readonly performs?: 'Decrypt' | 'Encrypt';
 }
 
 export interface AccessRequest {
@@ -162,8 +168,8 @@ export class AccessService {
     const policies = await this.userPolicies(r.userUin);
     const base: AuthzContext = { 'qcs:current_time': r.now ?? new Date(), 'qcs:ip': r.sourceIp };
     if (Array.isArray(r.tags)) base['qcs:request_tag'] = r.tags.map((t) => `${t.TagKey}&${t.TagValue}`);
-    const deny = (resource: string): never => {
-      throw new UnauthorizedError(`you are not authorized to perform operation (${service}:${r.action}) on resource (${resource})`);
+    const deny = (resource: string, action = r.action): never => {
+      throw new UnauthorizedError(`you are not authorized to perform operation (${service}:${action}) on resource (${resource})`);
     };
 
     // Hosted data keys (seed 004): resource-level on `qcs::kms::uin/$uin:key/creatorUin/$creatorUin/
@@ -178,17 +184,43 @@ export class AccessService {
         const context: AuthzContext = { ...base, ...(d ? { 'qcs:resource_tag': d.tags.map((t) => `${t.key}&${t.value}`) } : {}) };
         if (!evaluate({ action: r.action, service, resources: [resource], context, isRoot: false, ipCondition: cam.ipCondition }, policies).allowed) deny(resource);
       }
+      // The operation on the data keys' CMKs (GetDataKeyPlaintext: a Decrypt).
+      const performs = r.resources.performs;
+      if (performs) {
+        const cmks = [...new Set([...found.values()].map((d) => d.keyId))].map((keyId) => ({ keyId, regionless: false }));
+        await this.checkKeys(r, policies, base, performs, cmks, (resource) => deny(resource, performs));
+      }
       return;
     }
 
-    // Operation-level actions are evaluated against `*`. Decrypt is operation-level in the CAM
-    // table (seed 004); the extension (`byCiphertextKey`) evaluates it against the key inside the
-    // ciphertext, which `*` grants still match and key-scoped grants now can.
-    const keys = cam.level === 'operation' && !cam.byCiphertextKey ? [] : r.resources.keys;
+    // Operation-level actions are evaluated against `*`; resource-level ones against each key they
+    // touch, Decrypt and ReEncrypt against the key inside the ciphertext (docs/data-keys.md#cam).
+    const keys = cam.level === 'operation' ? [] : r.resources.keys;
     if (keys.length === 0) {
       if (!evaluate({ action: r.action, service, resources: ['*'], context: base, isRoot: false, ipCondition: cam.ipCondition }, policies).allowed) deny('*');
       return;
     }
+    await this.checkKeys(r, policies, base, r.action, keys, (resource) => deny(resource));
+    // The operation on the same CMKs, on their regional resources (ImportDataKey: a Decrypt or an Encrypt).
+    const performs = r.resources.performs;
+    if (performs)
+      await this.checkKeys(
+        r,
+        policies,
+        base,
+        performs,
+        keys.map((k) => ({ keyId: k.keyId, regionless: false })),
+        (resource) => deny(resource, performs),
+      );
+  }
+
+  /**
+   * `action` on each CMK. Batch calls need permission on every key; a key that does not exist is
+   * evaluated with a wildcard creator, so only a caller allowed on it learns that it is missing
+   * (docs/contract/cam.md#evaluation).
+   */
+  private async checkKeys(r: AccessRequest, policies: Policy[], base: AuthzContext, action: string, keys: readonly KeyRef[], deny: (resource: string) => never): Promise<void> {
+    if (keys.length === 0) return;
     const found = new Map<string, KeyOwner>(
       (
         await this.keys.getMany(
@@ -201,15 +233,13 @@ export class AccessService {
     // White-box keys share the CMK's resource form (seed 004); only ids that are no CMK are looked for.
     const others = keys.filter((k) => !found.has(k.keyId)).map((k) => k.keyId);
     if (others.length > 0 && this.whiteBoxKeys) for (const w of await this.whiteBoxKeys.getMany(r.accountUin, r.region ?? '', others)) found.set(w.keyId, w);
-    // Batch calls need permission on every key; a key that does not exist is evaluated with a
-    // wildcard creator, so only a caller allowed on it learns that it is missing (docs/contract/cam.md#evaluation).
     for (const { keyId: id, regionless } of keys) {
       // ImportDataKey's resource (seed 004) is its wrapping CMK in the region-less form.
       const region = regionless ? '' : (r.region ?? '');
       const key = found.get(id);
       const resource = key ? keyResource(region, r.accountUin, key.creatorUin, id) : keyResource(region, r.accountUin, '*', id);
       const context: AuthzContext = { ...base, ...(key ? { 'qcs:resource_tag': tagStrings(key) } : {}) };
-      if (!evaluate({ action: r.action, service, resources: [resource], context, isRoot: false, ipCondition: cam.ipCondition }, policies).allowed) deny(resource);
+      if (!evaluate({ action, service: r.service, resources: [resource], context, isRoot: false, ipCondition: r.cam.ipCondition }, policies).allowed) deny(resource);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { aadPrefix, assembleBlob, blobAad, BlobAlgorithm, canonicalContext, InvalidContextError, parseBlob } from '../crypto/blob.js';
-import { PublicKeyWrapError, wrapToPublicKey, type WrapAlgorithm } from '../crypto/public-wrap.js';
+import { assertWrappable, PublicKeyWrapError, wrapToPublicKey, type WrapAlgorithm } from '../crypto/public-wrap.js';
 import type { KeyVersionRef, SymmetricEngine } from '../crypto/symmetric.js';
 import { DecryptFailedError } from '../crypto/port.js';
 import type { KeyRecord } from '../model/keys.js';
@@ -140,6 +140,16 @@ export class CryptoService {
 
   random(bytes: number): Promise<Buffer> {
     return this.engine.random(bytes);
+  }
+
+  /** EncryptionPublicKey: refuse a key (or algorithm) that cannot carry the plaintext, before anything is made. */
+  checkCallerKey(wrap: PublicWrap): void {
+    try {
+      assertWrappable(wrap.publicKeyPem, wrap.algorithm);
+    } catch (err) {
+      if (err instanceof PublicKeyWrapError) throw new EncryptionError(err.message);
+      throw err;
+    }
   }
 
   /** EncryptionPublicKey: hand the plaintext back encrypted to the caller's own public key. */

@@ -127,11 +127,6 @@ export class ImportMaterialUnreadableError extends DomainError {
   readonly code = 'ImportMaterialUnreadable';
 }
 
-/** The unwrapped material is not the size the region's keys have. */
-export class ImportMaterialSizeError extends DomainError {
-  readonly code = 'ImportMaterialSize';
-}
-
 /** Re-imported material differs from the material imported first. */
 export class MaterialNotMatchError extends DomainError {
   readonly code = 'MaterialNotMatch';

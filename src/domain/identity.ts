@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Kek } from '../crypto/kek.js';
 import type { CredentialIdentity, CredentialStatus } from '../model/identity.js';
@@ -217,6 +217,33 @@ export class IdentityService {
   }
 }
 
+/** The file bootstrapRoot writes the generated root key pair to. */
+export function rootCredentialsFile(dataDir: string): string {
+  return path.join(dataDir, 'root-credentials.json');
+}
+
+/** The SecretId root-credentials.json holds, when the file is there and readable. */
+export function bootstrapSecretId(dataDir: string): string | undefined {
+  try {
+    const id = (JSON.parse(readFileSync(rootCredentialsFile(dataDir), 'utf8')) as { secretId?: unknown }).secretId;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The bootstrap key pair retired (README "Retiring the bootstrap root key"): once its SecretId is
+ * deleted, root-credentials.json holds nothing that works, so the file goes too. Answers the
+ * file removed, if any.
+ */
+export function removeRetiredBootstrapFile(dataDir: string, deletedSecretId: string): string | undefined {
+  if (bootstrapSecretId(dataDir) !== deletedSecretId) return undefined;
+  const file = rootCredentialsFile(dataDir);
+  rmSync(file, { force: true });
+  return file;
+}
+
 /**
  * First start: the root account and its key pair, from KMS_ROOT_UIN / KMS_ROOT_SECRET_ID /
  * KMS_ROOT_SECRET_KEY when set, else generated and written once to root-credentials.json
@@ -235,7 +262,7 @@ export async function bootstrapRoot(
   const account = await identities.createAccount({ uin: opts.uin, secretId: opts.secretId, secretKey: opts.secretKey });
   const winner = await initMeta(db, 'root_uin', account.uin);
   if (winner === account.uin && opts.secretKey === undefined) {
-    const file = path.join(opts.dataDir, 'root-credentials.json');
+    const file = rootCredentialsFile(opts.dataDir);
     if (!existsSync(file))
       writeFileSync(file, `${JSON.stringify({ uin: account.uin, secretId: account.secretId, secretKey: account.secretKey }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   }

@@ -1,12 +1,11 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ByokEngine, ImportedMaterial } from '../crypto/byok.js';
 import type { KeyMaterialService } from '../crypto/key-material.js';
-import { DecryptFailedError, MaterialMismatchError, MaterialSizeError, type TokenObjectInfo } from '../crypto/port.js';
+import { DecryptFailedError, InvalidInputError, MaterialMismatchError, MaterialSizeError, type TokenObjectInfo } from '../crypto/port.js';
 import type { KeyRecord } from '../model/keys.js';
 import type { ImportParams, ImportRepo } from '../store/import-repo.js';
 import type { KeyRepo } from '../store/key-repo.js';
 import {
-  ImportMaterialSizeError,
   ImportMaterialUnreadableError,
   ImportTokenExpiredError,
   ImportTokenInvalidError,
@@ -111,13 +110,24 @@ export class ImportService {
         await this.repo.complete(params.importId, t, trx);
       });
     } catch (err) {
-      // Nothing half-done: the material made for this call goes, the token can be used again.
+      // Nothing half-done: the material made for this call goes. The ImportToken is spent all the
+      // same: a token that survived failures let a caller ask its wrapping key, once per guess,
+      // whether a ciphertext unwraps — Bleichenbacher's oracle on RSAES_PKCS1_V1_5
+      // (docs/byok.md#one-attempt). The caller asks GetParametersForImport for a new pair.
       if (created) await this.material.destroy(keyId, 1, true).catch(() => undefined);
-      await this.repo.unclaim(params.importId).catch(() => undefined);
+      await this.spend(params, t);
       throw err;
     }
-    // Spent: the pair goes now (else the job's next run); the row stays until it expires, so a
-    // second use is refused as spent rather than unknown.
+    await this.spend(params, t, false);
+  }
+
+  /**
+   * A used ImportToken: its pair goes now (else the job's next run); the row stays (completed
+   * by the successful import, or here) until it expires, so a second use is refused as spent
+   * rather than unknown.
+   */
+  private async spend(params: ImportParams, t: number, failed = true): Promise<void> {
+    if (failed) await this.repo.complete(params.importId, t).catch(() => undefined);
     await this.engine.destroyWrappingPair(params.importId).catch(() => undefined);
   }
 
@@ -183,11 +193,12 @@ export class ImportService {
         hasMaterial: key.hasMaterial,
       });
     } catch (err) {
-      if (err instanceof DecryptFailedError)
-        throw new ImportMaterialUnreadableError('EncryptedKeyMaterial could not be unwrapped with this ImportToken’s wrapping key and algorithm');
-      if (err instanceof MaterialSizeError)
-        throw new ImportMaterialSizeError(
-          sm ? 'key material must be 128 bits (16 bytes) for SM4 keys in SM regions' : 'key material must be 256 bits (32 bytes) for AES keys in FIPS regions',
+      // One answer for every way the ciphertext fails to unwrap into material of the right size
+      // (bad padding, a decrypted value of the wrong length, a ciphertext the token refuses), so
+      // the answer says nothing about the padding (docs/byok.md#one-attempt).
+      if (err instanceof DecryptFailedError || err instanceof MaterialSizeError || err instanceof InvalidInputError)
+        throw new ImportMaterialUnreadableError(
+          `EncryptedKeyMaterial did not unwrap, with this ImportToken’s wrapping key and algorithm, into ${sm ? '128-bit (SM4)' : '256-bit (AES)'} key material; call GetParametersForImport again`,
         );
       if (err instanceof MaterialMismatchError) throw new MaterialNotMatchError('the key material differs from the material imported before into this key');
       throw err;

@@ -40,8 +40,13 @@ const TEXT_FIELDS = FIELDS.filter((f): f is TextField => f !== 'eventTimeMs' && 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what this looks for
 const SUSPECT_TEXT = /[\ud800-\udfff\u0000]/u;
 
-/** The text columns' widths (migration 0005); PostgreSQL refuses longer values, SQLite would keep them. */
-const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
+/**
+ * Every text field's bound: the columns' widths (migration 0005; PostgreSQL refuses longer
+ * values, SQLite would keep them), and for resource_name (a text column) the longest list an
+ * action names — 100 ids of 36 characters and their commas — so that no event, whatever its
+ * request held, takes more than a few KB (docs/reliability.md#audit-bounded).
+ */
+export const AUDIT_FIELD_WIDTHS: Readonly<Record<TextField, number>> = {
   eventId: 36,
   eventName: 64,
   requestId: 36,
@@ -55,6 +60,7 @@ const WIDTHS: Partial<Record<keyof AuditEvent, number>> = {
   result: 8,
   errorCode: 96,
   apiVersion: 16,
+  resourceName: 4096,
 };
 
 /**
@@ -69,7 +75,7 @@ export function storableAuditEvent(e: AuditEvent): AuditEvent {
   let clean = true;
   for (const k of TEXT_FIELDS) {
     const v = e[k];
-    if (v.length > (WIDTHS[k] ?? Infinity) || SUSPECT_TEXT.test(v)) {
+    if (v.length > AUDIT_FIELD_WIDTHS[k] || SUSPECT_TEXT.test(v)) {
       clean = false;
       break;
     }
@@ -78,9 +84,9 @@ export function storableAuditEvent(e: AuditEvent): AuditEvent {
   const out = { ...e };
   for (const k of TEXT_FIELDS) {
     let t = out[k].replace(new RegExp(SUSPECT_TEXT.source, 'gu'), '\ufffd');
-    const width = WIDTHS[k];
+    const width = AUDIT_FIELD_WIDTHS[k];
     // Cut by code points (PostgreSQL counts characters), never inside a surrogate pair.
-    if (width !== undefined && t.length > width) t = [...t].slice(0, width).join('');
+    if (t.length > width) t = [...t].slice(0, width).join('');
     (out as Record<string, unknown>)[k] = t;
   }
   return out;

@@ -1,5 +1,5 @@
 import { StoreBusyError, StoreConflictError } from '../model/errors.js';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
@@ -101,6 +101,7 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> 
   }
   if (url) throw new StoreConfigError('KMS_DATABASE_URL must be a postgres:// or postgresql:// URL (unset it to use the SQLite file in the data dir)');
   mkdirSync(path.dirname(config.sqliteFile), { recursive: true, mode: 0o700 });
+  ownerOnly(config.sqliteFile);
   return knexFactory({
     client: ImmediateSqlite3Client as unknown as typeof Knex.Client,
     connection: { filename: config.sqliteFile },
@@ -115,11 +116,28 @@ export function openDatabase(config: Pick<Config, 'databaseUrl' | 'sqliteFile'> 
   });
 }
 
+/**
+ * The SQLite file (sealed keys, credentials, policies, the audit trail) readable by its owner only:
+ * created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database file's
+ * mode), and an existing one — with its -wal and -shm — narrowed to 0600 if it was wider.
+ */
+function ownerOnly(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+    } catch {
+      /* absent, or not ours to change: SQLite reports what matters when it opens the file */
+    }
+  }
+}
+
 /** A raw node-sqlite3 connection: the few calls the side connections below make. */
 export interface RawSqlite {
   exec(sql: string, cb: (err: Error | null) => void): void;
   get(sql: string, cb: (err: Error | null, row?: Record<string, unknown>) => void): void;
   prepare(sql: string): RawStatement;
+  all(sql: string, params: unknown[], cb: (err: Error | null, rows?: Array<Record<string, unknown>>) => void): void;
   close(cb: (err: Error | null) => void): void;
 }
 

@@ -66,8 +66,8 @@ export class ImportRepo {
   /**
    * Single use, and one import of a key at a time: marks the parameters in use, true for
    * exactly one caller, while unused, unexpired and no other import of the key is under way
-   * (the key's row is touched first, so PostgreSQL serialises claims per key too). A
-   * successful import completes the claim; a failed one gives it back.
+   * (the key's row is touched first, so PostgreSQL serialises claims per key too). The import
+   * completes the claim, successful or not: a token is good for one attempt.
    */
   async claim(p: Pick<ImportParams, 'importId' | 'keyId'>, now: number): Promise<boolean> {
     return this.db.transaction(async (trx) => {
@@ -79,11 +79,6 @@ export class ImportRepo {
       const n = await trx('import_parameters').where('import_id', p.importId).whereNull('used_at').andWhere('valid_to', '>', now).update({ used_at: now });
       return n === 1;
     });
-  }
-
-  /** An import that failed gives its claim back: the token stays usable until it expires. */
-  async unclaim(importId: string, conn: Conn = this.db): Promise<void> {
-    await conn('import_parameters').where('import_id', importId).update({ used_at: null });
   }
 
   async complete(importId: string, now: number, conn: Conn = this.db): Promise<void> {

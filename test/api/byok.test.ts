@@ -11,7 +11,8 @@ import { b64, clearProxy, cnKmsClient, errorCode, sdkError, unb64, type KmsCalle
 
 // Bring your own key through the official SDK: client-side wrapping by Node's crypto for each
 // WrappingAlgorithm, the imported key proven to be the one in use by decrypting hsmkms'
-// ciphertext outside the service (docs/ciphertext.md), and every refusal leaving the key as it was.
+// ciphertext outside the service (docs/ciphertext.md), every refusal leaving the key as it was,
+// and an ImportToken good for one attempt at the material (docs/byok.md#one-attempt).
 
 let server: TestServer;
 let hk: KmsCaller;
@@ -120,7 +121,7 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     expect(await errorCode(hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped }))).toBe('ResourceUnavailable.TokenExpired');
   });
 
-  it('refusals change nothing: wrong/foreign/garbage token, garbage or wrong-size material, Type 1 key, bad state, past ValidTo', async () => {
+  it('refusals before the material is read change nothing and leave the ImportToken usable: wrong/foreign/garbage token, Type 1 key, bad state, past ValidTo', async () => {
     const keyId = await external(hk, 'byok-refusals');
     const other = await external(hk, 'byok-refusals-other');
     const p = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' });
@@ -129,16 +130,6 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     const call = (params: Record<string, unknown>) => errorCode(hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: good, ...params }));
     expect(await call({ ImportToken: b64(crypto.randomBytes(32)) })).toBe('InvalidParameter');
     expect(await call({ ImportToken: q.ImportToken })).toBe('InvalidParameter'); // another key's token
-    expect(await call({ EncryptedKeyMaterial: b64(crypto.randomBytes(256)) })).toBe('InvalidParameter.DecryptMaterialError');
-    expect(await call({ EncryptedKeyMaterial: b64(crypto.randomBytes(10)) })).toBe('InvalidParameter.DecryptMaterialError');
-    const tampered = unb64(good);
-    tampered[100]! ^= 1;
-    expect(await call({ EncryptedKeyMaterial: tampered.toString('base64') })).toBe('InvalidParameter.DecryptMaterialError');
-    // wrapped under the right key with another algorithm
-    expect(await call({ EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)) })).toBe('InvalidParameter.DecryptMaterialError');
-    for (const n of [16, 24, 31, 33, 64]) {
-      expect(await call({ EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_256', crypto.randomBytes(n)) }), `${n} bytes`).toBe('InvalidParameter');
-    }
     expect(await call({ ValidTo: Math.floor(Date.now() / 1000) - 10 })).toBe('InvalidParameter');
     expect(await call({ ValidTo: 2147443201 })).toMatch(/^InvalidParameter/);
     expect(await state(hk, keyId)).toBe('PendingImport');
@@ -154,7 +145,7 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
     expect(await errorCode(hk('GetParametersForImport', { KeyId: crypto.randomUUID(), WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }))).toBe(
       'ResourceUnavailable.CmkNotFound',
     );
-    // the good one still works after all that (failed attempts do not consume the token)
+    // the good one still works after all that (none of them reached the material)
     await hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: good });
     expect(await state(hk, keyId)).toBe('Enabled');
     // PendingDelete refuses import
@@ -168,6 +159,42 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
         }),
       ),
     ).toBe('ResourceUnavailable.CmkStateNotSupport');
+  });
+
+  it('material that does not unwrap into a key: one answer whatever failed, and the attempt spends the ImportToken and its wrapping pair', async () => {
+    const keyId = await external(hk, 'byok-one-attempt');
+    const wrapPairs = async () => (await server.services.token.listObjects()).filter((o) => o.name.keyId.startsWith('wrap-')).length;
+    const before = await wrapPairs();
+    const answers = new Set<string>();
+    const attempt = async (algorithm: Algorithm, encrypted: (publicKey: string) => string, what: string) => {
+      const p = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: algorithm, WrappingKeySpec: 'RSA_2048' });
+      const e = await sdkError(hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: encrypted(p.PublicKey as string) }));
+      expect(e.code, what).toBe('InvalidParameter.DecryptMaterialError');
+      answers.add(`${e.code} ${e.message}`);
+      // Spent: even good material is refused with this token now.
+      const good = wrapMaterial(p.PublicKey as string, algorithm, crypto.randomBytes(32));
+      expect(await errorCode(hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: good })), what).toBe('ResourceUnavailable.TokenExpired');
+      expect(await wrapPairs(), what).toBe(before);
+    };
+    for (const algorithm of ALGORITHMS) {
+      await attempt(algorithm, () => b64(crypto.randomBytes(256)), `${algorithm} garbage`);
+      await attempt(algorithm, () => b64(crypto.randomBytes(10)), `${algorithm} short`);
+      await attempt(
+        algorithm,
+        (pub) => {
+          const t = unb64(wrapMaterial(pub, algorithm, crypto.randomBytes(32)));
+          t[100]! ^= 1;
+          return t.toString('base64');
+        },
+        `${algorithm} tampered`,
+      );
+      // Good padding around material of the wrong size.
+      for (const n of [16, 24, 31, 33, 64]) await attempt(algorithm, (pub) => wrapMaterial(pub, algorithm, crypto.randomBytes(n)), `${algorithm} ${n} bytes`);
+    }
+    // wrapped under the right key with another algorithm
+    await attempt('RSAES_OAEP_SHA_256', (pub) => wrapMaterial(pub, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)), 'other algorithm');
+    expect([...answers]).toHaveLength(1);
+    expect(await state(hk, keyId)).toBe('PendingImport');
   });
 
   it('another account cannot use or see the key through BYOK', async () => {
@@ -208,8 +235,8 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
       ),
     ).toBe('InvalidParameterValue.MaterialNotMatch');
     expect(await state(hk, keyId)).toBe('PendingImport');
-    // the same material, another algorithm: back, and the old ciphertext decrypts again
-    await hk('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', material) });
+    // the same material, another algorithm (and new parameters: the refused attempt spent those): back, and the old ciphertext decrypts again
+    await importKey(hk, keyId, material, 'RSAES_OAEP_SHA_1');
     expect(await state(hk, keyId)).toBe('Enabled');
     expect(unb64((await hk('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: '{"a":"b"}' })).Plaintext).toString()).toBe('survives');
     // re-import into an Enabled key: same material sets a new ValidTo; other material refused
@@ -316,23 +343,18 @@ describe('SM region: 128-bit SM4 material re-wrapped under the KEK for the softw
     expect(Buffer.from(row.sealed_material as Buffer).includes(material)).toBe(false);
   });
 
-  it('refuses 32-byte material, and re-import must be the same 16 bytes', async () => {
+  it('refuses 32-byte material as it refuses garbage (each attempt spending its token), and re-import must be the same 16 bytes', async () => {
     const keyId = await external(gz, 'byok-sm-size');
-    const p = await gz('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
-    expect(
-      await errorCode(
-        gz('ImportKeyMaterial', {
-          KeyId: keyId,
-          ImportToken: p.ImportToken,
-          EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)),
-        }),
-      ),
-    ).toBe('InvalidParameter');
-    expect(await errorCode(gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: b64(crypto.randomBytes(256)) }))).toBe(
-      'InvalidParameter.DecryptMaterialError',
-    );
+    const refused = async (encrypted: (publicKey: string) => string) => {
+      const p = await gz('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
+      return sdkError(gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: encrypted(p.PublicKey as string) }));
+    };
+    const wrongSize = await refused((pub) => wrapMaterial(pub, 'RSAES_OAEP_SHA_1', crypto.randomBytes(32)));
+    const garbage = await refused(() => b64(crypto.randomBytes(256)));
+    expect(wrongSize.code).toBe('InvalidParameter.DecryptMaterialError');
+    expect([wrongSize.code, wrongSize.message]).toEqual([garbage.code, garbage.message]);
     const material = crypto.randomBytes(16);
-    await gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapMaterial(p.PublicKey as string, 'RSAES_OAEP_SHA_1', material) });
+    await importKey(gz, keyId, material, 'RSAES_OAEP_SHA_1');
     const e = await gz('Encrypt', { KeyId: keyId, Plaintext: b64('sm') });
     await gz('DeleteImportedKeyMaterial', { KeyId: keyId });
     expect(await errorCode(gz('Decrypt', { CiphertextBlob: e.CiphertextBlob }))).toBe('ResourceUnavailable.CmkDisabled');
@@ -346,7 +368,7 @@ describe('SM region: 128-bit SM4 material re-wrapped under the KEK for the softw
         }),
       ),
     ).toBe('InvalidParameterValue.MaterialNotMatch');
-    await gz('ImportKeyMaterial', { KeyId: keyId, ImportToken: p2.ImportToken, EncryptedKeyMaterial: wrapMaterial(p2.PublicKey as string, 'RSAES_PKCS1_V1_5', material) });
+    await importKey(gz, keyId, material, 'RSAES_PKCS1_V1_5');
     expect(unb64((await gz('Decrypt', { CiphertextBlob: e.CiphertextBlob })).Plaintext).toString()).toBe('sm');
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
-import { b64, clearProxy, cnKmsClient, errorCode, intlKmsClient, type KmsCaller, type SdkError } from '../helpers/sdk-clients.js';
+import { b64, clearProxy, cnKmsClient, errorCode, intlKmsClient, sdkError, unb64, type KmsCaller, type SdkError } from '../helpers/sdk-clients.js';
 
 // CAM end to end through the official SDKs: sub-accounts holding different policies
 // (docs/contract/cam.md, seed 004). The root has full access to its own keys.
@@ -61,6 +61,25 @@ describe('resource-level policies', () => {
     const b = (await hk('Encrypt', { KeyId: keyB, Plaintext: b64('b') })).CiphertextBlob;
     expect(Buffer.from((await alice('Decrypt', { CiphertextBlob: a })).Plaintext as string, 'base64').toString()).toBe('a');
     expect(await errorCode(alice('Decrypt', { CiphertextBlob: b }))).toBe(UNAUTHORIZED);
+  });
+
+  it('Decrypt is one rule, resource level on the key inside the ciphertext: a policy written to Tencent’s semantics (`*`) grants every key, a key-scoped deny refuses that key', async () => {
+    const a = (await hk('Encrypt', { KeyId: keyA, Plaintext: b64('a') })).CiphertextBlob;
+    const b = (await hk('Encrypt', { KeyId: keyB, Plaintext: b64('b') })).CiphertextBlob;
+    const tencent = await subAccount('decrypt-star', { version: '2.0', statement: [{ effect: 'allow', action: 'name/kms:Decrypt', resource: '*' }] });
+    expect(unb64((await tencent('Decrypt', { CiphertextBlob: a })).Plaintext).toString()).toBe('a');
+    expect(unb64((await tencent('Decrypt', { CiphertextBlob: b })).Plaintext).toString()).toBe('b');
+    const denyA = await subAccount('decrypt-deny-a', {
+      version: '2.0',
+      statement: [
+        { effect: 'allow', action: 'name/kms:Decrypt', resource: '*' },
+        { effect: 'deny', action: 'name/kms:Decrypt', resource: [resourceOf(keyA)] },
+      ],
+    });
+    const refused = await sdkError(denyA('Decrypt', { CiphertextBlob: a }));
+    expect(refused.code).toBe(UNAUTHORIZED);
+    expect(refused.message).toContain(resourceOf(keyA));
+    expect(unb64((await denyA('Decrypt', { CiphertextBlob: b })).Plaintext).toString()).toBe('b');
   });
 
   it('an action the policy does not name is refused', async () => {

@@ -348,7 +348,11 @@ describe('CAM: data keys are resource-level on the region-less `qcs::kms::uin/â€
         `${name}-p`,
         JSON.stringify({
           version: '2.0',
-          statement: [{ effect: 'allow', action: ['name/kms:GetDataKeyPlaintext', 'name/kms:DescribeDataKey', 'name/kms:DescribeDataKeys', 'name/kms:DisableDataKeys'], resource }],
+          statement: [
+            { effect: 'allow', action: ['name/kms:GetDataKeyPlaintext', 'name/kms:DescribeDataKey', 'name/kms:DescribeDataKeys', 'name/kms:DisableDataKeys'], resource },
+            // GetDataKeyPlaintext decrypts under the CMK: that needs Decrypt on it (docs/data-keys.md#cam).
+            { effect: 'allow', action: ['name/kms:Decrypt'], resource: [`qcs::kms:ap-hongkong:uin/${ROOT.uin}:key/creatorUin/${ROOT.uin}/${cmk}`] },
+          ],
         }),
       );
       await s.access.attach(ROOT.uin, `${name}-p`, name);
@@ -386,10 +390,17 @@ describe('CAM: data keys are resource-level on the region-less `qcs::kms::uin/â€
     const s = server.services;
     await s.identities.createUser(ROOT.uin, 'dk-importer');
     const cmkResource = (region: string) => `qcs::kms:${region}:uin/${ROOT.uin}:key/creatorUin/${ROOT.uin}/${cmk}`;
+    // The import is also the Decrypt (type 1) or Encrypt (type 2) it performs, on the regional resource.
     await s.access.createPolicy(
       ROOT.uin,
       'dk-importer-p',
-      JSON.stringify({ version: '2.0', statement: [{ effect: 'allow', action: ['name/kms:ImportDataKey'], resource: [cmkResource('')] }] }),
+      JSON.stringify({
+        version: '2.0',
+        statement: [
+          { effect: 'allow', action: ['name/kms:ImportDataKey'], resource: [cmkResource('')] },
+          { effect: 'allow', action: ['name/kms:Decrypt', 'name/kms:Encrypt'], resource: [`qcs::kms:*:uin/${ROOT.uin}:key/creatorUin/*`] },
+        ],
+      }),
     );
     await s.access.attach(ROOT.uin, 'dk-importer-p', 'dk-importer');
     const cred = await s.identities.createCredential(ROOT.uin, 'dk-importer');
@@ -405,5 +416,84 @@ describe('CAM: data keys are resource-level on the region-less `qcs::kms::uin/â€
     expect(await code(importer('ImportDataKey', { DataKeyName: 'cam-import-4', ImportKeyMaterial: gOther.CiphertextBlob, ImportType: 1 }))).toBe(
       'AuthFailure.UnauthorizedOperation',
     );
+  });
+
+  describe('a refused Decrypt or Encrypt on the CMK is not bypassed through hosted data keys', () => {
+    // A sub-account denied Decrypt, Encrypt, ReEncrypt and GenerateDataKey but allowed ImportDataKey
+    // on the CMK and GetDataKeyPlaintext / GetDataKeyCiphertextBlob on its own data keys decrypted
+    // any context-less ciphertext of the CMK (import type 1, then read the plaintext) and forged
+    // ciphertexts under it (import type 2, then read the blob).
+    const regional = (keyId: string) => `qcs::kms:ap-hongkong:uin/${ROOT.uin}:key/creatorUin/${ROOT.uin}/${keyId}`;
+    const ownDataKeys = `qcs::kms::uin/${ROOT.uin}:key/creatorUin/*`;
+    const dataKeyUser = async (name: string, statements: object[]) => {
+      const s = server.services;
+      await s.identities.createUser(ROOT.uin, name);
+      await s.access.createPolicy(ROOT.uin, `${name}-p`, JSON.stringify({ version: '2.0', statement: statements }));
+      await s.access.attach(ROOT.uin, `${name}-p`, name);
+      const cred = await s.identities.createCredential(ROOT.uin, name);
+      return cnKmsClient({ endpoint: server.endpoint, secretId: cred.secretId, secretKey: cred.secretKey, region: 'ap-hongkong' });
+    };
+    const dataKeyActions = {
+      effect: 'allow',
+      action: ['name/kms:ImportDataKey', 'name/kms:GetDataKeyPlaintext', 'name/kms:GetDataKeyCiphertextBlob'],
+      resource: [`qcs::kms::uin/${ROOT.uin}:key/creatorUin/${ROOT.uin}/${'*'}`, ownDataKeys],
+    };
+    const denial = async (p: Promise<unknown>) => {
+      try {
+        await p;
+        return 'allowed';
+      } catch (e) {
+        return `${(e as { code: string }).code} ${(e as { message: string }).message}`;
+      }
+    };
+
+    it('direction one: a ciphertext of the CMK cannot be imported (type 1) and read back as a data key', async () => {
+      const mallory = await dataKeyUser('dk-mallory-1', [
+        dataKeyActions,
+        { effect: 'deny', action: ['name/kms:Decrypt', 'name/kms:Encrypt', 'name/kms:ReEncrypt', 'name/kms:GenerateDataKey'], resource: '*' },
+      ]);
+      const secret = b64('rootâ€™s secret, 26 bytes ..');
+      const blob = (await hk('Encrypt', { KeyId: cmk, Plaintext: secret })).CiphertextBlob as string;
+      const refused = await denial(mallory('ImportDataKey', { DataKeyName: 'steal-1', ImportKeyMaterial: blob, ImportType: 1 }));
+      expect(refused).toContain('AuthFailure.UnauthorizedOperation');
+      expect(refused).toContain('kms:Decrypt');
+      expect(refused).toContain(regional(cmk));
+      expect(await code(mallory('ImportDataKey', { DataKeyName: 'steal-1b', ImportKeyMaterial: blob, ImportType: 1, KeyId: cmk }))).toBe('AuthFailure.UnauthorizedOperation');
+      // Nor through a data key someone allowed made of it: reading its plaintext is a Decrypt too.
+      const imported = (await hk('ImportDataKey', { DataKeyName: 'root-import-1', ImportKeyMaterial: blob, ImportType: 1 })).DataKeyId as string;
+      const read = await denial(mallory('GetDataKeyPlaintext', { DataKeyId: imported }));
+      expect(read).toContain('AuthFailure.UnauthorizedOperation');
+      expect(read).toContain('kms:Decrypt');
+      expect(read).not.toContain(secret);
+      expect((await hk('ListDataKeyDetail', { SearchKeyAlias: 'steal-1' })).TotalCount).toBe(0);
+    });
+
+    it('direction two: a chosen plaintext cannot be imported (type 2) and handed back as a ciphertext of the CMK', async () => {
+      const mallory = await dataKeyUser('dk-mallory-2', [
+        dataKeyActions,
+        { effect: 'deny', action: ['name/kms:Decrypt', 'name/kms:Encrypt', 'name/kms:ReEncrypt', 'name/kms:GenerateDataKey'], resource: [regional(cmk)] },
+      ]);
+      const refused = await denial(mallory('ImportDataKey', { DataKeyName: 'forge-2', ImportKeyMaterial: b64('{"role":"admin"}'), ImportType: 2, KeyId: cmk }));
+      expect(refused).toContain('AuthFailure.UnauthorizedOperation');
+      expect(refused).toContain('kms:Encrypt');
+      expect(refused).toContain(regional(cmk));
+      expect((await hk('ListDataKeyDetail', { SearchKeyAlias: 'forge-2' })).TotalCount).toBe(0);
+    });
+
+    it('default deny: ImportDataKey and GetDataKeyPlaintext alone grant neither operation; allowed Decrypt and Encrypt make both directions work', async () => {
+      const only = await dataKeyUser('dk-only', [dataKeyActions]);
+      expect(await code(only('ImportDataKey', { DataKeyName: 'only-2', ImportKeyMaterial: b64('k'), ImportType: 2, KeyId: cmk }))).toBe('AuthFailure.UnauthorizedOperation');
+      const dora = await dataKeyUser('dk-dora', [dataKeyActions, { effect: 'allow', action: ['name/kms:Decrypt', 'name/kms:Encrypt'], resource: [regional(cmk)] }]);
+      const blob = (await hk('Encrypt', { KeyId: cmk, Plaintext: b64('shared data key') })).CiphertextBlob as string;
+      const one = (await dora('ImportDataKey', { DataKeyName: 'dora-1', ImportKeyMaterial: blob, ImportType: 1 })).DataKeyId as string;
+      expect(unb64((await dora('GetDataKeyPlaintext', { DataKeyId: one })).Plaintext).toString()).toBe('shared data key');
+      const two = (await dora('ImportDataKey', { DataKeyName: 'dora-2', ImportKeyMaterial: b64('chosen'), ImportType: 2, KeyId: cmk })).DataKeyId as string;
+      const forged = (await dora('GetDataKeyCiphertextBlob', { DataKeyId: two })).CiphertextBlob as string;
+      expect(unb64((await hk('Decrypt', { CiphertextBlob: forged })).Plaintext).toString()).toBe('chosen');
+      // Allowed on this CMK only: another CMK's ciphertext is still refused.
+      const other = (await hk('CreateKey', { Alias: 'dk-dora-other' })).KeyId as string;
+      const otherBlob = (await hk('Encrypt', { KeyId: other, Plaintext: b64('x') })).CiphertextBlob as string;
+      expect(await code(dora('ImportDataKey', { DataKeyName: 'dora-3', ImportKeyMaterial: otherBlob, ImportType: 1 }))).toBe('AuthFailure.UnauthorizedOperation');
+    });
   });
 });

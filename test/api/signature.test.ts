@@ -13,8 +13,8 @@ import {
   SignatureFailureError,
   UnsupportedProtocolError,
 } from '../../src/api/errors.js';
-import { authenticateRequest, parseApiRequest, verifySignature } from '../../src/api/wire/index.js';
-import { NonceCache } from '../../src/api/wire/replay.js';
+import { authenticateRequest, parseApiRequest, verifyRequest, verifySignature } from '../../src/api/wire/index.js';
+import { NonceCache, v1NonceEntry } from '../../src/api/wire/replay.js';
 import { unflattenParams, type ApiRequest, type RawApiRequest } from '../../src/api/wire/request.js';
 import { errorEnvelope, successEnvelope } from '../../src/api/envelope.js';
 import { DerivedKeyMemo } from '../../src/domain/identity.js';
@@ -226,7 +226,7 @@ describe('requests signed by the official Node SDKs are accepted', () => {
         expect(verifySignature(request, SECRET_KEY)).toBe(true);
         expect(verifySignature(request, Buffer.from(SECRET_KEY))).toBe(true);
         expect(verifySignature(request, 'EXAMPLEsecretKEY0000000000000001')).toBe(false);
-        expect(() => authenticateRequest(request, SECRET_KEY, new NonceCache())).not.toThrow();
+        await expect(authenticateRequest(request, SECRET_KEY, new NonceCache())).resolves.toBeUndefined();
       });
     }
   }
@@ -287,7 +287,7 @@ describe('TC3-HMAC-SHA256 rejections', () => {
 
   it('a wrong secret key fails with AuthFailure.SignatureFailure', () => {
     const request = parseApiRequest(post);
-    expectRejected(() => authenticateRequest(request, 'not-the-key', new NonceCache(), nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
+    expectRejected(() => verifyRequest(request, 'not-the-key', nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
   });
 
   it('a signing key kept between requests (DerivedKeyMemo) verifies exactly as a fresh derivation, per scope, bounded, wiped', () => {
@@ -358,7 +358,7 @@ describe('TC3-HMAC-SHA256 rejections', () => {
 
   it('a timestamp more than 300 s from server time fails with AuthFailure.SignatureExpire', () => {
     const request = parseApiRequest(post);
-    const at = (seconds: number) => () => authenticateRequest(request, SECRET_KEY, new NonceCache(), (request.timestamp + seconds) * 1000);
+    const at = (seconds: number) => () => verifyRequest(request, SECRET_KEY, (request.timestamp + seconds) * 1000);
     expect(at(300)).not.toThrow();
     expect(at(-300)).not.toThrow();
     expectRejected(at(301), SignatureExpireError, 'AuthFailure.SignatureExpire');
@@ -399,11 +399,11 @@ describe('TC3-HMAC-SHA256 rejections', () => {
       const request = parseApiRequest(withHeaders(post, { authorization: value }));
       expect(request.secretId).toBe(reference.secretId);
       expect(request.proof).toMatchObject({ kind: 'TC3', date: (reference.proof as { date: string }).date, service: (reference.proof as { service: string }).service, signature });
-      const verdict = () => authenticateRequest(request, SECRET_KEY, new NonceCache(), nowFor(request));
+      const verdict = () => verifyRequest(request, SECRET_KEY, nowFor(request));
       // Reordered SignedHeaders change the canonical request: the SDK's signature no longer holds.
       if (value.includes(signed.split(';').reverse().join(';')) && signed.includes(';')) expectRejected(verdict, SignatureFailureError, 'AuthFailure.SignatureFailure');
       else expect(verdict).not.toThrow();
-      expect(() => authenticateRequest(request, 'not-the-key', new NonceCache(), nowFor(request))).toThrow(SignatureFailureError);
+      expect(() => verifyRequest(request, 'not-the-key', nowFor(request))).toThrow(SignatureFailureError);
     }
   });
 
@@ -450,7 +450,7 @@ describe('TC3-HMAC-SHA256 rejections', () => {
   it('error messages never echo the signature', () => {
     const signature = header(post, 'authorization').split('Signature=')[1];
     const request = parseApiRequest(withBody(post, (b) => b.replace(K1, K2)));
-    const error = expectRejected(() => authenticateRequest(request, SECRET_KEY, new NonceCache(), nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
+    const error = expectRejected(() => verifyRequest(request, SECRET_KEY, nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
     expect(error.message).not.toContain(signature);
   });
 });
@@ -466,7 +466,7 @@ describe('signature v1 (HmacSHA1 / HmacSHA256) rejections', () => {
   it('a wrong secret key fails with AuthFailure.SignatureFailure', () => {
     const request = parseApiRequest(post);
     expect(verifySignature(request, 'not-the-key')).toBe(false);
-    expectRejected(() => authenticateRequest(request, 'not-the-key', new NonceCache(), nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
+    expectRejected(() => verifyRequest(request, 'not-the-key', nowFor(request)), SignatureFailureError, 'AuthFailure.SignatureFailure');
   });
 
   it('every parameter, common or business, is signed', () => {
@@ -494,22 +494,30 @@ describe('signature v1 (HmacSHA1 / HmacSHA256) rejections', () => {
     expect(verifySignature(parseApiRequest(noPort), SECRET_KEY)).toBe(false);
   });
 
-  it('a repeated request within the window is rejected as a replay', () => {
+  it('a repeated request within the window is rejected as a replay, up to the window’s last accepted instant', async () => {
     const request = parseApiRequest(post);
     const cache = new NonceCache();
     const now = nowFor(request);
-    authenticateRequest(request, SECRET_KEY, cache, now);
-    expectRejected(() => authenticateRequest(parseApiRequest(post), SECRET_KEY, cache, now + 1000), ReplayedRequestError, 'AuthFailure.SignatureFailure');
+    await authenticateRequest(request, SECRET_KEY, cache, now);
+    const again = (at: number) => authenticateRequest(parseApiRequest(post), SECRET_KEY, cache, at);
+    for (const at of [now + 1000, (request.timestamp + 300) * 1000, (request.timestamp + 300) * 1000 + 999]) {
+      const error = await again(at).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, `at ts + ${at / 1000 - request.timestamp} s`).toBeInstanceOf(ReplayedRequestError);
+      expect((error as ReplayedRequestError).code).toBe('AuthFailure.SignatureFailure');
+    }
     // A forged copy must not burn the nonce: recording happens only after the signature holds.
     const fresh = new NonceCache();
-    expect(() => authenticateRequest(request, 'not-the-key', fresh, now)).toThrow(SignatureFailureError);
+    await expect(authenticateRequest(request, 'not-the-key', fresh, now)).rejects.toThrow(SignatureFailureError);
     expect(fresh.size).toBe(0);
-    expect(() => authenticateRequest(request, SECRET_KEY, fresh, now)).not.toThrow();
+    await expect(authenticateRequest(request, SECRET_KEY, fresh, now)).resolves.toBeUndefined();
   });
 
   it('a timestamp more than 300 s from server time fails with AuthFailure.SignatureExpire', () => {
     const request = parseApiRequest(get);
-    expectRejected(() => authenticateRequest(request, SECRET_KEY, new NonceCache(), (request.timestamp + 301) * 1000), SignatureExpireError, 'AuthFailure.SignatureExpire');
+    expectRejected(() => verifyRequest(request, SECRET_KEY, (request.timestamp + 301) * 1000), SignatureExpireError, 'AuthFailure.SignatureExpire');
   });
 
   it('missing Signature or other common fields are MissingParameter', () => {
@@ -657,38 +665,56 @@ describe('clients that sign more headers than the SDKs (signature v3 doc example
     expect(verifySignature(parseApiRequest(raw), SECRET_KEY)).toBe(true);
     expect(verifySignature(parseApiRequest(withHeaders(raw, { 'X-TC-Action': 'DisableKeys' })), SECRET_KEY)).toBe(false);
   });
+
+  it('the strict mode refuses a request that does not sign every required header, naming the missing ones', () => {
+    const strict = { requiredSignedHeaders: ['x-tc-action', 'x-tc-region', 'x-tc-version'] };
+    const error = expectRejected(() => parseApiRequest(docSigned('DescribeKeys'), strict), InvalidAuthorizationError, 'AuthFailure.InvalidAuthorization');
+    expect(error.message).toContain('x-tc-region, x-tc-version');
+    expect(error.message).not.toContain('x-tc-action');
+    expect(parseApiRequest(docSigned('DescribeKeys'), { requiredSignedHeaders: ['x-tc-action'] }).action).toBe('DescribeKeys');
+  });
 });
 
-describe('NonceCache', () => {
-  const entry = (nonce: string, timestamp = 1700000000, signature = 'sig') => ({
-    secretId: SECRET_ID,
-    timestamp,
-    nonce,
-    proof: { kind: 'HmacSHA256' as const, stringToSign: '', signature },
-  });
+describe('NonceCache (one process’s v1 replay store)', () => {
+  const entry = (nonce: string, timestamp = 1700000000, signature = 'sig', secretId = SECRET_ID) =>
+    v1NonceEntry({ secretId, timestamp, nonce, proof: { kind: 'HmacSHA256' as const, stringToSign: '', signature } });
   const t0 = 1700000000 * 1000;
 
-  it('reports a replay until the timestamp leaves the 300 s window', () => {
+  it('reports a replay for as long as the timestamp is accepted: through the window’s last second', () => {
     const cache = new NonceCache();
-    expect(cache.record(entry('1'), t0)).toBe(true);
-    expect(cache.record(entry('1'), t0 + 300_000 - 1)).toBe(false);
-    expect(cache.record(entry('1'), t0 + 300_000)).toBe(true);
+    expect(cache.recordNow(entry('1'), t0)).toBe('first');
+    expect(cache.recordNow(entry('1'), t0 + 300_000 - 1)).toBe('replayed');
+    // floor(now/1000) − ts = 300 is still inside the window (assertTimestampFresh): still a replay.
+    expect(cache.recordNow(entry('1'), t0 + 300_000)).toBe('replayed');
+    expect(cache.recordNow(entry('1'), t0 + 300_999)).toBe('replayed');
+    expect(cache.recordNow(entry('1'), t0 + 301_000)).toBe('first');
   });
 
   it('tells apart requests that share a nonce but not their signed content', () => {
     const cache = new NonceCache();
-    expect(cache.record(entry('7', 1700000000, 'a'), t0)).toBe(true);
-    expect(cache.record(entry('7', 1700000001, 'b'), t0)).toBe(true);
-    expect(cache.record(entry('7', 1700000000, 'c'), t0)).toBe(true);
-    expect(cache.record({ ...entry('7', 1700000000, 'a'), secretId: 'AKIDother' }, t0)).toBe(true);
+    expect(cache.recordNow(entry('7', 1700000000, 'a'), t0)).toBe('first');
+    expect(cache.recordNow(entry('7', 1700000001, 'b'), t0)).toBe('first');
+    expect(cache.recordNow(entry('7', 1700000000, 'c'), t0)).toBe('first');
+    expect(cache.recordNow(entry('7', 1700000000, 'a', 'AKIDother'), t0)).toBe('first');
   });
 
-  it('stays within its bound, dropping the oldest entries', () => {
+  it('never drops an unexpired entry: when full it refuses new requests, and replays stay refused', () => {
     const cache = new NonceCache(3);
-    for (const nonce of ['1', '2', '3', '4']) expect(cache.record(entry(nonce), t0)).toBe(true);
+    for (const nonce of ['1', '2', '3']) expect(cache.recordNow(entry(nonce), t0)).toBe('first');
+    expect(cache.recordNow(entry('4'), t0)).toBe('full');
     expect(cache.size).toBe(3);
-    expect(cache.record(entry('4'), t0)).toBe(false);
-    expect(cache.record(entry('1'), t0)).toBe(true);
+    for (const nonce of ['1', '2', '3']) expect(cache.recordNow(entry(nonce), t0 + 1000)).toBe('replayed');
+    // Once they expire, there is room again.
+    expect(cache.recordNow(entry('4'), t0 + 301_000)).toBe('first');
+  });
+
+  it('bounds each SecretId: one that fills its share leaves the others unaffected', () => {
+    const cache = new NonceCache(100, 2);
+    expect(cache.recordNow(entry('1', 1700000000, 'a', 'AKIDflood'), t0)).toBe('first');
+    expect(cache.recordNow(entry('2', 1700000000, 'b', 'AKIDflood'), t0)).toBe('first');
+    expect(cache.recordNow(entry('3', 1700000000, 'c', 'AKIDflood'), t0)).toBe('full');
+    expect(cache.recordNow(entry('1'), t0)).toBe('first');
+    expect(cache.recordNow(entry('1'), t0)).toBe('replayed');
   });
 });
 

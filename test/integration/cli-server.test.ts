@@ -100,6 +100,23 @@ describe('hsmkms CLI', () => {
     expect(JSON.parse(cli(['credential', 'delete', '--secret-id', second.secretId, '--json'], env).stdout)).toEqual({ secretId: second.secretId, deleted: true });
   });
 
+  it('retires the bootstrap key pair: a new root pair, then the bootstrap one deleted — root-credentials.json goes with it', () => {
+    const file = path.join(dataDir, 'root-credentials.json');
+    const bootstrap = JSON.parse(readFileSync(file, 'utf8')) as { secretId: string };
+    const fresh = JSON.parse(cli(['credential', 'create', '--user', 'root', '--json'], env).stdout) as { secretId: string };
+    const disabled = cli(['credential', 'disable', '--secret-id', bootstrap.secretId, '--json'], env);
+    expect(JSON.parse(disabled.stdout)).toEqual({ secretId: bootstrap.secretId, status: 'Disabled' });
+    expect(disabled.stderr).toContain('root-credentials.json still holds');
+    expect(existsSync(file)).toBe(true);
+    const deleted = JSON.parse(cli(['credential', 'delete', '--secret-id', bootstrap.secretId, '--json'], env).stdout);
+    expect(deleted).toEqual({ secretId: bootstrap.secretId, deleted: true, removedFile: file });
+    expect(existsSync(file)).toBe(false);
+    // The new pair is root's; deleting another pair leaves no file to remove.
+    expect(cli(['user', 'list', '--json'], env).status).toBe(0);
+    expect(JSON.parse(cli(['credential', 'disable', '--secret-id', fresh.secretId, '--json'], env).stdout)).toEqual({ secretId: fresh.secretId, status: 'Disabled' });
+    expect(JSON.parse(cli(['credential', 'enable', '--secret-id', fresh.secretId, '--json'], env).stdout)).toEqual({ secretId: fresh.secretId, status: 'Enabled' });
+  });
+
   it('creates accounts, sub-accounts and their key pairs', () => {
     const acct = JSON.parse(cli(['account', 'create', '--json'], env).stdout);
     expect(Object.keys(acct).sort()).toEqual(['secretId', 'secretKey', 'uin']);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createDecipheriv } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, freePort, serve } from '../helpers/cli.js';
-import { tc3Headers } from '../helpers/tc-sign.js';
+import { tc3Headers, v1Form } from '../helpers/tc-sign.js';
 import { openDatabase } from '../../src/store/db.js';
 
 // `serve --workers 2` (KMS_WORKERS): two worker processes behind one port, each with its own
@@ -170,6 +170,39 @@ describe('serve --workers 2', () => {
       expect(a.response.Error?.Code).toBe('ResourceUnavailable.CmkDisabled');
       pids.add(a.pid);
     }
+    expect(pids.size).toBe(2);
+  });
+
+  it('a signature-v1 request is accepted once, whichever worker it reaches (the replay store is the database’s)', async () => {
+    // Replayed on fresh connections, the cluster hands it to both workers in turn; each worker
+    // kept its own nonce cache before, so it was accepted once per worker.
+    const body = v1Form({
+      host: `127.0.0.1:${port}`,
+      secretId: ROOT.secretId,
+      secretKey: ROOT.secretKey,
+      params: { Action: 'GenerateRandom', Version: '2019-01-18', Region: REGION, NumberOfBytes: '8' },
+    });
+    const post = () =>
+      new Promise<{ requestId: string; code: string | undefined }>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Connection: 'close' }, agent: false },
+          (res) => {
+            let text = '';
+            res.on('data', (d) => (text += d));
+            res.on('end', () => {
+              const r = (JSON.parse(text) as { Response: { RequestId: string; Error?: { Code: string } } }).Response;
+              resolve({ requestId: r.RequestId, code: r.Error?.Code });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const answers = [];
+    for (let i = 0; i < 8; i++) answers.push(await post());
+    expect(answers.filter((a) => a.code === undefined)).toHaveLength(1);
+    expect(answers.filter((a) => a.code === 'AuthFailure.SignatureFailure')).toHaveLength(7);
+    const pids = new Set(await Promise.all(answers.map((a) => servedBy(a.requestId))));
     expect(pids.size).toBe(2);
   });
 

@@ -14,6 +14,9 @@ import { IdentityRepo } from '../../src/store/identity-repo.js';
 import type { KeyRecord } from '../../src/model/keys.js';
 import { KeyRepo } from '../../src/store/key-repo.js';
 import { LeaseRepo } from '../../src/store/lease-repo.js';
+import { V1NonceRepo } from '../../src/store/nonce-repo.js';
+import { AttemptRepo } from '../../src/store/attempt-repo.js';
+import type { V1NonceEntry } from '../../src/model/replay.js';
 import { migrations } from '../../src/store/migrations/index.js';
 import { PolicyRepo } from '../../src/store/policy-repo.js';
 import { getMeta, initMeta } from '../../src/store/service-meta.js';
@@ -107,7 +110,10 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
   beforeEach(async () => {
     ({ db, open } = await fresh(engine));
   }, 60_000);
+  /** Repositories with connections of their own (SQLite side connections), closed after each test. */
+  const onClose: Array<{ close(): Promise<void> }> = [];
   afterEach(async () => {
+    for (const r of onClose.splice(0)) await r.close();
     for (const d of extra.splice(0)) await d.destroy();
     await db.destroy();
   });
@@ -415,7 +421,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
       return [{ ...e, seq: 0, prevHash, hash: eventHash(prevHash, e) }];
     });
     await repo.close();
-    expect(await migrate(legacy)).toEqual(['0014_audit_lookup_by_time', '0015_service_key_schemes']);
+    expect(await migrate(legacy)).toEqual((await migrations.getMigrations([])).filter((m) => m > '0014'));
     expect(await getMeta(legacy, 'audit.request_time_from_seq')).toBe('1');
     const log = new AuditLog(new AuditRepo(legacy), { failClosed: true });
     const current = timeOrderedUuid();
@@ -482,6 +488,77 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(await leases.acquire('x', 'A', 30_000, t0)).toBe(true);
     expect(await leases.acquire('x', 'B', 30_000, t0 + 1)).toBe(false);
     expect(await leases.acquire('x', 'B', 30_000, t0 + 30_001)).toBe(true);
+  }, 60_000);
+
+  it('v1 nonces: several connections recording the same requests at once — exactly one first each; nothing unexpired is dropped', async () => {
+    const pools = [db, open(), open(), open()];
+    extra.push(...pools.slice(1));
+    const repos = pools.map((p) => new V1NonceRepo(p, 1_000));
+    onClose.push(...repos);
+    const now = 1_700_000_000_000;
+    const entry = (i: number, secretId = 'AKIDa'): V1NonceEntry => ({ secretId, digest: `${String(i).padStart(8, '0')}${'d'.repeat(24)}`, expiresAtMs: now + 301_000 });
+    const entries = Array.from({ length: 40 }, (_, i) => entry(i));
+    // Every connection records every entry (in its own order), concurrently.
+    const verdicts = await Promise.all(repos.map((r, k) => r.recordBatch(k % 2 ? [...entries].reverse() : entries, now)));
+    for (let i = 0; i < entries.length; i++) {
+      const seen = verdicts.map((v, k) => v[k % 2 ? entries.length - 1 - i : i]);
+      expect(
+        seen.filter((v) => v === 'first'),
+        `entry ${i}`,
+      ).toHaveLength(1);
+      expect(
+        seen.filter((v) => v === 'replayed'),
+        `entry ${i}`,
+      ).toHaveLength(pools.length - 1);
+    }
+    // A repeat inside one batch is a replay too; through the window's last second, still known.
+    expect(await repos[0]!.recordBatch([entry(100), entry(100)], now)).toEqual(['first', 'replayed']);
+    expect(await repos[1]!.recordBatch([entry(100)], now + 300_999)).toEqual(['replayed']);
+    // Purging leaves every unexpired entry (and one expired less than the margin ago).
+    await repos[2]!.purge(now + 301_000 + 59_000);
+    expect(await repos[3]!.recordBatch([entry(3)], now)).toEqual(['replayed']);
+    // Whole minutes go: three minutes past expiry every entry is gone.
+    expect(await repos[3]!.purge(now + 301_000 + 180_000)).toBe(41);
+  }, 60_000);
+
+  it('v1 nonces: each SecretId has a bound in each process; past it its requests are refused (full), other SecretIds are not, and nothing is evicted', async () => {
+    const repo = new V1NonceRepo(db, 5);
+    onClose.push(repo);
+    const now = 1_700_000_000_000;
+    const e = (secretId: string, i: number, expiresAtMs = now + 300_000): V1NonceEntry => ({ secretId, digest: `${secretId}-${i}`.padEnd(32, '0'), expiresAtMs });
+    expect(
+      await repo.recordBatch(
+        [1, 2, 3, 4, 5, 6, 7].map((i) => e('AKIDflood', i)),
+        now,
+      ),
+    ).toEqual(['first', 'first', 'first', 'first', 'first', 'full', 'full']);
+    expect(await repo.recordBatch([e('AKIDflood', 8)], now)).toEqual(['full']);
+    expect(await repo.recordBatch([e('AKIDvictim', 1)], now)).toEqual(['first']);
+    // Full or not, a request already recorded is a replay.
+    expect(await repo.recordBatch([e('AKIDvictim', 1), e('AKIDflood', 1)], now)).toEqual(['replayed', 'replayed']);
+    // Once its entries have expired, the SecretId may go on.
+    expect(await repo.recordBatch([e('AKIDflood', 9, now + 700_000)], now + 360_000)).toEqual(['first']);
+  }, 60_000);
+
+  it('sign-in attempts: counted one by one across connections, per window; a success takes back its own attempt only', async () => {
+    const pools = [db, open(), open(), open()];
+    extra.push(...pools.slice(1));
+    const repos = pools.map((p) => new AttemptRepo(p));
+    const t = 1_700_000_000_000;
+    const W = 300_000;
+    // 40 concurrent attempts through four connections: each gets its own count, 1 to 40.
+    const counts = await Promise.all(Array.from({ length: 40 }, (_, i) => repos[i % 4]!.count(['address:a', `user:${i % 2}`], W, t + i)));
+    expect(counts.map((c) => c[0]).sort((a, b) => a! - b!)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(
+      counts
+        .filter((_c, i) => i % 2 === 0)
+        .map((c) => c[1])
+        .sort((a, b) => a! - b!),
+    ).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await repos[1]!.uncount(['address:a'], W, t + 100);
+    expect(await repos[2]!.count(['address:a', 'user:0'], W, t + 200)).toEqual([40, 21]);
+    // The window runs from the first attempt: past its end the count starts again.
+    expect(await repos[3]!.count(['address:a'], W, t + W)).toEqual([1]);
   }, 60_000);
 
   it('alarms: a day key raises one alarm; concurrent claims of a due alarm — exactly one wins', async () => {

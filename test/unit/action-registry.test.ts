@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,11 +13,12 @@ import { mlKem768PublicKeyPem, PqcAlgorithm, pqcEncrypt, parsePqcBlob } from '..
 // hand-kept tables they replaced: the CAM table (seed 004), Tencent's QPS (docs/contract/actions.md
 // headings), the read-only preset, the region-less actions, and the keys a call touches.
 
+// The seed's operation-level actions, less Decrypt: evaluated here on the key inside its
+// ciphertext (resource level), as README "Access control" says.
 const OPERATION_LEVEL = [
   'CreateKey',
   'ListKeys',
   'ListKeyDetail',
-  'Decrypt',
   'GenerateRandom',
   'ListDataKeys',
   'ListDataKeyDetail',
@@ -162,14 +163,26 @@ function docErrorLists(): Record<string, string[]> {
 }
 
 describe('views derived from the action registry', () => {
-  it('CAM: the seed’s operation-level actions, every other one resource-level; BindCloudResource alone without IP conditions', () => {
+  it('CAM: the seed’s operation-level actions but Decrypt, every other one resource-level; BindCloudResource alone without IP conditions', () => {
     const expected = Object.fromEntries(actions.map((a) => [a, { level: OPERATION_LEVEL.includes(a) ? 'operation' : 'resource', ipCondition: !WITHOUT_IP_CONDITION.includes(a) }]));
     expect(KMS_CAM).toEqual(expected);
   });
 
-  it('CAM: Decrypt alone is evaluated by the key inside its ciphertext; LookUpEvents is operation-level', () => {
-    expect(actions.filter((a) => kmsActions[a].cam.byCiphertextKey)).toEqual(['Decrypt']);
+  it('CAM: Decrypt is resource-level on the key inside its ciphertext, as ReEncrypt; LookUpEvents is operation-level', () => {
+    const blob = blobOf(KEY_C);
+    for (const a of ['Decrypt', 'ReEncrypt'] as const) {
+      expect(kmsActions[a].cam, a).toEqual({ level: 'resource', ipCondition: true });
+      expect(kmsActions[a].resources({ CiphertextBlob: blob } as never).keys.map((k) => k.keyId)).toEqual([KEY_C]);
+    }
     expect(cloudAuditActions.LookUpEvents.cam).toEqual({ level: 'operation', ipCondition: true });
+  });
+
+  it('CAM: the hosted data-key actions that decrypt or encrypt under a CMK say so (docs/data-keys.md#cam)', () => {
+    const performs = (a: KmsAction, p: Record<string, unknown>) => kmsActions[a].resources(p as never).performs;
+    expect(performs('ImportDataKey', { ImportType: 1, ImportKeyMaterial: blobOf(KEY_C) })).toBe('Decrypt');
+    expect(performs('ImportDataKey', { ImportType: 2, KeyId: KEY_A })).toBe('Encrypt');
+    expect(performs('GetDataKeyPlaintext', { DataKeyId: DATA_1 })).toBe('Decrypt');
+    expect(actions.filter((a) => !['ImportDataKey', 'GetDataKeyPlaintext'].includes(a) && performs(a, { ImportType: 1, DataKeyId: DATA_1, KeyId: KEY_A }))).toEqual([]);
   });
 
   it('rate limits: the tencent preset is each KMS action’s documented QPS', () => {
@@ -313,11 +326,24 @@ describe('resources of a call refused before validation (audit record only)', ()
     ['LookUpEvents', { KeyId: KEY_A }],
     ['NoSuchAction', { KeyId: KEY_A, KeyIds: [KEY_B], DataKeyId: DATA_1 }],
   ];
-  it.each(raw)('%s %j names every id field it carries', (action, params) => {
+  const wellFormed = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+  it.each(raw)('%s %j names every well-formed id it carries', (action, params) => {
     const spec = (kmsActions as unknown as Record<string, never>)[action] ?? (cloudAuditActions as unknown as Record<string, never>)[action];
     const r = unvalidatedCallResources(spec, params);
-    expect(r.keys.map((k) => k.keyId)).toEqual(expectedKeyIds(action, params));
-    expect(r.dataKeys).toEqual(expectedDataKeyIds(params));
+    expect(r.keys.map((k) => k.keyId)).toEqual(expectedKeyIds(action, params).filter(wellFormed));
+    expect(r.dataKeys).toEqual(expectedDataKeyIds(params).filter(wellFormed));
+  });
+
+  it('names nothing else: no malformed id, at most 100 ids of each kind, whatever the request held', () => {
+    const huge = 'A'.repeat(1 << 20);
+    const many = Array.from({ length: 20_000 }, () => randomUUID());
+    for (const spec of [undefined, kmsActions.Encrypt, kmsActions.DescribeKeys, kmsActions.DescribeDataKeys] as const) {
+      const r = unvalidatedCallResources(spec as never, { KeyId: huge, DestinationKeyId: KEY_B.toUpperCase(), KeyIds: many, DataKeyId: huge, DataKeyIds: many });
+      expect(r.keys.length).toBeLessThanOrEqual(100);
+      expect(r.dataKeys.length).toBeLessThanOrEqual(100);
+      expect([...r.keys.map((k) => k.keyId), ...r.dataKeys].every(wellFormed)).toBe(true);
+      expect(resourceNames(r).length).toBeLessThanOrEqual(100 * 37 * 2);
+    }
   });
 
   it('the audit record names the keys, then the data keys, or *', () => {

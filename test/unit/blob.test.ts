@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aadPrefix, assembleBlob, BlobAlgorithm, canonicalContext, InvalidBlobError, parseBlob } from '../../src/crypto/blob.js';
+import { aadPrefix, assembleBlob, BlobAlgorithm, canonicalContext, InvalidBlobError, InvalidContextError, parseBlob } from '../../src/crypto/blob.js';
 
 // The CiphertextBlob format (docs/ciphertext.md): explicit offsets, unknown versions refused
 // first, one canonical form of the EncryptionContext.
@@ -45,6 +45,28 @@ describe('canonical EncryptionContext', () => {
     expect(canonicalContext('{"a":"1"}')).not.toEqual(canonicalContext('{"a":"2"}'));
     expect(canonicalContext(undefined)).toEqual(canonicalContext(''));
     expect(canonicalContext(undefined).length).toBe(0);
+  });
+
+  it('refuses repeated keys and numbers that do not read back as written: two different contexts never share a canonical form', () => {
+    for (const bad of [
+      '{"tenant":"B","tenant":"A"}',
+      '{"a":{"x":1,"x":1}}',
+      '{"a":"1","\\u0061":"2"}',
+      '{"n":9007199254740993}',
+      '{"n":1.0}',
+      '{"n":1e2}',
+      '{"n":-0}',
+      '{"a":[1,{"n":0.10}]}',
+    ])
+      expect(() => canonicalContext(bad), bad).toThrow(InvalidContextError);
+    for (const good of [
+      '{"tenant":"A"}',
+      '{"n":9007199254740992,"m":-1.5,"k":1e+21}',
+      '{"a":{"x":1},"b":{"x":1}}',
+      '{"a":[{"k":1},{"k":1}],"s":"\\"k\\":1,\\"k\\""}',
+      '{"t":true,"f":false,"z":null}',
+    ])
+      expect(() => canonicalContext(good), good).not.toThrow();
   });
 
   it('refuses anything but a JSON object', () => {

@@ -781,7 +781,8 @@ describe('KMS CAM levels from the action registry (seed 004)', () => {
     ['ListKeys', 'operation', true],
     ['ListKeyDetail', 'operation', true],
     ['GenerateRandom', 'operation', true],
-    ['Decrypt', 'operation', true],
+    // The seed says operation level; evaluated here on the key inside the ciphertext (README "Access control").
+    ['Decrypt', 'resource', true],
     ['GetServiceStatus', 'operation', true],
     ['GetRegions', 'operation', true],
     ['ListAlgorithms', 'operation', true],

@@ -28,7 +28,7 @@ import {
   Tags,
   UInt,
 } from './fields.js';
-import { b64, plaintextOut } from './plaintext.js';
+import { b64, checkPlaintextOut, plaintextOut } from './plaintext.js';
 import { cmk, dataKey, dataKeyList, NO_RESOURCES, regionlessCmk, ciphertextKeyId } from './resources.js';
 import { list, opt, struct } from './shapes.js';
 import { action, type CallContext, kmsAudit, OPERATION, RESOURCE } from './spec.js';
@@ -150,10 +150,12 @@ export const dataKeys = {
     ],
     access: 'write',
     // The seed's resource is the wrapping CMK in the region-less form: KeyId, or for an imported
-    // ciphertext without one, the CMK inside ImportKeyMaterial.
+    // ciphertext without one, the CMK inside ImportKeyMaterial. The import is also the Decrypt
+    // (type 1) or Encrypt (type 2) it performs under that CMK (docs/data-keys.md#cam).
     resources: (p) => {
-      if (p.KeyId) return regionlessCmk(p.KeyId);
-      return p.ImportType === 1 ? regionlessCmk(ciphertextKeyId(p.ImportKeyMaterial)) : NO_RESOURCES;
+      const performs = p.ImportType === 1 ? 'Decrypt' : p.ImportType === 2 ? 'Encrypt' : undefined;
+      const wrapping = p.KeyId ? regionlessCmk(p.KeyId) : p.ImportType === 1 ? regionlessCmk(ciphertextKeyId(p.ImportKeyMaterial)) : NO_RESOURCES;
+      return performs ? { ...wrapping, performs } : wrapping;
     },
     audit: kmsAudit('导入数据密钥'),
     created: (answer) => dataKey(answer.DataKeyId),
@@ -289,9 +291,13 @@ export const dataKeys = {
       'UnauthorizedOperation',
     ],
     access: 'write',
-    resources: (p) => dataKey(p.DataKeyId),
+    // The data key, and the Decrypt of it under its CMK (docs/data-keys.md#cam).
+    resources: (p) => ({ ...dataKey(p.DataKeyId), performs: 'Decrypt' }),
     audit: kmsAudit('获取数据密钥明文', { sensitive: true }),
-    handler: async ({ crypto, dataKeys }, p, ctx) => ({ Plaintext: plaintextOut(crypto, (await dataKeys.plaintext(callerOf(ctx), p.DataKeyId)).plaintext, p) }),
+    handler: async ({ crypto, dataKeys }, p, ctx) => {
+      checkPlaintextOut(crypto, p);
+      return { Plaintext: plaintextOut(crypto, (await dataKeys.plaintext(callerOf(ctx), p.DataKeyId)).plaintext, p) };
+    },
   }),
   GetDataKeyCiphertextBlob: action({
     schema: z.object({ DataKeyId, MemberAccount: MemberAccount.optional() }),

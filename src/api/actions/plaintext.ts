@@ -14,6 +14,11 @@ export function releaseBase64(secret: Buffer): string {
   }
 }
 
+/** The caller's EncryptionPublicKey, when given, checked before the operation that makes the plaintext: a refusal changes nothing. */
+export function checkPlaintextOut(crypto: CryptoService, p: { EncryptionPublicKey?: string; EncryptionAlgorithm?: string }): void {
+  if (p.EncryptionPublicKey) crypto.checkCallerKey({ publicKeyPem: p.EncryptionPublicKey, algorithm: p.EncryptionAlgorithm as WrapAlgorithm | undefined });
+}
+
 /** Plaintext for the caller: base64, or encrypted to its EncryptionPublicKey when given; wipes `plaintext`. */
 export function plaintextOut(crypto: CryptoService, plaintext: Buffer, p: { EncryptionPublicKey?: string; EncryptionAlgorithm?: string }): string {
   if (!p.EncryptionPublicKey) return releaseBase64(plaintext);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { callerOf } from '../key-wire.js';
 import { base64Of, CiphertextBlob, EncryptionAlgorithm, EncryptionPublicKey, KeyId, Message, Plaintext } from './fields.js';
-import { b64, plaintextOut } from './plaintext.js';
+import { b64, checkPlaintextOut, plaintextOut } from './plaintext.js';
 import { cmk, pqcCiphertextKeyId } from './resources.js';
 import { opt } from './shapes.js';
 import { action, kmsAudit, RESOURCE } from './spec.js';
@@ -56,6 +56,7 @@ export const pqc = {
     resources: (p) => cmk(pqcCiphertextKeyId(p.CiphertextBlob)),
     audit: kmsAudit('后量子密码算法解密'),
     handler: async ({ crypto, pqc }, p, ctx) => {
+      checkPlaintextOut(crypto, p);
       const r = await pqc.decrypt(callerOf(ctx), b64(p.CiphertextBlob));
       return { KeyId: r.keyId, PlainText: plaintextOut(crypto, r.plaintext, p) };
     },

@@ -60,18 +60,28 @@ export function pqcCiphertextKeyId(blob: unknown): string | undefined {
   }
 }
 
+/** The shape of every key and data-key id (docs/contract/keys.md#identifiers): a lower-case UUID. */
+const WELL_FORMED_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** No action names more ids than this (KeyIds, DataKeyIds: docs/contract/actions.md#group-lifecycle). */
+export const MAX_RECORDED_IDS = 100;
+
 /**
  * The resources an audit record names for a call refused before its parameters were validated:
  * every id field the raw parameters carry (KeyId, DestinationKeyId, KeyIds, DataKeyId,
  * DataKeyIds), then whatever the action's own `resources` finds besides (a ciphertext's key).
+ * Such a call may be unsigned and its parameters anything: only well-formed ids are named, at
+ * most MAX_RECORDED_IDS of each kind, so what an unauthenticated caller sends cannot grow the
+ * trail beyond one small event (docs/reliability.md#audit-bounded).
  */
 export function unvalidatedCallResources(spec: ActionSpec | undefined, params: Record<string, unknown>): CallResources {
   const named = [cmks(params.KeyId, params.DestinationKeyId), cmkList(params.KeyIds), dataKey(params.DataKeyId), dataKeyList(params.DataKeyIds)];
   if (spec) named.push(spec.resources(params as never));
   const keys: KeyRef[] = [];
   const seen = new Set<string>();
-  for (const r of named) for (const k of r.keys) if (!seen.has(k.keyId) && seen.add(k.keyId)) keys.push(k);
-  return { keys, dataKeys: unique(named.flatMap((r) => r.dataKeys)) };
+  for (const r of named) for (const k of r.keys) if (keys.length < MAX_RECORDED_IDS && WELL_FORMED_ID.test(k.keyId) && !seen.has(k.keyId) && seen.add(k.keyId)) keys.push(k);
+  const dataKeys = unique(named.flatMap((r) => r.dataKeys).filter((id) => WELL_FORMED_ID.test(id))).slice(0, MAX_RECORDED_IDS);
+  return { keys, dataKeys };
 }
 
 /** The audit record's ResourceName: the keys, then the data keys, or `*` for none. */

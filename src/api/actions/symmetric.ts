@@ -17,7 +17,7 @@ import {
   requireField,
   Tags,
 } from './fields.js';
-import { b64, plaintextOut, releaseBase64 } from './plaintext.js';
+import { b64, checkPlaintextOut, plaintextOut, releaseBase64 } from './plaintext.js';
 import { ciphertextKeyId, cmk, cmks, dataKey, NO_RESOURCES } from './resources.js';
 import { opt, req } from './shapes.js';
 import { action, kmsAudit, OPERATION, RESOURCE } from './spec.js';
@@ -56,10 +56,12 @@ export const symmetric = {
   Decrypt: action({
     schema: z.object({ CiphertextBlob, EncryptionContext: EncryptionContextOf1024, EncryptionPublicKey, EncryptionAlgorithm }),
     response: { KeyId: opt('string'), Plaintext: opt('string'), RequestId: opt('string') },
-    // The seed says "Operation level, *" (although docs/contract/cam.md#resources recommends evaluating the CMK found in
-    // the ciphertext), so that is its CAM level; the extension evaluates it against the key inside
-    // the ciphertext, which `*` grants still match and key-scoped grants now can.
-    cam: { ...OPERATION, byCiphertextKey: true },
+    // Resource level, on the CMK named inside the ciphertext (docs/contract/cam.md#resource-levels
+    // recommends it), like ReEncrypt — not the seed's "operation level, `*`". A policy written to
+    // Tencent's semantics grants the same here where it names `*`; one naming keys takes effect
+    // here (an allow grants those keys' ciphertexts, a deny refuses them) where Tencent would
+    // ignore it. README "Access control", docs/data-keys.md#cam.
+    cam: RESOURCE,
     qps: 300,
     errors: [
       'FailedOperation.EncryptionError',
@@ -74,6 +76,7 @@ export const symmetric = {
     resources: (p) => cmk(ciphertextKeyId(p.CiphertextBlob)),
     audit: kmsAudit('解密'),
     handler: async ({ crypto }, p, ctx) => {
+      checkPlaintextOut(crypto, p);
       const r = await crypto.decrypt(callerOf(ctx), b64(p.CiphertextBlob), p.EncryptionContext);
       return { KeyId: r.keyId, Plaintext: plaintextOut(crypto, r.plaintext, p) };
     },
@@ -177,6 +180,8 @@ export const symmetric = {
     // IsHostedByKms=1: the hosted data key it created.
     created: (answer) => dataKey(answer.DataKeyId),
     handler: async ({ crypto, dataKeys }, p, ctx) => {
+      // Before the data key is made (and, hosted, stored): a refused EncryptionPublicKey changes nothing.
+      checkPlaintextOut(crypto, p);
       // NumberOfBytes wins over KeySpec when both are given (docs/contract/actions.md#group-symmetric).
       const bytes = p.NumberOfBytes ?? (p.KeySpec === 'AES_128' ? 16 : 32);
       // IsHostedByKms=1: the data key is also kept in KMS (docs/contract/actions.md#group-data-keys, domain/data-keys.ts).

@@ -1,5 +1,6 @@
-import { ReplayedRequestError, RequestSizeLimitExceededError, SignatureFailureError, UnsupportedProtocolError } from '../errors.js';
-import { assertTimestampFresh, type NonceCache } from './replay.js';
+import type { V1NonceStore } from '../../model/replay.js';
+import { ReplayedRequestError, RequestLimitExceededError, RequestSizeLimitExceededError, SignatureFailureError, UnsupportedProtocolError } from '../errors.js';
+import { assertTimestampFresh, v1NonceEntry } from './replay.js';
 import { isGetOrPost, lowerCaseHeaders, mediaType, type ApiRequest, type ParseOptions, type RawApiRequest } from './request.js';
 import { DEFAULT_SERVICES, parseTc3, verifyTc3, type DerivedKeys } from './tc3.js';
 import { parseV1, verifyV1 } from './v1.js';
@@ -25,7 +26,7 @@ export function parseApiRequest(raw: RawApiRequest, options: ParseOptions = {}):
   const request = { method, headers, path, query, body: raw.rawBody };
   // docs/contract/protocol.md#request-forms: JSON bodies and X-TC-* headers are TC3-only; a request with neither is v1.
   const tc3 = headers.authorization !== undefined || headers['x-tc-action'] !== undefined || (method === 'POST' && mediaType(headers['content-type']) === 'application/json');
-  return tc3 ? parseTc3(request, options.services ?? DEFAULT_SERVICES) : parseV1(request);
+  return tc3 ? parseTc3(request, options.services ?? DEFAULT_SERVICES, options.requiredSignedHeaders) : parseV1(request);
 }
 
 export function verifySignature(request: ApiRequest, secretKey: Buffer | string, derived?: DerivedKeys): boolean {
@@ -35,14 +36,29 @@ export function verifySignature(request: ApiRequest, secretKey: Buffer | string,
 }
 
 // docs/contract/protocol.md#processing-step-3 order after the secret key is known: skew, signature, then (v1) replay.
-export function authenticateRequest(request: ApiRequest, secretKey: Buffer | string, nonceCache: NonceCache, nowMs: number = Date.now(), derived?: DerivedKeys): void {
+export function verifyRequest(request: ApiRequest, secretKey: Buffer | string, nowMs: number = Date.now(), derived?: DerivedKeys): void {
   assertTimestampFresh(request.timestamp, nowMs);
   if (!verifySignature(request, secretKey, derived)) {
     throw new SignatureFailureError('The provided credentials could not be validated. Please check your signature is correct.');
   }
-  // Recorded only once the signature holds, so unsigned traffic can neither fill the cache nor
-  // burn a client's nonces.
-  if (request.signatureVersion !== 'TC3' && !nonceCache.record(request, nowMs)) {
-    throw new ReplayedRequestError('This request was already received (same SecretId, Nonce, Timestamp and Signature).');
-  }
+}
+
+/**
+ * A v1 request is accepted once (TC3 has no nonce: identical requests within a second are
+ * legitimately identical). Called only once the signature holds, so unsigned traffic can neither
+ * fill the store nor burn a client's nonces.
+ */
+export async function assertFirstUse(request: ApiRequest, nonces: V1NonceStore, nowMs: number = Date.now()): Promise<void> {
+  if (request.signatureVersion === 'TC3') return;
+  const verdict = await nonces.record(v1NonceEntry(request), nowMs);
+  if (verdict === 'replayed') throw new ReplayedRequestError('This request was already received (same SecretId, Nonce, Timestamp and Signature).');
+  if (verdict === 'full')
+    throw new RequestLimitExceededError(
+      'Too many signature-v1 requests for this SecretId within the 10-minute replay window; retry later, or sign with TC3-HMAC-SHA256 (which needs no nonce).',
+    );
+}
+
+export async function authenticateRequest(request: ApiRequest, secretKey: Buffer | string, nonces: V1NonceStore, nowMs: number = Date.now(), derived?: DerivedKeys): Promise<void> {
+  verifyRequest(request, secretKey, nowMs, derived);
+  await assertFirstUse(request, nonces, nowMs);
 }

@@ -56,6 +56,8 @@ export interface ApiRequest {
 export interface ParseOptions {
   /** Credential-scope services accepted besides the Host-derived one the Node SDKs use. */
   services?: readonly string[];
+  /** Header names a TC3 request must sign besides content-type and host (the strict mode). */
+  requiredSignedHeaders?: readonly string[];
 }
 
 // No KMS request nests deeper than 4 levels (ListKeyDetail {TagFilters:[{TagValue:[…]}]}); the code that walks

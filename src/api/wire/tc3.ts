@@ -26,7 +26,7 @@ const MAX_TC3_BODY_BYTES = 10 * 1024 * 1024; // docs/contract/protocol.md#endpoi
 const TC3_ALGORITHM = 'TC3-HMAC-SHA256';
 
 // docs/contract/protocol.md#tc3 TC3-HMAC-SHA256, checked in the docs/contract/protocol.md#processing-order order: protocol, body, common params, Authorization.
-export function parseTc3(req: NormalizedRequest, services: readonly string[]): ApiRequest {
+export function parseTc3(req: NormalizedRequest, services: readonly string[], requiredSignedHeaders: readonly string[] = []): ApiRequest {
   const { headers } = req;
   let params: Record<string, unknown>;
   if (req.method === 'POST') {
@@ -49,6 +49,14 @@ export function parseTc3(req: NormalizedRequest, services: readonly string[]): A
   const authorization = requireValue(headers.authorization, 'Authorization');
   const timestamp = parseTimestamp(timestampText, 'X-TC-Timestamp');
   const auth = parseAuthorization(authorization);
+  // The strict mode (docs/deployment.md#tls): the SDKs sign only content-type and host, so their
+  // X-TC-Action and X-TC-Region can be changed on the way; a client that signs them can ask that
+  // nothing else be accepted.
+  const unsigned = requiredSignedHeaders.filter((name) => !auth.signedHeaders.includes(name));
+  if (unsigned.length)
+    throw new InvalidAuthorizationError(
+      `The request \`Authorization\` header does not conform to tencentcloud standards: \`SignedHeaders\` must include ${unsigned.join(', ')} on this server.`,
+    );
 
   if (auth.date !== utcDate(timestamp)) {
     throw new SignatureFailureError('The credential scope date does not match the UTC date of X-TC-Timestamp.');

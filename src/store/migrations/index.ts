@@ -14,6 +14,8 @@ import * as m0012 from './0012_console_passwords.js';
 import * as m0013 from './0013_cache_epoch.js';
 import * as m0014 from './0014_audit_lookup_by_time.js';
 import * as m0015 from './0015_service_key_schemes.js';
+import * as m0016 from './0016_v1_nonces.js';
+import * as m0017 from './0017_sign_in_attempts.js';
 import * as m0020 from './0020_whitebox_keys.js';
 
 // Migrations are imported, not globbed, so the same list runs from src (tests) and dist.
@@ -33,6 +35,8 @@ const all: Record<string, Knex.Migration> = {
   '0013_cache_epoch': m0013,
   '0014_audit_lookup_by_time': m0014,
   '0015_service_key_schemes': m0015,
+  '0016_v1_nonces': m0016,
+  '0017_sign_in_attempts': m0017,
   '0020_whitebox_keys': m0020,
 };
 
