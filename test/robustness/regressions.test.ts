@@ -274,16 +274,18 @@ describe('EncryptionPublicKey must be a key that hides what it carries', () => {
 describe('an EncryptionContext has one reading', () => {
   // `{"tenant":"B","tenant":"A"}` decrypted what `{"tenant":"A"}` encrypted, and 9007199254740992
   // matched 9007199254740993: JSON.parse keeps the last repeated key and rounds numbers.
-  it('repeated keys and numbers that do not read back exactly: InvalidParameterValue, on Encrypt and Decrypt', async () => {
+  // The refusal is InvalidParameterValue, answered as the nearest code each action's documented
+  // list has: InvalidParameter for Encrypt, Decrypt and GenerateDataKey (answer-codes.ts).
+  it('repeated keys and numbers that do not read back exactly are refused (InvalidParameter, the lists’ code), on Encrypt and Decrypt', async () => {
     const keyId = (await signedCall('CreateKey', { Alias: 'context-exact' })).KeyId as string;
     const a = await signedCall('Encrypt', { KeyId: keyId, Plaintext: 'dGVuYW50IEE=', EncryptionContext: '{"tenant":"A"}' });
     expect(a.Error).toBeUndefined();
-    expect((await signedCall('Decrypt', { CiphertextBlob: a.CiphertextBlob, EncryptionContext: '{"tenant":"B","tenant":"A"}' })).Error?.Code).toBe('InvalidParameterValue');
-    expect((await signedCall('Encrypt', { KeyId: keyId, Plaintext: 'eA==', EncryptionContext: '{"tenant":"B","tenant":"A"}' })).Error?.Code).toBe('InvalidParameterValue');
+    expect((await signedCall('Decrypt', { CiphertextBlob: a.CiphertextBlob, EncryptionContext: '{"tenant":"B","tenant":"A"}' })).Error?.Code).toBe('InvalidParameter');
+    expect((await signedCall('Encrypt', { KeyId: keyId, Plaintext: 'eA==', EncryptionContext: '{"tenant":"B","tenant":"A"}' })).Error?.Code).toBe('InvalidParameter');
     const n = await signedCall('Encrypt', { KeyId: keyId, Plaintext: 'eA==', EncryptionContext: '{"n":9007199254740992}' });
     expect(n.Error).toBeUndefined();
-    expect((await signedCall('Decrypt', { CiphertextBlob: n.CiphertextBlob, EncryptionContext: '{"n":9007199254740993}' })).Error?.Code).toBe('InvalidParameterValue');
-    expect((await signedCall('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: '{"n":1.0}' })).Error?.Code).toBe('InvalidParameterValue');
+    expect((await signedCall('Decrypt', { CiphertextBlob: n.CiphertextBlob, EncryptionContext: '{"n":9007199254740993}' })).Error?.Code).toBe('InvalidParameter');
+    expect((await signedCall('GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: '{"n":1.0}' })).Error?.Code).toBe('InvalidParameter');
     // What was written exactly still opens.
     expect((await signedCall('Decrypt', { CiphertextBlob: a.CiphertextBlob, EncryptionContext: '{ "tenant" : "A" }' })).Plaintext).toBe('dGVuYW50IEE=');
     expect((await signedCall('Decrypt', { CiphertextBlob: n.CiphertextBlob, EncryptionContext: '{"n":9007199254740992}' })).Plaintext).toBe('eA==');
