@@ -1,7 +1,7 @@
 import { constants, createHash, randomBytes, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import type { TokenCapabilities } from '../pkcs11/capabilities.js';
 import type { Token } from '../pkcs11/token.js';
-import { chooseKekScheme, Kek, KEK_SCHEMES, type KekScheme } from './kek.js';
+import { chooseKekScheme, DEFAULT_KEK_ORDER, Kek, KEK_SCHEMES, type KekScheme } from './kek.js';
 
 // The keys the service itself keeps in the token: the KEK (crypto/kek.ts) and the audit signing
 // key pair (checkpoints of the audit chain). Both are chosen from what the token offers, in the
@@ -21,7 +21,7 @@ export interface ServiceKeyOrder {
   audit: readonly AuditKeyScheme[];
 }
 
-export const DEFAULT_SERVICE_KEY_ORDER: ServiceKeyOrder = { kek: KEK_SCHEMES, audit: AUDIT_KEY_SCHEMES };
+export const DEFAULT_SERVICE_KEY_ORDER: ServiceKeyOrder = { kek: DEFAULT_KEK_ORDER, audit: AUDIT_KEY_SCHEMES };
 
 export class ServiceKeysError extends Error {
   readonly code = 'ServiceKeysUnavailable';

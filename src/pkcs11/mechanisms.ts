@@ -71,6 +71,24 @@ export function gcm(iv: Buffer, aad: Buffer | undefined, mechanism: number = pkc
   };
 }
 
+/**
+ * AES-GCM asking the token for the IV (an HSM in a FIPS mode that refuses a caller's IV): no IV
+ * given (ulIvLen 0) and a 96-bit one asked for (ulIvBits 96). Thales documents for Luna (firmware
+ * 7.9.3+) that the token then appends the IV it generated after the tag.
+ */
+export function gcmTokenIv(aad: Buffer | undefined): pkcs11js.Mechanism {
+  return {
+    mechanism: pkcs11js.CKM_AES_GCM,
+    parameter: {
+      type: pkcs11js.CK_PARAMS_AES_GCM_v240,
+      iv: Buffer.alloc(0),
+      ivBits: GCM_IV_BYTES * 8,
+      aad: aad && aad.length > 0 ? aad : undefined,
+      tagBits: GCM_TAG_BYTES * 8,
+    } as pkcs11js.IParams,
+  };
+}
+
 function oaepParameter(hash: 'sha1' | 'sha256'): pkcs11js.IParams {
   return {
     type: pkcs11js.CK_PARAMS_RSA_OAEP,

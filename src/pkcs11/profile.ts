@@ -48,7 +48,7 @@ const profileSchema = z
     initArgs: z.string().optional(),
     /** KEK schemes in order of preference; the first the token offers is used (crypto/kek.ts). */
     kekSchemes: z
-      .array(z.enum(['aes-gcm', 'aes-cbc-hmac-sha256']))
+      .array(z.enum(['aes-gcm', 'aes-gcm-token-iv', 'aes-cbc-hmac-sha256']))
       .min(1)
       .optional(),
     /**
@@ -56,6 +56,12 @@ const profileSchema = z
      * softoken): not a custody boundary; `token status` says so. Default true.
      */
     enforcesNonExtractable: z.boolean().optional(),
+    /**
+     * Where the 12-byte IV of a CMK's AES-GCM encryption comes from: 'service' (drawn from the
+     * token's RNG and passed in) or 'token' (an HSM in a FIPS mode that generates it and writes it
+     * into the parameters' IV buffer). Default 'service'.
+     */
+    gcmIv: z.enum(['service', 'token']).optional(),
     /** Audit signing key schemes in order of preference (crypto/service-keys.ts). */
     auditKeySchemes: z
       .array(z.enum(['ecdsa-p256', 'rsa-pss-sha256']))

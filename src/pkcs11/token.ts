@@ -177,8 +177,8 @@ export class Token {
 
   // Operations
 
-  aesGcmEncrypt(name: ObjectName, plaintext: Buffer, aad?: Buffer): Promise<GcmResult> {
-    return this.symmetric.aesGcmEncrypt(name, plaintext, aad);
+  aesGcmEncrypt(name: ObjectName, plaintext: Buffer, aad?: Buffer, ivFrom?: 'service' | 'token'): Promise<GcmResult> {
+    return this.symmetric.aesGcmEncrypt(name, plaintext, aad, ivFrom);
   }
 
   aesGcmDecrypt(name: ObjectName, iv: Buffer, ciphertext: Buffer, aad?: Buffer): Promise<Buffer> {

@@ -7,7 +7,7 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messageDigest } from '../../src/crypto/asymmetric.js';
 import { Kek, KEK_SCHEMES } from '../../src/crypto/kek.js';
-import { DecryptFailedError, InvalidInputError, MaterialSizeError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
+import { DecryptFailedError, HsmError, InvalidInputError, MaterialSizeError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
 import { labelOf } from '../../src/pkcs11/templates.js';
 import type { Token } from '../../src/pkcs11/token.js';
 import { loadProfile } from '../../src/pkcs11/profile.js';
@@ -222,6 +222,19 @@ describeWhere(MODULE_OFFERS.aesGcm)('symmetric keys: generated in the token, AES
 
   it('reports a missing key as ObjectNotFoundError', async () => {
     await expect(token.aesGcmEncrypt(name('nope'), Buffer.from('x'))).rejects.toBeInstanceOf(ObjectNotFoundError);
+  });
+
+  // None of the three modules here generates the IV itself (an HSM in a FIPS mode does): asked
+  // to, each must fail without handing back a ciphertext made under an IV nobody chose.
+  it('asked for a token-generated IV, a token that does not generate one fails, and the session stays usable', async () => {
+    const err = await token.aesGcmEncrypt(name('aes256'), Buffer.from('secret'), Buffer.from('ctx'), 'token').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HsmError);
+    if (MODULE_UNDER_TEST === 'softhsm2') expect((err as Error).message).toMatch(/generated no IV/);
+    const r = await token.aesGcmEncrypt(name('aes256'), Buffer.from('x'));
+    expect(await token.aesGcmDecrypt(name('aes256'), r.iv, r.ciphertext)).toEqual(Buffer.from('x'));
   });
 });
 
@@ -512,7 +525,8 @@ describe('random, naming, destroy, KEK', () => {
     }
   });
 
-  it.each(KEK_SCHEMES.filter((scheme) => scheme !== 'aes-gcm' || MODULE_OFFERS.aesGcm))('seals secrets under the token KEK (%s), bound to their context', async (scheme) => {
+  // aes-gcm-token-iv needs a token that generates the GCM IV; none of the three here does (below).
+  it.each(KEK_SCHEMES.filter((scheme) => scheme === 'aes-cbc-hmac-sha256' || (scheme === 'aes-gcm' && MODULE_OFFERS.aesGcm)))('seals secrets under the token KEK (%s), bound to their context', async (scheme) => {
     const kek = await Kek.ensure(token, scheme);
     const again = await Kek.ensure(token, scheme); // idempotent
     const secret = Buffer.from('an API secret key');
@@ -527,6 +541,11 @@ describe('random, naming, destroy, KEK', () => {
       await expect(kek.open(tampered, 'credential:AKID1'), `byte ${at}`).rejects.toBeInstanceOf(DecryptFailedError);
     }
     await expect(kek.open(Buffer.from('junk'), 'credential:AKID1')).rejects.toBeInstanceOf(DecryptFailedError);
+  });
+
+  it('the token-generated-IV KEK scheme seals nothing on a token that does not generate the IV', async () => {
+    const kek = await Kek.ensure(token, 'aes-gcm-token-iv');
+    await expect(kek.seal(Buffer.from('an API secret key'), 'ctx')).rejects.toBeInstanceOf(HsmError);
   });
 
   it('opens what either scheme sealed, whichever seals new secrets (a token or profile change)', async () => {

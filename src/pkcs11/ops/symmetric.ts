@@ -1,7 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { MechanismUnsupportedError, DecryptFailedError, InvalidInputError } from '../errors.js';
 import { vendorNumber } from '../capabilities.js';
-import { gcm, GCM_IV_BYTES, GCM_TAG_BYTES } from '../mechanisms.js';
+import { gcm, GCM_IV_BYTES, GCM_TAG_BYTES, gcmTokenIv } from '../mechanisms.js';
 import type { ObjectName } from '../templates.js';
 import type { TokenContext } from './context.js';
 
@@ -34,13 +34,34 @@ export class SymmetricOps {
     return iv;
   }
 
-  /** AES-GCM in the token with a fresh token-random 96-bit IV; returns the IV and ciphertext ‖ tag. */
-  aesGcmEncrypt(name: ObjectName, plaintext: Buffer, aad?: Buffer): Promise<GcmResult> {
+  /**
+   * AES-GCM in the token with a fresh 96-bit IV; returns the IV and ciphertext ‖ tag. The IV comes
+   * from `ivFrom` (default: the profile's `gcmIv`): 'service' draws it from the token's RNG and
+   * passes it in; 'token' asks the token for one (gcmTokenIv) and takes the 12 bytes it appends
+   * after the tag. A token that appends none encrypted under no IV of its own (SoftHSM2 accepts an
+   * empty IV): that output is wiped and the call fails, so nothing sealed so leaves.
+   */
+  aesGcmEncrypt(name: ObjectName, plaintext: Buffer, aad?: Buffer, ivFrom: 'service' | 'token' = this.t.profile.gcmIv ?? 'service'): Promise<GcmResult> {
     // An empty plaintext fails in SoftHSM2 and leaves the operation active on the session.
     if (plaintext.length === 0) return Promise.reject(new InvalidInputError('AES-GCM plaintext must not be empty'));
     const { conn, objects } = this.t;
     return conn.run('AES-GCM encrypt', 'other', (s) => {
       const key = objects.secretHandle(s, name);
+      if (ivFrom === 'token') {
+        conn.p11.C_EncryptInit(s, gcmTokenIv(aad), key);
+        // Room for a 16-byte IV too (older Luna firmware), to tell it apart from none.
+        const out = conn.p11.C_Encrypt(s, plaintext, Buffer.alloc(plaintext.length + GCM_TAG_BYTES + 16));
+        const extra = out.length - plaintext.length - GCM_TAG_BYTES;
+        if (extra !== GCM_IV_BYTES) {
+          out.fill(0);
+          throw new MechanismUnsupportedError(
+            extra === 0
+              ? 'AES-GCM encrypt: the token generated no IV (it encrypts under the IV it is given); use a caller-supplied IV (profile gcmIv "service", KEK scheme aes-gcm)'
+              : `AES-GCM encrypt: the token appended a ${extra}-byte IV; only a 96-bit one is supported`,
+          );
+        }
+        return { iv: Buffer.from(out.subarray(out.length - GCM_IV_BYTES)), ciphertext: out.subarray(0, out.length - GCM_IV_BYTES) };
+      }
       const iv = this.nextIv(s);
       conn.p11.C_EncryptInit(s, gcm(iv, aad), key);
       // allocUnsafe: C_Encrypt fills all length + 16 bytes of it; it returns a view of that fresh buffer.
