@@ -5,7 +5,7 @@ import { sm2 as sm2v2 } from 'sm-crypto-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
-import { MODULE_OFFERS, MODULE_UNDER_TEST } from '../helpers/modules.js';
+import { describeWhere, MODULE_OFFERS, MODULE_UNDER_TEST } from '../helpers/modules.js';
 import { b64, clearProxy, errorCode, sdkError, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // Asymmetric keys through the official SDK, checked against independent implementations:
@@ -117,7 +117,7 @@ const curves = [
   ['ECDSA P-384', 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', 'ECC_P384_R1', 'sha384', p384],
 ] as const;
 
-describe.runIf(MODULE_OFFERS.ec)('ECDSA P-384 names (docs/contract/ambiguities.md#list-algorithms-names)', () => {
+describeWhere(MODULE_OFFERS.ec)('ECDSA P-384 names (docs/contract/ambiguities.md#list-algorithms-names)', () => {
   it('ListAlgorithms names it ECDSA384_SHA384, as Tencent’s example; SignByAsymmetricKey takes that, ECC_P384_R1 and ECDSA384', async () => {
     const listed = (await hk('ListAlgorithms', {})).AsymmetricSignVerifyAlgorithms as Array<{ KeyUsage: string; Algorithm: string }>;
     expect(listed).toContainEqual({ KeyUsage: 'ASYMMETRIC_SIGN_VERIFY_ECDSA384', Algorithm: 'ECDSA384_SHA384' });
