@@ -110,7 +110,12 @@ export class Kek {
     const head = header(this.scheme, this.version);
     const ctx = Buffer.from(context, 'utf8');
     if (isGcm(this.scheme)) {
-      const { iv, ciphertext } = await this.token.aesGcmEncrypt(kekName(this.version), secret, Buffer.concat([head, ctx]), this.scheme === 'aes-gcm-token-iv' ? 'token' : 'service');
+      const { iv, ciphertext } = await this.token.aesGcmEncrypt(
+        kekName(this.version),
+        secret,
+        Buffer.concat([head, ctx]),
+        this.scheme === 'aes-gcm-token-iv' ? 'token' : 'service',
+      );
       return Buffer.concat([head, iv, ciphertext]);
     }
     const iv = await this.token.random(16);

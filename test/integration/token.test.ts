@@ -7,7 +7,15 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messageDigest } from '../../src/crypto/asymmetric.js';
 import { Kek, KEK_SCHEMES } from '../../src/crypto/kek.js';
-import { DecryptFailedError, HsmError, InvalidInputError, MaterialSizeError, MechanismUnsupportedError, ObjectNotFoundError, TokenUnavailableError } from '../../src/pkcs11/errors.js';
+import {
+  DecryptFailedError,
+  HsmError,
+  InvalidInputError,
+  MaterialSizeError,
+  MechanismUnsupportedError,
+  ObjectNotFoundError,
+  TokenUnavailableError,
+} from '../../src/pkcs11/errors.js';
 import { labelOf } from '../../src/pkcs11/templates.js';
 import type { Token } from '../../src/pkcs11/token.js';
 import { loadProfile } from '../../src/pkcs11/profile.js';
@@ -526,22 +534,25 @@ describe('random, naming, destroy, KEK', () => {
   });
 
   // aes-gcm-token-iv needs a token that generates the GCM IV; none of the three here does (below).
-  it.each(KEK_SCHEMES.filter((scheme) => scheme === 'aes-cbc-hmac-sha256' || (scheme === 'aes-gcm' && MODULE_OFFERS.aesGcm)))('seals secrets under the token KEK (%s), bound to their context', async (scheme) => {
-    const kek = await Kek.ensure(token, scheme);
-    const again = await Kek.ensure(token, scheme); // idempotent
-    const secret = Buffer.from('an API secret key');
-    const blob = await kek.seal(secret, 'credential:AKID1');
-    expect(blob.includes(secret)).toBe(false);
-    expect(blob[1]).toBe(scheme === 'aes-gcm' ? 1 : 2); // the blob names its scheme
-    expect(await again.open(blob, 'credential:AKID1')).toEqual(secret);
-    await expect(kek.open(blob, 'credential:AKID2')).rejects.toBeInstanceOf(DecryptFailedError);
-    for (const at of [blob.length - 1, blob.length - 40, 10]) {
-      const tampered = Buffer.from(blob);
-      tampered[at]! ^= 1;
-      await expect(kek.open(tampered, 'credential:AKID1'), `byte ${at}`).rejects.toBeInstanceOf(DecryptFailedError);
-    }
-    await expect(kek.open(Buffer.from('junk'), 'credential:AKID1')).rejects.toBeInstanceOf(DecryptFailedError);
-  });
+  it.each(KEK_SCHEMES.filter((scheme) => scheme === 'aes-cbc-hmac-sha256' || (scheme === 'aes-gcm' && MODULE_OFFERS.aesGcm)))(
+    'seals secrets under the token KEK (%s), bound to their context',
+    async (scheme) => {
+      const kek = await Kek.ensure(token, scheme);
+      const again = await Kek.ensure(token, scheme); // idempotent
+      const secret = Buffer.from('an API secret key');
+      const blob = await kek.seal(secret, 'credential:AKID1');
+      expect(blob.includes(secret)).toBe(false);
+      expect(blob[1]).toBe(scheme === 'aes-gcm' ? 1 : 2); // the blob names its scheme
+      expect(await again.open(blob, 'credential:AKID1')).toEqual(secret);
+      await expect(kek.open(blob, 'credential:AKID2')).rejects.toBeInstanceOf(DecryptFailedError);
+      for (const at of [blob.length - 1, blob.length - 40, 10]) {
+        const tampered = Buffer.from(blob);
+        tampered[at]! ^= 1;
+        await expect(kek.open(tampered, 'credential:AKID1'), `byte ${at}`).rejects.toBeInstanceOf(DecryptFailedError);
+      }
+      await expect(kek.open(Buffer.from('junk'), 'credential:AKID1')).rejects.toBeInstanceOf(DecryptFailedError);
+    },
+  );
 
   it('the token-generated-IV KEK scheme seals nothing on a token that does not generate the IV', async () => {
     const kek = await Kek.ensure(token, 'aes-gcm-token-iv');
