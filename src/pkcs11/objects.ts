@@ -194,7 +194,7 @@ export class ObjectStore {
    * Every object the service named in the token (for reconciliation and status). The listing
    * also fills the handle cache for every object it names, so a key's first use after it makes
    * no find: a find is a linear scan in SoftHSM2 (0.5–12 s at 100,000 objects, on the event
-   * loop: docs/benchmarks.md "The 100,000-CMK case"). An object made after the listing is found
+   * loop: docs/benchmarks.md#many-keys). An object made after the listing is found
    * by name at its first use; a listed handle whose object another process destroyed is re-found
    * once (Connection.run), like any stale handle.
    */
