@@ -441,7 +441,7 @@ describe('tamper evidence', () => {
   const run = (args: string[]) =>
     promisify(execFile)(process.execPath, ['bin/hsmkms.js', ...args], {
       cwd: REPO,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...server.cliEnv },
       encoding: 'utf8',
     }).then(
       (r) => ({ code: 0, out: JSON.parse(r.stdout || 'null') }),
@@ -500,7 +500,7 @@ describe('tamper evidence', () => {
       expect((await run(['audit', 'export', '--out', file, '--json'])).out.events).toBeGreaterThan(5);
       await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'audit', 'public-key', '--out', pub], {
         cwd: REPO,
-        env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv },
+        env: { PATH: process.env.PATH, ...server.cliEnv },
       });
       expect(readFileSync(pub, 'utf8')).toMatch(/BEGIN PUBLIC KEY/);
       // offline: the CLI reads only the two files (no token, no database: another data dir)
@@ -584,7 +584,14 @@ describe('verify while the trail moves', () => {
 describe('fail-closed', () => {
   it('refuses calls while events cannot be written, and recovers when they can', async () => {
     const db = server.services.db;
-    await db.raw(`create trigger audit_down before insert on audit_events begin select raise(fail, 'disk full'); end`);
+    // A trail that cannot be written: every insert into it fails (SQLite's or PostgreSQL's trigger).
+    const pg = server.config.databaseUrl !== undefined;
+    if (pg) {
+      await db.raw(`create function audit_down() returns trigger language plpgsql as $$ begin raise exception 'disk full'; end $$`);
+      await db.raw('create trigger audit_down before insert on audit_events for each row execute function audit_down()');
+    } else {
+      await db.raw(`create trigger audit_down before insert on audit_events begin select raise(fail, 'disk full'); end`);
+    }
     try {
       // The call in flight when the trail fails is answered with an error, not its result.
       expect(await errorCode(hk('GenerateRandom', { NumberOfBytes: 8 }))).toBe('InternalError');
@@ -593,7 +600,12 @@ describe('fail-closed', () => {
       expect(await errorCode(hk('CreateKey', { Alias: 'while-down' }))).toBe('InternalError');
       expect(await server.services.keys.count({ accountUin: ROOT.uin, region: 'ap-hongkong' })).toBe(before);
     } finally {
-      await db.raw('drop trigger audit_down');
+      if (pg) {
+        await db.raw('drop trigger audit_down on audit_events');
+        await db.raw('drop function audit_down()');
+      } else {
+        await db.raw('drop trigger audit_down');
+      }
     }
     const deadline = Date.now() + 5_000;
     while (!server.services.audit.available && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

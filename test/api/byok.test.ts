@@ -200,7 +200,7 @@ describeWhere(MODULE_OFFERS.aesGcm)('FIPS region: material unwrapped into the to
   it('another account cannot use or see the key through BYOK', async () => {
     const keyId = await external(hk, 'byok-isolation');
     const p = await hk('GetParametersForImport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' });
-    const acct = cli(['account', 'create', '--json'], { ...process.env, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv });
+    const acct = cli(['account', 'create', '--json'], { ...process.env, ...server.cliEnv });
     expect(acct.status).toBe(0);
     const other = JSON.parse(acct.stdout) as { secretId: string; secretKey: string };
     const stranger = cnKmsClient({ endpoint: server.endpoint, secretId: other.secretId, secretKey: other.secretKey, region: 'ap-hongkong' });

@@ -288,8 +288,7 @@ describe('data-key deletion drill: `hsmkms jobs run --at`', () => {
   async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
     const env = {
       PATH: process.env.PATH,
-      KMS_DATA_DIR: server.config.dataDir,
-      ...server.tokenEnv,
+      ...server.cliEnv,
       KMS_ROOT_UIN: ROOT.uin,
       KMS_ROOT_SECRET_ID: ROOT.secretId,
       KMS_ROOT_SECRET_KEY: ROOT.secretKey,

@@ -41,8 +41,7 @@ const describeKey = async (call: KmsCaller, keyId: string) => (await call('Descr
 async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
   const env = {
     PATH: process.env.PATH,
-    KMS_DATA_DIR: server.config.dataDir,
-    ...server.tokenEnv,
+    ...server.cliEnv,
     KMS_ROOT_UIN: ROOT.uin,
     KMS_ROOT_SECRET_ID: ROOT.secretId,
     KMS_ROOT_SECRET_KEY: ROOT.secretKey,
@@ -258,7 +257,7 @@ describe('token and database stay consistent', () => {
         await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'token', 'status', '--json'], {
           cwd: REPO,
           encoding: 'utf8',
-          env: { PATH: process.env.PATH, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv },
+          env: { PATH: process.env.PATH, ...server.cliEnv },
         })
       ).stdout,
     );

@@ -19,7 +19,7 @@ let page: Page;
 let base: string;
 
 function hsmkms(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv, KMS_LOG_LEVEL: 'warn' };
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...server.cliEnv, KMS_LOG_LEVEL: 'warn' };
   const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'hsmkms.js'), ...args], { env, input, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -15,6 +15,12 @@ export interface TestServer extends RunningServer {
   config: Config;
   /** What a CLI child needs to reach this server's token: KMS_PKCS11_* (the PIN too), KMS_HSM_PROFILE, SOFTHSM2_CONF. */
   tokenEnv: Record<string, string>;
+  /**
+   * What an operator's CLI beside this server needs: its data dir, its token (tokenEnv) and its
+   * database (KMS_DATABASE_URL when on PostgreSQL). Without the database URL a CLI opens a fresh
+   * SQLite file in the data dir instead: another deployment's metadata beside the same token.
+   */
+  cliEnv: Record<string, string>;
   endpoint: string;
   /** Everything the server logged, one JSON object per line. */
   logLines: () => Array<Record<string, unknown>>;
@@ -86,6 +92,7 @@ async function launch(env: Record<string, string>, base: Record<string, string>,
     ...running,
     config,
     tokenEnv,
+    cliEnv: { KMS_DATA_DIR: config.dataDir, ...tokenEnv, ...(config.databaseUrl ? { KMS_DATABASE_URL: config.databaseUrl } : {}) },
     endpoint: running.url.replace('http://', ''),
     logText: () => text,
     logLines: () =>

@@ -179,7 +179,7 @@ describe(`custody on ${MODULE_UNDER_TEST}`, () => {
     // its profile says so, and an operator sees it in token status.
     const enforced = MODULE_UNDER_TEST !== 'nss';
     expect(PROFILE.enforcesNonExtractable ?? true).toBe(enforced);
-    const status = cli(['token', 'status', '--json'], { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: server.config.dataDir, ...server.tokenEnv });
+    const status = cli(['token', 'status', '--json'], { PATH: process.env.PATH, HOME: process.env.HOME, ...server.cliEnv });
     expect(status.status).toBe(0);
     const s = JSON.parse(status.stdout) as { ready: boolean; warnings: string[] };
     expect(s.ready).toBe(true);

@@ -78,8 +78,7 @@ async function makeEverything(): Promise<void> {
   const acct = (await import('../helpers/cli.js')).cli(['credential', 'create', '--user', 'root', '--json'], {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    KMS_DATA_DIR: server.config.dataDir,
-    ...server.tokenEnv,
+    ...server.cliEnv,
     KMS_ROOT_UIN: ROOT.uin,
     KMS_ROOT_SECRET_ID: ROOT.secretId,
     KMS_ROOT_SECRET_KEY: ROOT.secretKey,
