@@ -91,6 +91,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // start-up reconciles what a crash may have left.
   // Every process sharing the database ticks; only the holder of the task's lease runs it.
   let jobsRunning = false;
+  let lastUnknown = '';
   const runJobs = async () => {
     if (jobsRunning) return;
     jobsRunning = true;
@@ -108,6 +109,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       )
         logger.info({ jobs: r }, 'lifecycle jobs');
       if (r.reconciled.rowsWithoutObjects.length) logger.error({ missing: r.reconciled.rowsWithoutObjects }, 'keys whose token objects are missing');
+      // Said when it changes, not every tick: a standing condition for the operator to settle.
+      const unknown = r.reconciled.unknownObjects.join(',');
+      if (unknown !== lastUnknown && r.reconciled.unknownObjects.length)
+        logger.warn(
+          { unknown: r.reconciled.unknownObjects },
+          'token objects named like keys that this database has no row or creation intent for: kept (another deployment on this token, a restore, or the wrong database; docs/hsm.md#unknown-objects)',
+        );
+      lastUnknown = unknown;
     } catch (err) {
       logger.error({ err }, 'lifecycle jobs failed');
     } finally {

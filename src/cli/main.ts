@@ -74,7 +74,7 @@ async function tokenReport(t: Token, config: Config): Promise<TokenReport> {
 }
 
 function humanReport(s: TokenReport & { reconciliation: unknown }): string {
-  const r = s.reconciliation as { orphanObjectsDestroyed?: string[]; rowsWithoutObjects?: string[] } | null;
+  const r = s.reconciliation as { orphanObjectsDestroyed?: string[]; rowsWithoutObjects?: string[]; unknownObjects?: string[] } | null;
   const lines = [
     `module:    ${s.module}`,
     `profile:   ${s.profile}`,
@@ -93,7 +93,12 @@ function humanReport(s: TokenReport & { reconciliation: unknown }): string {
     ...s.keyUsages.map((u) => `  ${u.standard.padEnd(4)} ${u.keyUsage.padEnd(34)} ${u.missing.length ? `no (lacks ${u.missing.join(', ')})` : 'yes'}`),
     `placement: ${'detail' in s.placement ? s.placement.detail.join('; ') : s.placement.error}`,
   ];
-  if (r) lines.push(`orphan token objects: ${r.orphanObjectsDestroyed?.join(', ') || 'none'}`, `keys missing token objects: ${r.rowsWithoutObjects?.join(', ') || 'none'}`);
+  if (r)
+    lines.push(
+      `orphan token objects: ${r.orphanObjectsDestroyed?.join(', ') || 'none'}`,
+      `keys missing token objects: ${r.rowsWithoutObjects?.join(', ') || 'none'}`,
+      `token objects this database does not know (kept; docs/hsm.md#unknown-objects): ${r.unknownObjects?.join(', ') || 'none'}`,
+    );
   return lines.join('\n');
 }
 
@@ -392,7 +397,7 @@ export async function main(argv: string[]): Promise<void> {
       print(!!opts.json, r, () =>
         [
           `at ${r.at}: deleted ${r.deleted.length}, data keys deleted ${r.dataKeysDeleted.length}, rotated ${r.rotated.length}, expired ${r.expired.length}, import parameters cleaned ${r.importsCleaned.length}`,
-          `reconciled: ${r.reconciled.orphanObjectsDestroyed.length} orphan token objects destroyed, ${r.reconciled.rowsWithoutObjects.length} keys missing token objects`,
+          `reconciled: ${r.reconciled.orphanObjectsDestroyed.length} orphan token objects destroyed, ${r.reconciled.rowsWithoutObjects.length} keys missing token objects, ${r.reconciled.unknownObjects.length} token objects this database does not know (kept)`,
           `audit: ${r.auditPurged} events past retention exported and removed`,
           ...r.errors.map((e) => `error (${e.job} ${e.keyId}): ${e.error}`),
         ].join('\n'),

@@ -27,10 +27,21 @@ export interface JobReport {
 }
 
 export interface ReconcileReport {
-  /** Token objects without a key version row, destroyed (or, in a dry run, found). */
+  /**
+   * Token objects of creates this database began and that never finished (no key version row, a
+   * creation intent past the creation timeout): destroyed (or, in a dry run, found).
+   */
   orphanObjectsDestroyed: string[];
   /** Rows whose token material is missing (cannot be repaired: reported). */
   rowsWithoutObjects: string[];
+  /**
+   * Token objects named like CMK versions that this database has no row and no creation intent
+   * for: another deployment's keys on a shared token, keys created after the backup this database
+   * was restored from, or a database that is not this token's (a wrong KMS_DATABASE_URL or data
+   * dir). Kept and reported: key material is never destroyed on the word of a database that does
+   * not know it (docs/hsm.md#unknown-objects).
+   */
+  unknownObjects: string[];
 }
 
 /** A create still unfinished after this is a crashed one (key generation takes seconds at most). */
@@ -53,7 +64,7 @@ export class LifecycleJobs {
       rotated: [],
       expired: [],
       importsCleaned: [],
-      reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [] },
+      reconciled: { orphanObjectsDestroyed: [], rowsWithoutObjects: [], unknownObjects: [] },
       errors: [],
     };
     const attempt = async (job: string, keyId: string, fn: () => Promise<void>) => {
@@ -127,9 +138,10 @@ export class LifecycleJobs {
   }
 
   /**
-   * Token objects named like CMK versions that have no row are leftovers of a create that
-   * crashed before its metadata committed: destroyed, after a grace period and a second look
-   * so a create in progress in another process is not mistaken for one.
+   * Token objects named like CMK versions that have no row, and whose creation this database
+   * recorded as an intent past the creation timeout, are leftovers of a create that crashed
+   * before its metadata committed: destroyed, after a grace period and a second look. Objects with
+   * neither a row nor an intent are reported as unknown and kept (ReconcileReport.unknownObjects).
    */
   async reconcile(opts: { dryRun?: boolean; objects?: TokenObjectInfo[] } = {}): Promise<ReconcileReport> {
     const objects = (opts.objects ?? (await this.material.listTokenObjects())).filter((o) => CMK_ID.test(o.name.keyId));
@@ -142,7 +154,10 @@ export class LifecycleJobs {
     const intents = await this.repo.intents();
     const beingCreated = new Set([...intents].filter(([, at]) => nowMs - at < creationTimeoutMs).map(([k]) => k));
     let present = await this.repo.existingVersions(pairs);
-    let orphans = pairs.filter((p) => !present.has(`${p.keyId}/${p.version}`) && !beingCreated.has(`${p.keyId}/${p.version}`));
+    const withoutRow = pairs.filter((p) => !present.has(`${p.keyId}/${p.version}`) && !beingCreated.has(`${p.keyId}/${p.version}`));
+    // Only what this database began to create is its to destroy.
+    const unknown = withoutRow.filter((p) => !intents.has(`${p.keyId}/${p.version}`));
+    let orphans = withoutRow.filter((p) => intents.has(`${p.keyId}/${p.version}`));
     if (orphans.length && this.opts.orphanGraceMs > 0 && !opts.dryRun) {
       await sleep(this.opts.orphanGraceMs);
       present = await this.repo.existingVersions(orphans);
@@ -193,6 +208,7 @@ export class LifecycleJobs {
     return {
       orphanObjectsDestroyed: [...orphans.map((o) => `${o.keyId}/v${o.version}`), ...staleNames],
       rowsWithoutObjects: missing.filter((m) => !staleNames.has(m)),
+      unknownObjects: unknown.map((o) => `${o.keyId}/v${o.version}`),
     };
   }
 }

@@ -1,9 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
+import { CREATION_TIMEOUT_MS } from '../../src/domain/jobs.js';
 import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { REPO } from '../helpers/cli.js';
 import { clearProxy, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';
@@ -251,6 +255,8 @@ describe('listing', () => {
 describe('token and database stay consistent', () => {
   it('destroys token objects left by a create that crashed before its metadata committed', async () => {
     const orphan = { keyId: randomUUID(), version: 1 };
+    // The crash: the intent recorded (longer ago than the creation timeout) and the object made, no row.
+    await server.services.keyRepo.recordIntent(orphan.keyId, 1, Date.now() - CREATION_TIMEOUT_MS - 60_000);
     await server.services.token.generate(orphan, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
     const status = JSON.parse(
       (
@@ -265,6 +271,45 @@ describe('token and database stay consistent', () => {
     const r = await server.services.jobs.reconcile();
     expect(r.orphanObjectsDestroyed).toEqual([`${orphan.keyId}/v1`]);
     expect(await server.services.token.exists(orphan)).toBe(false);
+    expect((await server.services.keyRepo.intents()).has(`${orphan.keyId}/1`)).toBe(false);
+  });
+
+  it('keeps, and reports, key objects this database never began to create: `jobs run` on the wrong database destroys nothing', async () => {
+    const { KeyId } = await hk('CreateKey', { Alias: 'not-for-another-database' });
+    const stranger = { keyId: randomUUID(), version: 1 }; // another deployment's key on the same token: no row, no intent
+    await server.services.token.generate(stranger, { kind: 'aes', bits: 256, usage: { encrypt: true, decrypt: true } });
+    const r = await server.services.jobs.reconcile();
+    expect(r.orphanObjectsDestroyed).toEqual([]);
+    expect(r.unknownObjects).toEqual([`${stranger.keyId}/v1`]);
+    expect(await server.services.token.exists(stranger)).toBe(true);
+
+    // An operator's `jobs run` on the same token but another database (KMS_DATABASE_URL left out
+    // on PostgreSQL, or the wrong data dir: here a fresh SQLite file in another one), which knows
+    // none of the token's keys. Every key object is unknown to it, and every one is kept.
+    const elsewhere = mkdtempSync(path.join(tmpdir(), 'hsmkms-other-db-'));
+    try {
+      const { KMS_DATABASE_URL: _unused, ...withoutDatabase } = server.cliEnv;
+      const out = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--json'], {
+        cwd: REPO,
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH,
+          ...withoutDatabase,
+          KMS_DATA_DIR: elsewhere,
+          KMS_ROOT_UIN: ROOT.uin,
+          KMS_ROOT_SECRET_ID: ROOT.secretId,
+          KMS_ROOT_SECRET_KEY: ROOT.secretKey,
+        },
+      });
+      const report = JSON.parse(out.stdout) as { reconciled: { orphanObjectsDestroyed: string[]; unknownObjects: string[] } };
+      expect(report.reconciled.orphanObjectsDestroyed).toEqual([]);
+      expect(report.reconciled.unknownObjects).toEqual(expect.arrayContaining([`${KeyId}/v1`, `${stranger.keyId}/v1`]));
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+    expect(await server.services.token.exists({ keyId: KeyId as string, version: 1 })).toBe(true);
+    expect((await hk('Encrypt', { KeyId, Plaintext: Buffer.from('still here').toString('base64') })).KeyId).toBe(KeyId);
+    await server.services.token.destroy(stranger);
   });
 
   it('finishes a deletion that crashed between destroying token objects and removing the row', async () => {

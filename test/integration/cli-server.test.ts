@@ -47,7 +47,7 @@ describe('hsmkms CLI', () => {
       missing: [],
       serviceKeys: { kek: { scheme: 'aes-gcm', present: true }, auditSigningKey: { scheme: 'ecdsa-p256', present: true }, problems: [] },
     });
-    expect(s.reconciliation).toEqual({ orphanObjectsDestroyed: [], rowsWithoutObjects: [] });
+    expect(s.reconciliation).toEqual({ orphanObjectsDestroyed: [], rowsWithoutObjects: [], unknownObjects: [] });
     const human = cli(['token', 'status'], env);
     expect(human.stdout).toMatch(/logged in: yes/);
   });
