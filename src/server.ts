@@ -113,8 +113,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const unknown = r.reconciled.unknownObjects.join(',');
       if (unknown !== lastUnknown && r.reconciled.unknownObjects.length)
         logger.warn(
-          { unknown: r.reconciled.unknownObjects },
-          'token objects named like keys that this database has no row or creation intent for: kept (another deployment on this token, a restore, or the wrong database; docs/hsm.md#unknown-objects)',
+          { count: r.reconciled.unknownObjects.length, first: r.reconciled.unknownObjects.slice(0, 20) },
+          'token objects named like keys that this database has no row or creation intent for: kept (another deployment on this token, a restore, or the wrong database; `hsmkms token status` lists them all; docs/hsm.md#unknown-objects)',
         );
       lastUnknown = unknown;
     } catch (err) {
