@@ -389,6 +389,45 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     await repo.close();
   });
 
+  it('audit: one batch of 250 events (more than one INSERT of 100) lands whole, linked, and moves the chain head to its last event', async () => {
+    const repo = new AuditRepo(db);
+    const requestId = timeOrderedUuid();
+    let prev = '';
+    const written = await repo.appendChained((head) => {
+      prev = head ?? GENESIS_HASH;
+      let link = prev;
+      return Array.from({ length: 250 }, (_, i) => {
+        const e = {
+          eventId: timeOrderedUuid(),
+          eventTimeMs: uuidTimeMs(requestId)!,
+          eventName: 'Encrypt',
+          requestId,
+          accountUin: '7',
+          userUin: '7',
+          userName: `caller ? ${i}`, // a placeholder character inside a value
+          secretId: '',
+          sourceIp: '',
+          region: '',
+          resourceType: 'kms',
+          resourceName: '*',
+          result: 'Success' as const,
+          errorCode: '',
+          apiVersion: '',
+        };
+        const hash = eventHash(link, e);
+        const stored = { ...e, seq: 0, prevHash: link, hash };
+        link = hash;
+        return stored;
+      });
+    });
+    const found = (await repo.query({ requestId, limit: 300 })).reverse();
+    expect(found.map((e) => e.hash)).toEqual(written.map((e) => e.hash));
+    expect(found[0]!.prevHash).toBe(prev);
+    expect(found[249]!.userName).toBe('caller ? 249');
+    expect((await db('audit_chain').where('id', 1).first()).head_hash).toBe(written[249]!.hash);
+    await repo.close();
+  });
+
   it('audit: events written before migration 0014 (stamped when their call ended) are still found by request id', async () => {
     // A database at 0013 with events from that release: version 7 request ids, stamped later.
     const legacy = (await newDatabase(engine))();
