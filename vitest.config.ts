@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// PKCS#11 tests share one library initialisation per process and run serially
-// (STYLE.md): one fork, files one after another.
+// PKCS#11 tests share one library initialisation per process and run serially:
+// one fork, files one after another.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],

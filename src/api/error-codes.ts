@@ -5,7 +5,7 @@ import type { Refusal } from '../domain/key-state.js';
 import type * as HsmErrors from '../pkcs11/errors.js';
 import type * as WhiteBoxErrors from '../domain/whitebox-keys.js';
 
-// The one table from error kind to Tencent error code (STYLE.md). Handlers map nothing
+// The one table from error kind to Tencent error code. Handlers map nothing
 // themselves; API-layer errors (errors.ts) carry their Tencent code. Every table is keyed and
 // valued by literal codes, so a misspelt code does not compile.
 

@@ -12,7 +12,7 @@ import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/
 import { REPO } from '../helpers/cli.js';
 import { clearProxy, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';
 
-// The key lifecycle through the official SDK, read as a script (STYLE.md): create, describe,
+// The key lifecycle through the official SDK, read as a script: create, describe,
 // rename, rotate, disable, schedule deletion, cancel, drill the deletion job.
 
 let server: TestServer;

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-// The layering of src/ (STYLE.md "Layering", README "Code layout"), checked on the import
+// The layering of src/ (README "Layout"), checked on the import
 // statements themselves — type-only imports included: a type is a dependency too.
 
 const SRC = path.resolve(import.meta.dirname, '..', '..', 'src');

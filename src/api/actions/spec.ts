@@ -14,7 +14,7 @@ import type { CredentialIdentity } from '../../model/identity.js';
 import type { TencentErrorCode } from '../error-codes.js';
 import type { FieldSpec } from './shapes.js';
 
-// One API action, described once (STYLE.md "One description per concept"): the router, CAM, the
+// One API action, described once: the router, CAM, the
 // rate limiter, the read-only preset, the audit trail and the tests all read this value, and
 // nothing else lists actions. Every field is required, so an action missing one fails to compile.
 
