@@ -4,7 +4,7 @@ import type { Region } from '../config.js';
 import type { CallResources, CamRule } from '../domain/access.js';
 import type { IdentityService } from '../domain/identity.js';
 import { requestLogger, type Logger } from '../log.js';
-import type { CredentialIdentity } from '../model/identity.js';
+import type { AuthenticatedCall, CredentialIdentity } from '../model/identity.js';
 import { refuseOtherAccounts } from './actions/member-account.js';
 import { unvalidatedCallResources } from './actions/resources.js';
 import { answerCode } from './answer-codes.js';
@@ -97,17 +97,6 @@ interface CallInput {
   form: 'json' | 'flat';
   language: string | undefined;
   secretId: string | undefined;
-}
-
-/** A call made for an identity already authenticated by other means (the console's session). */
-export interface AuthenticatedCall {
-  identity: CredentialIdentity;
-  version: string;
-  action: string;
-  region: string | undefined;
-  params: Record<string, unknown>;
-  sourceIp: string;
-  language?: string;
 }
 
 export interface ApiEndpoint {

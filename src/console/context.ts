@@ -7,7 +7,7 @@ import type { IdentityService } from '../domain/identity.js';
 import type { Logger } from '../log.js';
 import { sourceIpOf } from '../net.js';
 import type { AttemptCounter } from '../model/attempts.js';
-import type { ConsoleIdentityLookup, CredentialIdentity } from '../model/identity.js';
+import type { AuthenticatedCall, ConsoleIdentityLookup, CredentialIdentity } from '../model/identity.js';
 import type { Html } from './html.js';
 import { authed, str, type ApiResult } from './http.js';
 import type { Session, SessionStore } from './sessions.js';
@@ -18,15 +18,7 @@ import type { ApiFailure, PageContext } from './views.js';
 // helpers — rendering, one API call as the signed-in user, the region, flash messages.
 
 /** The API router's pipeline for an identity already authenticated (src/api/router.ts). */
-export type Dispatch = (call: {
-  identity: CredentialIdentity;
-  version: string;
-  action: string;
-  region: string | undefined;
-  params: Record<string, unknown>;
-  sourceIp: string;
-  language?: string;
-}) => Promise<object>;
+export type Dispatch = (call: AuthenticatedCall) => Promise<object>;
 
 export interface ConsoleDeps {
   config: Config;

@@ -52,3 +52,17 @@ export interface ConsoleIdentityLookup {
   findConsoleUser(by: { uin: string } | { accountUin: string; name: string }): Promise<(ConsoleUserIdentity & { passwordHash: string | null }) | undefined>;
   setConsolePasswordHash(accountUin: string, name: string, hash: string | null): Promise<boolean>;
 }
+
+/**
+ * A call made for an identity already authenticated by other means (the console's session):
+ * what the API pipeline (src/api/router.ts) takes, and what the console hands it.
+ */
+export interface AuthenticatedCall {
+  identity: CredentialIdentity;
+  version: string;
+  action: string;
+  region: string | undefined;
+  params: Record<string, unknown>;
+  sourceIp: string;
+  language?: string;
+}

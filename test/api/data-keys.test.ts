@@ -1,11 +1,8 @@
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
-import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
-import { REPO } from '../helpers/cli.js';
+import { jobsRunAt as jobsRunAtBeside, ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { b64, clearProxy, cnKmsClient, errorCode, unb64, type KmsCaller } from '../helpers/sdk-clients.js';
 
 // Hosted data keys (docs/contract/actions.md#group-data-keys) through the official CN SDK: all 15 actions plus
@@ -285,17 +282,7 @@ describe('what the CMK’s state does to its hosted data keys (docs/data-keys.md
 });
 
 describe('data-key deletion drill: `hsmkms jobs run --at`', () => {
-  async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
-    const env = {
-      PATH: process.env.PATH,
-      ...server.cliEnv,
-      KMS_ROOT_UIN: ROOT.uin,
-      KMS_ROOT_SECRET_ID: ROOT.secretId,
-      KMS_ROOT_SECRET_KEY: ROOT.secretKey,
-    };
-    const r = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--at', iso, '--json'], { cwd: REPO, env, encoding: 'utf8' });
-    return JSON.parse(r.stdout);
-  }
+  const jobsRunAt = (iso: string) => jobsRunAtBeside(server, iso);
 
   it('destroys a data key at its DeletionDate, not before; the CMK stays', async () => {
     const id = (await hosted('drill')).DataKeyId as string;

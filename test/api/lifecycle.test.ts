@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmsActions } from '../../src/api/actions/index.js';
 import { checkAgainstSdkResponse } from '../../src/api/actions/response-check.js';
 import { CREATION_TIMEOUT_MS } from '../../src/domain/jobs.js';
-import { ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { jobsRunAt as jobsRunAtBeside, ROOT, rootCallers, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { REPO } from '../helpers/cli.js';
 import { clearProxy, errorCode, type KmsCaller } from '../helpers/sdk-clients.js';
 
@@ -41,18 +41,7 @@ const tokenVersions = async (keyId: string) =>
 
 const describeKey = async (call: KmsCaller, keyId: string) => (await call('DescribeKey', { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
 
-/** `hsmkms jobs run --at`, as an operator would run it, in its own process beside the server. */
-async function jobsRunAt(iso: string): Promise<Record<string, unknown>> {
-  const env = {
-    PATH: process.env.PATH,
-    ...server.cliEnv,
-    KMS_ROOT_UIN: ROOT.uin,
-    KMS_ROOT_SECRET_ID: ROOT.secretId,
-    KMS_ROOT_SECRET_KEY: ROOT.secretKey,
-  };
-  const r = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--at', iso, '--json'], { cwd: REPO, env, encoding: 'utf8' });
-  return JSON.parse(r.stdout);
-}
+const jobsRunAt = (iso: string) => jobsRunAtBeside(server, iso);
 
 describe('a symmetric key from creation to destruction (FIPS region)', () => {
   let keyId: string;

@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
+import { REPO } from './cli.js';
 import { MODULE_UNDER_TEST, provisionModuleToken } from './modules.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { testDatabaseUrl } from './postgres.js';
@@ -126,4 +129,11 @@ export function rootCallers(server: TestServer): { hk: KmsCaller; sg: KmsCaller;
     gz: cnKmsClient({ ...creds, region: 'ap-guangzhou' }),
     gzIntl: intlKmsClient({ ...creds, region: 'ap-guangzhou' }),
   };
+}
+
+/** `hsmkms jobs run --at <iso> --json`, as an operator would run it beside the server: its data dir, token and database. */
+export async function jobsRunAt(server: TestServer, iso: string): Promise<Record<string, unknown>> {
+  const env = { PATH: process.env.PATH, ...server.cliEnv, KMS_ROOT_UIN: ROOT.uin, KMS_ROOT_SECRET_ID: ROOT.secretId, KMS_ROOT_SECRET_KEY: ROOT.secretKey };
+  const r = await promisify(execFile)(process.execPath, ['bin/hsmkms.js', 'jobs', 'run', '--at', iso, '--json'], { cwd: REPO, env, encoding: 'utf8' });
+  return JSON.parse(r.stdout) as Record<string, unknown>;
 }
