@@ -150,7 +150,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       // writes (watchWrites) and whenever a request finds the database's epoch moved (EpochWatch).
       const epoch = config.cacheTtlMs > 0 ? watchWrites(db) : undefined;
       const epochReader = epoch ? cacheEpochReader(db) : undefined;
-      const epochWatch = epoch && epochReader ? new EpochWatch(() => epochReader.read(), epoch) : undefined;
+      const epochWatch = epoch && epochReader ? new EpochWatch(() => epochReader.read(), epoch, epochReader.unchanged && (() => epochReader.unchanged!())) : undefined;
       const cache = { ttlMs: config.cacheTtlMs, epoch };
       const identityRepo = new IdentityRepo(db);
       const identities = new IdentityService(identityRepo, kek, cache);
@@ -208,8 +208,15 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         whiteBoxKeyRepo,
       );
       const auditRepo = new AuditRepo(db);
-      const audit = new AuditLog(auditRepo, { failClosed: config.auditFailClosed, onError: (err) => logger.error({ err }, 'audit trail write failed') });
-      const trail = new AuditTrail(signer, auditRepo, new AuditCheckpointRepo(db));
+      const audit = new AuditLog(auditRepo, {
+        failClosed: config.auditFailClosed,
+        journalDir: config.auditJournalDir,
+        journalMoveMs: config.auditJournalMoveMs,
+        onError: (err) => logger.error({ err }, 'audit trail write failed'),
+      });
+      // A process that died with events in its journal: they move into SQL now (docs/reliability.md#audit-journal).
+      await audit.settle();
+      const trail = new AuditTrail(signer, auditRepo, new AuditCheckpointRepo(db), () => audit.settle());
       return {
         config,
         logger,
@@ -360,7 +367,17 @@ function actionDeps(s: Services, rateLimits: ReadonlyMap<string, number>): Actio
     dataKeys: s.dataKeys,
     pqc: s.pqc,
     whiteBoxKeys: s.whiteBoxKeys,
-    auditEvents: s.auditRepo,
+    // A read of the trail first waits for the events already acknowledged to reach SQL (AuditLog.settle).
+    auditEvents: {
+      query: async (q) => {
+        await s.audit.settle();
+        return s.auditRepo.query(q);
+      },
+      count: async (q) => {
+        await s.audit.settle();
+        return s.auditRepo.count(q);
+      },
+    },
     events: EVENT_CATALOGUE,
     rateLimits,
   };

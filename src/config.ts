@@ -50,6 +50,14 @@ export interface Config {
   tc3StrictSignedHeaders: boolean;
   /** Refuse requests when the audit trail cannot be written (default), or serve them unaudited. */
   auditFailClosed: boolean;
+  /**
+   * KMS_AUDIT_JOURNAL (on by default with SQLite, off with PostgreSQL): a call is answered once
+   * its audit event is appended to this directory's journal, and events move into SQL off the
+   * request path (docs/reliability.md#audit-journal). undefined: answered once committed to SQL.
+   */
+  auditJournalDir: string | undefined;
+  /** KMS_AUDIT_JOURNAL_MOVE_MS (50): how long an event waits in the journal before its batch moves into SQL. */
+  auditJournalMoveMs: number;
   /** Audit events older than this are exported to auditExportDir and removed. */
   auditRetentionDays: number;
   auditExportDir: string;
@@ -151,6 +159,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowPlaintextHttp: flag(env, 'KMS_ALLOW_PLAINTEXT_HTTP'),
     tc3StrictSignedHeaders: flag(env, 'KMS_TC3_STRICT_SIGNED_HEADERS'),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
+    auditJournalDir: auditJournal(env) ? path.join(dataDir, 'audit-journal') : undefined,
+    auditJournalMoveMs: positiveInt(env, 'KMS_AUDIT_JOURNAL_MOVE_MS', 50),
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),
     auditExportDir: path.resolve(env.KMS_AUDIT_EXPORT_DIR || path.join(dataDir, 'audit-export')),
     auditCheckpointSeconds: positiveInt(env, 'KMS_AUDIT_CHECKPOINT_SECONDS', 60),
@@ -167,6 +177,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rootSecretId: env.KMS_ROOT_SECRET_ID || undefined,
     rootSecretKey: env.KMS_ROOT_SECRET_KEY || undefined,
   };
+}
+
+/**
+ * On by default with SQLite (one machine: every process sharing the database shares the data
+ * dir). Off by default with PostgreSQL: a node's unmoved events live on its own disk, and a node
+ * lost with its disk would lose them (docs/reliability.md#audit-journal); `on` for one node.
+ */
+function auditJournal(env: NodeJS.ProcessEnv): boolean {
+  const v = env.KMS_AUDIT_JOURNAL || (env.KMS_DATABASE_URL ? 'off' : 'on');
+  if (v !== 'on' && v !== 'off') throw new ConfigError(`KMS_AUDIT_JOURNAL: must be on or off, not "${v}"`);
+  return v === 'on';
 }
 
 function engine(name: string, raw: string | undefined): Config['smEngine'] {

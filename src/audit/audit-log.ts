@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import type { AuditEvent, StoredAuditEvent } from '../model/audit.js';
 import { storableAuditEvent, type AuditRepo } from '../store/audit-repo.js';
 import { timeOrderedUuid, uuidTimeMs } from '../ids.js';
+import { AuditJournal, anyExists, readSegment, removeSegments, scanJournal } from './journal.js';
 
 // Audit trail writer. Every call's event is appended before the call is answered, in batches:
 // events that arrive while a batch commits wait for the next one, so one transaction (one WAL
@@ -45,16 +46,54 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/** The journal's events move into SQL after journalMoveMs (50 by default), or at once when this many wait. */
+const JOURNAL_MOVE_EVENTS = 2_000;
+/** A journal segment is ended (and removed once moved) at the first move after it is this old. */
+const SEGMENT_MS = 250;
+/** How long a reader of the trail waits for other processes' journals to reach SQL before reading anyway. */
+const SETTLE_TIMEOUT_MS = 5_000;
+
+export interface AuditLogOptions {
+  failClosed: boolean;
+  onError?: (err: unknown) => void;
+  /**
+   * The audit journal's directory (docs/reliability.md#audit-journal): a call is answered once
+   * its event is appended there, and events reach SQL in batches off the request path. Without
+   * it, a call is answered once its event is committed to SQL.
+   */
+  journalDir?: string;
+  /** How long an event waits in the journal before its batch moves into SQL (ms; 50). */
+  journalMoveMs?: number;
+}
+
 export class AuditLog {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private healthy = true;
   private retry: NodeJS.Timeout | undefined;
+  private readonly journal: AuditJournal | undefined;
+  /** Journal mode: events appended to the journal, not yet in SQL, in order; and the segments that hold them. */
+  private unmoved: AuditEvent[] = [];
+  private unmovedSegments: string[] = [];
+  private journalTurn: NodeJS.Immediate | undefined;
+  private moveTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private moving: Promise<boolean> | undefined;
+  private settling: Promise<void> | undefined;
+  /** Journal mode: the outage's AuditTrailRecovered event has been appended (it is moved with the backlog). */
+  private recoveryQueued = false;
 
   constructor(
     private readonly repo: AuditRepo,
-    private readonly opts: { failClosed: boolean; onError?: (err: unknown) => void },
-  ) {}
+    private readonly opts: AuditLogOptions,
+  ) {
+    this.journal = opts.journalDir ? new AuditJournal(opts.journalDir) : undefined;
+  }
+
+  /** Whether calls are answered once their event is in the journal (not yet in SQL). */
+  get journaled(): boolean {
+    return this.journal !== undefined;
+  }
 
   /** false after a failed write, until the next write succeeds. */
   get available(): boolean {
@@ -72,12 +111,93 @@ export class AuditLog {
     return { eventId: timeOrderedUuid(eventTimeMs), eventTimeMs, ...fields };
   }
 
-  /** Resolves once the event is committed; rejects (fail-closed) when it could not be. */
+  /**
+   * Resolves once the event is durable — appended to the journal, or without one committed to
+   * SQL; rejects (fail-closed) when it could not be.
+   */
   record(event: AuditEvent): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ event: storableAuditEvent(event), resolve, reject });
-      if (!this.flushing) this.flushing = this.flushLoop();
+      if (this.journal) this.journalTurn ??= setImmediate(() => this.appendTurn());
+      else if (!this.flushing) this.flushing = this.flushLoop();
     });
+  }
+
+  /**
+   * Journal mode: the events recorded in this turn of the event loop, appended with one write.
+   * They join the unmoved list only once written, so the segments finished at a move hold exactly
+   * the events moved.
+   */
+  private appendTurn(): void {
+    this.journalTurn = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (!batch.length) return;
+    try {
+      this.journal!.append(batch.map((p) => p.event));
+    } catch (err) {
+      this.failed(err);
+      const e = new AuditUnavailableError('the audit trail could not be written');
+      for (const p of batch) this.opts.failClosed ? p.reject(e) : p.resolve();
+      return;
+    }
+    for (const p of batch) this.unmoved.push(p.event);
+    for (const p of batch) p.resolve();
+    if (this.unmoved.length >= JOURNAL_MOVE_EVENTS) void this.move();
+    else if (!this.moveTimer && !this.moving && !this.retry) this.moveTimer = setTimeout(() => void this.move(), this.opts.journalMoveMs ?? 50);
+  }
+
+  /**
+   * Journal mode: moves every unmoved event into SQL (chained there), then removes the segments
+   * that held them. Resolves true when nothing is left unmoved. On failure the events stay (in
+   * memory and in their segments) and are moved again by the recovery timer.
+   */
+  private move(rotate = false): Promise<boolean> {
+    if (this.moveTimer) clearTimeout(this.moveTimer);
+    this.moveTimer = undefined;
+    if (!this.moving) {
+      // finally() runs its callback in a later turn, after the assignment below.
+      const moving = this.moveAll(rotate).finally(() => {
+        if (this.moving === moving) this.moving = undefined;
+      });
+      this.moving = moving;
+    }
+    return this.moving;
+  }
+
+  private async moveAll(rotate: boolean): Promise<boolean> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    do {
+      const events = this.unmoved;
+      // A segment is removed once every event in it is in SQL. Ending one at every move cost a
+      // file created and one removed each time (slow here: docs/benchmarks.md#audit-journal), so
+      // a segment spans several moves; recovery skips the events already moved.
+      const finished = rotate || this.journal!.age >= SEGMENT_MS ? this.journal!.finish() : undefined;
+      const segments = finished ? [...this.unmovedSegments, finished] : this.unmovedSegments;
+      this.unmoved = [];
+      this.unmovedSegments = [];
+      if (events.length) {
+        try {
+          await this.writeChained(events);
+        } catch (err) {
+          this.unmoved = events.concat(this.unmoved);
+          this.unmovedSegments = segments;
+          this.failed(err);
+          return false;
+        }
+        this.recoveryQueued = false;
+        this.recovered();
+      }
+      removeSegments(segments);
+    } while (this.unmoved.length);
+    // The open segment holds only moved events now: if no call adds to it for a while, end and
+    // remove it, so that a reader waiting for this process's segments (settle) is not kept waiting.
+    if (this.journal!.age > 0) {
+      this.idleTimer = setTimeout(() => void this.move(true), SEGMENT_MS);
+      this.idleTimer.unref();
+    }
+    return true;
   }
 
   private async flushLoop(): Promise<void> {
@@ -98,87 +218,179 @@ export class AuditLog {
 
   private async write(batch: Pending[]): Promise<void> {
     try {
-      // The chain head is read inside the batch's transaction (not cached): other processes
-      // sharing the database append to the same chain.
-      await this.repo.appendChained((head) => {
-        let prev = head ?? GENESIS_HASH;
-        return batch.map(({ event: e }) => {
-          const hash = eventHash(prev, e);
-          // Field by field, not a spread: this runs once per API call (docs/benchmarks.md).
-          const s: StoredAuditEvent = {
-            seq: 0,
-            eventId: e.eventId,
-            eventTimeMs: e.eventTimeMs,
-            eventName: e.eventName,
-            requestId: e.requestId,
-            accountUin: e.accountUin,
-            userUin: e.userUin,
-            userName: e.userName,
-            secretId: e.secretId,
-            sourceIp: e.sourceIp,
-            region: e.region,
-            resourceType: e.resourceType,
-            resourceName: e.resourceName,
-            result: e.result,
-            errorCode: e.errorCode,
-            apiVersion: e.apiVersion,
-            prevHash: prev,
-            hash,
-          };
-          prev = hash;
-          return s;
-        });
-      });
-      this.healthy = true;
+      await this.writeChained(batch.map((p) => p.event));
+      this.recovered();
       for (const p of batch) p.resolve();
     } catch (err) {
-      this.healthy = false;
-      this.opts.onError?.(err);
-      this.scheduleRecovery();
+      this.failed(err);
       const e = new AuditUnavailableError('the audit trail could not be written');
       for (const p of batch) this.opts.failClosed ? p.reject(e) : p.resolve();
     }
   }
 
+  /** One batch into SQL, chained on the head read inside its transaction. */
+  private async writeChained(batch: readonly AuditEvent[]): Promise<void> {
+    // The chain head is read inside the batch's transaction (not cached): other processes
+    // sharing the database append to the same chain.
+    await this.repo.appendChained((head) => {
+      let prev = head ?? GENESIS_HASH;
+      return batch.map((e) => {
+        const hash = eventHash(prev, e);
+        // Field by field, not a spread: this runs once per API call (docs/benchmarks.md).
+        const s: StoredAuditEvent = {
+          seq: 0,
+          eventId: e.eventId,
+          eventTimeMs: e.eventTimeMs,
+          eventName: e.eventName,
+          requestId: e.requestId,
+          accountUin: e.accountUin,
+          userUin: e.userUin,
+          userName: e.userName,
+          secretId: e.secretId,
+          sourceIp: e.sourceIp,
+          region: e.region,
+          resourceType: e.resourceType,
+          resourceName: e.resourceName,
+          result: e.result,
+          errorCode: e.errorCode,
+          apiVersion: e.apiVersion,
+          prevHash: prev,
+          hash,
+        };
+        prev = hash;
+        return s;
+      });
+    });
+  }
+
+  private failed(err: unknown): void {
+    this.healthy = false;
+    this.opts.onError?.(err);
+    this.scheduleRecovery();
+  }
+
+  private recovered(): void {
+    this.healthy = true;
+  }
+
+  private recoveryEvent(): AuditEvent {
+    return this.newEvent({
+      eventName: 'AuditTrailRecovered',
+      requestId: timeOrderedUuid(),
+      accountUin: '',
+      userUin: '',
+      userName: 'system',
+      secretId: '',
+      sourceIp: '',
+      region: '',
+      resourceType: '',
+      resourceName: '*',
+      result: 'Success',
+      errorCode: '',
+      apiVersion: '',
+    });
+  }
+
   /**
    * While unhealthy, try once a second to write a system event marking the gap; its success
-   * makes the trail available again (requests are refused meanwhile, so nothing is lost).
+   * makes the trail available again (requests are refused meanwhile, so nothing is lost). With
+   * the journal, the event is appended once per outage and moved with the backlog.
    */
   private scheduleRecovery(): void {
     if (this.retry) return;
+    const done = () => {
+      if (this.retry) clearInterval(this.retry);
+      this.retry = undefined;
+    };
     this.retry = setInterval(() => {
-      if (this.healthy || this.flushing) return;
-      this.record(
-        this.newEvent({
-          eventName: 'AuditTrailRecovered',
-          requestId: timeOrderedUuid(),
-          accountUin: '',
-          userUin: '',
-          userName: 'system',
-          secretId: '',
-          sourceIp: '',
-          region: '',
-          resourceType: '',
-          resourceName: '*',
-          result: 'Success',
-          errorCode: '',
-          apiVersion: '',
-        }),
-      ).then(
-        () => {
-          if (this.retry) clearInterval(this.retry);
-          this.retry = undefined;
-        },
-        () => undefined,
-      );
+      if (this.healthy && !this.unmoved.length) return done();
+      if (this.flushing || this.moving) return;
+      if (this.journal) {
+        if (!this.recoveryQueued) {
+          const event = storableAuditEvent(this.recoveryEvent());
+          try {
+            this.journal.append([event]);
+          } catch (err) {
+            this.opts.onError?.(err);
+            return;
+          }
+          this.unmoved.push(event);
+          this.recoveryQueued = true;
+        }
+        void this.move().then((ok) => ok && done());
+        return;
+      }
+      this.record(this.recoveryEvent()).then(done, () => undefined);
     }, 1_000);
     this.retry.unref();
   }
 
-  /** Wait for everything queued (shutdown). */
+  /**
+   * Every event recorded so far by this process is in SQL (journal mode: moved now), and, when
+   * `others` is set, every event other processes had acknowledged when this began: their
+   * journals' segments are waited for (they move them within journalMoveMs) and a dead
+   * process's are recovered here. Readers of the trail call it first, so a call's event is
+   * visible to any read that begins after the call was answered. Best effort: a trail that
+   * cannot be written is read as it is.
+   */
+  settle(others = true): Promise<void> {
+    if (!this.journal && !others) return Promise.resolve();
+    this.settling ??= this.settleOnce(others).finally(() => {
+      this.settling = undefined;
+    });
+    return this.settling;
+  }
+
+  private async settleOnce(others: boolean): Promise<void> {
+    if (this.journal) {
+      if (this.journalTurn) {
+        clearImmediate(this.journalTurn);
+        this.appendTurn();
+      }
+      await this.move();
+    }
+    const dir = this.journal?.dir ?? this.opts.journalDir;
+    if (!others || !dir) return;
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    const scan = scanJournal(dir, (f) => this.journal?.owns(f) ?? false);
+    for (const file of scan.claimed) {
+      // A segment that cannot be moved stays claimed by this process and is tried again at the next settle.
+      await this.moveRecovered(file).catch((err) => this.opts.onError?.(err));
+    }
+    while (anyExists(scan.live) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** A dead process's segment, claimed: its events that are not in SQL yet, moved; then the file removed. */
+  private async moveRecovered(file: string): Promise<void> {
+    const events = readSegment(file);
+    const present = await this.repo.existingEventIds(events);
+    const missing = events.filter((e) => !present.has(e.eventId));
+    if (missing.length) await this.writeChained(missing.map((e) => storableAuditEvent(e)));
+    removeSegments([file]);
+  }
+
+  /** Wait for everything queued (shutdown); journal mode: moved into SQL, the journal closed. */
   async drain(): Promise<void> {
     if (this.retry) clearInterval(this.retry);
     this.retry = undefined;
     while (this.flushing) await this.flushing;
+    if (this.journal) {
+      if (this.journalTurn) {
+        clearImmediate(this.journalTurn);
+        this.appendTurn();
+      }
+      while (this.moving) await this.moving;
+      await this.move(true);
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      if (this.moveTimer) clearTimeout(this.moveTimer);
+      this.moveTimer = undefined;
+      // A failed move above scheduled a retry: the process is going away.
+      if (this.retry) clearInterval(this.retry);
+      this.retry = undefined;
+      // Whatever could not be moved stays in its segments: the next process to open the
+      // database recovers them.
+      this.journal.close();
+    }
   }
 }

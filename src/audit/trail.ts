@@ -99,6 +99,8 @@ export class AuditTrail {
     private readonly signer: AuditSigner,
     private readonly events: AuditRepo,
     private readonly checkpoints: AuditCheckpointRepo,
+    /** Waits until the events already acknowledged are in SQL (AuditLog.settle): every read below calls it first. */
+    private readonly settle: () => Promise<void> = async () => undefined,
   ) {}
 
   /** The signing key pair was made by `token init` or at start (ensureServiceKeys in app.ts). */
@@ -108,6 +110,7 @@ export class AuditTrail {
 
   /** Signs the chain head when events were added since the last checkpoint. */
   async checkpoint(nowMs = Date.now()): Promise<Checkpoint | undefined> {
+    await this.settle();
     const head = await this.events.head();
     if (!head) return undefined;
     const last = await this.checkpoints.last();
@@ -131,6 +134,7 @@ export class AuditTrail {
    * anchor last (events retention removed in between are then at or before it; verifyTrail).
    */
   async verify(): Promise<VerifyResult> {
+    await this.settle();
     const checkpoints = await this.checkpoints.all();
     const events = await this.events.all();
     const anchor = await this.anchor();
@@ -143,6 +147,7 @@ export class AuditTrail {
    * make the export look cut short).
    */
   async exportLines(range: { sinceMs?: number; untilMs?: number } = {}): Promise<string[]> {
+    await this.settle();
     const signed = await this.checkpoints.all();
     const events = await this.events.all(range);
     const anchor = events.length ? { seq: events[0]!.seq - 1, hash: events[0]!.prevHash } : await this.anchor();
@@ -162,6 +167,7 @@ export class AuditTrail {
    * then removed; the anchor moves to the last removed event.
    */
   async purge(retentionDays: number, exportDir: string | undefined, nowMs = Date.now()): Promise<number> {
+    await this.settle();
     const old = await this.events.expiredPrefix(nowMs - retentionDays * 86_400_000);
     if (old.length === 0) return 0;
     if (exportDir) {

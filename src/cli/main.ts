@@ -422,7 +422,9 @@ export async function main(argv: string[]): Promise<void> {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit: a positive integer');
       const events = await withServices(
-        (s) => s.auditRepo.query({ accountUin: opts.account, sinceMs, eventName: opts.event, userName: opts.user, requestId: opts.requestId, limit }),
+        async (s) => (
+          await s.audit.settle(), s.auditRepo.query({ accountUin: opts.account, sinceMs, eventName: opts.event, userName: opts.user, requestId: opts.requestId, limit })
+        ),
         { bootstrap: false },
       );
       print(!!opts.json, events, () =>

@@ -275,6 +275,27 @@ export class AuditRepo {
     });
   }
 
+  /**
+   * Which of these events are stored already (by event id, found through the time index):
+   * recovering a journal segment whose writer died after its batch was committed.
+   */
+  async existingEventIds(events: readonly Pick<AuditEvent, 'eventId' | 'eventTimeMs'>[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < events.length; i += 500) {
+      const chunk = events.slice(i, i + 500);
+      const times = chunk.map((e) => e.eventTimeMs);
+      const rows = await this.db('audit_events')
+        .whereBetween('event_time_ms', [Math.min(...times), Math.max(...times)])
+        .whereIn(
+          'event_id',
+          chunk.map((e) => e.eventId),
+        )
+        .select('event_id');
+      for (const r of rows) found.add(String(r.event_id));
+    }
+    return found;
+  }
+
   /** Newest first. */
   async query(q: AuditQuery): Promise<StoredAuditEvent[]> {
     const b = this.db('audit_events');

@@ -151,6 +151,8 @@ export interface RawStatement {
 export interface SideConnection {
   get(): RawSqlite;
   close(): Promise<void>;
+  /** The database file. */
+  readonly filename: string;
 }
 
 /**
@@ -164,6 +166,7 @@ export function sqliteSideConnection(db: Db, opts: { checkpoints?: boolean } = {
   if (dialectOf(db) !== 'sqlite' || !filename || filename === ':memory:') return undefined;
   let conn: RawSqlite | undefined;
   return {
+    filename,
     get: () => {
       if (!conn) {
         const sqlite3 = require('sqlite3') as { Database: new (file: string) => RawSqlite };

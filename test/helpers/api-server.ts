@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import type { Services } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { REPO } from './cli.js';
@@ -93,6 +94,7 @@ async function launch(env: Record<string, string>, base: Record<string, string>,
   const running = await startServer(config, createLogger('info', sink));
   const server: TestServer = {
     ...running,
+    services: settledAuditReads(running.services),
     config,
     tokenEnv,
     cliEnv: { KMS_DATA_DIR: config.dataDir, ...tokenEnv, ...(config.databaseUrl ? { KMS_DATABASE_URL: config.databaseUrl } : {}) },
@@ -114,6 +116,31 @@ async function launch(env: Record<string, string>, base: Record<string, string>,
   };
   tokenEnvOf.set(server, tokenEnv);
   return server;
+}
+
+/**
+ * The services as the tests see them: a read of the audit trail through `auditRepo` first waits
+ * for the events already acknowledged to reach SQL (AuditLog.settle), as every reader in the
+ * product does (LookUpEvents, the console, the CLI, verify and export): with the audit journal
+ * (docs/reliability.md#audit-journal) a call is answered before its event is in SQL.
+ */
+function settledAuditReads(s: Services): Services {
+  const repo = s.auditRepo;
+  const reads = new Set<PropertyKey>(['query', 'count', 'all', 'head', 'expiredPrefix']);
+  const auditRepo = new Proxy(repo, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof v !== 'function') return v;
+      const f = v as (...args: unknown[]) => unknown;
+      return reads.has(prop)
+        ? async (...args: unknown[]) => {
+            await s.audit.settle();
+            return f.apply(target, args);
+          }
+        : f.bind(target);
+    },
+  });
+  return { ...s, auditRepo };
 }
 
 /** The token settings of a server, for a second server sharing its token. */

@@ -1,8 +1,9 @@
 import crypto, { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSegment } from '../../src/audit/journal.js';
 import { cli } from '../helpers/cli.js';
 import { cnKmsClient, type KmsCaller } from '../helpers/sdk-clients.js';
 import { spawnServer, type ServerProcess } from '../helpers/server-process.js';
@@ -154,7 +155,11 @@ export function crashSuite(): void {
     async function afterCrash(): Promise<void> {
       const db = knexFactory({ client: 'sqlite3', connection: { filename: path.join(dir, 'hsmkms.sqlite') }, useNullAsDefault: true });
       try {
+        // An acknowledged call's event is in SQL or still in the dead process's audit journal
+        // (docs/reliability.md#audit-journal), which the restart below moves into SQL.
         const ids = new Set((await db('audit_events').select('request_id')).map((r) => r.request_id as string));
+        const journal = path.join(dir, 'audit-journal');
+        for (const f of existsSync(journal) ? readdirSync(journal) : []) for (const e of readSegment(path.join(journal, f))) ids.add(e.requestId);
         expect(
           acked.requestIds.filter((id) => !ids.has(id)),
           'acknowledged requests without an audit event',
@@ -175,6 +180,19 @@ export function crashSuite(): void {
       stats.orphanObjectsDestroyed += report.reconciled.orphanObjectsDestroyed.length;
       await start();
       stats.restarts++;
+      // By now (jobs run, then the restart, each opened the database) the journal's events are in SQL, each once.
+      const after = knexFactory({ client: 'sqlite3', connection: { filename: path.join(dir, 'hsmkms.sqlite') }, useNullAsDefault: true });
+      try {
+        const stored = (await after('audit_events').select('request_id')).map((r) => r.request_id as string);
+        const inSql = new Set(stored);
+        expect(
+          acked.requestIds.filter((id) => !inSql.has(id)),
+          'acknowledged requests whose event did not reach SQL',
+        ).toEqual([]);
+        expect(inSql.size, 'audit events moved twice').toBe(stored.length);
+      } finally {
+        await after.destroy();
+      }
     }
 
     /** Through the API after the restart: everything acknowledged is there and every key works. */

@@ -1,5 +1,7 @@
 import { StoreConflictError } from '../../src/model/errors.js';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -695,5 +697,53 @@ describe('describeDatabase (the start-up log line)', () => {
 
   it('refuses a URL that is not PostgreSQL', () => {
     expect(() => openDatabase({ databaseUrl: 'mysql://x@y/z', sqliteFile: '' })).toThrow(/postgres:\/\//);
+  });
+});
+
+describe('cache epoch on SQLite (docs/benchmarks.md#epoch-shm)', () => {
+  it('unchanged() without a query, false after any commit by any process, until the next read', async () => {
+    const { db } = await fresh('sqlite');
+    const reader = cacheEpochReader(db);
+    expect(reader.unchanged!()).toBe(false); // no read yet
+    const e0 = await reader.read();
+    expect(reader.unchanged!()).toBe(true);
+    // A commit on another connection of this process, to a table the epoch does not cover: the
+    // WAL-index header moved, so the reader cannot vouch for its value until it reads again.
+    await new LeaseRepo(db).acquire('shm-test', 'me', 1000);
+    expect(reader.unchanged!()).toBe(false);
+    expect(await reader.read()).toBe(e0);
+    expect(reader.unchanged!()).toBe(true);
+    // Rolled back: nothing committed, the header did not move.
+    await db
+      .transaction(async (trx) => {
+        await trx('service_meta').insert({ name: 'never', value: 'x', updated_at: 0 });
+        throw new Error('rollback');
+      })
+      .catch(() => undefined);
+    expect(reader.unchanged!()).toBe(true);
+    // A checkpoint copies pages into the database; it commits nothing.
+    await db.raw('PRAGMA wal_checkpoint(PASSIVE)');
+    expect(reader.unchanged!()).toBe(true);
+    // Another process (an operator's hand-written SQL through its own SQLite connection).
+    const k = key();
+    const file = (db.client as { config: { connection: { filename: string } } }).config.connection.filename;
+    const sqlite3Path = createRequire(import.meta.url).resolve('sqlite3');
+    const writer = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const s = require(${JSON.stringify(sqlite3Path)}); const d = new s.Database(process.argv[1]); d.run("INSERT INTO service_meta (name, value, updated_at) VALUES ('written-by-another-process', 'x', 0)", (e) => { if (e) { console.error(e.message); process.exit(1); } d.close(); });`,
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(writer.status, writer.stderr).toBe(0);
+    expect(reader.unchanged!()).toBe(false);
+    await new KeyRepo(db).insert(k, { keyId: k.keyId, version: 1, createdAt: k.createdAt, sealedMaterial: null, publicKey: null });
+    expect(reader.unchanged!()).toBe(false);
+    expect(await reader.read()).toBeGreaterThan(e0);
+    expect(reader.unchanged!()).toBe(true);
+    await reader.close();
+    await db.destroy();
   });
 });
