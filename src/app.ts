@@ -214,6 +214,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
         journalMoveMs: config.auditJournalMoveMs,
         onError: (err) => logger.error({ err }, 'audit trail write failed'),
       });
+      if (audit.journaled) metrics.watchAuditJournal(() => audit.unmovedCount);
       // A process that died with events in its journal: they move into SQL now (docs/reliability.md#audit-journal).
       await audit.settle();
       const trail = new AuditTrail(signer, auditRepo, new AuditCheckpointRepo(db), () => audit.settle());

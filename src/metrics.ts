@@ -20,6 +20,18 @@ export class Metrics {
   readonly databaseUp = new Gauge({ name: 'hsmkms_database_up', help: '1 when the last readiness probe reached the database', registers: [this.registry] });
   readonly tokenRecoveries = new Counter({ name: 'hsmkms_token_recoveries_total', help: 'Token reconnections after a lost session or token', registers: [this.registry] });
 
+  /** The audit journal's backlog (docs/reliability.md#audit-journal): events answered but not yet in SQL. */
+  watchAuditJournal(unmoved: () => number): void {
+    new Gauge({
+      name: 'hsmkms_audit_journal_unmoved_events',
+      help: 'Audit events in this process journal that have not reached SQL yet (grows while SQL cannot be written)',
+      registers: [this.registry],
+      collect() {
+        this.set(unmoved());
+      },
+    });
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hsmkms_' });
   }

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { AuditEvent, StoredAuditEvent } from '../model/audit.js';
+import { StoreBusyError } from '../model/errors.js';
 import { storableAuditEvent, type AuditRepo } from '../store/audit-repo.js';
 import { timeOrderedUuid, uuidTimeMs } from '../ids.js';
 import { AuditJournal, anyExists, readSegment, removeSegments, scanJournal } from './journal.js';
@@ -48,6 +49,8 @@ interface Pending {
 
 /** The journal's events move into SQL after journalMoveMs (50 by default), or at once when this many wait. */
 const JOURNAL_MOVE_EVENTS = 2_000;
+/** Journal mode: how old the oldest event waiting for SQL may grow while the database is only busy (locked) before the trail counts as down. */
+const MAX_LAG_MS = 30_000;
 /** A journal segment is ended (and removed once moved) at the first move after it is this old. */
 const SEGMENT_MS = 250;
 /** How long a reader of the trail waits for other processes' journals to reach SQL before reading anyway. */
@@ -93,6 +96,11 @@ export class AuditLog {
   /** Whether calls are answered once their event is in the journal (not yet in SQL). */
   get journaled(): boolean {
     return this.journal !== undefined;
+  }
+
+  /** Journal mode: events answered whose batch has not reached SQL yet. */
+  get unmovedCount(): number {
+    return this.unmoved.length + this.queue.length;
   }
 
   /** false after a failed write, until the next write succeeds. */
@@ -183,6 +191,14 @@ export class AuditLog {
         } catch (err) {
           this.unmoved = events.concat(this.unmoved);
           this.unmovedSegments = segments;
+          // A lock held past the busy wait (a backup, a long write elsewhere) is not a broken trail:
+          // the events are durable in the journal; try again shortly. Fail-closed once the oldest
+          // waiting event is MAX_LAG_MS old, and at once for any other failure.
+          if (err instanceof StoreBusyError && Date.now() - this.unmoved[0]!.eventTimeMs < MAX_LAG_MS && this.healthy) {
+            this.opts.onError?.(err);
+            this.moveTimer ??= setTimeout(() => void this.move(), this.opts.journalMoveMs ?? 50);
+            return false;
+          }
           this.failed(err);
           return false;
         }

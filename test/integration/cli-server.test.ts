@@ -167,6 +167,7 @@ describe('hsmkms serve', () => {
       expect(await ready.json()).toEqual({ status: 'ready', token: true, database: true });
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       expect(metrics).toMatch(/^hsmkms_token_up 1$/m);
+      expect(metrics).toMatch(/^hsmkms_audit_journal_unmoved_events \d+$/m);
       expect(metrics).toMatch(/hsmkms_http_requests_total\{route="readyz",status="200"\} 1/);
 
       const tokens = path.join(dataDir, 'tokens');

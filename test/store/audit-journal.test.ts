@@ -5,9 +5,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog, eventHash, GENESIS_HASH } from '../../src/audit/audit-log.js';
 import { ownerAlive, ownerOf, readSegment, thisProcess } from '../../src/audit/journal.js';
+import { Metrics } from '../../src/metrics.js';
 import type { AuditEvent } from '../../src/model/audit.js';
 import { AuditRepo } from '../../src/store/audit-repo.js';
-import { migrate, openDatabase, type Db } from '../../src/store/db.js';
+import { migrate, openDatabase, sqliteSideConnection, type Db } from '../../src/store/db.js';
 
 // The audit journal (docs/reliability.md#audit-journal) over a real SQLite file: answered
 // before SQL has the event, moved and chained there, read through settle, and a dead writer's
@@ -71,11 +72,15 @@ describe('audit journal', () => {
     await Promise.all(Array.from({ length: 25 }, (_, i) => log.record(event(log, `j-${i}`))));
     // Acknowledged: in the journal, not yet in SQL (the move waits a minute here).
     expect(await db('audit_events').count({ n: '*' })).toEqual([{ n: 0 }]);
+    const metrics = new Metrics();
+    metrics.watchAuditJournal(() => log.unmovedCount);
+    expect(await metrics.registry.metrics()).toMatch(/^hsmkms_audit_journal_unmoved_events 25$/m);
     const [segment] = readdirSync(journal);
     expect(readSegment(path.join(journal, segment!)).map((e) => e.requestId)).toEqual(Array.from({ length: 25 }, (_, i) => `j-${i}`));
     // A reader settles first: the events move now.
     await log.settle();
     expect(await expectChain(repo)).toEqual(Array.from({ length: 25 }, (_, i) => `j-${i}`));
+    expect(await metrics.registry.metrics()).toMatch(/^hsmkms_audit_journal_unmoved_events 0$/m);
     await log.record(event(log, 'last'));
     await log.drain();
     expect((await expectChain(repo)).at(-1)).toBe('last');
@@ -134,6 +139,27 @@ describe('audit journal', () => {
     expect(ownerAlive({ ...me, host: 'ffffffff' }, Date.now())).toBe(true);
     expect(ownerAlive({ ...me, host: 'ffffffff' }, Date.now() - 11 * 60_000)).toBe(false);
   });
+
+  it('a database locked past the busy wait is not a broken trail: calls are still answered, and the events move once the lock goes', async () => {
+    const { db, journal } = await setup();
+    const repo = new AuditRepo(db);
+    const log = new AuditLog(repo, { failClosed: true, journalDir: journal, journalMoveMs: 10 });
+    // Another writer holds the write lock for 6.5 s (SQLite's busy wait is 5 s).
+    const holder = sqliteSideConnection(db)!;
+    await new Promise<void>((resolve, reject) => holder.get().exec('BEGIN IMMEDIATE', (err) => (err ? reject(err) : resolve())));
+    const released = new Promise<void>((resolve) => setTimeout(() => holder.get().exec('ROLLBACK', () => resolve()), 6_500));
+    await log.record(event(log, 'locked-1'));
+    await new Promise((r) => setTimeout(r, 5_500)); // the first move has given up by now
+    expect(log.available).toBe(true);
+    await log.record(event(log, 'locked-2'));
+    await released;
+    await log.settle();
+    expect(await expectChain(repo)).toEqual(['locked-1', 'locked-2']);
+    expect(log.available).toBe(true);
+    await log.drain();
+    await holder.close();
+    await repo.close();
+  }, 20_000);
 
   it('fail-closed: SQL failing keeps the events and refuses; when it works again the backlog moves, then AuditTrailRecovered', async () => {
     const { db, journal } = await setup();
