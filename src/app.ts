@@ -211,6 +211,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       const audit = new AuditLog(auditRepo, {
         failClosed: config.auditFailClosed,
         journalDir: config.auditJournalDir,
+        journalWrites: config.auditJournal,
         journalMoveMs: config.auditJournalMoveMs,
         onError: (err) => logger.error({ err }, 'audit trail write failed'),
       });

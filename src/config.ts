@@ -52,10 +52,12 @@ export interface Config {
   auditFailClosed: boolean;
   /**
    * KMS_AUDIT_JOURNAL (on by default with SQLite, off with PostgreSQL): a call is answered once
-   * its audit event is appended to this directory's journal, and events move into SQL off the
-   * request path (docs/reliability.md#audit-journal). undefined: answered once committed to SQL.
+   * its audit event is appended to the journal in auditJournalDir, and events move into SQL off
+   * the request path (docs/reliability.md#audit-journal); off: answered once committed to SQL.
    */
-  auditJournalDir: string | undefined;
+  auditJournal: boolean;
+  /** $KMS_DATA_DIR/audit-journal: written when auditJournal is on; a journal left there is recovered either way. */
+  auditJournalDir: string;
   /** KMS_AUDIT_JOURNAL_MOVE_MS (50): how long an event waits in the journal before its batch moves into SQL. */
   auditJournalMoveMs: number;
   /** Audit events older than this are exported to auditExportDir and removed. */
@@ -159,7 +161,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowPlaintextHttp: flag(env, 'KMS_ALLOW_PLAINTEXT_HTTP'),
     tc3StrictSignedHeaders: flag(env, 'KMS_TC3_STRICT_SIGNED_HEADERS'),
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
-    auditJournalDir: auditJournal(env) ? path.join(dataDir, 'audit-journal') : undefined,
+    auditJournal: auditJournal(env),
+    auditJournalDir: path.join(dataDir, 'audit-journal'),
     auditJournalMoveMs: positiveInt(env, 'KMS_AUDIT_JOURNAL_MOVE_MS', 50),
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),
     auditExportDir: path.resolve(env.KMS_AUDIT_EXPORT_DIR || path.join(dataDir, 'audit-export')),

@@ -5,11 +5,14 @@ import { storableAuditEvent, type AuditRepo } from '../store/audit-repo.js';
 import { timeOrderedUuid, uuidTimeMs } from '../ids.js';
 import { AuditJournal, anyExists, readSegment, removeSegments, scanJournal } from './journal.js';
 
-// Audit trail writer. Every call's event is appended before the call is answered, in batches:
-// events that arrive while a batch commits wait for the next one, so one transaction (one WAL
-// sync) serves many requests — group commit, not a commit per request. Events are hash-chained
-// (hash = SHA-256(prev_hash ‖ canonical event)) in the order they are written.
-// If a batch cannot be written, the writer is unhealthy and, fail-closed (the default), the API
+// Audit trail writer. Every call's event is durable before the call is answered. With the audit
+// journal (SQLite's default: docs/reliability.md#audit-journal) that means appended to this
+// process's journal segment — the events of one event-loop turn with one write — and the events
+// move into SQL in batches off the request path. Without it, the events are committed to SQL
+// in batches: events that arrive while a batch commits wait for the next one, so one
+// transaction serves many requests (group commit). Either way SQL's events are hash-chained
+// (hash = SHA-256(prev_hash ‖ canonical event)) in the order they are written there.
+// If events cannot be written, the writer is unhealthy and, fail-closed (the default), the API
 // refuses new requests until a write succeeds again.
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -65,6 +68,12 @@ export interface AuditLogOptions {
    * it, a call is answered once its event is committed to SQL.
    */
   journalDir?: string;
+  /**
+   * false: calls do not use the journal (answered once committed to SQL), but a journal left in
+   * journalDir (by processes that did, or before KMS_AUDIT_JOURNAL was turned off) is still
+   * recovered. Default true.
+   */
+  journalWrites?: boolean;
   /** How long an event waits in the journal before its batch moves into SQL (ms; 50). */
   journalMoveMs?: number;
 }
@@ -90,7 +99,7 @@ export class AuditLog {
     private readonly repo: AuditRepo,
     private readonly opts: AuditLogOptions,
   ) {
-    this.journal = opts.journalDir ? new AuditJournal(opts.journalDir) : undefined;
+    this.journal = opts.journalDir && opts.journalWrites !== false ? new AuditJournal(opts.journalDir) : undefined;
   }
 
   /** Whether calls are answered once their event is in the journal (not yet in SQL). */
@@ -342,22 +351,22 @@ export class AuditLog {
   }
 
   /**
-   * Every event recorded so far by this process is in SQL (journal mode: moved now), and, when
-   * `others` is set, every event other processes had acknowledged when this began: their
-   * journals' segments are waited for (they move them within journalMoveMs) and a dead
-   * process's are recovered here. Readers of the trail call it first, so a call's event is
-   * visible to any read that begins after the call was answered. Best effort: a trail that
-   * cannot be written is read as it is.
+   * Every event recorded so far by this process is in SQL (journal mode: moved now), and every
+   * event other processes had acknowledged when this began: their journals' segments are waited
+   * for (they move them within ~300 ms) and a dead process's are recovered here. Readers of the
+   * trail call it first, so a call's event is visible to any read that begins after the call was
+   * answered. Best effort: a trail that cannot be written is read as it is, and after
+   * SETTLE_TIMEOUT_MS the read goes ahead. Without a journal directory: nothing to do.
    */
-  settle(others = true): Promise<void> {
-    if (!this.journal && !others) return Promise.resolve();
-    this.settling ??= this.settleOnce(others).finally(() => {
+  settle(): Promise<void> {
+    if (!this.opts.journalDir) return Promise.resolve();
+    this.settling ??= this.settleOnce().finally(() => {
       this.settling = undefined;
     });
     return this.settling;
   }
 
-  private async settleOnce(others: boolean): Promise<void> {
+  private async settleOnce(): Promise<void> {
     if (this.journal) {
       if (this.journalTurn) {
         clearImmediate(this.journalTurn);
@@ -365,8 +374,7 @@ export class AuditLog {
       }
       await this.move();
     }
-    const dir = this.journal?.dir ?? this.opts.journalDir;
-    if (!others || !dir) return;
+    const dir = this.opts.journalDir!;
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
     const scan = scanJournal(dir, (f) => this.journal?.owns(f) ?? false);
     for (const file of scan.claimed) {
