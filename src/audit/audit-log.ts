@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { AuditEvent, StoredAuditEvent } from '../model/audit.js';
 import { StoreBusyError } from '../model/errors.js';
 import { storableAuditEvent, type AuditRepo } from '../store/audit-repo.js';
@@ -94,6 +94,8 @@ export class AuditLog {
   private settling: Promise<void> | undefined;
   /** Journal mode: the outage's AuditTrailRecovered event has been appended (it is moved with the backlog). */
   private recoveryQueued = false;
+  /** Names this writer's claims on dead processes' segments (journal.ts). */
+  private readonly claimer = randomBytes(4).toString('hex');
 
   constructor(
     private readonly repo: AuditRepo,
@@ -376,7 +378,7 @@ export class AuditLog {
     }
     const dir = this.opts.journalDir!;
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-    const scan = scanJournal(dir, (f) => this.journal?.owns(f) ?? false);
+    const scan = scanJournal(dir, (f) => this.journal?.owns(f) ?? false, this.claimer);
     for (const file of scan.claimed) {
       // A segment that cannot be moved stays claimed by this process and is tried again at the next settle.
       await this.moveRecovered(file).catch((err) => this.opts.onError?.(err));

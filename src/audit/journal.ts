@@ -14,9 +14,11 @@ import type { AuditEvent } from '../model/audit.js';
 // A segment's name says whose it is: `<pid>.<start>.<host>.<random>.<n>.jnl`, where <start> is
 // the process's start time (/proc/<pid>/stat, so a reused pid is not mistaken for the writer)
 // and <host> a hash of the host name. A segment being recovered is renamed
-// `<segment>.claim.<pid>.<start>.<host>`. One JSON line per event.
+// `<segment>.claim.<pid>.<start>.<host>.<claimer>`. One JSON line per event.
 
 const SUFFIX = '.jnl';
+/** The default claimer id; each AuditLog passes its own. */
+const CLAIMER = randomBytes(4).toString('hex');
 const CLAIM = '.claim.';
 
 /** A process that owns a segment (or a claim on one). */
@@ -183,7 +185,7 @@ export interface JournalScan {
  * caller's own), and the ones of dead processes, claimed now by renaming — a rename is atomic,
  * so of two processes recovering at once exactly one gets each segment.
  */
-export function scanJournal(dir: string, mine: (file: string) => boolean = () => false): JournalScan {
+export function scanJournal(dir: string, mine: (file: string) => boolean = () => false, claimer = CLAIMER): JournalScan {
   const out: JournalScan = { live: [], claimed: [] };
   let names: string[];
   try {
@@ -206,8 +208,9 @@ export function scanJournal(dir: string, mine: (file: string) => boolean = () =>
       continue; // moved and removed meanwhile
     }
     if (ownerAlive(owner, st.mtimeMs)) {
-      if (sameOwner(owner, me) && name.includes(CLAIM))
-        out.claimed.push(file); // a claim of ours from an earlier scan that failed to move
+      // A claim of ours from an earlier scan whose move failed: moved again. (Another recoverer in
+      // this process — a second server sharing the data dir — has its own claimer id: waited for.)
+      if (sameOwner(owner, me) && name.includes(CLAIM) && name.endsWith(`.${claimer}`)) out.claimed.push(file);
       else if (st.size > 0) out.live.push(file);
       continue;
     }
@@ -216,7 +219,7 @@ export function scanJournal(dir: string, mine: (file: string) => boolean = () =>
       continue;
     }
     const base = name.includes(CLAIM) ? name.slice(0, name.indexOf(CLAIM)) : name;
-    const claim = path.join(dir, `${base}${CLAIM}${me.pid}.${me.start}.${me.host}`);
+    const claim = path.join(dir, `${base}${CLAIM}${me.pid}.${me.start}.${me.host}.${claimer}`);
     try {
       renameSync(file, claim);
       out.claimed.push(claim);
