@@ -58,7 +58,7 @@ export interface Config {
   auditJournal: boolean;
   /** $KMS_DATA_DIR/audit-journal: written when auditJournal is on; a journal left there is recovered either way. */
   auditJournalDir: string;
-  /** KMS_AUDIT_JOURNAL_MOVE_MS (15): how long an event waits in the journal before its batch moves into SQL. */
+  /** KMS_AUDIT_JOURNAL_MOVE_MS (50): how long an event waits in the journal before its batch moves into SQL. */
   auditJournalMoveMs: number;
   /** Audit events older than this are exported to auditExportDir and removed. */
   auditRetentionDays: number;
@@ -163,7 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditFailClosed: env.KMS_AUDIT_FAIL_OPEN !== '1',
     auditJournal: auditJournal(env),
     auditJournalDir: path.join(dataDir, 'audit-journal'),
-    auditJournalMoveMs: positiveInt(env, 'KMS_AUDIT_JOURNAL_MOVE_MS', 15),
+    auditJournalMoveMs: positiveInt(env, 'KMS_AUDIT_JOURNAL_MOVE_MS', 50),
     auditRetentionDays: positiveInt(env, 'KMS_AUDIT_RETENTION_DAYS', 30),
     auditExportDir: path.resolve(env.KMS_AUDIT_EXPORT_DIR || path.join(dataDir, 'audit-export')),
     auditCheckpointSeconds: positiveInt(env, 'KMS_AUDIT_CHECKPOINT_SECONDS', 60),

@@ -50,8 +50,8 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-/** The journal's events move into SQL after journalMoveMs (15 by default), or at once when this many wait. */
-const JOURNAL_MOVE_EVENTS = 2_000;
+/** The journal's events move into SQL after journalMoveMs (50 by default), or at once when this many wait. */
+const JOURNAL_MOVE_EVENTS = 100;
 /** Journal mode: how old the oldest event waiting for SQL may grow while the database is only busy (locked) before the trail counts as down. */
 const MAX_LAG_MS = 30_000;
 /** A journal segment is ended (and removed once moved) at the first move after it is this old. */
@@ -74,7 +74,7 @@ export interface AuditLogOptions {
    * recovered. Default true.
    */
   journalWrites?: boolean;
-  /** How long an event waits in the journal before its batch moves into SQL (ms; 15). */
+  /** How long an event waits in the journal before its batch moves into SQL (ms; 50). */
   journalMoveMs?: number;
 }
 
@@ -163,7 +163,7 @@ export class AuditLog {
     for (const p of batch) this.unmoved.push(p.event);
     for (const p of batch) p.resolve();
     if (this.unmoved.length >= JOURNAL_MOVE_EVENTS) void this.move();
-    else if (!this.moveTimer && !this.moving && !this.retry) this.moveTimer = setTimeout(() => void this.move(), this.opts.journalMoveMs ?? 15);
+    else if (!this.moveTimer && !this.moving && !this.retry) this.moveTimer = setTimeout(() => void this.move(), this.opts.journalMoveMs ?? 50);
   }
 
   /**
@@ -207,7 +207,7 @@ export class AuditLog {
           // waiting event is MAX_LAG_MS old, and at once for any other failure.
           if (err instanceof StoreBusyError && Date.now() - this.unmoved[0]!.eventTimeMs < MAX_LAG_MS && this.healthy) {
             this.opts.onError?.(err);
-            this.moveTimer ??= setTimeout(() => void this.move(), this.opts.journalMoveMs ?? 15);
+            this.moveTimer ??= setTimeout(() => void this.move(), this.opts.journalMoveMs ?? 50);
             return false;
           }
           this.failed(err);

@@ -637,8 +637,8 @@ describe('durability', () => {
   it('every call acknowledged before kill -9 during load has its event', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-kill-'));
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'warn', KMS_JOBS_INTERVAL_SECONDS: '0' };
-    // Events wait 3 s in the journal before they move into SQL: the kill finds most acknowledged
-    // ones there only, and the recovery below must bring them in.
+    // Events wait 3 s in the journal (or until 100 wait) before they move into SQL: the kill finds
+    // acknowledged ones there only, and the recovery below must bring them in.
     const serveEnv = { ...env, KMS_AUDIT_JOURNAL_MOVE_MS: '3000' };
     try {
       expect(cli(['token', 'init'], env).status).toBe(0);
