@@ -369,17 +369,8 @@ function actionDeps(s: Services, rateLimits: ReadonlyMap<string, number>): Actio
     dataKeys: s.dataKeys,
     pqc: s.pqc,
     whiteBoxKeys: s.whiteBoxKeys,
-    // A read of the trail first waits for the events already acknowledged to reach SQL (AuditLog.settle).
-    auditEvents: {
-      query: async (q) => {
-        await s.audit.settle();
-        return s.auditRepo.query(q);
-      },
-      count: async (q) => {
-        await s.audit.settle();
-        return s.auditRepo.count(q);
-      },
-    },
+    // A read of the trail first waits for the events already acknowledged to reach SQL (AuditTrail.query).
+    auditEvents: s.trail,
     events: EVENT_CATALOGUE,
     rateLimits,
   };

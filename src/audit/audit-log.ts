@@ -160,8 +160,10 @@ export class AuditLog {
       for (const p of batch) this.opts.failClosed ? p.reject(e) : p.resolve();
       return;
     }
-    for (const p of batch) this.unmoved.push(p.event);
-    for (const p of batch) p.resolve();
+    for (const p of batch) {
+      this.unmoved.push(p.event);
+      p.resolve();
+    }
     if (this.unmoved.length >= JOURNAL_MOVE_EVENTS) void this.move();
     else if (!this.moveTimer && !this.moving && !this.retry) this.moveTimer = setTimeout(() => void this.move(), this.opts.journalMoveMs ?? 50);
   }
@@ -192,8 +194,7 @@ export class AuditLog {
       // A segment is removed once every event in it is in SQL. Ending one at every move cost a
       // file created and one removed each time (slow here: docs/benchmarks.md#audit-journal), so
       // a segment spans several moves; recovery skips the events already moved.
-      const finished = rotate || this.journal!.age >= SEGMENT_MS ? this.journal!.finish() : undefined;
-      const segments = finished ? [...this.unmovedSegments, finished] : this.unmovedSegments;
+      const segments = [...this.unmovedSegments, ...this.journal!.take(rotate || this.journal!.age >= SEGMENT_MS)];
       this.unmoved = [];
       this.unmovedSegments = [];
       if (events.length) {
@@ -368,12 +369,16 @@ export class AuditLog {
     return this.settling;
   }
 
+  /** Journal mode: the events recorded in this turn so far, appended now rather than in the turn's check phase. */
+  private appendNow(): void {
+    if (!this.journalTurn) return;
+    clearImmediate(this.journalTurn);
+    this.appendTurn();
+  }
+
   private async settleOnce(): Promise<void> {
     if (this.journal) {
-      if (this.journalTurn) {
-        clearImmediate(this.journalTurn);
-        this.appendTurn();
-      }
+      this.appendNow();
       await this.move();
     }
     const dir = this.opts.journalDir!;
@@ -401,10 +406,7 @@ export class AuditLog {
     this.retry = undefined;
     while (this.flushing) await this.flushing;
     if (this.journal) {
-      if (this.journalTurn) {
-        clearImmediate(this.journalTurn);
-        this.appendTurn();
-      }
+      this.appendNow();
       while (this.moving) await this.moving;
       await this.move(true);
       if (this.idleTimer) clearTimeout(this.idleTimer);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { AuditEvent } from '../model/audit.js';
@@ -93,6 +93,8 @@ export class AuditJournal {
   private fd: number | undefined;
   private current = '';
   private bytes = 0;
+  /** Segments ended and not yet handed to take(). */
+  private ended: string[] = [];
   private n = 0;
   private openedAt = 0;
   private readonly prefix: string;
@@ -128,24 +130,32 @@ export class AuditJournal {
     try {
       while (off < buf.length) off += writeSync(this.fd!, buf, off, buf.length - off);
     } catch (err) {
-      // A partial line would make the next one unreadable: start a new segment (the torn tail
-      // of this one is skipped by readSegment; whole lines before it were acknowledged).
-      if (off > 0) this.finish();
+      // A partial line would make the next one unreadable: end the segment (its torn last line
+      // is skipped by readSegment; the whole lines before it were acknowledged).
+      this.bytes += off;
+      if (off > 0) this.end();
       throw err;
     }
     this.bytes += buf.length;
   }
 
-  /**
-   * Ends the segment being written (when it holds anything) and returns its path: every event
-   * appended so far is in it or in an earlier one. The next append starts a new segment.
-   */
-  finish(): string | undefined {
-    if (this.fd === undefined) return undefined;
-    if (this.bytes === 0 && fstatSync(this.fd).size === 0) return undefined;
-    closeSync(this.fd);
+  private end(): void {
+    closeSync(this.fd!);
     this.fd = undefined;
-    return this.current;
+    if (this.bytes > 0) this.ended.push(this.current);
+    else removeSegments([this.current]);
+  }
+
+  /**
+   * The segments ended since the last call — with `endCurrent`, the one being written too (when
+   * it holds anything), so that every event appended so far is in one of them. Each holds only
+   * events appended before this call. The next append starts a new segment.
+   */
+  take(endCurrent: boolean): string[] {
+    if (endCurrent && this.fd !== undefined && this.bytes > 0) this.end();
+    const out = this.ended;
+    this.ended = [];
+    return out;
   }
 
   /** Whether the file is one of this journal's segments. */
@@ -155,11 +165,7 @@ export class AuditJournal {
 
   /** Closes the open segment; an empty one is removed. */
   close(): void {
-    if (this.fd === undefined) return;
-    const empty = fstatSync(this.fd).size === 0;
-    closeSync(this.fd);
-    this.fd = undefined;
-    if (empty) removeSegments([this.current]);
+    if (this.fd !== undefined) this.end();
   }
 }
 

@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { verifyAuditSignature, type AuditSigner } from '../crypto/service-keys.js';
-import type { Checkpoint, StoredAuditEvent } from '../model/audit.js';
+import type { AuditEventReader, AuditQuery, Checkpoint, StoredAuditEvent } from '../model/audit.js';
 import type { AuditCheckpointRepo, AuditRepo } from '../store/audit-repo.js';
 import { eventHash, GENESIS_HASH } from './audit-log.js';
 
@@ -94,7 +94,7 @@ export function verifyTrail(read: StoredAuditEvent[], checkpoints: Checkpoint[],
   return { ok: true, events: events.length, checkpoints: checkpoints.length, firstBad: null };
 }
 
-export class AuditTrail {
+export class AuditTrail implements AuditEventReader {
   constructor(
     private readonly signer: AuditSigner,
     private readonly events: AuditRepo,
@@ -102,6 +102,18 @@ export class AuditTrail {
     /** Waits until the events already acknowledged are in SQL (AuditLog.settle): every read below calls it first. */
     private readonly settle: () => Promise<void> = async () => undefined,
   ) {}
+
+  /** Events, newest first, once every event acknowledged before this call is in SQL (LookUpEvents, the console, `audit query`). */
+  async query(q: AuditQuery): Promise<StoredAuditEvent[]> {
+    await this.settle();
+    return this.events.query(q);
+  }
+
+  /** How many events match, as query() sees them. */
+  async count(q: Omit<AuditQuery, 'beforeSeq' | 'limit'>): Promise<number> {
+    await this.settle();
+    return this.events.count(q);
+  }
 
   /** The signing key pair was made by `token init` or at start (ensureServiceKeys in app.ts). */
   async publicKey(): Promise<KeyObject> {

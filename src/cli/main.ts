@@ -421,12 +421,9 @@ export async function main(argv: string[]): Promise<void> {
       if (Number.isNaN(sinceMs)) throw new Error(`--since: not an ISO time: ${opts.since}`);
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit: a positive integer');
-      const events = await withServices(
-        async (s) => (
-          await s.audit.settle(), s.auditRepo.query({ accountUin: opts.account, sinceMs, eventName: opts.event, userName: opts.user, requestId: opts.requestId, limit })
-        ),
-        { bootstrap: false },
-      );
+      const events = await withServices((s) => s.trail.query({ accountUin: opts.account, sinceMs, eventName: opts.event, userName: opts.user, requestId: opts.requestId, limit }), {
+        bootstrap: false,
+      });
       print(!!opts.json, events, () =>
         events
           .map(
