@@ -87,7 +87,8 @@ export class AuditLog {
   /** Journal mode: events appended to the journal, not yet in SQL, in order; and the segments that hold them. */
   private unmoved: AuditEvent[] = [];
   private unmovedSegments: string[] = [];
-  private journalTurn: NodeJS.Immediate | undefined;
+  /** Journal mode: an append of the queued events is scheduled (process.nextTick). */
+  private appendQueued = false;
   private moveTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private moving: Promise<boolean> | undefined;
@@ -137,18 +138,26 @@ export class AuditLog {
   record(event: AuditEvent): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ event: storableAuditEvent(event), resolve, reject });
-      if (this.journal) this.journalTurn ??= setImmediate(() => this.appendTurn());
-      else if (!this.flushing) this.flushing = this.flushLoop();
+      if (this.journal) {
+        if (!this.appendQueued) {
+          this.appendQueued = true;
+          process.nextTick(() => this.appendTurn());
+        }
+      } else if (!this.flushing) this.flushing = this.flushLoop();
     });
   }
 
   /**
-   * Journal mode: the events recorded in this turn of the event loop, appended with one write.
+   * Journal mode: the events recorded so far, appended with one write. It runs in a tick, which
+   * Node runs once the microtask queue is empty: the calls a callback released (the requests that
+   * waited for one epoch check, or arrived in one read) have all run their handlers and recorded
+   * their events by then, so they share the write, and in the same turn of the event loop (a
+   * setImmediate here cost a lone call a second turn: docs/benchmarks.md#audit-journal).
    * They join the unmoved list only once written, so the segments finished at a move hold exactly
    * the events moved.
    */
   private appendTurn(): void {
-    this.journalTurn = undefined;
+    this.appendQueued = false;
     const batch = this.queue;
     this.queue = [];
     if (!batch.length) return;
@@ -369,11 +378,9 @@ export class AuditLog {
     return this.settling;
   }
 
-  /** Journal mode: the events recorded in this turn so far, appended now rather than in the turn's check phase. */
+  /** Journal mode: the events recorded so far, appended now rather than in their tick (which then finds none). */
   private appendNow(): void {
-    if (!this.journalTurn) return;
-    clearImmediate(this.journalTurn);
-    this.appendTurn();
+    if (this.appendQueued) this.appendTurn();
   }
 
   private async settleOnce(): Promise<void> {
