@@ -32,6 +32,13 @@
 // checkout's server (its own data dir, same workers), paired the same way; one JSON line per case
 // with `vs_against` (this build's rps / the other's, median of the rounds) and `cpu_vs_against`.
 //
+// BENCH_FLOOR=1 adds "Encrypt floor": the same Encrypt requests, same generator, paired with the
+// same bare server, sent to bench/audit-floor.ts's `kms` server — a bare server that checks the
+// TC3 signature, encrypts in SoftHSM2 and appends an event line, and does nothing else: the most
+// any server that authenticates, uses the token and audits can reach here
+// (docs/benchmarks.md#kms-floor), in as many processes as the server (BENCH_WORKERS). Its line
+// has the same fields as a case's.
+//
 // BENCH_DB=postgres runs the server on PostgreSQL (a throwaway cluster, one database per data
 // set) instead of SQLite; lines carry `db`.
 //
@@ -54,7 +61,7 @@ import autocannon from 'autocannon';
 import { tc3Authorization } from './tc3.js';
 import { startPostgres } from './pg-cluster.js';
 import { v1FormBody } from './v1.js';
-import { median } from './stats.js';
+import { median, percentile } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -317,6 +324,19 @@ async function startBare(): Promise<Running> {
   };
 }
 
+/** bench/audit-floor.ts's `kms` server (TC3 check, SoftHSM2 AES-GCM, an appended event) accepting these credentials. */
+async function startFloor(dir: string, creds: { secretId: string; secretKey: string }, workers: number): Promise<Running> {
+  const child = spawn(process.execPath, [path.join(HERE, 'audit-floor.js'), '--serve', 'kms', dir], {
+    env: { ...process.env, FLOOR_SECRET_ID: creds.secretId, FLOOR_SECRET_KEY: creds.secretKey, FLOOR_WORKERS: String(workers) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`floor server exited (${code})`)));
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+  });
+  return { port, child, stop: () => stopChild(child) };
+}
+
 /** A request: a TC3-signed JSON body, or with `v1`, those business parameters in a v1-signed form body. */
 type BodyOf = (i: number) => { action: string; body: string; v1?: Record<string, string> };
 
@@ -445,12 +465,6 @@ async function drive(
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
 /** The q-quantile of the values (nearest rank), in ms to the microsecond; 0 when there are none. */
-function percentile(values: number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = Float64Array.from(values).sort();
-  return round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!, 3);
-}
-
 /** One side of a paired measurement: a server, the request bodies for it and the caller. */
 interface Side {
   target: Running;
@@ -650,6 +664,22 @@ async function parent(): Promise<void> {
     // Same generator, same signing work, same Encrypt-sized body for the bare server.
     const bareSide: Side = { target: bare, bodyOf: cases[0]![1], creds };
     await drive(bare, 64, 1, bareSide.bodyOf, creds); // the bare server's warm-up
+    if (process.env.BENCH_FLOOR === '1' && want('Encrypt floor')) {
+      const floorDir = mkdtempSync(path.join(tmpdir(), 'hsmkms-bench-floor-'));
+      dirs.push(floorDir);
+      const floor = await startFloor(floorDir, creds, workers);
+      running.push(floor);
+      for (const connections of connectionsList)
+        for (const generator of generators) {
+          await drive(floor, connections, 1, bareSide.bodyOf, creds, generator);
+          const { a: m, b, ratio, ratios } = await paired({ target: floor, bodyOf: bareSide.bodyOf, creds }, bareSide, connections, seconds, rounds, generator);
+          process.stdout.write(
+            `${JSON.stringify({ case: 'Encrypt floor', connections, generator, db, rps: round(m.rps, 0), p50_ms: m.p50, p99_ms: m.p99, bare_rps: round(b.rps, 0), ratio: round(ratio), ratio_min: round(Math.min(...ratios)), ratio_max: round(Math.max(...ratios)), rounds, bare_p50_ms: b.p50, bare_p99_ms: b.p99, p99_vs_bare: round(m.p99 / b.p99), cpu_us_per_req: round(m.cpuUs, 0), cpu_main_us_per_req: round(m.mainUs, 0), cpu_sys_us_per_req: round(m.sysUs, 0), bare_cpu_us_per_req: round(b.cpuUs, 0), gen_cpu_us_per_req: round(m.genUs, 0), errors: m.errors, requests: m.requests })}\n`,
+          );
+        }
+      await floor.stop();
+      running.splice(running.indexOf(floor), 1);
+    }
     for (const [name, bodyOf] of cases) {
       if (!want(name)) continue;
       const cpuAt = new Map<string, number>(); // `${generator}@${connections}` → µs per request
