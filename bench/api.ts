@@ -464,7 +464,6 @@ async function drive(
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
-/** The q-quantile of the values (nearest rank), in ms to the microsecond; 0 when there are none. */
 /** One side of a paired measurement: a server, the request bodies for it and the caller. */
 interface Side {
   target: Running;

@@ -150,7 +150,7 @@ export class AuditLog {
   /**
    * Journal mode: the events recorded so far, appended with one write. It runs in a tick, which
    * Node runs once the microtask queue is empty: the calls a callback released (the requests that
-   * waited for one epoch check, or arrived in one read) have all run their handlers and recorded
+   * waited for one epoch check, say) have all run their handlers and recorded
    * their events by then, so they share the write, and in the same turn of the event loop (a
    * setImmediate here cost a lone call a second turn: docs/benchmarks.md#audit-journal).
    * They join the unmoved list only once written, so the segments finished at a move hold exactly
