@@ -66,6 +66,13 @@ function nextEvent(prev: string): { id: string; hash: string; time: number; deta
   return { id, hash: createHash('sha256').update(prev).update(id).digest('hex'), time: Date.now(), detail: 'x'.repeat(300) };
 }
 
+/** The next event, linked to `prev`, appended to the file as one line with one write(2); returns its hash. */
+function appendEvent(fd: number, prev: string): string {
+  const ev = nextEvent(prev);
+  writeSync(fd, `{"id":"${ev.id}","t":${ev.time},"uin":"100000000001","action":"Encrypt","hash":"${ev.hash}","detail":"${ev.detail}"}\n`);
+  return ev.hash;
+}
+
 async function serve(kind: ServerKind, dir: string): Promise<void> {
   let head = '';
   let handle: (headers: Record<string, string | string[] | undefined>, body: Buffer) => Promise<string | undefined> = async () => undefined;
@@ -92,10 +99,8 @@ async function serve(kind: ServerKind, dir: string): Promise<void> {
   } else if (kind === 'append' || kind === 'fsync') {
     const fd = openSync(path.join(dir, `floor.${process.pid}.log`), 'a');
     handle = async () => {
-      const ev = nextEvent(head);
-      writeSync(fd, `{"id":"${ev.id}","t":${ev.time},"uin":"100000000001","action":"Encrypt","hash":"${ev.hash}","detail":"${ev.detail}"}\n`);
+      head = appendEvent(fd, head);
       if (kind === 'fsync') fdatasyncSync(fd);
-      head = ev.hash;
       return undefined;
     };
   } else if (kind === 'token' || kind === 'signed' || kind === 'kms') {
@@ -106,11 +111,7 @@ async function serve(kind: ServerKind, dir: string): Promise<void> {
       if (kind !== 'token' && !verify(headers, body)) throw new Error('signature');
       const params = JSON.parse(body.toString('utf8')) as { Plaintext: string };
       const blob = encrypt(Buffer.from(params.Plaintext, 'base64')).toString('base64');
-      if (kind === 'kms') {
-        const ev = nextEvent(head);
-        writeSync(fd, `{"id":"${ev.id}","t":${ev.time},"uin":"100000000001","action":"Encrypt","hash":"${ev.hash}","detail":"${ev.detail}"}\n`);
-        head = ev.hash;
-      }
+      if (kind === 'kms') head = appendEvent(fd, head);
       return blob;
     };
   }

@@ -150,7 +150,7 @@ export async function openServices(config: Config, logger: Logger, opts: { boots
       // writes (watchWrites) and whenever a request finds the database's epoch moved (EpochWatch).
       const epoch = config.cacheTtlMs > 0 ? watchWrites(db) : undefined;
       const epochReader = epoch ? cacheEpochReader(db) : undefined;
-      const epochWatch = epoch && epochReader ? new EpochWatch(() => epochReader.read(), epoch, epochReader.unchanged && (() => epochReader.unchanged!())) : undefined;
+      const epochWatch = epoch && epochReader ? new EpochWatch(() => epochReader.read(), epoch, epochReader.unchanged?.bind(epochReader)) : undefined;
       const cache = { ttlMs: config.cacheTtlMs, epoch };
       const identityRepo = new IdentityRepo(db);
       const identities = new IdentityService(identityRepo, kek, cache);

@@ -7,7 +7,7 @@ import { AuditJournal, anyExists, readSegment, removeSegments, scanJournal } fro
 
 // Audit trail writer. Every call's event is durable before the call is answered. With the audit
 // journal (SQLite's default: docs/reliability.md#audit-journal) that means appended to this
-// process's journal segment — the events of one event-loop turn with one write — and the events
+// process's journal segment — the events of the calls one callback released with one write — and the events
 // move into SQL in batches off the request path. Without it, the events are committed to SQL
 // in batches: events that arrive while a batch commits wait for the next one, so one
 // transaction serves many requests (group commit). Either way SQL's events are hash-chained

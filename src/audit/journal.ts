@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { AuditEvent } from '../model/audit.js';
 
 // The audit journal (docs/reliability.md#audit-journal): every call's event is appended to a
-// segment file of the process that served it — one write(2) per turn of the event loop, before
-// the call is answered — and moved into SQL, chained there, off the request path. A process
+// segment file of the process that served it — one write(2) for the calls one callback
+// released, before each is answered — and moved into SQL, chained there, off the request path. A process
 // kill loses nothing acknowledged: what write(2) returned is in the page cache, and whoever
 // opens the database next moves a dead process's segments (claimed by an atomic rename, events
 // already in SQL skipped). Files, not SQL: this module knows nothing of the database.

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { uuidTimeMs } from '../ids.js';
-import { sqliteSideConnection, whereContains, walCheckpointer, type Db, type SideConnection } from './db.js';
+import { busyError, sqliteSideConnection, whereContains, walCheckpointer, type Db, type SideConnection } from './db.js';
 import { LEGACY_REQUEST_TIMES_META } from './migrations/0014_audit_lookup_by_time.js';
 import { getMeta } from './service-meta.js';
 
@@ -8,7 +8,6 @@ import { getMeta } from './service-meta.js';
 const ANCHOR_META = 'audit_anchor';
 
 import type { AuditEvent, AuditQuery, Checkpoint, StoredAuditEvent } from '../model/audit.js';
-import { StoreBusyError } from '../model/errors.js';
 
 /** Each stored field's column, in the order the SQLite writer lists them. */
 const COLUMN_OF = {
@@ -134,12 +133,6 @@ function sqlLiteral(v: string | number): string {
   return v.includes("'") ? `'${v.replaceAll("'", "''")}'` : `'${v}'`;
 }
 
-/** A lock held past the busy wait, as the model names it (knex's queries are translated the same way: db.ts). */
-function busy(err: Error): Error {
-  const code = (err as { code?: unknown }).code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' ? Object.assign(new StoreBusyError('the database is locked by another writer', code), { cause: err }) : err;
-}
-
 /** The guard's duplicate key: the chain head is not the one the batch was linked on. */
 const HEAD_MOVED = /UNIQUE constraint failed: audit_chain\.id/;
 
@@ -161,7 +154,7 @@ class SqliteAuditWriter {
   constructor(private readonly side: SideConnection) {}
 
   private exec(sql: string): Promise<void> {
-    return new Promise((resolve, reject) => this.side.get().exec(sql, (err) => (err ? reject(busy(err)) : resolve())));
+    return new Promise((resolve, reject) => this.side.get().exec(sql, (err) => (err ? reject(busyError(err) ?? err) : resolve())));
   }
 
   private async readHead(): Promise<string | null> {

@@ -63,9 +63,15 @@ function translated(err: unknown): unknown {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return err;
   if (code === 'SQLITE_CONSTRAINT' || code === '23505') return Object.assign(new StoreConflictError('the row conflicts with one that exists', code), { cause: err });
+  return busyError(err) ?? err;
+}
+
+/** A driver error that is a lock held past the waits, as StoreBusyError; undefined for any other (also for raw node-sqlite3 calls outside knex). */
+export function busyError(err: unknown): StoreBusyError | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '55P03' || code === '40P01' || code === '40001')
     return Object.assign(new StoreBusyError('the database is locked by another writer', code), { cause: err });
-  return err;
+  return undefined;
 }
 
 /** Every query of a knex client goes through `query`: its failures are translated there, once. */
